@@ -1,0 +1,3 @@
+//! feedloop's pure core: no AWS, no async runtime, no I/O beyond what callers hand in.
+
+pub mod sentiment;
