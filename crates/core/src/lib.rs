@@ -1,3 +1,4 @@
 //! feedloop's pure core: no AWS, no async runtime, no I/O beyond what callers hand in.
 
+pub mod envelope;
 pub mod sentiment;

@@ -1,0 +1,227 @@
+//! The feedback envelope (`feedloop.feedback/v1`): the one JSON shape feedloop accepts,
+//! parsed once at the edge into types that cannot hold an invalid value.
+
+mod parse;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use parse::{parse_envelope, EnvelopeError, Limits, Problem, Wrapper};
+
+pub const SCHEMA: &str = "feedloop.feedback/v1";
+
+macro_rules! id_newtype {
+    ($name:ident, $what:literal) => {
+        #[doc = concat!("A validated ", $what, ": 1..=128 characters from `[A-Za-z0-9._:@/+=-]`.")]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(s: &str) -> Result<Self, String> {
+                parse::check_id(s).map(|()| Self(s.to_owned()))
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_newtype!(FeedbackId, "feedback id (the idempotency key)");
+id_newtype!(CustomerId, "customer id");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Review,
+    Survey,
+    Ticket,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Review, Kind::Survey, Kind::Ticket];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Review => "review",
+            Kind::Survey => "survey",
+            Kind::Ticket => "ticket",
+        }
+    }
+}
+
+/// Where the feedback came in, and (for e-mail / SMS) where a reply can go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Sms,
+    Phone,
+    Web,
+    App,
+    Chat,
+    Social,
+    InPerson,
+    Other,
+}
+
+impl Channel {
+    pub const NAMES: &'static [&'static str] = &[
+        "email",
+        "sms",
+        "phone",
+        "web",
+        "app",
+        "chat",
+        "social",
+        "in_person",
+        "other",
+    ];
+    pub fn from_name(s: &str) -> Option<Channel> {
+        use Channel::*;
+        Some(match s {
+            "email" => Email,
+            "sms" => Sms,
+            "phone" => Phone,
+            "web" => Web,
+            "app" => App,
+            "chat" => Chat,
+            "social" => Social,
+            "in_person" => InPerson,
+            "other" => Other,
+            _ => return None,
+        })
+    }
+}
+
+/// Per-channel contact consent as the customer gave it; absent means "not given".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub email: Option<bool>,
+    pub sms: Option<bool>,
+    pub phone: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomerInfo {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// E.164, normalised (`+` and digits only).
+    pub phone: Option<String>,
+    /// An IANA time zone name, checked against the tz database.
+    pub timezone: Option<String>,
+    pub preferred_channel: Option<Channel>,
+    pub consent: Consent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketStatus {
+    Open,
+    Pending,
+    Solved,
+    Closed,
+}
+
+impl TicketStatus {
+    pub fn is_open(self) -> bool {
+        matches!(self, TicketStatus::Open | TicketStatus::Pending)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Urgent,
+}
+
+/// The kind-specific part of an envelope. Scores are range-checked at parse time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Details {
+    Review {
+        /// 1..=5 stars.
+        rating: Option<u8>,
+        product_id: Option<String>,
+    },
+    Survey {
+        /// 0..=10.
+        nps_score: Option<u8>,
+        /// 1..=5.
+        csat: Option<u8>,
+        question: Option<String>,
+    },
+    Ticket {
+        ticket_id: String,
+        status: TicketStatus,
+        priority: Priority,
+        category: Option<String>,
+        subject: Option<String>,
+    },
+}
+
+impl Details {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Details::Review { .. } => Kind::Review,
+            Details::Survey { .. } => Kind::Survey,
+            Details::Ticket { .. } => Kind::Ticket,
+        }
+    }
+
+    pub fn nps_score(&self) -> Option<u8> {
+        match self {
+            Details::Survey { nps_score, .. } => *nps_score,
+            _ => None,
+        }
+    }
+
+    pub fn csat(&self) -> Option<u8> {
+        match self {
+            Details::Survey { csat, .. } => *csat,
+            _ => None,
+        }
+    }
+
+    pub fn rating(&self) -> Option<u8> {
+        match self {
+            Details::Review { rating, .. } => *rating,
+            _ => None,
+        }
+    }
+}
+
+/// A feedback that passed validation. Fields are public for reading; the only way to
+/// build one from untrusted input is [`parse_envelope`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    pub feedback_id: FeedbackId,
+    pub customer_id: CustomerId,
+    pub occurred_at: DateTime<Utc>,
+    pub text: String,
+    pub channel: Option<Channel>,
+    pub source: Option<String>,
+    pub locale: Option<String>,
+    pub customer: Option<CustomerInfo>,
+    pub metadata: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub details: Details,
+}
+
+impl Feedback {
+    pub fn kind(&self) -> Kind {
+        self.details.kind()
+    }
+}
