@@ -1,0 +1,301 @@
+//! Themes (NPS drivers): a taxonomy of phrases matched per sentence, inflection-tolerant.
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::text::{self, stem, Span};
+
+pub const DEFAULT_TAXONOMY: &str = include_str!("../../taxonomies/small-business.toml");
+pub const RESTAURANT_TAXONOMY: &str = include_str!("../../taxonomies/restaurants.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum TaxonomyError {
+    #[error("taxonomy is not valid TOML: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("theme {0:?} is defined twice")]
+    DuplicateId(String),
+    #[error("theme {0:?} has no phrases")]
+    NoPhrases(String),
+    #[error("theme {theme:?} has an empty phrase or exclusion")]
+    EmptyPhrase { theme: String },
+    #[error("theme id {0:?} must be 1..=64 characters of a-z, 0-9, _ / -")]
+    BadId(String),
+    #[error("fallback theme {0:?} is not defined")]
+    UnknownFallback(String),
+    #[error("unknown mode {0:?} (expected replace or extend)")]
+    BadMode(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaxonomyFile {
+    name: Option<String>,
+    /// `replace` (default) or `extend` the shipped taxonomy.
+    mode: Option<String>,
+    /// Theme given to a text in which no other theme matched.
+    fallback: Option<String>,
+    #[serde(default, rename = "theme")]
+    themes: Vec<ThemeDef>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThemeDef {
+    id: String,
+    label: String,
+    phrases: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Pat {
+    Stem(String),
+    /// `word*` in a phrase: any word starting with the prefix.
+    Prefix(String),
+}
+
+type Phrase = Vec<Pat>;
+
+#[derive(Debug, Clone)]
+pub struct Theme {
+    pub id: String,
+    pub label: String,
+    phrases: Vec<Phrase>,
+    exclude: Vec<Phrase>,
+}
+
+/// A compiled taxonomy. Phrases are indexed by their first word's stem so matching a
+/// sentence costs one hash lookup per word, whatever the taxonomy size.
+#[derive(Debug, Clone)]
+pub struct Taxonomy {
+    pub name: String,
+    themes: Vec<Theme>,
+    fallback: Option<usize>,
+    by_first_stem: FxHashMap<String, Vec<(usize, usize)>>,
+    by_prefix: Vec<(usize, usize)>,
+}
+
+/// One theme found in one sentence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThemeHit {
+    pub theme: String,
+    pub sentence_index: usize,
+    /// The words that matched, as written.
+    pub phrase: String,
+}
+
+fn compile(phrase: &str) -> Phrase {
+    phrase
+        .split_whitespace()
+        .filter_map(|piece| {
+            let lower = piece.to_lowercase();
+            if let Some(p) = lower.strip_suffix('*') {
+                return (!p.is_empty()).then(|| Pat::Prefix(p.to_owned()));
+            }
+            let w: String = lower.chars().filter(|c| c.is_alphanumeric() || *c == '\'' || *c == '-').collect();
+            (!w.is_empty()).then(|| Pat::Stem(stem(&w)))
+        })
+        .collect()
+}
+
+impl Taxonomy {
+    pub fn default_small_business() -> Taxonomy {
+        Self::from_toml(DEFAULT_TAXONOMY).expect("the shipped taxonomy is valid (checked by tests)")
+    }
+
+    pub fn restaurants() -> Taxonomy {
+        Self::from_toml(RESTAURANT_TAXONOMY).expect("the shipped taxonomy is valid (checked by tests)")
+    }
+
+    /// Parse a taxonomy file. A file with `mode = "extend"` is merged into the shipped
+    /// default (same id: phrases and exclusions are added; new id: theme is added).
+    pub fn from_toml(src: &str) -> Result<Taxonomy, TaxonomyError> {
+        let file: TaxonomyFile = toml::from_str(src)?;
+        let mode = file.mode.as_deref().unwrap_or("replace");
+        let (name, mut defs, mut fallback) = match mode {
+            "replace" => (file.name.clone().unwrap_or_else(|| "custom".into()), Vec::new(), None),
+            "extend" => {
+                let base: TaxonomyFile = toml::from_str(DEFAULT_TAXONOMY)?;
+                (file.name.clone().unwrap_or_else(|| "small-business+custom".into()), base.themes, base.fallback)
+            }
+            other => return Err(TaxonomyError::BadMode(other.into())),
+        };
+        let mut seen = std::collections::HashSet::new();
+        for def in file.themes {
+            if !seen.insert(def.id.clone()) {
+                return Err(TaxonomyError::DuplicateId(def.id));
+            }
+            match defs.iter_mut().find(|d| d.id == def.id) {
+                Some(existing) => {
+                    existing.label = def.label;
+                    existing.phrases.extend(def.phrases);
+                    existing.exclude.extend(def.exclude);
+                }
+                None => defs.push(def),
+            }
+        }
+        if file.fallback.is_some() {
+            fallback = file.fallback;
+        }
+        Self::build(name, defs, fallback)
+    }
+
+    fn build(name: String, defs: Vec<ThemeDef>, fallback: Option<String>) -> Result<Taxonomy, TaxonomyError> {
+        let mut themes = Vec::with_capacity(defs.len());
+        for def in defs {
+            let id_ok = !def.id.is_empty()
+                && def.id.len() <= 64
+                && def.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_/-".contains(c));
+            if !id_ok {
+                return Err(TaxonomyError::BadId(def.id));
+            }
+            if def.phrases.is_empty() {
+                return Err(TaxonomyError::NoPhrases(def.id));
+            }
+            let phrases: Vec<Phrase> = def.phrases.iter().map(|p| compile(p)).collect();
+            let exclude: Vec<Phrase> = def.exclude.iter().map(|p| compile(p)).collect();
+            if phrases.iter().chain(&exclude).any(Vec::is_empty) {
+                return Err(TaxonomyError::EmptyPhrase { theme: def.id });
+            }
+            themes.push(Theme { id: def.id, label: def.label, phrases, exclude });
+        }
+        let fallback = match fallback {
+            None => None,
+            Some(f) => Some(themes.iter().position(|t| t.id == f).ok_or(TaxonomyError::UnknownFallback(f))?),
+        };
+        let mut by_first_stem: FxHashMap<String, Vec<(usize, usize)>> = FxHashMap::default();
+        let mut by_prefix = Vec::new();
+        for (ti, theme) in themes.iter().enumerate() {
+            for (pi, phrase) in theme.phrases.iter().enumerate() {
+                match &phrase[0] {
+                    Pat::Stem(s) => by_first_stem.entry(s.clone()).or_default().push((ti, pi)),
+                    Pat::Prefix(_) => by_prefix.push((ti, pi)),
+                }
+            }
+        }
+        Ok(Taxonomy { name, themes, fallback, by_first_stem, by_prefix })
+    }
+
+    pub fn themes(&self) -> &[Theme] {
+        &self.themes
+    }
+
+    pub fn label(&self, id: &str) -> Option<&str> {
+        self.themes.iter().find(|t| t.id == id).map(|t| t.label.as_str())
+    }
+
+    pub fn fallback(&self) -> Option<&str> {
+        self.fallback.map(|i| self.themes[i].id.as_str())
+    }
+
+    /// All theme hits in `text`, one per (theme, sentence), in sentence order. When
+    /// nothing matched anywhere and the taxonomy has a fallback, the fallback theme is
+    /// reported on the first sentence.
+    pub fn find(&self, text: &str, sentences: &[Span]) -> Vec<ThemeHit> {
+        let mut hits = Vec::new();
+        for (si, span) in sentences.iter().enumerate() {
+            let sentence = span.of(text);
+            let words = text::words(sentence);
+            let stems: Vec<String> = words.iter().map(|(_, w)| stem(w)).collect();
+            let lower: Vec<&str> = words.iter().map(|(_, w)| w.as_str()).collect();
+            let mut found: Vec<(usize, Span)> = Vec::new();
+            for start in 0..stems.len() {
+                let candidates = self.by_first_stem.get(&stems[start]).into_iter().flatten().chain(&self.by_prefix);
+                for &(ti, pi) in candidates {
+                    if found.iter().any(|(t, _)| *t == ti) {
+                        continue;
+                    }
+                    let phrase = &self.themes[ti].phrases[pi];
+                    if let Some(len) = match_at(phrase, &stems, &lower, start) {
+                        let span = Span { start: words[start].0.start, end: words[start + len - 1].0.end };
+                        found.push((ti, span));
+                    }
+                }
+            }
+            found.retain(|(ti, _)| {
+                let excl = &self.themes[*ti].exclude;
+                !(0..stems.len()).any(|s| excl.iter().any(|p| match_at(p, &stems, &lower, s).is_some()))
+            });
+            found.sort_by_key(|(ti, _)| *ti);
+            hits.extend(found.into_iter().map(|(ti, span)| ThemeHit {
+                theme: self.themes[ti].id.clone(),
+                sentence_index: si,
+                phrase: span.of(sentence).to_owned(),
+            }));
+        }
+        if hits.is_empty() && !sentences.is_empty() {
+            if let Some(fb) = self.fallback {
+                hits.push(ThemeHit { theme: self.themes[fb].id.clone(), sentence_index: 0, phrase: String::new() });
+            }
+        }
+        hits
+    }
+}
+
+fn match_at(phrase: &Phrase, stems: &[String], lower: &[&str], start: usize) -> Option<usize> {
+    if start + phrase.len() > stems.len() {
+        return None;
+    }
+    let ok = phrase.iter().enumerate().all(|(k, pat)| match pat {
+        Pat::Stem(s) => stems[start + k] == *s,
+        Pat::Prefix(p) => lower[start + k].starts_with(p.as_str()),
+    });
+    ok.then_some(phrase.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::sentences;
+
+    fn ids(tax: &Taxonomy, text: &str) -> Vec<String> {
+        tax.find(text, &sentences(text)).into_iter().map(|h| h.theme).collect()
+    }
+
+    #[test]
+    fn shipped_taxonomies_compile_with_enough_themes() {
+        assert!(Taxonomy::default_small_business().themes().len() >= 12);
+        assert_eq!(Taxonomy::restaurants().themes().len(), 5);
+    }
+
+    #[test]
+    fn phrases_match_inflections_and_multiple_words() {
+        let tax = Taxonomy::default_small_business();
+        assert_eq!(ids(&tax, "Both deliveries came by courier."), ["delivery"]);
+        assert_eq!(ids(&tax, "I was charged twice."), ["billing"]);
+        assert_eq!(ids(&tax, "Waited ages. The staff were rude!"), ["speed", "staff"]);
+        assert!(ids(&tax, "Nothing to say").is_empty());
+    }
+
+    #[test]
+    fn exclusions_cancel_a_theme_in_that_sentence() {
+        let tax = Taxonomy::from_toml(
+            r#"
+            [[theme]]
+            id = "service"
+            label = "Service"
+            phrases = ["service"]
+            exclude = ["service charge"]
+            "#,
+        )
+        .unwrap();
+        assert!(ids(&tax, "A 12% service charge was added").is_empty());
+        assert_eq!(ids(&tax, "Service was great"), ["service"]);
+    }
+
+    #[test]
+    fn user_files_extend_or_replace_and_are_checked() {
+        let ext = Taxonomy::from_toml(
+            "mode = \"extend\"\n[[theme]]\nid = \"parking\"\nlabel = \"Parking\"\nphrases = [\"car park\", \"parking\"]\n",
+        )
+        .unwrap();
+        assert_eq!(ext.themes().len(), Taxonomy::default_small_business().themes().len() + 1);
+        assert_eq!(ids(&ext, "No parking near the shop"), ["parking"]);
+        let err = Taxonomy::from_toml("[[theme]]\nid = \"x\"\nlabel = \"X\"\nphrases = []\n").unwrap_err();
+        assert_eq!(err.to_string(), "theme \"x\" has no phrases");
+        let err = Taxonomy::from_toml("fallback = \"nope\"\n[[theme]]\nid = \"x\"\nlabel = \"X\"\nphrases = [\"x\"]\n").unwrap_err();
+        assert_eq!(err.to_string(), "fallback theme \"nope\" is not defined");
+        assert!(matches!(Taxonomy::from_toml("[[theme]]\nid = 1\n"), Err(TaxonomyError::Toml(_))));
+    }
+}
