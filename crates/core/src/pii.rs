@@ -15,12 +15,14 @@ struct Patterns {
 fn patterns() -> &'static Patterns {
     static P: OnceLock<Patterns> = OnceLock::new();
     P.get_or_init(|| Patterns {
-        email: Regex::new(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}").expect("valid regex"),
+        email: Regex::new(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+            .expect("valid regex"),
         // 13 to 19 digits, optionally grouped by spaces or dashes: every card scheme.
         card: Regex::new(r"\b\d(?:[ \-]?\d){12,18}\b").expect("valid regex"),
         // 7+ digits with the usual separators, optionally international.
         phone: Regex::new(r"(?:\+|\b00)?\d[\d \-().]{5,}\d\b").expect("valid regex"),
-        date: Regex::new(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})$").expect("valid regex"),
+        date: Regex::new(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})$")
+            .expect("valid regex"),
     })
 }
 

@@ -49,7 +49,10 @@ fn push_trimmed(text: &str, start: usize, end: usize, out: &mut Vec<Span>) {
     let lead = s.len() - s.trim_start().len();
     let trail = s.len() - s.trim_end().len();
     if lead + trail < s.len() {
-        out.push(Span { start: start + lead, end: end - trail });
+        out.push(Span {
+            start: start + lead,
+            end: end - trail,
+        });
     }
 }
 
@@ -66,11 +69,20 @@ pub fn words(text: &str) -> Vec<(Span, String)> {
         if c.is_alphanumeric() || inner {
             start.get_or_insert(i);
         } else if let Some(s) = start.take() {
-            out.push((Span { start: s, end: i }, text[s..i].to_lowercase().replace('’', "'")));
+            out.push((
+                Span { start: s, end: i },
+                text[s..i].to_lowercase().replace('’', "'"),
+            ));
         }
     }
     if let Some(s) = start {
-        out.push((Span { start: s, end: text.len() }, text[s..].to_lowercase().replace('’', "'")));
+        out.push((
+            Span {
+                start: s,
+                end: text.len(),
+            },
+            text[s..].to_lowercase().replace('’', "'"),
+        ));
     }
     out
 }
@@ -81,15 +93,17 @@ pub fn words(text: &str) -> Vec<(Span, String)> {
 pub fn stem(word: &str) -> String {
     let w = word.trim_end_matches("'s");
     let strip = |suffix: &str, min_rest: usize| -> Option<&str> {
-        w.strip_suffix(suffix).filter(|rest| rest.chars().count() >= min_rest)
+        w.strip_suffix(suffix)
+            .filter(|rest| rest.chars().count() >= min_rest)
     };
     let base = if let Some(rest) = strip("ies", 2) {
         format!("{rest}y")
     } else if let Some(rest) = strip("ing", 3).or_else(|| strip("ed", 3)) {
         undouble(rest)
-    } else if let Some(rest) =
-        ["ches", "shes", "sses", "xes"].iter().find_map(|s| strip(s, 1).map(|r| (r, *s)))
-            .map(|(r, s)| format!("{r}{}", &s[..s.len() - 2]))
+    } else if let Some(rest) = ["ches", "shes", "sses", "xes"]
+        .iter()
+        .find_map(|s| strip(s, 1).map(|r| (r, *s)))
+        .map(|(r, s)| format!("{r}{}", &s[..s.len() - 2]))
     {
         rest
     } else if w.chars().count() > 3 && w.ends_with('s') && !w.ends_with("ss") {
@@ -106,7 +120,10 @@ pub fn stem(word: &str) -> String {
 
 fn undouble(rest: &str) -> String {
     let b = rest.as_bytes();
-    if b.len() >= 2 && b[b.len() - 1] == b[b.len() - 2] && !matches!(b[b.len() - 1], b'l' | b's' | b'z') {
+    if b.len() >= 2
+        && b[b.len() - 1] == b[b.len() - 2]
+        && !matches!(b[b.len() - 1], b'l' | b's' | b'z')
+    {
         rest[..rest.len() - 1].to_owned()
     } else {
         rest.to_owned()
@@ -121,19 +138,41 @@ mod tests {
     fn splits_sentences_but_not_decimals() {
         let t = "Great food!! Waited 4.5 hours... never again\nThanks";
         let s: Vec<&str> = sentences(t).iter().map(|s| s.of(t)).collect();
-        assert_eq!(s, ["Great food!!", "Waited 4.5 hours...", "never again", "Thanks"]);
+        assert_eq!(
+            s,
+            [
+                "Great food!!",
+                "Waited 4.5 hours...",
+                "never again",
+                "Thanks"
+            ]
+        );
     }
 
     #[test]
     fn words_keep_contractions() {
-        let w: Vec<String> = words("I can't log-in, it's BROKEN").into_iter().map(|(_, w)| w).collect();
+        let w: Vec<String> = words("I can't log-in, it's BROKEN")
+            .into_iter()
+            .map(|(_, w)| w)
+            .collect();
         assert_eq!(w, ["i", "can't", "log-in", "it's", "broken"]);
     }
 
     #[test]
     fn stems_meet() {
-        for (a, b) in [("deliveries", "delivery"), ("waiting", "wait"), ("waited", "wait"), ("refunds", "refund"),
-            ("dishes", "dish"), ("shipped", "ship"), ("shipping", "ship"), ("prices", "price"), ("charged", "charge"), ("priced", "price"), ("tasting", "taste")] {
+        for (a, b) in [
+            ("deliveries", "delivery"),
+            ("waiting", "wait"),
+            ("waited", "wait"),
+            ("refunds", "refund"),
+            ("dishes", "dish"),
+            ("shipped", "ship"),
+            ("shipping", "ship"),
+            ("prices", "price"),
+            ("charged", "charge"),
+            ("priced", "price"),
+            ("tasting", "taste"),
+        ] {
             assert_eq!(stem(a), stem(b), "{a} vs {b}");
         }
         assert_eq!(stem("glass"), "glass");

@@ -353,7 +353,7 @@ pub(crate) struct Tokens<'a> {
 }
 
 impl<'a> Tokens<'a> {
-    pub fn new(lex: &Lexicon, text: &'a str) -> Tokens<'a> {
+    pub fn new(lex: &Lexicon, overlay: Option<&Overlay>, text: &'a str) -> Tokens<'a> {
         let raw: Vec<&str> = text
             .split(py_isspace)
             .filter(|t| !t.is_empty())
@@ -361,7 +361,13 @@ impl<'a> Tokens<'a> {
             .collect();
         let lower: Vec<Cow<str>> = raw.iter().map(|t| py_lower(t)).collect();
         let upper: Vec<bool> = raw.iter().map(|t| py_isupper(t)).collect();
-        let valence = lower.iter().map(|w| lex.valence(w)).collect();
+        let valence = lower
+            .iter()
+            .map(|w| {
+                lex.valence(w)
+                    .or_else(|| overlay.and_then(|o| o.words.get(w.as_ref()).copied()))
+            })
+            .collect();
         let caps = upper.iter().filter(|u| **u).count();
         let cap_differential = caps > 0 && caps < raw.len();
         Tokens {
@@ -379,6 +385,52 @@ impl<'a> Tokens<'a> {
 
     fn l(&self, i: usize) -> &str {
         &self.lower[i]
+    }
+}
+
+/// Words and phrases added on top of the VADER lexicon. Single words behave exactly like
+/// lexicon words (boosters, negation, caps all apply); a phrase replaces the scores of
+/// the tokens it covers with one valence on its last token, flipped when a negation
+/// precedes it, because the facts customers complain about ("never arrived", "charged
+/// twice") carry no lexicon word at all.
+#[derive(Debug, Default, Clone)]
+pub struct Overlay {
+    pub words: FxHashMap<String, f64>,
+    pub phrases: Vec<(Vec<String>, f64)>,
+}
+
+impl Overlay {
+    fn apply_phrases(&self, lex: &Lexicon, t: &Tokens, sentiments: &mut [f64]) {
+        let bare: Vec<&str> = t
+            .lower
+            .iter()
+            .map(|w| w.trim_matches(|c: char| c.is_ascii_punctuation()))
+            .collect();
+        for (phrase, valence) in &self.phrases {
+            let n = phrase.len();
+            if n > bare.len() {
+                continue;
+            }
+            for start in 0..=bare.len() - n {
+                if !phrase
+                    .iter()
+                    .zip(&bare[start..start + n])
+                    .all(|(p, w)| p == w)
+                {
+                    continue;
+                }
+                let negated =
+                    (start.saturating_sub(3)..start).any(|k| lex.is_negation(&t.lower[k]));
+                for s in &mut sentiments[start..start + n] {
+                    *s = 0.0;
+                }
+                sentiments[start + n - 1] = if negated {
+                    valence * N_SCALAR
+                } else {
+                    *valence
+                };
+            }
+        }
     }
 }
 
@@ -423,10 +475,19 @@ impl Vader {
 
     /// `SentimentIntensityAnalyzer.polarity_scores`.
     pub fn polarity_scores(&self, text: &str) -> PolarityScores {
+        self.polarity_scores_with(text, None)
+    }
+
+    /// The reference algorithm with extra words and phrases layered on top (the
+    /// `feedloop` mode). With `None` this is exactly the reference.
+    pub fn polarity_scores_with(&self, text: &str, overlay: Option<&Overlay>) -> PolarityScores {
         let text = replace_emoji(self.lex, text);
         let text = py_strip(&text);
-        let tokens = Tokens::new(self.lex, text);
+        let tokens = Tokens::new(self.lex, overlay, text);
         let mut sentiments = self.token_sentiments(&tokens);
+        if let Some(overlay) = overlay {
+            overlay.apply_phrases(self.lex, &tokens, &mut sentiments);
+        }
         but_check(&tokens, &mut sentiments);
         score_valence(&sentiments, text)
     }

@@ -93,7 +93,10 @@ fn compile(phrase: &str) -> Phrase {
             if let Some(p) = lower.strip_suffix('*') {
                 return (!p.is_empty()).then(|| Pat::Prefix(p.to_owned()));
             }
-            let w: String = lower.chars().filter(|c| c.is_alphanumeric() || *c == '\'' || *c == '-').collect();
+            let w: String = lower
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == '\'' || *c == '-')
+                .collect();
             (!w.is_empty()).then(|| Pat::Stem(stem(&w)))
         })
         .collect()
@@ -105,7 +108,8 @@ impl Taxonomy {
     }
 
     pub fn restaurants() -> Taxonomy {
-        Self::from_toml(RESTAURANT_TAXONOMY).expect("the shipped taxonomy is valid (checked by tests)")
+        Self::from_toml(RESTAURANT_TAXONOMY)
+            .expect("the shipped taxonomy is valid (checked by tests)")
     }
 
     /// Parse a taxonomy file. A file with `mode = "extend"` is merged into the shipped
@@ -114,10 +118,20 @@ impl Taxonomy {
         let file: TaxonomyFile = toml::from_str(src)?;
         let mode = file.mode.as_deref().unwrap_or("replace");
         let (name, mut defs, mut fallback) = match mode {
-            "replace" => (file.name.clone().unwrap_or_else(|| "custom".into()), Vec::new(), None),
+            "replace" => (
+                file.name.clone().unwrap_or_else(|| "custom".into()),
+                Vec::new(),
+                None,
+            ),
             "extend" => {
                 let base: TaxonomyFile = toml::from_str(DEFAULT_TAXONOMY)?;
-                (file.name.clone().unwrap_or_else(|| "small-business+custom".into()), base.themes, base.fallback)
+                (
+                    file.name
+                        .clone()
+                        .unwrap_or_else(|| "small-business+custom".into()),
+                    base.themes,
+                    base.fallback,
+                )
             }
             other => return Err(TaxonomyError::BadMode(other.into())),
         };
@@ -141,12 +155,19 @@ impl Taxonomy {
         Self::build(name, defs, fallback)
     }
 
-    fn build(name: String, defs: Vec<ThemeDef>, fallback: Option<String>) -> Result<Taxonomy, TaxonomyError> {
+    fn build(
+        name: String,
+        defs: Vec<ThemeDef>,
+        fallback: Option<String>,
+    ) -> Result<Taxonomy, TaxonomyError> {
         let mut themes = Vec::with_capacity(defs.len());
         for def in defs {
             let id_ok = !def.id.is_empty()
                 && def.id.len() <= 64
-                && def.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_/-".contains(c));
+                && def
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_/-".contains(c));
             if !id_ok {
                 return Err(TaxonomyError::BadId(def.id));
             }
@@ -158,11 +179,21 @@ impl Taxonomy {
             if phrases.iter().chain(&exclude).any(Vec::is_empty) {
                 return Err(TaxonomyError::EmptyPhrase { theme: def.id });
             }
-            themes.push(Theme { id: def.id, label: def.label, phrases, exclude });
+            themes.push(Theme {
+                id: def.id,
+                label: def.label,
+                phrases,
+                exclude,
+            });
         }
         let fallback = match fallback {
             None => None,
-            Some(f) => Some(themes.iter().position(|t| t.id == f).ok_or(TaxonomyError::UnknownFallback(f))?),
+            Some(f) => Some(
+                themes
+                    .iter()
+                    .position(|t| t.id == f)
+                    .ok_or(TaxonomyError::UnknownFallback(f))?,
+            ),
         };
         let mut by_first_stem: FxHashMap<String, Vec<(usize, usize)>> = FxHashMap::default();
         let mut by_prefix = Vec::new();
@@ -174,7 +205,13 @@ impl Taxonomy {
                 }
             }
         }
-        Ok(Taxonomy { name, themes, fallback, by_first_stem, by_prefix })
+        Ok(Taxonomy {
+            name,
+            themes,
+            fallback,
+            by_first_stem,
+            by_prefix,
+        })
     }
 
     pub fn themes(&self) -> &[Theme] {
@@ -182,7 +219,10 @@ impl Taxonomy {
     }
 
     pub fn label(&self, id: &str) -> Option<&str> {
-        self.themes.iter().find(|t| t.id == id).map(|t| t.label.as_str())
+        self.themes
+            .iter()
+            .find(|t| t.id == id)
+            .map(|t| t.label.as_str())
     }
 
     pub fn fallback(&self) -> Option<&str> {
@@ -201,21 +241,32 @@ impl Taxonomy {
             let lower: Vec<&str> = words.iter().map(|(_, w)| w.as_str()).collect();
             let mut found: Vec<(usize, Span)> = Vec::new();
             for start in 0..stems.len() {
-                let candidates = self.by_first_stem.get(&stems[start]).into_iter().flatten().chain(&self.by_prefix);
+                let candidates = self
+                    .by_first_stem
+                    .get(&stems[start])
+                    .into_iter()
+                    .flatten()
+                    .chain(&self.by_prefix);
                 for &(ti, pi) in candidates {
                     if found.iter().any(|(t, _)| *t == ti) {
                         continue;
                     }
                     let phrase = &self.themes[ti].phrases[pi];
                     if let Some(len) = match_at(phrase, &stems, &lower, start) {
-                        let span = Span { start: words[start].0.start, end: words[start + len - 1].0.end };
+                        let span = Span {
+                            start: words[start].0.start,
+                            end: words[start + len - 1].0.end,
+                        };
                         found.push((ti, span));
                     }
                 }
             }
             found.retain(|(ti, _)| {
                 let excl = &self.themes[*ti].exclude;
-                !(0..stems.len()).any(|s| excl.iter().any(|p| match_at(p, &stems, &lower, s).is_some()))
+                !(0..stems.len()).any(|s| {
+                    excl.iter()
+                        .any(|p| match_at(p, &stems, &lower, s).is_some())
+                })
             });
             found.sort_by_key(|(ti, _)| *ti);
             hits.extend(found.into_iter().map(|(ti, span)| ThemeHit {
@@ -226,7 +277,11 @@ impl Taxonomy {
         }
         if hits.is_empty() && !sentences.is_empty() {
             if let Some(fb) = self.fallback {
-                hits.push(ThemeHit { theme: self.themes[fb].id.clone(), sentence_index: 0, phrase: String::new() });
+                hits.push(ThemeHit {
+                    theme: self.themes[fb].id.clone(),
+                    sentence_index: 0,
+                    phrase: String::new(),
+                });
             }
         }
         hits
@@ -250,7 +305,10 @@ mod tests {
     use crate::text::sentences;
 
     fn ids(tax: &Taxonomy, text: &str) -> Vec<String> {
-        tax.find(text, &sentences(text)).into_iter().map(|h| h.theme).collect()
+        tax.find(text, &sentences(text))
+            .into_iter()
+            .map(|h| h.theme)
+            .collect()
     }
 
     #[test]
@@ -264,7 +322,10 @@ mod tests {
         let tax = Taxonomy::default_small_business();
         assert_eq!(ids(&tax, "Both deliveries came by courier."), ["delivery"]);
         assert_eq!(ids(&tax, "I was charged twice."), ["billing"]);
-        assert_eq!(ids(&tax, "Waited ages. The staff were rude!"), ["speed", "staff"]);
+        assert_eq!(
+            ids(&tax, "Waited ages. The staff were rude!"),
+            ["speed", "staff"]
+        );
         assert!(ids(&tax, "Nothing to say").is_empty());
     }
 
@@ -290,12 +351,22 @@ mod tests {
             "mode = \"extend\"\n[[theme]]\nid = \"parking\"\nlabel = \"Parking\"\nphrases = [\"car park\", \"parking\"]\n",
         )
         .unwrap();
-        assert_eq!(ext.themes().len(), Taxonomy::default_small_business().themes().len() + 1);
+        assert_eq!(
+            ext.themes().len(),
+            Taxonomy::default_small_business().themes().len() + 1
+        );
         assert_eq!(ids(&ext, "No parking near the shop"), ["parking"]);
-        let err = Taxonomy::from_toml("[[theme]]\nid = \"x\"\nlabel = \"X\"\nphrases = []\n").unwrap_err();
+        let err = Taxonomy::from_toml("[[theme]]\nid = \"x\"\nlabel = \"X\"\nphrases = []\n")
+            .unwrap_err();
         assert_eq!(err.to_string(), "theme \"x\" has no phrases");
-        let err = Taxonomy::from_toml("fallback = \"nope\"\n[[theme]]\nid = \"x\"\nlabel = \"X\"\nphrases = [\"x\"]\n").unwrap_err();
+        let err = Taxonomy::from_toml(
+            "fallback = \"nope\"\n[[theme]]\nid = \"x\"\nlabel = \"X\"\nphrases = [\"x\"]\n",
+        )
+        .unwrap_err();
         assert_eq!(err.to_string(), "fallback theme \"nope\" is not defined");
-        assert!(matches!(Taxonomy::from_toml("[[theme]]\nid = 1\n"), Err(TaxonomyError::Toml(_))));
+        assert!(matches!(
+            Taxonomy::from_toml("[[theme]]\nid = 1\n"),
+            Err(TaxonomyError::Toml(_))
+        ));
     }
 }
