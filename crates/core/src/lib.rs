@@ -2,9 +2,11 @@
 
 pub mod analysis;
 pub mod envelope;
+pub mod eval;
 pub mod language;
 pub mod nps;
 pub mod pii;
+pub mod profile;
 pub mod sentiment;
 pub mod text;
 pub mod themes;

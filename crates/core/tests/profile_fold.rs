@@ -1,0 +1,239 @@
+//! The profile fold: order independence and the meaning of its derived fields.
+
+use chrono::{Duration, TimeZone, Utc};
+use feedloop_core::analysis::{AnalyzedFeedback, Analyzer};
+use feedloop_core::envelope::{parse_envelope, CustomerId};
+use feedloop_core::profile::{Profile, Segment};
+use feedloop_core::sentiment::Mode;
+use feedloop_core::themes::Taxonomy;
+use serde_json::{json, Value};
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*: deterministic, good enough for shuffles.
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn analyzed(analyzer: &Analyzer, v: Value) -> AnalyzedFeedback {
+    let parsed = parse_envelope(v.to_string().as_bytes(), now()).expect("valid fixture");
+    analyzer.analyze(parsed.feedback)
+}
+
+const TEXTS: &[&str] = &[
+    "Delivery was late again and nobody called me back.",
+    "Lovely staff, really quick service!",
+    "I was charged twice for the same order.",
+    "The app keeps crashing at checkout.",
+    "Great value, will come back.",
+    "Refund still not processed after three weeks.",
+    "",
+    "Okay I guess.",
+];
+
+fn fixtures(analyzer: &Analyzer, rng: &mut Rng) -> Vec<AnalyzedFeedback> {
+    (0..50)
+        .map(|i| {
+            let at = now() - Duration::hours(rng.below(24 * 120) as i64);
+            // Several feedbacks share a timestamp so tie-breaking by id is exercised.
+            let at = if i % 10 == 0 { now() - Duration::days(3) } else { at };
+            let text = TEXTS[rng.below(TEXTS.len())];
+            let base = json!({"feedback_id": format!("fb-{i:03}"), "customer_id": "c-1",
+                              "occurred_at": at.to_rfc3339(), "text": text,
+                              "customer": {"name": format!("Name {}", i % 3), "email": "c1@example.com"}});
+            let mut v = base.as_object().unwrap().clone();
+            match i % 3 {
+                0 => {
+                    v.insert("kind".into(), json!("survey"));
+                    v.insert("nps_score".into(), json!(rng.below(11)));
+                    if i % 2 == 0 {
+                        v.insert("csat".into(), json!(1 + rng.below(5)));
+                    }
+                }
+                1 => {
+                    v.insert("kind".into(), json!("review"));
+                    v.insert("rating".into(), json!(1 + rng.below(5)));
+                }
+                _ => {
+                    v.insert("kind".into(), json!("ticket"));
+                    v.insert("ticket_id".into(), json!(format!("T-{}", rng.below(6))));
+                    v.insert("status".into(), json!(["open", "pending", "solved", "closed"][rng.below(4)]));
+                    v.insert("priority".into(), json!(["low", "normal", "high", "urgent"][rng.below(4)]));
+                    v.insert("subject".into(), json!("Problem"));
+                }
+            }
+            analyzed(analyzer, Value::Object(v))
+        })
+        .collect()
+}
+
+fn approx_eq(a: &Value, b: &Value, path: &str) -> Result<(), String> {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            if (x - y).abs() <= 1e-9 * (1.0 + x.abs().max(y.abs())) {
+                Ok(())
+            } else {
+                Err(format!("{path}: {x} != {y}"))
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            if x.len() != y.len() {
+                return Err(format!("{path}: keys differ"));
+            }
+            for (k, v) in x {
+                approx_eq(
+                    v,
+                    y.get(k).ok_or(format!("{path}.{k} missing"))?,
+                    &format!("{path}.{k}"),
+                )?;
+            }
+            Ok(())
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .try_for_each(|(i, (p, q))| approx_eq(p, q, &format!("{path}[{i}]"))),
+        _ if a == b => Ok(()),
+        _ => Err(format!("{path}: {a} != {b}")),
+    }
+}
+
+fn fold(items: &[&AnalyzedFeedback]) -> Profile {
+    let mut p = Profile::new(CustomerId::parse("c-1").unwrap(), 30.0);
+    for f in items {
+        p.apply(f);
+    }
+    p
+}
+
+fn view(p: &Profile) -> Value {
+    json!({"profile": p, "decayed": p.decayed_sentiment(), "segment": p.segment(),
+           "churn": p.churn_risk(), "urgent": p.most_urgent_ticket().map(|(k, _)| k.clone())})
+}
+
+#[test]
+fn the_same_feedback_in_twenty_shuffled_orders_gives_the_same_profile() {
+    let analyzer = Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business());
+    let mut rng = Rng(0x5eed_f00d);
+    let items = fixtures(&analyzer, &mut rng);
+    let reference = view(&fold(&items.iter().collect::<Vec<_>>()));
+    assert_eq!(reference["profile"]["feedback_count"], 50);
+    for round in 0..20 {
+        let mut order: Vec<&AnalyzedFeedback> = items.iter().collect();
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i + 1));
+        }
+        let got = view(&fold(&order));
+        approx_eq(&reference, &got, "$").unwrap_or_else(|e| panic!("round {round}: {e}"));
+    }
+}
+
+fn survey(id: &str, at: chrono::DateTime<Utc>, score: u8, text: &str) -> Value {
+    json!({"feedback_id": id, "customer_id": "c-1", "kind": "survey", "occurred_at": at.to_rfc3339(),
+           "nps_score": score, "text": text})
+}
+
+#[test]
+fn decay_follows_occurred_at_not_arrival() {
+    let a = Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business());
+    let old = analyzed(
+        &a,
+        survey(
+            "a",
+            now() - Duration::days(90),
+            2,
+            "Terrible, awful service.",
+        ),
+    );
+    let new = analyzed(&a, survey("b", now(), 10, "Wonderful, great service!"));
+    for order in [[&old, &new], [&new, &old]] {
+        let p = fold(&order);
+        let d = p.decayed_sentiment().unwrap();
+        // 90 days = 3 half-lives: the old score weighs 1/8 of the new one.
+        let (co, cn) = (old.compound().unwrap(), new.compound().unwrap());
+        assert!((d - (co / 8.0 + cn) / (1.0 / 8.0 + 1.0)).abs() < 1e-9);
+        assert_eq!(p.nps.last.as_ref().unwrap().value, 10);
+        assert_eq!(p.nps.previous.as_ref().unwrap().value, 2);
+        assert_eq!(p.sentiment.last.as_ref().unwrap().feedback_id, "b");
+        assert!((p.sentiment.min.unwrap() - co).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn segments_and_churn_risk_follow_their_definitions() {
+    let a = Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business());
+    let t = now();
+    let one = fold(&[&analyzed(
+        &a,
+        json!({"feedback_id": "r", "customer_id": "c-1", "kind": "review",
+        "occurred_at": t.to_rfc3339(), "text": "Fine."}),
+    )]);
+    assert_eq!(one.segment(), Segment::New);
+
+    let champion = [
+        analyzed(&a, survey("p1", t - Duration::days(10), 9, "Great service")),
+        analyzed(&a, survey("p2", t, 10, "Love it, excellent staff")),
+    ];
+    let p = fold(&champion.iter().collect::<Vec<_>>());
+    assert_eq!(p.segment(), Segment::Champion);
+    assert!(p.churn_risk().score < 0.1);
+
+    let falling = [
+        analyzed(&a, survey("d1", t - Duration::days(10), 9, "")),
+        analyzed(
+            &a,
+            survey(
+                "d2",
+                t,
+                1,
+                "Delivery never arrived and support never replied. Awful.",
+            ),
+        ),
+        analyzed(
+            &a,
+            json!({"feedback_id": "t1", "customer_id": "c-1", "kind": "ticket",
+                       "occurred_at": t.to_rfc3339(), "text": "Where is my parcel?", "ticket_id": "T-7",
+                       "status": "open", "priority": "urgent"}),
+        ),
+    ];
+    let p = fold(&falling.iter().collect::<Vec<_>>());
+    let risk = p.churn_risk();
+    assert_eq!(p.segment(), Segment::AtRisk, "{risk:?}");
+    assert!(risk.score >= 0.6 && risk.score <= 1.0);
+    assert_eq!(risk.reasons[0], "detractor (NPS 1)");
+    assert!(
+        risk.reasons.iter().any(|r| r == "urgent ticket T-7 open"),
+        "{risk:?}"
+    );
+    assert_eq!(p.most_urgent_ticket().unwrap().0, "T-7");
+    assert_eq!(p.open_tickets().count(), 1);
+
+    let solved = analyzed(
+        &a,
+        json!({"feedback_id": "t2", "customer_id": "c-1", "kind": "ticket",
+        "occurred_at": (t + Duration::hours(1)).to_rfc3339(), "text": "Thanks, found it", "ticket_id": "T-7",
+        "status": "solved"}),
+    );
+    let mut all: Vec<&AnalyzedFeedback> = falling.iter().collect();
+    all.insert(0, &solved);
+    let p = fold(&all);
+    assert_eq!(
+        p.open_tickets().count(),
+        0,
+        "a later solved event closes the ticket whatever the arrival order"
+    );
+    assert!(p.churn_risk().score < risk.score);
+}
