@@ -6,6 +6,7 @@ pub mod eval;
 pub mod language;
 pub mod nps;
 pub mod pii;
+pub mod pipeline;
 pub mod profile;
 pub mod sentiment;
 pub mod text;

@@ -1,0 +1,194 @@
+use std::fs;
+use std::io::{self, BufRead, BufWriter, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use chrono::Utc;
+use feedloop_core::analysis::Analyzer;
+use feedloop_core::eval::{self, Record, Split};
+use feedloop_core::pipeline::{LocalPipeline, Outcome};
+use feedloop_core::themes::Taxonomy;
+use serde_json::json;
+
+use crate::{demo, report, AnalysisOpts};
+
+fn taxonomy(name: &str) -> Result<Taxonomy> {
+    Ok(match name {
+        "small-business" | "default" => Taxonomy::default_small_business(),
+        "restaurants" => Taxonomy::restaurants(),
+        path => {
+            let src =
+                fs::read_to_string(path).with_context(|| format!("reading taxonomy {path}"))?;
+            Taxonomy::from_toml(&src).with_context(|| format!("in taxonomy {path}"))?
+        }
+    })
+}
+
+fn analyzer(opts: &AnalysisOpts) -> Result<Analyzer> {
+    Ok(Analyzer::new(opts.mode, taxonomy(&opts.taxonomy)?))
+}
+
+pub fn demo(opts: &AnalysisOpts, json: bool, export: Option<&Path>) -> Result<ExitCode> {
+    let envelopes = demo::envelopes();
+    if let Some(path) = export {
+        let mut out = BufWriter::new(
+            fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        );
+        for e in &envelopes {
+            writeln!(out, "{e}")?;
+        }
+        out.flush()?;
+        eprintln!(
+            "wrote {} demo envelopes to {}",
+            envelopes.len(),
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut pipeline = LocalPipeline::new(analyzer(opts)?, 30.0);
+    let mut outcomes = Vec::new();
+    for (i, e) in envelopes.iter().enumerate() {
+        let bytes = serde_json::to_vec(e)?;
+        outcomes.push(pipeline.ingest(
+            &bytes,
+            &format!("demo message {}", i + 1),
+            demo::demo_now(),
+        ));
+    }
+    report::print(
+        &pipeline,
+        &outcomes,
+        json,
+        "feedloop demo: an online coffee shop, 90 days of feedback (embedded, no AWS)",
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn analyze(opts: &AnalysisOpts, json: bool, text: &str) -> Result<ExitCode> {
+    let analyzer = analyzer(opts)?;
+    let one = |t: &str| {
+        let a = analyzer.analyze_text(t);
+        let s = a.sentiment;
+        json!({
+            "text": t,
+            "compound": s.map(|s| s.compound), "pos": s.map(|s| s.pos), "neu": s.map(|s| s.neu), "neg": s.map(|s| s.neg),
+            "label": s.map(|s| s.label), "skipped": a.skipped, "language": a.language.code,
+            "sentences": a.sentences, "themes": a.themes,
+        })
+    };
+    if text == "-" {
+        let stdin = io::stdin();
+        let mut out = BufWriter::new(io::stdout().lock());
+        for line in stdin.lock().lines() {
+            let line = line.context("reading stdin")?;
+            writeln!(out, "{}", one(&line))?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let v = one(text);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        report::print_analysis(&analyzer.analyze_text(text));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn process(
+    opts: &AnalysisOpts,
+    json: bool,
+    half_life_days: f64,
+    file: &Path,
+) -> Result<ExitCode> {
+    if !(half_life_days.is_finite() && half_life_days > 0.0) {
+        bail!("--half-life-days must be a positive number of days, got {half_life_days}");
+    }
+    let reader = io::BufReader::new(
+        fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
+    );
+    let mut pipeline = LocalPipeline::new(analyzer(opts)?, half_life_days);
+    let mut outcomes = Vec::new();
+    let now = Utc::now();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("reading {} line {}", file.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let source = format!("line {}", i + 1);
+        let outcome = pipeline.ingest(line.as_bytes(), &source, now);
+        if json {
+            let mut v = serde_json::to_value(&outcome)?;
+            v["line"] = json!(i + 1);
+            if let (Outcome::Applied { .. }, Some(a)) = (&outcome, pipeline.last_analyzed()) {
+                v["analysis"] = serde_json::to_value(&a.analysis)?;
+                v["nps_category"] = json!(a.nps_category);
+            }
+            println!("{v}");
+        }
+        outcomes.push(outcome);
+    }
+    if json {
+        let summary = report::summary_json(&pipeline, &outcomes);
+        println!("{}", json!({"summary": summary}));
+    } else {
+        report::print(
+            &pipeline,
+            &outcomes,
+            false,
+            &format!("feedloop process {}", file.display()),
+        )?;
+    }
+    let rejected = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Rejected { .. }))
+        .count();
+    Ok(if rejected > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+pub fn eval(opts: &AnalysisOpts, split: Split, file: &Path) -> Result<ExitCode> {
+    let src = fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut records = Vec::new();
+    for (i, line) in src
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let r: Record = serde_json::from_str(line)
+            .with_context(|| format!("{} line {}", file.display(), i + 1))?;
+        records.push(r);
+    }
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    // Files that come pre-split are used whole; the others are split by id.
+    let presplit = name.contains("_train") || name.contains("_test");
+    if !presplit {
+        records.retain(|r| split.keeps(&r.id));
+    }
+    if records.is_empty() {
+        bail!("{} has no records for split {split:?}", file.display());
+    }
+    let report = eval::evaluate(&analyzer(opts)?, &records);
+    let mut v = serde_json::to_value(&report)?;
+    v["file"] = json!(name);
+    v["mode"] = json!(opts.mode);
+    v["taxonomy"] = json!(opts.taxonomy);
+    v["split"] = json!(if presplit { "file" } else { split_name(split) });
+    println!("{v}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn split_name(s: Split) -> &'static str {
+    match s {
+        Split::All => "all",
+        Split::Train => "train",
+        Split::Test => "test",
+    }
+}

@@ -1,0 +1,105 @@
+//! `feedloop`: the embedded demo, one-off analysis, local processing and quality eval.
+
+mod commands;
+mod demo;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use feedloop_core::eval::Split;
+use feedloop_core::sentiment::Mode;
+
+#[derive(Parser)]
+#[command(
+    name = "feedloop",
+    version,
+    about = "Customer feedback -> sentiment, NPS drivers, customer profiles"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+pub struct AnalysisOpts {
+    /// Sentiment mode: `feedloop` (default, tuned for feedback) or `reference` (VADER 3.3.2).
+    #[arg(long, default_value = "feedloop")]
+    mode: Mode,
+    /// Theme taxonomy: `small-business` (default), `restaurants`, or a TOML file.
+    #[arg(long, default_value = "small-business")]
+    taxonomy: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bundled sample feedback through the whole pipeline, in memory (no AWS).
+    Demo {
+        #[command(flatten)]
+        opts: AnalysisOpts,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// Write the demo envelopes as JSON Lines to this file instead of running them.
+        #[arg(long, value_name = "FILE")]
+        export: Option<PathBuf>,
+    },
+    /// Analyse one text (or, with `-`, one text per line from stdin, as JSON Lines).
+    Analyze {
+        #[command(flatten)]
+        opts: AnalysisOpts,
+        #[arg(long)]
+        json: bool,
+        text: String,
+    },
+    /// Process your own envelopes (JSON Lines) in memory and report; bad lines are
+    /// reported with their line number and reason and do not stop the run.
+    Process {
+        #[command(flatten)]
+        opts: AnalysisOpts,
+        #[arg(long)]
+        json: bool,
+        /// Half-life of the time-decayed sentiment, in days.
+        #[arg(long, default_value_t = 30.0)]
+        half_life_days: f64,
+        file: PathBuf,
+    },
+    /// Measure quality on a labelled JSONL file (`{"id","text","gold":{...}}`).
+    Eval {
+        #[command(flatten)]
+        opts: AnalysisOpts,
+        /// Accepted for symmetry with the other commands; the report is always JSON.
+        #[arg(long)]
+        json: bool,
+        /// Which records to use: all, train (70%) or test (30%, by a hash of the id).
+        /// Files named *_train / *_test are used whole.
+        #[arg(long, default_value = "all")]
+        split: Split,
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo { opts, json, export } => commands::demo(&opts, json, export.as_deref()),
+        Command::Analyze { opts, json, text } => commands::analyze(&opts, json, &text),
+        Command::Process {
+            opts,
+            json,
+            half_life_days,
+            file,
+        } => commands::process(&opts, json, half_life_days, &file),
+        Command::Eval {
+            opts, split, file, ..
+        } => commands::eval(&opts, split, &file),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("feedloop: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
