@@ -105,7 +105,7 @@ fn feedloop_overlay() -> &'static Overlay {
                 1 => {
                     o.words.insert(words[0].clone(), valence);
                 }
-                _ => o.phrases.push((words, valence)),
+                _ => o.add_phrase(words, valence),
             }
         }
         o

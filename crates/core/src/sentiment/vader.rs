@@ -184,16 +184,20 @@ const BOOSTERS: &[(&str, f64)] = &[
     ("sort-of", B_DECR),
 ];
 
-const SPECIAL_CASES: &[(&str, f64)] = &[
-    ("the shit", 3.0),
-    ("the bomb", 3.0),
-    ("bad ass", 1.5),
-    ("badass", 1.5),
-    ("bus stop", 0.0),
-    ("yeah right", -2.0),
-    ("kiss of death", -1.5),
-    ("to die for", 3.0),
-    ("beating heart", 3.5),
+/// The reference's SPECIAL_CASES, pre-split into words. Its single-word entry
+/// ("badass") can never match: the reference only looks it up as 2- and 3-word joins.
+#[rustfmt::skip]
+const SPECIAL_CASES: &[(&[&str], f64)] = &[
+    (&["the", "shit"], 3.0), (&["the", "bomb"], 3.0), (&["bad", "ass"], 1.5), (&["bus", "stop"], 0.0),
+    (&["yeah", "right"], -2.0), (&["kiss", "of", "death"], -1.5), (&["to", "die", "for"], 3.0),
+    (&["beating", "heart"], 3.5),
+];
+
+/// The multi-word entries of BOOSTERS, pre-split.
+const MULTIWORD_BOOSTERS: &[(&[&str], f64)] = &[
+    (&["just", "enough"], B_DECR),
+    (&["kind", "of"], B_DECR),
+    (&["sort", "of"], B_DECR),
 ];
 
 const LEXICON_TXT: &str = include_str!("../../data/vader_lexicon.txt");
@@ -349,6 +353,7 @@ pub(crate) struct Tokens<'a> {
     pub lower: Vec<Cow<'a, str>>,
     pub upper: Vec<bool>,
     pub valence: Vec<Option<f64>>,
+    pub booster: Vec<Option<f64>>,
     pub cap_differential: bool,
 }
 
@@ -368,6 +373,7 @@ impl<'a> Tokens<'a> {
                     .or_else(|| overlay.and_then(|o| o.words.get(w.as_ref()).copied()))
             })
             .collect();
+        let booster = lower.iter().map(|w| lex.booster(w)).collect();
         let caps = upper.iter().filter(|u| **u).count();
         let cap_differential = caps > 0 && caps < raw.len();
         Tokens {
@@ -375,6 +381,7 @@ impl<'a> Tokens<'a> {
             lower,
             upper,
             valence,
+            booster,
             cap_differential,
         }
     }
@@ -396,26 +403,33 @@ impl<'a> Tokens<'a> {
 #[derive(Debug, Default, Clone)]
 pub struct Overlay {
     pub words: FxHashMap<String, f64>,
-    pub phrases: Vec<(Vec<String>, f64)>,
+    phrases: Vec<(Vec<String>, f64)>,
+    /// Phrase indexes by first word: one hash lookup per token instead of a scan.
+    by_first: FxHashMap<String, Vec<usize>>,
 }
 
 impl Overlay {
+    pub fn add_phrase(&mut self, words: Vec<String>, valence: f64) {
+        if let Some(first) = words.first() {
+            self.by_first
+                .entry(first.clone())
+                .or_default()
+                .push(self.phrases.len());
+            self.phrases.push((words, valence));
+        }
+    }
+
     fn apply_phrases(&self, lex: &Lexicon, t: &Tokens, sentiments: &mut [f64]) {
-        let bare: Vec<&str> = t
-            .lower
-            .iter()
-            .map(|w| w.trim_matches(|c: char| c.is_ascii_punctuation()))
-            .collect();
-        for (phrase, valence) in &self.phrases {
-            let n = phrase.len();
-            if n > bare.len() {
+        let bare = |k: usize| t.lower[k].trim_matches(|c: char| c.is_ascii_punctuation());
+        for start in 0..t.len() {
+            let Some(candidates) = self.by_first.get(bare(start)) else {
                 continue;
-            }
-            for start in 0..=bare.len() - n {
-                if !phrase
-                    .iter()
-                    .zip(&bare[start..start + n])
-                    .all(|(p, w)| p == w)
+            };
+            for &pi in candidates {
+                let (phrase, valence) = &self.phrases[pi];
+                let n = phrase.len();
+                if start + n > t.len()
+                    || !phrase.iter().enumerate().all(|(k, p)| p == bare(start + k))
                 {
                     continue;
                 }
@@ -434,24 +448,16 @@ impl Overlay {
     }
 }
 
-/// Whether the lower-cased tokens `words` spell the space-separated `phrase`.
-fn spells(words: &[&str], phrase: &str) -> bool {
-    let mut parts = phrase.split(' ');
-    words.iter().all(|w| parts.next() == Some(w)) && parts.next().is_none()
+fn lookup(table: &[(&[&str], f64)], words: &[&str]) -> Option<f64> {
+    table.iter().find(|(p, _)| *p == words).map(|(_, v)| *v)
 }
 
 fn special_case(words: &[&str]) -> Option<f64> {
-    SPECIAL_CASES
-        .iter()
-        .find(|(p, _)| spells(words, p))
-        .map(|(_, v)| *v)
+    lookup(SPECIAL_CASES, words)
 }
 
 fn multiword_booster(words: &[&str]) -> Option<f64> {
-    BOOSTERS
-        .iter()
-        .find(|(p, _)| p.contains(' ') && spells(words, p))
-        .map(|(_, v)| *v)
+    lookup(MULTIWORD_BOOSTERS, words)
 }
 
 /// The reference analyser. Stateless apart from the shared lexicon.
@@ -497,9 +503,7 @@ impl Vader {
         let n = t.len();
         let mut sentiments = Vec::with_capacity(n);
         for i in 0..n {
-            if self.lex.booster(t.l(i)).is_some()
-                || (i + 1 < n && t.l(i) == "kind" && t.l(i + 1) == "of")
-            {
+            if t.booster[i].is_some() || (i + 1 < n && t.l(i) == "kind" && t.l(i + 1) == "of") {
                 sentiments.push(0.0);
                 continue;
             }
@@ -550,7 +554,7 @@ impl Vader {
     }
 
     fn scalar_inc_dec(&self, t: &Tokens, j: usize, valence: f64) -> f64 {
-        let Some(mut scalar) = self.lex.booster(t.l(j)) else {
+        let Some(mut scalar) = t.booster[j] else {
             return 0.0;
         };
         if valence < 0.0 {
@@ -719,9 +723,26 @@ pub(crate) fn score_valence(sentiments: &[f64], text: &str) -> PolarityScores {
 }
 
 /// Python's `round(x, n)`: correctly rounded, ties to even on the exact binary value.
-/// Rust's fixed-precision formatting has the same semantics.
+/// The scaled value decides unless it sits near a half, where only the exact decimal
+/// expansion can (Rust's fixed-precision formatting has Python's semantics there).
 pub(crate) fn py_round(x: f64, digits: usize) -> f64 {
+    let scale = [1.0, 10.0, 100.0, 1_000.0, 10_000.0][digits.min(4)];
+    let y = x * scale;
+    if (y - y.trunc()).abs().sub_half_distance() > 1e-6 {
+        return y.round() / scale;
+    }
     format!("{x:.digits$}").parse().unwrap_or(x)
+}
+
+trait HalfDistance {
+    fn sub_half_distance(self) -> f64;
+}
+
+impl HalfDistance for f64 {
+    /// How far a fractional part in [0, 1) is from 0.5.
+    fn sub_half_distance(self) -> f64 {
+        (self - 0.5).abs()
+    }
 }
 
 #[cfg(test)]
