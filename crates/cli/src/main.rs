@@ -81,6 +81,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Behave like other Unix tools when piped into `head`: exit quietly on a closed pipe
+    // instead of panicking on the next write.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo { opts, json, export } => commands::demo(&opts, json, export.as_deref()),

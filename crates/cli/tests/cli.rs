@@ -1,0 +1,231 @@
+//! The `feedloop` binary end to end: exit codes, output shape, error reporting.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn feedloop(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_feedloop"))
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn demo_prints_the_full_report() {
+    let out = feedloop(&["demo"], None);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for want in [
+        "Overall NPS",
+        "NPS by theme",
+        "Top detractor drivers",
+        "Segments",
+        "Most at-risk customers",
+        "  5. cust-",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("  rejected demo message ")
+                && l.ends_with(": envelope is invalid: nps_score: 11 is outside 0..=10")),
+        "{text}"
+    );
+}
+
+#[test]
+fn demo_json_covers_200_feedbacks_40_customers_and_all_kinds() {
+    let out = feedloop(&["demo", "--json"], None);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["applied"].as_u64().unwrap() >= 200);
+    assert_eq!(v["customers"], 40);
+    assert_eq!(v["duplicates"], 1);
+    assert_eq!(v["rejected"], 2);
+    assert_eq!(v["at_risk"].as_array().unwrap().len(), 5);
+    let risks: Vec<f64> = v["at_risk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["churn_risk"].as_f64().unwrap())
+        .collect();
+    assert!(
+        risks.windows(2).all(|w| w[0] >= w[1]),
+        "sorted by risk: {risks:?}"
+    );
+    let nps = v["nps"].as_f64().unwrap();
+    let r = &v["responses"];
+    let (p, d, t) = (
+        r["promoters"].as_f64().unwrap(),
+        r["detractors"].as_f64().unwrap(),
+        r["promoters"].as_f64().unwrap()
+            + r["passives"].as_f64().unwrap()
+            + r["detractors"].as_f64().unwrap(),
+    );
+    assert!((nps - 100.0 * (p - d) / t).abs() < 1e-9);
+
+    let dir = std::env::temp_dir().join(format!("feedloop-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("demo.jsonl");
+    assert!(
+        feedloop(&["demo", "--export", path.to_str().unwrap()], None)
+            .status
+            .success()
+    );
+    let kinds: std::collections::BTreeSet<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            serde_json::from_str::<Value>(l).ok()?["kind"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert!(
+        ["review", "survey", "ticket"]
+            .iter()
+            .all(|k| kinds.contains(*k)),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn analyze_reads_stdin_line_by_line_as_json() {
+    let out = feedloop(
+        &["analyze", "--mode", "reference", "-"],
+        Some("VADER is smart, handsome, and funny.\nNot bad at all\n\n"),
+    );
+    assert!(out.status.success());
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["compound"], 0.8316);
+    assert_eq!(lines[0]["pos"], 0.746);
+    assert_eq!(lines[1]["compound"], 0.431);
+    assert_eq!(lines[1]["label"], "positive");
+    assert_eq!(lines[2]["compound"], Value::Null);
+    assert_eq!(lines[2]["skipped"], "empty text");
+}
+
+#[test]
+fn analyze_one_text_names_themes_and_refuses_other_languages() {
+    let out = feedloop(
+        &[
+            "analyze",
+            "--json",
+            "The parcel never arrived. Staff were lovely though.",
+        ],
+        None,
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sentences = v["sentences"].as_array().unwrap();
+    assert!(sentences[0]["compound"].as_f64().unwrap() < -0.05, "{v}");
+    assert!(sentences[1]["compound"].as_f64().unwrap() > 0.05, "{v}");
+    let themes: Vec<&str> = v["themes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["theme"].as_str().unwrap())
+        .collect();
+    assert_eq!(themes, ["delivery", "staff"]);
+    let out = feedloop(
+        &[
+            "analyze",
+            "Der Kundenservice war sehr unfreundlich und die Lieferung kam viel zu spät.",
+        ],
+        None,
+    );
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .contains("sentiment: none (unsupported language: de)"));
+}
+
+#[test]
+fn process_reports_bad_lines_and_keeps_going() {
+    let out = feedloop(&["process", &fixture("mixed.jsonl")], None);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "rejections make the exit code 1"
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("messages 6: 3 applied, 1 duplicate (ignored), 2 rejected; 3 customers"),
+        "{text}"
+    );
+    assert!(text.contains("rejected line 2: envelope is invalid: nps_score: 11 is outside 0..=10"));
+    assert!(text.contains("rejected line 3: envelope is not valid JSON"));
+
+    let out = feedloop(&["process", "--json", &fixture("mixed.jsonl")], None);
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 7);
+    assert_eq!(lines[0]["outcome"], "applied");
+    assert_eq!(lines[0]["nps_category"], "detractor");
+    assert_eq!(lines[1]["line"], 2);
+    assert_eq!(lines[4]["outcome"], "duplicate");
+    assert_eq!(lines[6]["summary"]["rejected"], 2);
+}
+
+#[test]
+fn eval_prints_the_metrics_the_gold_allows() {
+    let out = feedloop(
+        &[
+            "eval",
+            "--json",
+            "--taxonomy",
+            "restaurants",
+            &fixture("tiny_eval.jsonl"),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["n"], 2);
+    assert_eq!(v["sentiment"]["accuracy"], 1.0);
+    assert_eq!(v["themes"]["micro_f1"], 1.0);
+    assert_eq!(v["aspect_polarity"]["accuracy"], 1.0);
+    assert!(v.get("pearson_r").is_none());
+}
+
+#[test]
+fn bad_arguments_fail_with_a_clear_message() {
+    let out = feedloop(&["analyze", "--mode", "magic", "x"], None);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown mode \"magic\""));
+    let out = feedloop(&["process", "/nonexistent/file.jsonl"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("opening /nonexistent/file.jsonl"));
+}
