@@ -31,7 +31,7 @@ $(PY): infra/requirements-dev.txt
 venv: $(PY) ## install the Python tools (vaderSentiment for bench/parity) into ./.venv
 
 bench: $(PY) ## throughput of both modes vs Python vaderSentiment on the same corpus
-	FEEDLOOP_PYTHON=$(PY) $(CARGO) bench --locked -p feedloop-core --bench throughput
+	FEEDLOOP_PYTHON=$(abspath $(PY)) $(CARGO) bench --locked -p feedloop-core --bench throughput
 
 eval: ## quality on ../shared/eval (reference vs feedloop, train and test)
 	$(CARGO) build --quiet --release --locked -p feedloop-cli
