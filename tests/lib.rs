@@ -1,5 +1,8 @@
 //! Shared helpers for the cross-crate integration tests.
 
+pub mod faults;
+pub mod harness;
+
 use std::path::PathBuf;
 
 /// Where the labelled eval sets live: `$FEEDLOOP_EVAL_DIR`, else `../shared/eval` next
@@ -24,4 +27,71 @@ pub fn load_records(path: &std::path::Path) -> Vec<feedloop_core::eval::Record> 
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).expect("eval rows follow the documented shape"))
         .collect()
+}
+
+/// splitmix64, for deterministic test data and fault schedules.
+#[derive(Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+}
+
+const TEXTS: &[&str] = &[
+    "The parcel never arrived and nobody answered my emails.",
+    "Lovely staff and really quick service!",
+    "I was charged twice for the same order.",
+    "The app keeps crashing at checkout.",
+    "Great value, will come back.",
+    "Refund still not processed after three weeks.",
+    "Okay I guess.",
+    "",
+];
+
+/// `n` valid envelopes for `customers` customers, deterministic for a seed. The
+/// clock for validation is 2026-11-24; every `occurred_at` is before it.
+pub fn envelopes(n: usize, customers: usize, seed: u64) -> Vec<String> {
+    let mut rng = Rng(seed);
+    (0..n)
+        .map(|i| {
+            let c = rng.below(customers as u64);
+            let day = 1 + rng.below(28);
+            let hour = rng.below(24);
+            let text = TEXTS[rng.below(TEXTS.len() as u64) as usize];
+            let base = format!(
+                r#""feedback_id":"fb-{seed}-{i}","customer_id":"cust-{c:04}","occurred_at":"2026-10-{day:02}T{hour:02}:{:02}:00Z","text":"{text}""#,
+                rng.below(60)
+            );
+            match rng.below(3) {
+                0 => format!(r#"{{{base},"kind":"survey","nps_score":{}}}"#, rng.below(11)),
+                1 => format!(r#"{{{base},"kind":"review","rating":{}}}"#, 1 + rng.below(5)),
+                _ => format!(
+                    r#"{{{base},"kind":"ticket","ticket_id":"T-{c}-{}","status":"{}","priority":"{}","subject":"Help"}}"#,
+                    rng.below(3),
+                    ["open", "pending", "solved", "closed"][rng.below(4) as usize],
+                    ["low", "normal", "high", "urgent"][rng.below(4) as usize]
+                ),
+            }
+        })
+        .collect()
+}
+
+pub fn test_now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(2026, 11, 24, 12, 0, 0)
+        .single()
+        .expect("valid date")
 }

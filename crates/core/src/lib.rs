@@ -8,6 +8,7 @@ pub mod nps;
 pub mod pii;
 pub mod pipeline;
 pub mod profile;
+pub mod records;
 pub mod sentiment;
 pub mod text;
 pub mod themes;

@@ -1,0 +1,9 @@
+//! AWS adapters for feedloop: DynamoDB store, SQS queue, resource schema and setup.
+
+pub mod queue;
+pub mod schema;
+pub mod setup;
+pub mod store;
+
+pub use queue::SqsQueue;
+pub use store::DynamoStore;

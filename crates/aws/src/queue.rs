@@ -1,0 +1,142 @@
+//! SQS as a [`MessageQueue`]: the consumer side the Lambda poller uses.
+
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::Client;
+use feedloop_ingest::ports::{MessageQueue, QueueMessage, StoreError};
+
+use crate::store::classify;
+
+#[derive(Clone)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+    wait_secs: i32,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, url: impl Into<String>, wait_secs: i32) -> SqsQueue {
+        SqsQueue {
+            client,
+            url: url.into(),
+            wait_secs,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Send bodies in batches of 10 (the SQS maximum); returns how many were sent.
+    pub async fn send_all(&self, bodies: &[String]) -> Result<usize, StoreError> {
+        let mut sent = 0;
+        for (b, chunk) in bodies.chunks(10).enumerate() {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    SendMessageBatchRequestEntry::builder()
+                        .id(format!("m{b}-{i}"))
+                        .message_body(body)
+                        .build()
+                        .map_err(|e| StoreError::Permanent(format!("building send entry: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| classify("send message batch", &e))?;
+            if !out.failed().is_empty() {
+                return Err(StoreError::Transient(format!(
+                    "{} entries failed to send",
+                    out.failed().len()
+                )));
+            }
+            sent += out.successful().len();
+        }
+        Ok(sent)
+    }
+
+    /// Approximate number of visible + in-flight messages.
+    pub async fn depth(&self) -> Result<(i64, i64), StoreError> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| classify("get queue attributes", &e))?;
+        let get = |a: A| {
+            out.attributes()
+                .and_then(|m| m.get(&a))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok((
+            get(A::ApproximateNumberOfMessages),
+            get(A::ApproximateNumberOfMessagesNotVisible),
+        ))
+    }
+}
+
+impl MessageQueue for SqsQueue {
+    async fn receive(&self, max: usize) -> Result<Vec<QueueMessage>, StoreError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .wait_time_seconds(self.wait_secs)
+            .send()
+            .await
+            .map_err(|e| classify("receive messages", &e))?;
+        Ok(out
+            .messages()
+            .iter()
+            .filter_map(|m| {
+                Some(QueueMessage {
+                    message_id: m.message_id()?.to_owned(),
+                    receipt_handle: m.receipt_handle()?.to_owned(),
+                    body: m.body().unwrap_or_default().to_owned(),
+                })
+            })
+            .collect())
+    }
+
+    async fn ack(&self, messages: &[QueueMessage]) -> Result<(), StoreError> {
+        for chunk in messages.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, m)| {
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(format!("d{i}"))
+                        .receipt_handle(&m.receipt_handle)
+                        .build()
+                        .map_err(|e| StoreError::Permanent(format!("building delete entry: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = self
+                .client
+                .delete_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| classify("delete message batch", &e))?;
+            if !out.failed().is_empty() {
+                return Err(StoreError::Transient(format!(
+                    "{} deletes failed",
+                    out.failed().len()
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,428 @@
+//! The DynamoDB store: one table, one TransactWriteItems per feedback.
+//!
+//! A commit writes three items atomically, each conditional or additive:
+//! 1. the feedback history item, `attribute_not_exists(PK)`: a re-delivery of the same
+//!    message maps to the same key and cancels the transaction (=> duplicate);
+//! 2. the profile, `version = :expected` (or not existing yet): a concurrent writer
+//!    cancels it (=> conflict, re-read and retry);
+//! 3. the day's aggregate shard, `ADD` counters.
+//!
+//! Cost per message with items <= 1 KB: a transactional write costs 2 WCU per item,
+//! so 3 x 2 = 6 WCU; the KEYS_ONLY segment index costs nothing unless the customer's
+//! segment or 0.05 churn-risk bucket changes (then 2 more: delete + put of the index entry).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use feedloop_core::envelope::CustomerId;
+use feedloop_core::profile::Profile;
+use feedloop_core::records::FeedbackRecord;
+use feedloop_ingest::ports::*;
+
+use crate::schema::{self, keys};
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Map an SDK error to the retry classification the handler needs.
+pub fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    context: &str,
+    err: &SdkError<E, R>,
+) -> StoreError {
+    match err {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("Unknown");
+            let msg = format!("{context}: {code}: {}", se.err().message().unwrap_or(""));
+            match code {
+                "ProvisionedThroughputExceededException"
+                | "RequestLimitExceeded"
+                | "ThrottlingException"
+                | "Throttling"
+                | "TooManyRequestsException" => StoreError::Throttled(msg),
+                "ValidationException"
+                | "ResourceNotFoundException"
+                | "AccessDeniedException"
+                | "ItemCollectionSizeLimitExceededException" => StoreError::Permanent(msg),
+                _ => StoreError::Transient(msg),
+            }
+        }
+        other => StoreError::Transient(format!("{context}: {other:?}")),
+    }
+}
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    retention_days: u32,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>, retention_days: u32) -> DynamoStore {
+        DynamoStore {
+            client,
+            table: table.into(),
+            retention_days,
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn expires_at(&self, from: DateTime<Utc>) -> AttributeValue {
+        n((from + Duration::days(i64::from(self.retention_days))).timestamp())
+    }
+
+    fn feedback_item(
+        &self,
+        fb: &FeedbackRecord,
+        received_at: DateTime<Utc>,
+    ) -> Result<Item, StoreError> {
+        let data = serde_json::to_string(fb)
+            .map_err(|e| StoreError::Permanent(format!("encoding feedback: {e}")))?;
+        let mut item: Item = HashMap::from([
+            (schema::PK.into(), s(keys::customer(&fb.customer_id))),
+            (schema::SK.into(), s(keys::feedback(&fb.history_key()))),
+            ("type".into(), s("feedback")),
+            ("customer_id".into(), s(&fb.customer_id)),
+            ("feedback_id".into(), s(&fb.feedback_id)),
+            ("kind".into(), s(fb.kind.as_str())),
+            ("occurred_at".into(), s(fb.occurred_at.to_rfc3339())),
+            ("received_at".into(), s(received_at.to_rfc3339())),
+            ("data".into(), s(data)),
+            (schema::TTL_ATTRIBUTE.into(), self.expires_at(received_at)),
+        ]);
+        if let Some(c) = fb.compound {
+            item.insert("compound".into(), n(c));
+        }
+        if let Some(l) = fb.label {
+            item.insert("label".into(), s(l.as_str()));
+        }
+        if let Some(score) = fb.nps_score {
+            item.insert("nps_score".into(), n(score));
+        }
+        Ok(item)
+    }
+
+    fn profile_item(
+        &self,
+        p: &Profile,
+        version: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Item, StoreError> {
+        let data = serde_json::to_string(p)
+            .map_err(|e| StoreError::Permanent(format!("encoding profile: {e}")))?;
+        let risk = p.churn_risk();
+        let segment = p.segment();
+        let id = p.customer_id.as_str();
+        let mut item: Item = HashMap::from([
+            (schema::PK.into(), s(keys::customer(id))),
+            (schema::SK.into(), s(keys::PROFILE)),
+            ("type".into(), s("profile")),
+            ("customer_id".into(), s(id)),
+            ("version".into(), n(version)),
+            ("data".into(), s(data)),
+            ("segment".into(), s(segment.as_str())),
+            ("churn_risk".into(), n(format!("{:.3}", risk.score))),
+            ("feedback_count".into(), n(p.feedback_count)),
+            ("updated_at".into(), s(now.to_rfc3339())),
+            (schema::GSI1PK.into(), s(keys::segment(segment.as_str()))),
+            (
+                schema::GSI1SK.into(),
+                s(keys::segment_order(risk.score, id)),
+            ),
+        ]);
+        if let Some(t) = p.last_feedback_at {
+            item.insert("last_feedback_at".into(), s(t.to_rfc3339()));
+        }
+        if let Some(l) = &p.nps.last {
+            item.insert("nps_last".into(), n(l.value));
+        }
+        if let Some(d) = p.decayed_sentiment() {
+            item.insert("decayed_sentiment".into(), n(format!("{d:.4}")));
+        }
+        Ok(item)
+    }
+
+    /// A customer's feedback, newest first, `limit` per page.
+    pub async fn feedback_history(
+        &self,
+        customer: &str,
+        limit: i32,
+    ) -> Result<Vec<FeedbackRecord>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :fb)")
+            .expression_attribute_names("#pk", schema::PK)
+            .expression_attribute_names("#sk", schema::SK)
+            .expression_attribute_values(":pk", s(keys::customer(customer)))
+            .expression_attribute_values(":fb", s(keys::FEEDBACK_PREFIX))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| classify("query feedback history", &e))?;
+        out.items().iter().map(|i| decode(i, "feedback")).collect()
+    }
+
+    /// Customer ids in a segment, highest churn risk first.
+    pub async fn segment_members(
+        &self,
+        segment: &str,
+        limit: i32,
+    ) -> Result<Vec<String>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(schema::GSI1)
+            .key_condition_expression("#pk = :seg")
+            .expression_attribute_names("#pk", schema::GSI1PK)
+            .expression_attribute_values(":seg", s(keys::segment(segment)))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| classify("query segment index", &e))?;
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|i| {
+                i.get(schema::PK)?
+                    .as_s()
+                    .ok()?
+                    .strip_prefix("CUST#")
+                    .map(str::to_owned)
+            })
+            .collect())
+    }
+
+    /// The summed counters of one day (all shards), read by key: no scan.
+    pub async fn day_counters(
+        &self,
+        day: NaiveDate,
+        shards: u16,
+    ) -> Result<HashMap<String, i64>, StoreError> {
+        let mut total: HashMap<String, i64> = HashMap::new();
+        for shard in 0..shards {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key(schema::PK, s(keys::aggregate(day, shard)))
+                .key(schema::SK, s(keys::AGGREGATE))
+                .send()
+                .await
+                .map_err(|e| classify("get aggregate", &e))?;
+            for (k, v) in out.item().into_iter().flatten() {
+                if let (Some(name), Ok(num)) = (k.strip_prefix("c:"), v.as_n()) {
+                    *total.entry(name.to_owned()).or_default() += num.parse::<i64>().unwrap_or(0);
+                }
+            }
+        }
+        Ok(total)
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(item: &Item, what: &str) -> Result<T, StoreError> {
+    let data = item
+        .get("data")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| StoreError::Permanent(format!("{what} item without data")))?;
+    serde_json::from_str(data).map_err(|e| StoreError::Permanent(format!("decoding {what}: {e}")))
+}
+
+impl ProfileStore for DynamoStore {
+    async fn load_profile(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<Versioned<Profile>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(schema::PK, s(keys::customer(customer.as_str())))
+            .key(schema::SK, s(keys::PROFILE))
+            // The version read must be the latest, or every commit would conflict.
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("get profile", &e))?;
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        let version = item
+            .get("version")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| StoreError::Permanent(format!("profile {customer} has no version")))?;
+        Ok(Some(Versioned {
+            value: decode(item, "profile")?,
+            version,
+        }))
+    }
+
+    async fn commit(&self, c: &Commit) -> Result<CommitOutcome, StoreError> {
+        let fx = &c.effects;
+        let feedback = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.feedback_item(&fx.feedback, c.received_at)?))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", schema::PK)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::None)
+            .build()
+            .map_err(|e| StoreError::Permanent(format!("building feedback put: {e}")))?;
+        let next_version = c.expected_version.map_or(1, |v| v + 1);
+        let mut profile =
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(self.profile_item(
+                    &fx.profile,
+                    next_version,
+                    c.received_at,
+                )?));
+        profile = match c.expected_version {
+            None => profile
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", schema::PK),
+            Some(v) => profile
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", n(v)),
+        };
+        let profile = profile
+            .build()
+            .map_err(|e| StoreError::Permanent(format!("building profile put: {e}")))?;
+
+        let agg = &fx.aggregate;
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key(schema::PK, s(keys::aggregate(agg.day, agg.shard)))
+            .key(schema::SK, s(keys::AGGREGATE));
+        let mut clauses = Vec::new();
+        for (i, (name, value)) in agg.counters.iter().enumerate() {
+            clauses.push(format!("#c{i} :v{i}"));
+            update = update
+                .expression_attribute_names(format!("#c{i}"), format!("c:{name}"))
+                .expression_attribute_values(format!(":v{i}"), n(value));
+        }
+        let update = update
+            .update_expression(format!(
+                "SET #day = :day, #shard = :shard ADD {}",
+                clauses.join(", ")
+            ))
+            .expression_attribute_names("#day", "day")
+            .expression_attribute_names("#shard", "shard")
+            .expression_attribute_values(":day", s(agg.day.to_string()))
+            .expression_attribute_values(":shard", n(agg.shard))
+            .build()
+            .map_err(|e| StoreError::Permanent(format!("building aggregate update: {e}")))?;
+
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(feedback).build())
+            .transact_items(TransactWriteItem::builder().put(profile).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CommitOutcome::Applied),
+            Err(SdkError::ServiceError(se))
+                if matches!(
+                    se.err(),
+                    TransactWriteItemsError::TransactionCanceledException(_)
+                ) =>
+            {
+                let TransactWriteItemsError::TransactionCanceledException(tc) = se.err() else {
+                    unreachable!()
+                };
+                let codes: Vec<&str> = tc
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None"))
+                    .collect();
+                match codes.as_slice() {
+                    ["ConditionalCheckFailed", ..] => Ok(CommitOutcome::Duplicate),
+                    [_, "ConditionalCheckFailed", ..] => Ok(CommitOutcome::Conflict),
+                    // Another transaction touched one of the items (typically the
+                    // aggregate shard): safe to retry as a conflict.
+                    c if c.contains(&"TransactionConflict") => Ok(CommitOutcome::Conflict),
+                    c if c
+                        .iter()
+                        .any(|x| x.contains("Throughput") || x.contains("Throttl")) =>
+                    {
+                        Err(StoreError::Throttled(format!(
+                            "transaction cancelled: {codes:?}"
+                        )))
+                    }
+                    // Some endpoints report no per-item reasons; the message says which.
+                    [] => {
+                        let msg = tc.message().unwrap_or("");
+                        if msg.contains("ConditionalCheckFailed") {
+                            Err(StoreError::Transient(format!(
+                                "transaction cancelled without reasons: {msg}"
+                            )))
+                        } else {
+                            Err(StoreError::Transient(format!(
+                                "transaction cancelled: {msg}"
+                            )))
+                        }
+                    }
+                    _ => Err(StoreError::Transient(format!(
+                        "transaction cancelled: {codes:?}"
+                    ))),
+                }
+            }
+            Err(e) => Err(classify("transact write feedback", &e)),
+        }
+    }
+}
+
+impl RejectStore for DynamoStore {
+    async fn record_reject(&self, r: &RejectRecord) -> Result<(), StoreError> {
+        let mut item: Item = HashMap::from([
+            (
+                schema::PK.into(),
+                s(keys::reject_day(r.received_at.date_naive())),
+            ),
+            (schema::SK.into(), s(keys::reject(&r.message_id))),
+            ("type".into(), s("reject")),
+            ("message_id".into(), s(&r.message_id)),
+            ("reason".into(), s(&r.reason)),
+            ("body".into(), s(&r.body_prefix)),
+            ("received_at".into(), s(r.received_at.to_rfc3339())),
+            (schema::TTL_ATTRIBUTE.into(), self.expires_at(r.received_at)),
+        ]);
+        if let Some(c) = &r.customer_id {
+            item.insert("customer_id".into(), s(c));
+        }
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| classify("put reject", &e))?;
+        Ok(())
+    }
+}

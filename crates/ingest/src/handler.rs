@@ -1,0 +1,355 @@
+//! One SQS batch: every record parsed and analysed once, committed exactly once, and
+//! classified for the partial-batch response (poison: acknowledged and recorded;
+//! transient: reported as a batch item failure so SQS redelivers it).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Utc};
+use feedloop_core::analysis::Analyzer;
+use feedloop_core::envelope::{parse_envelope, CustomerId};
+use feedloop_core::records::effects;
+use feedloop_core::sentiment::Label;
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+use tracing::{info, warn, Instrument};
+
+use crate::ports::*;
+
+/// Bytes of a poison body kept in its reject record.
+pub const REJECT_BODY_BYTES: usize = 8 * 1024;
+/// Optimistic-concurrency attempts before handing the message back to SQS.
+pub const MAX_COMMIT_ATTEMPTS: u32 = 6;
+
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub half_life_days: f64,
+    pub aggregate_shards: u16,
+    pub max_concurrency: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Processed {
+    Applied {
+        label: Option<Label>,
+        conflicts: u32,
+    },
+    Duplicate,
+    Rejected {
+        reason: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Without a message id no partial failure can be reported; failing the whole
+    /// invocation makes SQS retry the batch, which the dedupe makes safe.
+    #[error("SQS record {index} has no messageId")]
+    MissingMessageId { index: usize },
+}
+
+/// Counts for one batch, emitted as CloudWatch Embedded Metric Format.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BatchReport {
+    pub processed: u32,
+    pub rejected: u32,
+    pub retried: u32,
+    pub duplicate: u32,
+    pub conflicts: u32,
+    pub positive: u32,
+    pub neutral: u32,
+    pub negative: u32,
+}
+
+impl BatchReport {
+    /// One EMF log line: CloudWatch turns it into metrics without an API call.
+    pub fn emf(&self, function: &str, now: DateTime<Utc>) -> String {
+        let metrics = [
+            ("Processed", self.processed),
+            ("Rejected", self.rejected),
+            ("Retried", self.retried),
+            ("Duplicate", self.duplicate),
+            ("Conflicts", self.conflicts),
+            ("SentimentPositive", self.positive),
+            ("SentimentNeutral", self.neutral),
+            ("SentimentNegative", self.negative),
+        ];
+        let mut v = serde_json::json!({
+            "_aws": {
+                "Timestamp": now.timestamp_millis(),
+                "CloudWatchMetrics": [{
+                    "Namespace": "feedloop",
+                    "Dimensions": [["Function"]],
+                    "Metrics": metrics.iter().map(|(n, _)| serde_json::json!({"Name": n, "Unit": "Count"})).collect::<Vec<_>>(),
+                }],
+            },
+            "Function": function,
+        });
+        for (name, value) in metrics {
+            v[name] = serde_json::json!(value);
+        }
+        v.to_string()
+    }
+}
+
+pub struct Ingest<S> {
+    store: S,
+    analyzer: Analyzer,
+    settings: Settings,
+    clock: Clock,
+}
+
+impl<S: ProfileStore + RejectStore> Ingest<S> {
+    pub fn new(store: S, analyzer: Analyzer, settings: Settings, clock: Clock) -> Self {
+        Ingest {
+            store,
+            analyzer,
+            settings,
+            clock,
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Handle one SQS event; the response lists exactly the messages to redeliver.
+    pub async fn handle(
+        &self,
+        event: SqsEvent,
+    ) -> Result<(SqsBatchResponse, BatchReport), HandlerError> {
+        let mut records = Vec::with_capacity(event.records.len());
+        for (index, r) in event.records.into_iter().enumerate() {
+            match r.message_id.filter(|id| !id.is_empty()) {
+                Some(id) => records.push((id, r.body.unwrap_or_default())),
+                None => return Err(HandlerError::MissingMessageId { index }),
+            }
+        }
+        let results: Vec<(String, Result<Processed, StoreError>)> = stream::iter(records)
+            .map(|(id, body)| async move {
+                let span = tracing::info_span!("message", message_id = %id);
+                let result = self.process(&id, &body).instrument(span).await;
+                (id, result)
+            })
+            .buffer_unordered(self.settings.max_concurrency.max(1))
+            .collect()
+            .await;
+
+        let mut report = BatchReport::default();
+        let mut response = SqsBatchResponse::default();
+        for (id, result) in results {
+            match result {
+                Ok(Processed::Applied { label, conflicts }) => {
+                    report.processed += 1;
+                    report.conflicts += conflicts;
+                    match label {
+                        Some(Label::Positive) => report.positive += 1,
+                        Some(Label::Neutral) => report.neutral += 1,
+                        Some(Label::Negative) => report.negative += 1,
+                        None => {}
+                    }
+                }
+                Ok(Processed::Duplicate) => report.duplicate += 1,
+                Ok(Processed::Rejected { .. }) => report.rejected += 1,
+                Err(e) => {
+                    warn!(message_id = %id, error = %e, "message will be retried");
+                    report.retried += 1;
+                    let mut failure = BatchItemFailure::default();
+                    failure.item_identifier = id;
+                    response.batch_item_failures.push(failure);
+                }
+            }
+        }
+        Ok((response, report))
+    }
+
+    /// Process one message body. `Err` means "retry later"; everything else is final.
+    pub async fn process(&self, message_id: &str, body: &str) -> Result<Processed, StoreError> {
+        let now = (self.clock)();
+        let feedback = match parse_envelope(body.as_bytes(), now) {
+            Ok(parsed) => parsed.feedback,
+            Err(e) => {
+                let reason = e.to_string();
+                let reject = RejectRecord {
+                    message_id: message_id.to_owned(),
+                    reason: reason.clone(),
+                    body_prefix: prefix(body, REJECT_BODY_BYTES).to_owned(),
+                    received_at: now,
+                    customer_id: customer_hint(body),
+                };
+                self.store.record_reject(&reject).await?;
+                info!(reason = %reason, "rejected poison message");
+                return Ok(Processed::Rejected { reason });
+            }
+        };
+        let customer: CustomerId = feedback.customer_id.clone();
+        let analyzed = self.analyzer.analyze(feedback);
+        let label = analyzed.analysis.sentiment.map(|s| s.label);
+        let mut conflicts = 0;
+        loop {
+            let current = self.store.load_profile(&customer).await?;
+            let expected_version = current.as_ref().map(|c| c.version);
+            let fx = effects(
+                current.map(|c| c.value),
+                &analyzed,
+                self.settings.half_life_days,
+                self.settings.aggregate_shards,
+            );
+            let commit = Commit {
+                effects: fx,
+                expected_version,
+                received_at: now,
+            };
+            match self.store.commit(&commit).await? {
+                CommitOutcome::Applied => {
+                    info!(
+                        kind = analyzed.feedback.kind().as_str(),
+                        conflicts, "applied"
+                    );
+                    return Ok(Processed::Applied { label, conflicts });
+                }
+                CommitOutcome::Duplicate => {
+                    info!("duplicate delivery, nothing changed");
+                    return Ok(Processed::Duplicate);
+                }
+                CommitOutcome::Conflict => {
+                    conflicts += 1;
+                    if conflicts >= MAX_COMMIT_ATTEMPTS {
+                        return Err(StoreError::Transient(format!(
+                            "profile {customer} changed under us {conflicts} times"
+                        )));
+                    }
+                    // Full jitter: concurrent writers for one customer spread out
+                    // instead of colliding again in lock step.
+                    let cap_ms = 5u64 << conflicts.min(6);
+                    tokio::time::sleep(Duration::from_millis(fastrand::u64(0..=cap_ms))).await;
+                }
+            }
+        }
+    }
+}
+
+fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The customer id of a body that failed validation, when it has a usable one, so an
+/// erasure request can find the reject records too.
+fn customer_hint(body: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let id = v.get("customer_id")?.as_str()?;
+    CustomerId::parse(id).ok().map(|c| c.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+    use aws_lambda_events::event::sqs::SqsMessage;
+    use chrono::TimeZone;
+    use feedloop_core::sentiment::Mode;
+    use feedloop_core::themes::Taxonomy;
+
+    fn ingest() -> Ingest<MemoryStore> {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        Ingest::new(
+            MemoryStore::default(),
+            Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+            Settings {
+                half_life_days: 30.0,
+                aggregate_shards: 4,
+                max_concurrency: 4,
+            },
+            Arc::new(move || now),
+        )
+    }
+
+    fn msg(id: &str, body: &str) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.into());
+        m.body = Some(body.into());
+        m
+    }
+
+    fn event(msgs: Vec<SqsMessage>) -> SqsEvent {
+        let mut e = SqsEvent::default();
+        e.records = msgs;
+        e
+    }
+
+    const GOOD: &str = r#"{"feedback_id":"f1","customer_id":"c1","kind":"survey","occurred_at":"2026-11-20T10:00:00Z","nps_score":2,"text":"Parcel never arrived"}"#;
+
+    #[tokio::test]
+    async fn good_poison_and_duplicate_records_are_classified() {
+        let svc = ingest();
+        let (resp, report) = svc
+            .handle(event(vec![
+                msg("m1", GOOD),
+                msg("m2", "{not json"),
+                msg("m3", GOOD),
+            ]))
+            .await
+            .unwrap();
+        assert!(resp.batch_item_failures.is_empty());
+        assert_eq!(
+            (
+                report.processed,
+                report.duplicate,
+                report.rejected,
+                report.negative
+            ),
+            (1, 1, 1, 1)
+        );
+        let state = svc.store().snapshot();
+        assert_eq!(state.profiles["c1"].value.feedback_count, 1);
+        assert_eq!(state.rejects["m2"].body_prefix, "{not json");
+        assert!(state.rejects["m2"]
+            .reason
+            .starts_with("envelope is not valid JSON"));
+    }
+
+    #[tokio::test]
+    async fn a_record_without_message_id_fails_the_invocation() {
+        let mut m = msg("", GOOD);
+        m.message_id = None;
+        assert!(matches!(
+            ingest().handle(event(vec![m])).await,
+            Err(HandlerError::MissingMessageId { index: 0 })
+        ));
+    }
+
+    #[test]
+    fn reject_prefix_is_cut_on_a_character_boundary() {
+        let body = "é".repeat(5000);
+        let p = prefix(&body, REJECT_BODY_BYTES);
+        assert!(p.len() <= REJECT_BODY_BYTES && p.len() >= REJECT_BODY_BYTES - 1);
+    }
+
+    #[test]
+    fn emf_line_names_every_metric() {
+        let r = BatchReport {
+            processed: 3,
+            rejected: 1,
+            ..Default::default()
+        };
+        let v: serde_json::Value = serde_json::from_str(&r.emf("ingest", Utc::now())).unwrap();
+        assert_eq!(v["Processed"], 3);
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                .as_array()
+                .unwrap()
+                .len(),
+            8
+        );
+    }
+}

@@ -1,0 +1,68 @@
+//! What the Lambda service does between SQS and the function: receive a batch, invoke,
+//! delete what succeeded. Used by the local runner and the integration tests so they
+//! exercise the same partial-batch contract as production.
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+
+use crate::handler::{BatchReport, HandlerError, Ingest};
+use crate::ports::{MessageQueue, ProfileStore, QueueMessage, RejectStore, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    #[error("queue: {0}")]
+    Queue(#[from] StoreError),
+    #[error("handler: {0}")]
+    Handler(#[from] HandlerError),
+}
+
+pub fn to_event(messages: &[QueueMessage]) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut r = SqsMessage::default();
+            r.message_id = Some(m.message_id.clone());
+            r.receipt_handle = Some(m.receipt_handle.clone());
+            r.body = Some(m.body.clone());
+            r.event_source = Some("aws:sqs".into());
+            r
+        })
+        .collect();
+    event
+}
+
+/// Messages of the batch that the response does not list as failed.
+pub fn succeeded(messages: &[QueueMessage], response: &SqsBatchResponse) -> Vec<QueueMessage> {
+    messages
+        .iter()
+        .filter(|m| {
+            !response
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == m.message_id)
+        })
+        .cloned()
+        .collect()
+}
+
+/// One receive-invoke-delete round. Returns how many messages were received.
+pub async fn poll_once<S, Q>(
+    queue: &Q,
+    ingest: &Ingest<S>,
+    batch_size: usize,
+) -> Result<(usize, BatchReport), PollError>
+where
+    S: ProfileStore + RejectStore,
+    Q: MessageQueue,
+{
+    let messages = queue.receive(batch_size).await?;
+    if messages.is_empty() {
+        return Ok((0, BatchReport::default()));
+    }
+    let (response, report) = ingest.handle(to_event(&messages)).await?;
+    let done = succeeded(&messages, &response);
+    if !done.is_empty() {
+        queue.ack(&done).await?;
+    }
+    Ok((messages.len(), report))
+}

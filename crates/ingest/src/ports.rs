@@ -1,0 +1,102 @@
+//! The capabilities the ingest service needs, one narrow trait each. The in-memory
+//! implementation lives next to them; the DynamoDB one is in `feedloop-aws`.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use feedloop_core::envelope::CustomerId;
+use feedloop_core::profile::Profile;
+use feedloop_core::records::Effects;
+use serde::Serialize;
+
+/// A stored value and the version it was read at (optimistic concurrency).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+/// Everything one feedback writes, guarded by the profile version it was computed from.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub effects: Effects,
+    /// `None`: the profile must not exist yet.
+    pub expected_version: Option<u64>,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitOutcome {
+    Applied,
+    /// This feedback id was committed before: nothing was written.
+    Duplicate,
+    /// The profile changed since it was read: re-read and retry.
+    Conflict,
+}
+
+/// A message that can never succeed, kept for people to look at.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RejectRecord {
+    pub message_id: String,
+    pub reason: String,
+    /// The first 8 KiB of the body, cut at a character boundary.
+    pub body_prefix: String,
+    pub received_at: DateTime<Utc>,
+    /// When the body names one (for erasure requests).
+    pub customer_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// The store asked us to slow down; retrying later will work.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// Network, timeout, 5xx: retrying will probably work.
+    #[error("transient store failure: {0}")]
+    Transient(String),
+    /// The request itself is wrong (item too large, bad schema); retrying will not help.
+    #[error("store rejected the request: {0}")]
+    Permanent(String),
+}
+
+pub trait ProfileStore: Send + Sync {
+    fn load_profile(
+        &self,
+        customer: &CustomerId,
+    ) -> impl Future<Output = Result<Option<Versioned<Profile>>, StoreError>> + Send;
+
+    /// Write the feedback record, the profile and the aggregate increments atomically,
+    /// unless the feedback was committed before or the profile version moved.
+    fn commit(
+        &self,
+        commit: &Commit,
+    ) -> impl Future<Output = Result<CommitOutcome, StoreError>> + Send;
+}
+
+pub trait RejectStore: Send + Sync {
+    /// Idempotent by message id.
+    fn record_reject(
+        &self,
+        reject: &RejectRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A message as a queue consumer sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueMessage {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+}
+
+/// The consumer side of a queue, as Lambda's SQS poller uses it. Tests and the local
+/// runner drive the real handler through this, with real receive/delete semantics.
+pub trait MessageQueue: Send + Sync {
+    fn receive(
+        &self,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<QueueMessage>, StoreError>> + Send;
+    /// Acknowledge (delete) processed messages.
+    fn ack(&self, messages: &[QueueMessage])
+        -> impl Future<Output = Result<(), StoreError>> + Send;
+}

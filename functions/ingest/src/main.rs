@@ -1,0 +1,42 @@
+//! Lambda entry point: SQS batch -> feedloop ingest -> DynamoDB, partial batch failures.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use feedloop_aws::{setup, DynamoStore};
+use feedloop_ingest::config::IngestConfig;
+use feedloop_ingest::{Ingest, Settings};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_target(false)
+        .without_time()
+        .init();
+    let config = IngestConfig::from_env()?;
+    let analyzer = feedloop_core::analysis::Analyzer::new(config.mode, config.load_taxonomy()?);
+    // Region and credentials come from the Lambda environment; AWS_ENDPOINT_URL points
+    // the same binary at a local endpoint.
+    let sdk = setup::sdk_config(std::env::var("AWS_ENDPOINT_URL").ok().as_deref(), None).await;
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &config.table_name,
+        config.retention_days,
+    );
+    let settings = Settings {
+        half_life_days: config.half_life_days,
+        aggregate_shards: config.aggregate_shards,
+        max_concurrency: config.max_concurrency,
+    };
+    let ingest = Ingest::new(store, analyzer, settings, Arc::new(chrono::Utc::now));
+    let ingest = &ingest;
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        let (response, report): (SqsBatchResponse, _) = ingest.handle(event.payload).await?;
+        println!("{}", report.emf("ingest", chrono::Utc::now()));
+        Ok::<_, Error>(response)
+    }))
+    .await
+}

@@ -1,0 +1,133 @@
+//! A fault-injecting wrapper around any store and queue: fails a share of calls at
+//! random points, before the real call (the request never arrived) or after it (the
+//! effect happened but the caller saw an error), which is what timeouts and crashes do.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use feedloop_core::envelope::CustomerId;
+use feedloop_core::profile::Profile;
+use feedloop_ingest::ports::*;
+
+use crate::Rng;
+
+#[derive(Debug, Default)]
+pub struct FaultCounts {
+    pub before: AtomicU64,
+    pub after: AtomicU64,
+    pub calls: AtomicU64,
+}
+
+impl FaultCounts {
+    pub fn injected(&self) -> u64 {
+        self.before.load(Ordering::Relaxed) + self.after.load(Ordering::Relaxed)
+    }
+}
+
+pub struct Faulty<T> {
+    pub inner: T,
+    rate: f64,
+    rng: Mutex<Rng>,
+    pub counts: FaultCounts,
+}
+
+enum Point {
+    None,
+    Before,
+    After,
+}
+
+impl<T> Faulty<T> {
+    pub fn new(inner: T, rate: f64, seed: u64) -> Faulty<T> {
+        Faulty {
+            inner,
+            rate,
+            rng: Mutex::new(Rng(seed)),
+            counts: FaultCounts::default(),
+        }
+    }
+
+    fn roll(&self) -> Point {
+        self.counts.calls.fetch_add(1, Ordering::Relaxed);
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        if !rng.chance(self.rate) {
+            return Point::None;
+        }
+        if rng.chance(0.5) {
+            self.counts.before.fetch_add(1, Ordering::Relaxed);
+            Point::Before
+        } else {
+            self.counts.after.fetch_add(1, Ordering::Relaxed);
+            Point::After
+        }
+    }
+}
+
+fn injected(what: &str) -> StoreError {
+    StoreError::Transient(format!("injected fault: {what}"))
+}
+
+impl<T: ProfileStore> ProfileStore for Faulty<T> {
+    async fn load_profile(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<Versioned<Profile>>, StoreError> {
+        match self.roll() {
+            Point::Before => Err(injected("before load")),
+            Point::None => self.inner.load_profile(customer).await,
+            Point::After => {
+                self.inner.load_profile(customer).await?;
+                Err(injected("after load"))
+            }
+        }
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<CommitOutcome, StoreError> {
+        match self.roll() {
+            Point::Before => Err(injected("before write")),
+            Point::None => self.inner.commit(commit).await,
+            Point::After => {
+                self.inner.commit(commit).await?;
+                Err(injected("after write, before ack"))
+            }
+        }
+    }
+}
+
+impl<T: RejectStore> RejectStore for Faulty<T> {
+    async fn record_reject(&self, reject: &RejectRecord) -> Result<(), StoreError> {
+        match self.roll() {
+            Point::Before => Err(injected("before reject write")),
+            Point::None => self.inner.record_reject(reject).await,
+            Point::After => {
+                self.inner.record_reject(reject).await?;
+                Err(injected("after reject write"))
+            }
+        }
+    }
+}
+
+impl<T: MessageQueue> MessageQueue for Faulty<T> {
+    async fn receive(&self, max: usize) -> Result<Vec<QueueMessage>, StoreError> {
+        match self.roll() {
+            Point::Before => Err(injected("before receive")),
+            Point::None => self.inner.receive(max).await,
+            // Received but lost in transit: the messages become visible again later.
+            Point::After => {
+                self.inner.receive(max).await?;
+                Err(injected("after receive"))
+            }
+        }
+    }
+
+    async fn ack(&self, messages: &[QueueMessage]) -> Result<(), StoreError> {
+        match self.roll() {
+            Point::Before => Err(injected("before ack")),
+            Point::None => self.inner.ack(messages).await,
+            Point::After => {
+                self.inner.ack(messages).await?;
+                Err(injected("after ack"))
+            }
+        }
+    }
+}
