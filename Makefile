@@ -8,7 +8,12 @@ PY := $(VENV)/bin/python
 EVAL_DIR ?= ../shared/eval
 FEEDLOOP := target/release/feedloop
 
-.PHONY: help demo test check bench eval parity-corpus build deploy local-up local-run local-down venv clean
+# Tools from the venv (moto, sam, cargo-lambda and its zig) come first on PATH.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+SAM_ENV := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1}
+
+.PHONY: help demo test check bench eval parity-corpus build sam-check deploy local-up local-run local-down venv clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -16,8 +21,14 @@ help: ## list targets
 demo: ## run the embedded demo (no AWS): NPS, drivers, segments, at-risk customers
 	$(CARGO) run --quiet --release -p feedloop-cli -- demo
 
-test: ## the whole test suite (installs what it needs)
+test: $(PY) ## the whole test suite (installs what it needs): unit, moto integration, SAM checks
 	$(CARGO) test --workspace --locked
+	$(MAKE) --no-print-directory sam-check
+
+sam-check: $(PY) ## sam validate, sam validate --lint, sam build (x86_64)
+	$(SAM_ENV) sam validate
+	$(SAM_ENV) sam validate --lint
+	$(SAM_ENV) sam build --parameter-overrides Architecture=x86_64
 
 check: ## formatting and lints, warnings are errors
 	$(CARGO) fmt --all -- --check
@@ -28,7 +39,7 @@ $(PY): infra/requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-dev.txt
 	@touch $(PY)
 
-venv: $(PY) ## install the Python tools (vaderSentiment for bench/parity) into ./.venv
+venv: $(PY) ## install the Python tools (moto, SAM CLI, cargo-lambda, vaderSentiment) into ./.venv
 
 bench: $(PY) ## throughput of both modes vs Python vaderSentiment on the same corpus
 	FEEDLOOP_PYTHON=$(abspath $(PY)) $(CARGO) bench --locked -p feedloop-core --bench throughput
@@ -43,11 +54,18 @@ parity-corpus: $(PY) ## regenerate the VADER parity corpus from Python vaderSent
 build: ## release build of the workspace
 	$(CARGO) build --release --locked --workspace
 
-deploy: ## see README: sam build && sam deploy --guided
-	@echo "The serverless stack lands with the ingest issue (#3); see README 'Deploy'." >&2; exit 1
+deploy: $(PY) ## build (arm64) and deploy to your AWS account, guided
+	$(SAM_ENV) sam build
+	sam deploy --guided
 
-local-up local-run local-down: ## local AWS (moto): lands with the ingest issue (#3)
-	@echo "make $@: the local AWS stack lands with the ingest issue (#3)." >&2; exit 1
+local-up: $(PY) ## start moto on 127.0.0.1:4566 and create the table and queues
+	infra/local.sh up
+
+local-run: $(PY) ## run the ingest function (cargo lambda watch) on the demo feedback via the local queue
+	infra/local.sh run
+
+local-down: ## stop what local-up / local-run started (by PID)
+	infra/local.sh down
 
 clean: ## remove build output and the venv
 	$(CARGO) clean

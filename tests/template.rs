@@ -1,1 +1,185 @@
-//! Placeholder replaced below.
+//! `samplesam.yaml` agrees with the schema module the code, the local stack and the
+//! tests use; and it keeps the promises of the ingest design (DLQ after 5 receives,
+//! visibility >= 6x timeout, partial batch failures, least privilege).
+
+use std::path::PathBuf;
+
+use feedloop_aws::schema;
+use feedloop_ingest::config::IngestConfig;
+use serde_yaml::Value;
+
+fn template() -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samplesam.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(&path).expect("template exists"))
+        .expect("template is YAML")
+}
+
+fn res<'a>(t: &'a Value, name: &str) -> &'a Value {
+    &t["Resources"][name]["Properties"]
+}
+
+fn strings(v: &Value, key: &str) -> Vec<String> {
+    v.as_sequence()
+        .unwrap_or_else(|| panic!("{key} is a list"))
+        .iter()
+        .map(|e| e[key].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn num(v: &Value) -> i64 {
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        .expect("a number")
+}
+
+#[test]
+fn table_matches_the_schema_module() {
+    let t = template();
+    let table = res(&t, "FeedbackTable");
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    let keys: Vec<String> = schema::key_schema()
+        .iter()
+        .map(|k| k.attribute_name().to_owned())
+        .collect();
+    assert_eq!(strings(&table["KeySchema"], "AttributeName"), keys);
+    assert_eq!(strings(&table["KeySchema"], "KeyType"), ["HASH", "RANGE"]);
+    let attrs: Vec<String> = schema::attribute_definitions()
+        .iter()
+        .map(|a| a.attribute_name().to_owned())
+        .collect();
+    assert_eq!(
+        strings(&table["AttributeDefinitions"], "AttributeName"),
+        attrs
+    );
+    let gsi = &table["GlobalSecondaryIndexes"][0];
+    let want = schema::gsi1();
+    assert_eq!(gsi["IndexName"], want.index_name());
+    let gsi_keys: Vec<String> = want
+        .key_schema()
+        .iter()
+        .map(|k| k.attribute_name().to_owned())
+        .collect();
+    assert_eq!(strings(&gsi["KeySchema"], "AttributeName"), gsi_keys);
+    assert_eq!(
+        gsi["Projection"]["ProjectionType"],
+        want.projection()
+            .unwrap()
+            .projection_type()
+            .unwrap()
+            .as_str()
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"],
+        schema::TTL_ATTRIBUTE
+    );
+    assert_eq!(table["TimeToLiveSpecification"]["Enabled"], true);
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], true);
+}
+
+#[test]
+fn queues_redrive_to_their_dlq_after_max_receive_count_and_outlast_the_function() {
+    let t = template();
+    let timeout = num(&res(&t, "IngestFunction")["Timeout"]);
+    assert_eq!(timeout, i64::from(schema::INGEST_TIMEOUT_SECS));
+    for (queue, dlq) in [
+        ("IngestQueue", "IngestDeadLetterQueue"),
+        ("FollowUpQueue", "FollowUpDeadLetterQueue"),
+    ] {
+        let q = res(&t, queue);
+        assert_eq!(
+            num(&q["RedrivePolicy"]["maxReceiveCount"]),
+            i64::from(schema::MAX_RECEIVE_COUNT),
+            "{queue}"
+        );
+        assert!(num(&q["VisibilityTimeout"]) >= 6 * timeout, "{queue}");
+        assert_eq!(
+            num(&q["VisibilityTimeout"]),
+            i64::from(schema::INGEST_VISIBILITY_TIMEOUT_SECS)
+        );
+        assert_eq!(q["SqsManagedSseEnabled"], true);
+        let target = format!("{:?}", q["RedrivePolicy"]["deadLetterTargetArn"]);
+        assert!(target.contains(dlq), "{queue} redrives to {target}");
+        assert_eq!(
+            num(&res(&t, dlq)["MessageRetentionPeriod"]),
+            i64::from(schema::DLQ_RETENTION_SECS)
+        );
+    }
+}
+
+#[test]
+fn ingest_function_is_configured_completely_and_least_privileged() {
+    let t = template();
+    let f = &t["Resources"]["IngestFunction"];
+    assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda");
+    let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+    let manifest = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../functions/ingest/Cargo.toml"),
+    )
+    .unwrap();
+    assert!(
+        manifest.contains(&format!("name = \"{binary}\"")),
+        "the template builds a binary the workspace has"
+    );
+
+    let vars = f["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap();
+    let mut names: Vec<&str> = vars.keys().map(|k| k.as_str().unwrap()).collect();
+    names.sort_unstable();
+    let mut want = IngestConfig::VARS.to_vec();
+    want.sort_unstable();
+    assert_eq!(
+        names, want,
+        "every variable the config requires, and no other"
+    );
+
+    let event = &f["Properties"]["Events"]["Feedback"]["Properties"];
+    assert_eq!(event["FunctionResponseTypes"][0], "ReportBatchItemFailures");
+    assert!(
+        event["ScalingConfig"]["MaximumConcurrency"].is_tagged()
+            || event["ScalingConfig"]["MaximumConcurrency"].is_number()
+    );
+
+    let mut actions = Vec::new();
+    for policy in f["Properties"]["Policies"].as_sequence().unwrap() {
+        for st in policy["Statement"].as_sequence().unwrap() {
+            for a in st["Action"].as_sequence().unwrap() {
+                actions.push(a.as_str().unwrap().to_owned());
+            }
+            assert!(
+                !format!("{:?}", st["Resource"]).contains('*'),
+                "no wildcard resources"
+            );
+        }
+    }
+    assert!(
+        actions.iter().all(|a| !a.contains('*')),
+        "no wildcard actions: {actions:?}"
+    );
+    assert_eq!(
+        actions,
+        [
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem"
+        ]
+    );
+    assert_eq!(t["Globals"]["Function"]["Tracing"], "Active");
+}
+
+#[test]
+fn outputs_name_what_users_need() {
+    let t = template();
+    for o in [
+        "IngestQueueUrl",
+        "IngestDeadLetterQueueUrl",
+        "FollowUpQueueUrl",
+        "TableName",
+    ] {
+        assert!(!t["Outputs"][o]["Value"].is_null(), "output {o}");
+    }
+}

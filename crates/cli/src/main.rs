@@ -2,6 +2,7 @@
 
 mod commands;
 mod demo;
+mod local;
 mod report;
 
 use std::path::PathBuf;
@@ -78,6 +79,89 @@ enum Command {
         split: Split,
         file: PathBuf,
     },
+    /// The real functions against a local AWS endpoint (moto): see `make local-up`.
+    Local {
+        #[command(subcommand)]
+        command: LocalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LocalCommand {
+    /// Create the table and queues (as samplesam.yaml defines them) and write the
+    /// function's environment file.
+    Up {
+        #[arg(
+            long,
+            env = "AWS_ENDPOINT_URL",
+            default_value = "http://127.0.0.1:4566"
+        )]
+        endpoint_url: String,
+        #[arg(long, default_value = "feedloop-local")]
+        prefix: String,
+        #[arg(long, default_value = ".local/ingest.env")]
+        env_file: PathBuf,
+    },
+    /// Send the demo feedback to the local queue, drive the function under
+    /// `cargo lambda watch` with real SQS batches, print the resulting profiles.
+    Run {
+        #[arg(
+            long,
+            env = "AWS_ENDPOINT_URL",
+            default_value = "http://127.0.0.1:4566"
+        )]
+        endpoint_url: String,
+        #[arg(long, default_value = "feedloop-local")]
+        prefix: String,
+        /// The function name `cargo lambda watch` serves.
+        #[arg(long, default_value = "ingest")]
+        function: String,
+        /// `cargo lambda watch` invoke port.
+        #[arg(long, default_value_t = 9000)]
+        invoke_port: u16,
+        #[arg(long, default_value = ".local")]
+        work_dir: PathBuf,
+    },
+    /// Print the profiles in the local table.
+    Profiles {
+        #[arg(
+            long,
+            env = "AWS_ENDPOINT_URL",
+            default_value = "http://127.0.0.1:4566"
+        )]
+        endpoint_url: String,
+        #[arg(long, default_value = "feedloop-local")]
+        prefix: String,
+    },
+}
+
+fn local(cmd: LocalCommand) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        match cmd {
+            LocalCommand::Up {
+                endpoint_url,
+                prefix,
+                env_file,
+            } => local::up(&endpoint_url, &prefix, &env_file).await,
+            LocalCommand::Run {
+                endpoint_url,
+                prefix,
+                function,
+                invoke_port,
+                work_dir,
+            } => local::run(&endpoint_url, &prefix, &function, invoke_port, &work_dir).await,
+            LocalCommand::Profiles {
+                endpoint_url,
+                prefix,
+            } => {
+                let sdk =
+                    feedloop_aws::setup::sdk_config(Some(&endpoint_url), Some("us-east-1")).await;
+                local::print_profiles(&sdk, &local::names(&prefix).table).await
+            }
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {
@@ -101,6 +185,7 @@ fn main() -> ExitCode {
         Command::Eval {
             opts, split, file, ..
         } => commands::eval(&opts, split, &file),
+        Command::Local { command } => local(command),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,195 @@
+//! `feedloop local up|run`: the real ingest function against the local AWS endpoint.
+//! `run` plays the Lambda service: it receives real SQS batches from the local queue,
+//! invokes the function under `cargo lambda watch` with them, and deletes what the
+//! function did not report as failed.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::SqsBatchResponse;
+use feedloop_aws::schema::Names;
+use feedloop_aws::{setup, DynamoStore, SqsQueue};
+use feedloop_core::profile::Segment;
+use feedloop_ingest::poller::{succeeded, to_event};
+use feedloop_ingest::ports::{MessageQueue, ProfileStore};
+
+use crate::demo;
+
+pub fn names(prefix: &str) -> Names {
+    Names::with_prefix(prefix)
+}
+
+/// Create the table and queues and write the function's environment file.
+pub async fn up(endpoint: &str, prefix: &str, env_file: &Path) -> Result<()> {
+    let sdk = setup::sdk_config(Some(endpoint), Some("us-east-1")).await;
+    let names = names(prefix);
+    let urls = setup::create_resources(&sdk, &names)
+        .await
+        .with_context(|| format!("creating resources on {endpoint}"))?;
+    let env = [
+        ("TABLE_NAME", names.table.clone()),
+        ("FOLLOWUP_QUEUE_URL", urls.followup.clone()),
+        ("TAXONOMY", "builtin:small-business".into()),
+        ("SENTIMENT_MODE", "feedloop".into()),
+        ("HALF_LIFE_DAYS", "30".into()),
+        ("RETENTION_DAYS", "365".into()),
+        ("AGGREGATE_SHARDS", "8".into()),
+        ("MAX_CONCURRENCY", "8".into()),
+        ("AWS_ENDPOINT_URL", endpoint.into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("RUST_LOG", "info".into()),
+    ];
+    let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    if let Some(dir) = env_file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(env_file, text).with_context(|| format!("writing {}", env_file.display()))?;
+    println!("table       {}", names.table);
+    println!("ingest      {}", urls.ingest);
+    println!("ingest DLQ  {}", urls.ingest_dlq);
+    println!("follow-up   {}", urls.followup);
+    println!("function environment written to {}", env_file.display());
+    Ok(())
+}
+
+fn invoke(function: &str, port: u16, event_file: &Path) -> Result<SqsBatchResponse> {
+    let out = Command::new("cargo")
+        .args([
+            "lambda",
+            "invoke",
+            function,
+            "-A",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+            "--output-format",
+            "json",
+            "--data-file",
+        ])
+        .arg(event_file)
+        .output()
+        .context(
+            "running `cargo lambda invoke` (is cargo-lambda on PATH? `make local-run` sets it up)",
+        )?;
+    if !out.status.success() {
+        bail!(
+            "cargo lambda invoke failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "function returned {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Send the demo feedback to the local queue and drive the function until it drains.
+pub async fn run(
+    endpoint: &str,
+    prefix: &str,
+    function: &str,
+    port: u16,
+    work_dir: &Path,
+) -> Result<()> {
+    let sdk = setup::sdk_config(Some(endpoint), Some("us-east-1")).await;
+    let names = names(prefix);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(&names.ingest_queue)
+        .send()
+        .await
+        .with_context(|| {
+            format!(
+                "queue {} not found: run `make local-up` first",
+                names.ingest_queue
+            )
+        })?
+        .queue_url()
+        .unwrap_or_default()
+        .to_owned();
+    let queue = SqsQueue::new(sqs, &url, 0);
+    let bodies: Vec<String> = demo::envelopes().iter().map(|e| e.to_string()).collect();
+    let sent = queue
+        .send_all(&bodies)
+        .await
+        .context("sending demo feedback")?;
+    println!("sent {sent} demo messages to {url}");
+
+    std::fs::create_dir_all(work_dir)?;
+    let event_file = work_dir.join("sqs-event.json");
+    let (mut batches, mut acked, mut failed) = (0, 0, 0);
+    loop {
+        let messages = queue
+            .receive(10)
+            .await
+            .context("receiving from the local queue")?;
+        if messages.is_empty() {
+            break;
+        }
+        batches += 1;
+        std::fs::write(&event_file, serde_json::to_vec(&to_event(&messages))?)?;
+        let response = invoke(function, port, &event_file)?;
+        let done = succeeded(&messages, &response);
+        failed += messages.len() - done.len();
+        acked += done.len();
+        queue
+            .ack(&done)
+            .await
+            .context("deleting processed messages")?;
+        eprint!("\rbatches {batches}, messages acknowledged {acked}, reported failed {failed}   ");
+    }
+    eprintln!();
+    print_profiles(&sdk, &names.table).await
+}
+
+pub async fn print_profiles(sdk: &SdkConfig, table: &str) -> Result<()> {
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table, 365);
+    println!(
+        "\n{:<10} {:<18} {:<10} {:>5} {:>6} {:>9} {:>5}  reasons",
+        "customer", "name", "segment", "fb", "risk", "sentiment", "NPS"
+    );
+    let mut total = 0;
+    for segment in Segment::ALL {
+        for id in store
+            .segment_members(segment.as_str(), 1000)
+            .await
+            .context("querying the segment index")?
+        {
+            let cid =
+                feedloop_core::envelope::CustomerId::parse(&id).map_err(anyhow::Error::msg)?;
+            let Some(p) = store.load_profile(&cid).await.context("reading profile")? else {
+                continue;
+            };
+            let p = p.value;
+            let risk = p.churn_risk();
+            total += 1;
+            println!(
+                "{:<10} {:<18} {:<10} {:>5} {:>6.2} {:>9} {:>5}  {}",
+                id,
+                p.contact
+                    .as_ref()
+                    .and_then(|c| c.value.name.clone())
+                    .unwrap_or_default(),
+                segment.as_str(),
+                p.feedback_count,
+                risk.score,
+                p.decayed_sentiment()
+                    .map_or("-".into(), |d| format!("{d:+.3}")),
+                p.nps
+                    .last
+                    .as_ref()
+                    .map_or("-".into(), |l| l.value.to_string()),
+                risk.reasons.join("; ")
+            );
+        }
+    }
+    println!("{total} profiles in {table}");
+    Ok(())
+}
