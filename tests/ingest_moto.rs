@@ -415,6 +415,7 @@ async fn a_message_that_always_fails_reaches_the_dlq_after_five_receives() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_concurrent_handlers_give_the_sequential_result() {
     let stack = Stack::start("conc").await;
+    set_visibility(&stack, 2).await;
     let bodies = envelopes(200, 5, 3);
     let sqs = queue(&stack, &stack.urls.ingest);
     sqs.send_all(&bodies).await.unwrap();
@@ -468,18 +469,38 @@ async fn chaos_faults_lose_and_double_count_nothing() {
         );
     }
     let sqs = queue(&stack, &stack.urls.ingest);
-    sqs.send_all(&bodies).await.unwrap();
-
     let store = Arc::new(Faulty::new(dynamo(&stack).await, 0.10, 0xc4a05));
     let q = Arc::new(Faulty::new(sqs.clone(), 0.10, 0x9e1e));
     let svc = Arc::new(ingest(ArcStore(store.clone())));
     let started = Instant::now();
+    // moto's SQS costs O(queue length) per call, so the producer keeps the backlog
+    // short, like a steady real-world stream, while four pollers consume.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producer = {
+        let (plain, done, bodies) = (sqs.clone(), done.clone(), bodies.clone());
+        tokio::spawn(async move {
+            for chunk in bodies.chunks(100) {
+                while plain.depth().await.unwrap().0 > 300 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                plain.send_all(chunk).await.unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
     let mut redriven = 0;
     loop {
         let mut tasks = Vec::new();
         for _ in 0..4 {
-            let (svc, q, plain) = (svc.clone(), q.clone(), sqs.clone());
-            tasks.push(tokio::spawn(async move { drain(&*q, &plain, &*svc).await }));
+            let (svc, q, plain, done) = (svc.clone(), q.clone(), sqs.clone(), done.clone());
+            tasks.push(tokio::spawn(async move {
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    if let Ok((0, _)) = poll_once(&*q, &*svc, 10).await {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                drain(&*q, &plain, &*svc).await
+            }));
         }
         for t in tasks {
             t.await.unwrap();
@@ -502,6 +523,7 @@ async fn chaos_faults_lose_and_double_count_nothing() {
         redriven += moved.len();
         sqs.send_all(&moved).await.unwrap();
     }
+    producer.await.unwrap();
     let got = table_state(&stack).await;
     let valid: Vec<String> = bodies
         .iter()

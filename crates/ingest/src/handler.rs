@@ -24,6 +24,12 @@ pub const MAX_COMMIT_ATTEMPTS: u32 = 6;
 
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
+/// A parsed record: either a feedback to apply or a poison message to record.
+enum Step {
+    Apply(Box<feedloop_core::envelope::Feedback>),
+    Reject(RejectRecord),
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub half_life_days: f64,
@@ -117,24 +123,49 @@ impl<S: ProfileStore + RejectStore> Ingest<S> {
     }
 
     /// Handle one SQS event; the response lists exactly the messages to redeliver.
+    ///
+    /// Records of one customer run in order, one after the other; different customers
+    /// run concurrently. A burst from one customer then costs no version conflicts
+    /// inside the batch, and the order within it is kept (not needed for correctness,
+    /// the fold is order-independent, but it keeps the logs readable).
     pub async fn handle(
         &self,
         event: SqsEvent,
     ) -> Result<(SqsBatchResponse, BatchReport), HandlerError> {
-        let mut records = Vec::with_capacity(event.records.len());
+        let now = (self.clock)();
+        let mut units: Vec<Vec<(String, Step)>> = Vec::new();
+        let mut by_customer: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::new();
         for (index, r) in event.records.into_iter().enumerate() {
-            match r.message_id.filter(|id| !id.is_empty()) {
-                Some(id) => records.push((id, r.body.unwrap_or_default())),
-                None => return Err(HandlerError::MissingMessageId { index }),
+            let Some(id) = r.message_id.filter(|id| !id.is_empty()) else {
+                return Err(HandlerError::MissingMessageId { index });
+            };
+            let step = self.parse(&id, r.body.as_deref().unwrap_or_default(), now);
+            match &step {
+                Step::Apply(f) => {
+                    let slot = *by_customer
+                        .entry(f.customer_id.to_string())
+                        .or_insert_with(|| {
+                            units.push(Vec::new());
+                            units.len() - 1
+                        });
+                    units[slot].push((id, step));
+                }
+                Step::Reject(_) => units.push(vec![(id, step)]),
             }
         }
-        let results: Vec<(String, Result<Processed, StoreError>)> = stream::iter(records)
-            .map(|(id, body)| async move {
-                let span = tracing::info_span!("message", message_id = %id);
-                let result = self.process(&id, &body).instrument(span).await;
-                (id, result)
+        let results: Vec<(String, Result<Processed, StoreError>)> = stream::iter(units)
+            .map(|unit| async move {
+                let mut out = Vec::with_capacity(unit.len());
+                for (id, step) in unit {
+                    let span = tracing::info_span!("message", message_id = %id);
+                    let result = self.run(step, now).instrument(span).await;
+                    out.push((id, result));
+                }
+                out
             })
             .buffer_unordered(self.settings.max_concurrency.max(1))
+            .flat_map(stream::iter)
             .collect()
             .await;
 
@@ -169,20 +200,32 @@ impl<S: ProfileStore + RejectStore> Ingest<S> {
     /// Process one message body. `Err` means "retry later"; everything else is final.
     pub async fn process(&self, message_id: &str, body: &str) -> Result<Processed, StoreError> {
         let now = (self.clock)();
-        let feedback = match parse_envelope(body.as_bytes(), now) {
-            Ok(parsed) => parsed.feedback,
-            Err(e) => {
-                let reason = e.to_string();
-                let reject = RejectRecord {
-                    message_id: message_id.to_owned(),
-                    reason: reason.clone(),
-                    body_prefix: prefix(body, REJECT_BODY_BYTES).to_owned(),
-                    received_at: now,
-                    customer_id: customer_hint(body),
-                };
+        let step = self.parse(message_id, body, now);
+        self.run(step, now).await
+    }
+
+    fn parse(&self, message_id: &str, body: &str, now: DateTime<Utc>) -> Step {
+        match parse_envelope(body.as_bytes(), now) {
+            Ok(parsed) => Step::Apply(Box::new(parsed.feedback)),
+            Err(e) => Step::Reject(RejectRecord {
+                message_id: message_id.to_owned(),
+                reason: e.to_string(),
+                body_prefix: prefix(body, REJECT_BODY_BYTES).to_owned(),
+                received_at: now,
+                customer_id: customer_hint(body),
+            }),
+        }
+    }
+
+    async fn run(&self, step: Step, now: DateTime<Utc>) -> Result<Processed, StoreError> {
+        let feedback = match step {
+            Step::Apply(f) => *f,
+            Step::Reject(reject) => {
                 self.store.record_reject(&reject).await?;
-                info!(reason = %reason, "rejected poison message");
-                return Ok(Processed::Rejected { reason });
+                info!(reason = %reject.reason, "rejected poison message");
+                return Ok(Processed::Rejected {
+                    reason: reject.reason,
+                });
             }
         };
         let customer: CustomerId = feedback.customer_id.clone();
@@ -316,6 +359,21 @@ mod tests {
         assert!(state.rejects["m2"]
             .reason
             .starts_with("envelope is not valid JSON"));
+    }
+
+    #[tokio::test]
+    async fn one_customers_burst_in_a_batch_runs_in_order_without_conflicts() {
+        let svc = ingest();
+        let msgs: Vec<SqsMessage> = (0..10)
+            .map(|i| {
+                let body = GOOD.replace("\"f1\"", &format!("\"f{i}\""));
+                msg(&format!("m{i}"), &body)
+            })
+            .collect();
+        let (resp, report) = svc.handle(event(msgs)).await.unwrap();
+        assert!(resp.batch_item_failures.is_empty());
+        assert_eq!((report.processed, report.conflicts), (10, 0));
+        assert_eq!(svc.store().snapshot().profiles["c1"].version, 10);
     }
 
     #[tokio::test]
