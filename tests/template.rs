@@ -140,8 +140,11 @@ fn ingest_function_is_configured_completely_and_least_privileged() {
     let event = &f["Properties"]["Events"]["Feedback"]["Properties"];
     assert_eq!(event["FunctionResponseTypes"][0], "ReportBatchItemFailures");
     assert!(
-        event["ScalingConfig"]["MaximumConcurrency"].is_tagged()
-            || event["ScalingConfig"]["MaximumConcurrency"].is_number()
+        matches!(
+            event["ScalingConfig"]["MaximumConcurrency"],
+            Value::Tagged(_)
+        ),
+        "concurrency bounded by a parameter"
     );
 
     let mut actions = Vec::new();
