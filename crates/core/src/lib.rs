@@ -3,6 +3,7 @@
 pub mod analysis;
 pub mod envelope;
 pub mod eval;
+pub mod followup;
 pub mod language;
 pub mod nps;
 pub mod pii;
