@@ -9,6 +9,8 @@ use crate::envelope::{Details, Kind, Priority, TicketStatus};
 use crate::nps::NpsCategory;
 use crate::profile::{Profile, Segment};
 
+pub mod guards;
+
 pub const DEFAULT_PLAYBOOK: &str = include_str!("../../playbooks/default.toml");
 
 /// Service replies answer the customer about their own feedback; marketing asks them

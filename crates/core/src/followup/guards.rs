@@ -1,0 +1,352 @@
+//! Guards between "a playbook wants to send" and "something is sent": consent per
+//! channel, suppression, frequency caps, quiet hours. Pure decisions; the dispatcher
+//! enforces the caps atomically in the store (two Lambdas must not both send).
+
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::{ContactChannel, FollowUpIntent, Purpose};
+use crate::envelope::{Channel, CustomerInfo};
+
+/// Why a follow-up was not sent. Recorded on the customer's follow-up history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum SkipReason {
+    #[error("customer is on the suppression list")]
+    Suppressed,
+    #[error("no channel with both an address and consent for a {purpose:?} message")]
+    NoConsentedChannel { purpose: Purpose },
+    #[error("frequency cap: a follow-up was sent {hours}h ago (at most 1 per {window_days} days)")]
+    GlobalCap { hours: i64, window_days: i64 },
+    #[error("playbook cap: {playbook} was sent {hours}h ago (at most 1 per {window_days} days)")]
+    PlaybookCap {
+        playbook: String,
+        hours: i64,
+        window_days: i64,
+    },
+    #[error("already handled: one follow-up per feedback and playbook")]
+    Duplicate,
+}
+
+/// The consent policy, explicit and configurable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConsentPolicy {
+    /// Marketing needs an explicit opt-in on the channel (GDPR / PECR / TCPA style).
+    pub marketing_requires_opt_in: bool,
+    /// A service reply may use the channel the customer wrote from, unless they opted
+    /// out of it: answering a complaint where it was made is expected, not marketing.
+    pub service_may_reply_on_inbound_channel: bool,
+}
+
+impl Default for ConsentPolicy {
+    fn default() -> Self {
+        ConsentPolicy {
+            marketing_requires_opt_in: true,
+            service_may_reply_on_inbound_channel: true,
+        }
+    }
+}
+
+fn consent_for(c: &CustomerInfo, ch: ContactChannel) -> Option<bool> {
+    match ch {
+        ContactChannel::Email => c.consent.email,
+        ContactChannel::Sms => c.consent.sms,
+    }
+}
+
+fn has_address(c: &CustomerInfo, ch: ContactChannel) -> bool {
+    match ch {
+        ContactChannel::Email => c.email.is_some(),
+        ContactChannel::Sms => c.phone.is_some(),
+    }
+}
+
+fn inbound_matches(inbound: Option<Channel>, ch: ContactChannel) -> bool {
+    matches!(
+        (inbound, ch),
+        (Some(Channel::Email), ContactChannel::Email) | (Some(Channel::Sms), ContactChannel::Sms)
+    )
+}
+
+/// The first channel of the playbook's preference order (customer's preferred channel
+/// first when the playbook allows it) that has an address and consent.
+pub fn choose_channel(
+    intent: &FollowUpIntent,
+    customer: &CustomerInfo,
+    inbound: Option<Channel>,
+    policy: &ConsentPolicy,
+) -> Result<ContactChannel, SkipReason> {
+    let mut order = intent.channels.clone();
+    let preferred = match customer.preferred_channel {
+        Some(Channel::Email) => Some(ContactChannel::Email),
+        Some(Channel::Sms) => Some(ContactChannel::Sms),
+        _ => None,
+    };
+    if let Some(p) = preferred {
+        if let Some(i) = order.iter().position(|c| *c == p) {
+            order.remove(i);
+            order.insert(0, p);
+        }
+    }
+    order
+        .into_iter()
+        .find(|&ch| {
+            has_address(customer, ch)
+                && match (consent_for(customer, ch), intent.purpose) {
+                    (Some(false), _) => false,
+                    (Some(true), _) => true,
+                    (None, Purpose::Marketing) => !policy.marketing_requires_opt_in,
+                    (None, Purpose::Service) => {
+                        policy.service_may_reply_on_inbound_channel && inbound_matches(inbound, ch)
+                    }
+                }
+        })
+        .ok_or(SkipReason::NoConsentedChannel {
+            purpose: intent.purpose,
+        })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapPolicy {
+    /// At most one follow-up per customer per this many days (default 7).
+    pub global_window_days: i64,
+    /// At most one follow-up per customer and playbook per this many days (default 30).
+    pub playbook_window_days: i64,
+}
+
+impl Default for CapPolicy {
+    fn default() -> Self {
+        CapPolicy {
+            global_window_days: 7,
+            playbook_window_days: 30,
+        }
+    }
+}
+
+/// A follow-up that was sent, as the cap check needs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentFollowUp {
+    pub playbook: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+pub fn check_caps(
+    history: &[SentFollowUp],
+    playbook: &str,
+    now: DateTime<Utc>,
+    policy: &CapPolicy,
+) -> Result<(), SkipReason> {
+    let hours = |t: DateTime<Utc>| (now - t).num_hours();
+    if let Some(last) = history
+        .iter()
+        .filter(|s| now - s.sent_at < Duration::days(policy.global_window_days))
+        .map(|s| s.sent_at)
+        .max()
+    {
+        return Err(SkipReason::GlobalCap {
+            hours: hours(last),
+            window_days: policy.global_window_days,
+        });
+    }
+    if let Some(last) = history
+        .iter()
+        .filter(|s| {
+            s.playbook == playbook && now - s.sent_at < Duration::days(policy.playbook_window_days)
+        })
+        .map(|s| s.sent_at)
+        .max()
+    {
+        return Err(SkipReason::PlaybookCap {
+            playbook: playbook.to_owned(),
+            hours: hours(last),
+            window_days: policy.playbook_window_days,
+        });
+    }
+    Ok(())
+}
+
+/// Quiet hours in the customer's time zone (default 21:00-08:00). Returns when the
+/// message may go out: `now` if outside quiet hours, else the next morning. Messages are
+/// deferred, never dropped. Without a time zone, UTC is assumed.
+pub fn not_before_quiet_hours(
+    now: DateTime<Utc>,
+    tz: Option<&str>,
+    start: NaiveTime,
+    end: NaiveTime,
+) -> DateTime<Utc> {
+    let tz: Tz = tz.and_then(|t| t.parse().ok()).unwrap_or(chrono_tz::UTC);
+    let local = now.with_timezone(&tz);
+    let t = local.time();
+    let quiet = if start > end {
+        t >= start || t < end
+    } else {
+        t >= start && t < end
+    };
+    if !quiet {
+        return now;
+    }
+    let day = if t >= end {
+        local.date_naive() + Duration::days(1)
+    } else {
+        local.date_naive()
+    };
+    // A DST gap at `end` is skipped by taking the earliest valid instant after it.
+    let mut candidate = day.and_time(end);
+    for _ in 0..4 {
+        if let Some(dt) = tz.from_local_datetime(&candidate).earliest() {
+            return dt.with_timezone(&Utc);
+        }
+        candidate += Duration::minutes(30);
+    }
+    now + Duration::hours(12)
+}
+
+/// The dedupe key: one follow-up per (feedback, playbook), ever.
+pub fn dedupe_key(intent: &FollowUpIntent) -> String {
+    format!("{}#{}", intent.feedback_id, intent.playbook)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::Consent;
+
+    fn intent(purpose: Purpose, channels: Vec<ContactChannel>) -> FollowUpIntent {
+        FollowUpIntent {
+            feedback_id: "f1".into(),
+            customer_id: "c1".into(),
+            playbook: "p".into(),
+            purpose,
+            priority: 1,
+            template: "t".into(),
+            channels,
+            not_before: Utc::now(),
+            top_negative_theme: None,
+            nps_score: None,
+            ticket_id: None,
+        }
+    }
+
+    fn customer(email: Option<bool>, sms: Option<bool>) -> CustomerInfo {
+        CustomerInfo {
+            email: Some("a@example.com".into()),
+            phone: Some("+447700900123".into()),
+            consent: Consent {
+                email,
+                sms,
+                phone: None,
+            },
+            ..Default::default()
+        }
+    }
+
+    use ContactChannel::*;
+
+    #[test]
+    fn marketing_needs_opt_in_service_may_answer_where_the_customer_wrote() {
+        let p = ConsentPolicy::default();
+        let mk = intent(Purpose::Marketing, vec![Email, Sms]);
+        assert_eq!(
+            choose_channel(&mk, &customer(None, Some(true)), None, &p),
+            Ok(Sms)
+        );
+        assert!(choose_channel(&mk, &customer(None, None), Some(Channel::Email), &p).is_err());
+        let sv = intent(Purpose::Service, vec![Email, Sms]);
+        assert_eq!(
+            choose_channel(&sv, &customer(None, None), Some(Channel::Email), &p),
+            Ok(Email)
+        );
+        assert!(choose_channel(&sv, &customer(None, None), Some(Channel::Web), &p).is_err());
+        assert!(
+            choose_channel(
+                &sv,
+                &customer(Some(false), Some(false)),
+                Some(Channel::Email),
+                &p
+            )
+            .is_err(),
+            "opt-out always wins"
+        );
+        let strict = ConsentPolicy {
+            service_may_reply_on_inbound_channel: false,
+            ..p
+        };
+        assert!(choose_channel(&sv, &customer(None, None), Some(Channel::Email), &strict).is_err());
+    }
+
+    #[test]
+    fn preferred_channel_goes_first_when_allowed() {
+        let mut c = customer(Some(true), Some(true));
+        c.preferred_channel = Some(Channel::Sms);
+        assert_eq!(
+            choose_channel(
+                &intent(Purpose::Marketing, vec![Email, Sms]),
+                &c,
+                None,
+                &ConsentPolicy::default()
+            ),
+            Ok(Sms)
+        );
+        assert_eq!(
+            choose_channel(
+                &intent(Purpose::Marketing, vec![Email]),
+                &c,
+                None,
+                &ConsentPolicy::default()
+            ),
+            Ok(Email)
+        );
+    }
+
+    #[test]
+    fn caps_are_global_and_per_playbook() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let sent = |p: &str, days: i64| SentFollowUp {
+            playbook: p.into(),
+            sent_at: now - Duration::days(days),
+        };
+        let policy = CapPolicy::default();
+        assert_eq!(
+            check_caps(&[sent("a", 3)], "b", now, &policy),
+            Err(SkipReason::GlobalCap {
+                hours: 72,
+                window_days: 7
+            })
+        );
+        assert!(matches!(
+            check_caps(&[sent("b", 10)], "b", now, &policy),
+            Err(SkipReason::PlaybookCap { .. })
+        ));
+        assert_eq!(
+            check_caps(&[sent("a", 10), sent("b", 40)], "b", now, &policy),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn quiet_hours_defer_to_the_next_local_morning() {
+        let (start, end) = (
+            NaiveTime::from_hms_opt(21, 0, 0).unwrap(),
+            NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
+        );
+        // 23:30 in Singapore (UTC+8) = 15:30 UTC -> 08:00 SGT next day = 00:00 UTC.
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 15, 30, 0).unwrap();
+        assert_eq!(
+            not_before_quiet_hours(now, Some("Asia/Singapore"), start, end),
+            Utc.with_ymd_and_hms(2026, 11, 25, 0, 0, 0).unwrap()
+        );
+        // 05:00 in New York (UTC-5) -> 08:00 the same day = 13:00 UTC.
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap();
+        assert_eq!(
+            not_before_quiet_hours(now, Some("America/New_York"), start, end),
+            Utc.with_ymd_and_hms(2026, 11, 24, 13, 0, 0).unwrap()
+        );
+        // Midday in London: now.
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        assert_eq!(
+            not_before_quiet_hours(now, Some("Europe/London"), start, end),
+            now
+        );
+    }
+}
