@@ -10,6 +10,7 @@ use crate::nps::NpsCategory;
 use crate::profile::{Profile, Segment};
 
 pub mod guards;
+pub mod templates;
 
 pub const DEFAULT_PLAYBOOK: &str = include_str!("../../playbooks/default.toml");
 
