@@ -47,6 +47,7 @@ pub fn demo(opts: &AnalysisOpts, json: bool, export: Option<&Path>) -> Result<Ex
         return Ok(ExitCode::SUCCESS);
     }
     let mut pipeline = LocalPipeline::new(analyzer(opts)?, 30.0);
+    pipeline.set_company("Bean There Coffee");
     let mut outcomes = Vec::new();
     for (i, e) in envelopes.iter().enumerate() {
         let bytes = serde_json::to_vec(e)?;

@@ -1,7 +1,10 @@
 //! Human-readable and JSON reports over a processed batch.
 
 use anyhow::Result;
+use std::collections::BTreeMap;
+
 use feedloop_core::analysis::TextAnalysis;
+use feedloop_core::followup::dry_run::Attempt;
 use feedloop_core::pipeline::{LocalPipeline, Outcome};
 use feedloop_core::profile::Segment;
 use serde_json::{json, Value};
@@ -42,6 +45,7 @@ pub fn summary_json(p: &LocalPipeline, outcomes: &[Outcome]) -> Value {
             json!({"customer_id": pr.customer_id, "name": pr.contact.as_ref().and_then(|c| c.value.name.clone()),
                    "churn_risk": risk.score, "reasons": risk.reasons, "segment": pr.segment()})
         }).collect::<Vec<_>>(),
+        "followups": p.followups(),
     })
 }
 
@@ -147,7 +151,66 @@ pub fn print(p: &LocalPipeline, outcomes: &[Outcome], as_json: bool, title: &str
             risk.reasons.join("; ")
         );
     }
+    print_followups(p);
     Ok(())
+}
+
+fn followup_summary(p: &LocalPipeline) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+    let (mut sent, mut skipped) = (BTreeMap::new(), BTreeMap::new());
+    for r in p.followups() {
+        match &r.attempt {
+            Attempt::WouldSend { .. } => *sent.entry(r.playbook.clone()).or_insert(0) += 1,
+            Attempt::Skipped { reason } => {
+                let kind = reason.split(':').next().unwrap_or(reason).to_owned();
+                *skipped.entry(kind).or_insert(0) += 1
+            }
+            Attempt::Failed { error } => {
+                *skipped.entry(format!("failed: {error}")).or_insert(0) += 1
+            }
+        }
+    }
+    (sent, skipped)
+}
+
+fn print_followups(p: &LocalPipeline) {
+    let (sent, skipped) = followup_summary(p);
+    println!("\nFollow-ups (dry run: decided, guarded and rendered, nothing sent)");
+    let list = |m: &BTreeMap<String, usize>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "  would send {}: {}",
+        sent.values().sum::<usize>(),
+        list(&sent)
+    );
+    println!(
+        "  skipped {}: {}",
+        skipped.values().sum::<usize>(),
+        list(&skipped)
+    );
+    let mut shown = std::collections::BTreeSet::new();
+    for r in p.followups() {
+        if let Attempt::WouldSend {
+            channel,
+            variant,
+            send_at,
+            preview,
+        } = &r.attempt
+        {
+            if shown.insert(r.playbook.clone()) {
+                println!(
+                    "  {} -> {} by {:?} (variant {variant}, {}): {preview:?}",
+                    r.playbook,
+                    r.customer_id,
+                    channel,
+                    send_at.format("%Y-%m-%d %H:%M UTC")
+                );
+            }
+        }
+    }
 }
 
 pub fn print_analysis(a: &TextAnalysis) {

@@ -46,6 +46,7 @@ pub struct LocalPipeline {
     responses: Vec<NpsResponse>,
     rejects: Vec<Reject>,
     last: Option<AnalyzedFeedback>,
+    followups: crate::followup::dry_run::DryRun,
 }
 
 impl LocalPipeline {
@@ -58,6 +59,7 @@ impl LocalPipeline {
             responses: Vec::new(),
             rejects: Vec::new(),
             last: None,
+            followups: crate::followup::dry_run::DryRun::new(None),
         }
     }
 
@@ -95,10 +97,13 @@ impl LocalPipeline {
                 themes,
             });
         }
-        self.profiles
+        let profile = self
+            .profiles
             .entry(customer_id.clone())
-            .or_insert_with(|| Profile::new(customer_id.clone(), self.half_life_days))
-            .apply(&analyzed);
+            .or_insert_with(|| Profile::new(customer_id.clone(), self.half_life_days));
+        profile.apply(&analyzed);
+        self.followups
+            .consider(&analyzed, profile, self.analyzer.taxonomy());
         self.last = Some(analyzed);
         Outcome::Applied {
             feedback_id,
@@ -123,6 +128,16 @@ impl LocalPipeline {
         CustomerId::parse(id)
             .ok()
             .and_then(|id| self.profiles.get(&id))
+    }
+
+    /// What the follow-up playbooks would send (dry run), in processing order.
+    pub fn followups(&self) -> &[crate::followup::dry_run::FollowUpRecord] {
+        &self.followups.records
+    }
+
+    /// Name the business in follow-up messages.
+    pub fn set_company(&mut self, company: &str) {
+        self.followups = crate::followup::dry_run::DryRun::new(Some(company.to_owned()));
     }
 
     pub fn rejects(&self) -> &[Reject] {

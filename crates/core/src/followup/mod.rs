@@ -9,6 +9,7 @@ use crate::envelope::{Details, Kind, Priority, TicketStatus};
 use crate::nps::NpsCategory;
 use crate::profile::{Profile, Segment};
 
+pub mod dry_run;
 pub mod guards;
 pub mod templates;
 
