@@ -86,6 +86,29 @@ fn demo_json_covers_200_feedbacks_40_customers_and_all_kinds() {
     );
     assert!((nps - 100.0 * (p - d) / t).abs() < 1e-9);
 
+    let followups = v["followups"].as_array().unwrap();
+    let sent: Vec<&Value> = followups
+        .iter()
+        .filter(|f| f["status"] == "would_send")
+        .collect();
+    assert!(sent.len() >= 10, "the demo shows follow-ups it would send");
+    assert!(
+        followups.iter().any(|f| f["status"] == "skipped"),
+        "and ones the guards stopped"
+    );
+    for f in &sent {
+        let preview = f["preview"].as_str().unwrap();
+        assert!(!preview.contains("{{") && !preview.is_empty(), "{f}");
+    }
+    let playbooks: std::collections::BTreeSet<&str> = sent
+        .iter()
+        .map(|f| f["playbook"].as_str().unwrap())
+        .collect();
+    assert!(
+        playbooks.contains("detractor_recovery") && playbooks.contains("promoter_review_ask"),
+        "{playbooks:?}"
+    );
+
     let dir = std::env::temp_dir().join(format!("feedloop-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("demo.jsonl");
