@@ -77,15 +77,16 @@ impl Names {
     }
 }
 
+fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .expect("static schema")
+}
+
 pub fn key_schema() -> Vec<KeySchemaElement> {
-    let k = |n: &str, t| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .expect("static schema")
-    };
-    vec![k(PK, KeyType::Hash), k(SK, KeyType::Range)]
+    vec![key(PK, KeyType::Hash), key(SK, KeyType::Range)]
 }
 
 pub fn attribute_definitions() -> Vec<AttributeDefinition> {
@@ -104,17 +105,10 @@ pub fn attribute_definitions() -> Vec<AttributeDefinition> {
 /// The segment index. KEYS_ONLY: the reader fetches profiles by key, and an update
 /// that leaves the index keys alone then costs no index write at all.
 pub fn gsi1() -> GlobalSecondaryIndex {
-    let k = |n: &str, t| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .expect("static schema")
-    };
     GlobalSecondaryIndex::builder()
         .index_name(GSI1)
-        .key_schema(k(GSI1PK, KeyType::Hash))
-        .key_schema(k(GSI1SK, KeyType::Range))
+        .key_schema(key(GSI1PK, KeyType::Hash))
+        .key_schema(key(GSI1SK, KeyType::Range))
         .projection(
             Projection::builder()
                 .projection_type(ProjectionType::KeysOnly)

@@ -375,19 +375,12 @@ impl ProfileStore for DynamoStore {
                             "transaction cancelled: {codes:?}"
                         )))
                     }
-                    // Some endpoints report no per-item reasons; the message says which.
-                    [] => {
-                        let msg = tc.message().unwrap_or("");
-                        if msg.contains("ConditionalCheckFailed") {
-                            Err(StoreError::Transient(format!(
-                                "transaction cancelled without reasons: {msg}"
-                            )))
-                        } else {
-                            Err(StoreError::Transient(format!(
-                                "transaction cancelled: {msg}"
-                            )))
-                        }
-                    }
+                    // No per-item reasons: nothing tells duplicate from conflict, so
+                    // let SQS redeliver; the next attempt will know.
+                    [] => Err(StoreError::Transient(format!(
+                        "transaction cancelled without reasons: {}",
+                        tc.message().unwrap_or("")
+                    ))),
                     _ => Err(StoreError::Transient(format!(
                         "transaction cancelled: {codes:?}"
                     ))),
