@@ -1,5 +1,6 @@
 //! AWS adapters for feedloop: DynamoDB store, SQS queue, resource schema and setup.
 
+pub mod followups;
 pub mod queue;
 pub mod schema;
 pub mod setup;
