@@ -11,6 +11,7 @@ use crate::profile::{Profile, Segment};
 
 pub mod dry_run;
 pub mod guards;
+pub mod outcomes;
 pub mod templates;
 
 pub const DEFAULT_PLAYBOOK: &str = include_str!("../../playbooks/default.toml");
