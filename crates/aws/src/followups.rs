@@ -4,14 +4,12 @@
 //! conditional on the global and per-playbook windows having passed. Two dispatchers
 //! racing for one customer cannot both win: one transaction cancels.
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Duration, Utc};
 use feedloop_ingest::ports::StoreError;
 
 use crate::schema::{self, keys};
-use crate::store::{classify, DynamoStore};
+use crate::store::{cancellation_codes, classify, DynamoStore};
 
 pub const CAP_ITEM: &str = "FUCAP";
 
@@ -81,26 +79,24 @@ impl DynamoStore {
             .transact_items(TransactWriteItem::builder().update(cap).build())
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Claim::Granted),
-            Err(SdkError::ServiceError(se)) => match se.err() {
-                TransactWriteItemsError::TransactionCanceledException(tc) => {
-                    let codes: Vec<&str> = tc
-                        .cancellation_reasons()
-                        .iter()
-                        .map(|r| r.code().unwrap_or("None"))
-                        .collect();
-                    match codes.as_slice() {
-                        ["ConditionalCheckFailed", ..] => Ok(Claim::AlreadyClaimed),
-                        [_, "ConditionalCheckFailed"] => Ok(Claim::Capped),
-                        _ => Err(StoreError::Transient(format!(
-                            "follow-up claim cancelled: {codes:?}"
-                        ))),
-                    }
-                }
-                _ => Err(classify("claim follow-up", &SdkError::ServiceError(se))),
-            },
-            Err(e) => Err(classify("claim follow-up", &e)),
+        let err = match result {
+            Ok(_) => return Ok(Claim::Granted),
+            Err(e) => e,
+        };
+        let Some(codes) = cancellation_codes(&err) else {
+            return Err(classify("claim follow-up", &err));
+        };
+        match codes
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            ["ConditionalCheckFailed", ..] => Ok(Claim::AlreadyClaimed),
+            [_, "ConditionalCheckFailed"] => Ok(Claim::Capped),
+            _ => Err(StoreError::Transient(format!(
+                "follow-up claim cancelled: {codes:?}"
+            ))),
         }
     }
 }

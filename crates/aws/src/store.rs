@@ -63,6 +63,25 @@ pub fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     }
 }
 
+/// The per-item reason codes of a cancelled transaction ("None" for items that
+/// passed), or `None` when the error is not a cancellation.
+pub(crate) fn cancellation_codes<R>(
+    err: &SdkError<TransactWriteItemsError, R>,
+) -> Option<Vec<String>> {
+    match err {
+        SdkError::ServiceError(se) => match se.err() {
+            TransactWriteItemsError::TransactionCanceledException(tc) => Some(
+                tc.cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().unwrap_or("None").to_owned())
+                    .collect(),
+            ),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 #[derive(Clone)]
 pub struct DynamoStore {
     client: Client,
@@ -345,48 +364,36 @@ impl ProfileStore for DynamoStore {
             .transact_items(TransactWriteItem::builder().update(update).build())
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(CommitOutcome::Applied),
-            Err(SdkError::ServiceError(se))
-                if matches!(
-                    se.err(),
-                    TransactWriteItemsError::TransactionCanceledException(_)
-                ) =>
+        let err = match result {
+            Ok(_) => return Ok(CommitOutcome::Applied),
+            Err(e) => e,
+        };
+        let Some(codes) = cancellation_codes(&err) else {
+            return Err(classify("transact write feedback", &err));
+        };
+        let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+        match codes.as_slice() {
+            ["ConditionalCheckFailed", ..] => Ok(CommitOutcome::Duplicate),
+            [_, "ConditionalCheckFailed", ..] => Ok(CommitOutcome::Conflict),
+            // Another transaction touched one of the items (typically the aggregate
+            // shard): safe to retry as a conflict.
+            c if c.contains(&"TransactionConflict") => Ok(CommitOutcome::Conflict),
+            c if c
+                .iter()
+                .any(|x| x.contains("Throughput") || x.contains("Throttl")) =>
             {
-                let TransactWriteItemsError::TransactionCanceledException(tc) = se.err() else {
-                    unreachable!()
-                };
-                let codes: Vec<&str> = tc
-                    .cancellation_reasons()
-                    .iter()
-                    .map(|r| r.code().unwrap_or("None"))
-                    .collect();
-                match codes.as_slice() {
-                    ["ConditionalCheckFailed", ..] => Ok(CommitOutcome::Duplicate),
-                    [_, "ConditionalCheckFailed", ..] => Ok(CommitOutcome::Conflict),
-                    // Another transaction touched one of the items (typically the
-                    // aggregate shard): safe to retry as a conflict.
-                    c if c.contains(&"TransactionConflict") => Ok(CommitOutcome::Conflict),
-                    c if c
-                        .iter()
-                        .any(|x| x.contains("Throughput") || x.contains("Throttl")) =>
-                    {
-                        Err(StoreError::Throttled(format!(
-                            "transaction cancelled: {codes:?}"
-                        )))
-                    }
-                    // No per-item reasons: nothing tells duplicate from conflict, so
-                    // let SQS redeliver; the next attempt will know.
-                    [] => Err(StoreError::Transient(format!(
-                        "transaction cancelled without reasons: {}",
-                        tc.message().unwrap_or("")
-                    ))),
-                    _ => Err(StoreError::Transient(format!(
-                        "transaction cancelled: {codes:?}"
-                    ))),
-                }
+                Err(StoreError::Throttled(format!(
+                    "transaction cancelled: {codes:?}"
+                )))
             }
-            Err(e) => Err(classify("transact write feedback", &e)),
+            // No per-item reasons: nothing tells duplicate from conflict, so let SQS
+            // redeliver; the next attempt will know.
+            [] => Err(StoreError::Transient(
+                "transaction cancelled without reasons".into(),
+            )),
+            _ => Err(StoreError::Transient(format!(
+                "transaction cancelled: {codes:?}"
+            ))),
         }
     }
 }
