@@ -86,33 +86,34 @@ enum Command {
     },
 }
 
+/// Where the local stack is: endpoint and resource-name prefix.
+#[derive(clap::Args)]
+struct LocalTarget {
+    #[arg(
+        long,
+        env = "AWS_ENDPOINT_URL",
+        default_value = "http://127.0.0.1:4566"
+    )]
+    endpoint_url: String,
+    #[arg(long, default_value = "feedloop-local")]
+    prefix: String,
+}
+
 #[derive(Subcommand)]
 enum LocalCommand {
     /// Create the table and queues (as samplesam.yaml defines them) and write the
     /// function's environment file.
     Up {
-        #[arg(
-            long,
-            env = "AWS_ENDPOINT_URL",
-            default_value = "http://127.0.0.1:4566"
-        )]
-        endpoint_url: String,
-        #[arg(long, default_value = "feedloop-local")]
-        prefix: String,
+        #[command(flatten)]
+        target: LocalTarget,
         #[arg(long, default_value = ".local/ingest.env")]
         env_file: PathBuf,
     },
     /// Send the demo feedback to the local queue, drive the function under
     /// `cargo lambda watch` with real SQS batches, print the resulting profiles.
     Run {
-        #[arg(
-            long,
-            env = "AWS_ENDPOINT_URL",
-            default_value = "http://127.0.0.1:4566"
-        )]
-        endpoint_url: String,
-        #[arg(long, default_value = "feedloop-local")]
-        prefix: String,
+        #[command(flatten)]
+        target: LocalTarget,
         /// The function name `cargo lambda watch` serves.
         #[arg(long, default_value = "ingest")]
         function: String,
@@ -124,14 +125,8 @@ enum LocalCommand {
     },
     /// Print the profiles in the local table.
     Profiles {
-        #[arg(
-            long,
-            env = "AWS_ENDPOINT_URL",
-            default_value = "http://127.0.0.1:4566"
-        )]
-        endpoint_url: String,
-        #[arg(long, default_value = "feedloop-local")]
-        prefix: String,
+        #[command(flatten)]
+        target: LocalTarget,
     },
 }
 
@@ -139,25 +134,29 @@ fn local(cmd: LocalCommand) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         match cmd {
-            LocalCommand::Up {
-                endpoint_url,
-                prefix,
-                env_file,
-            } => local::up(&endpoint_url, &prefix, &env_file).await,
+            LocalCommand::Up { target, env_file } => {
+                local::up(&target.endpoint_url, &target.prefix, &env_file).await
+            }
             LocalCommand::Run {
-                endpoint_url,
-                prefix,
+                target,
                 function,
                 invoke_port,
                 work_dir,
-            } => local::run(&endpoint_url, &prefix, &function, invoke_port, &work_dir).await,
-            LocalCommand::Profiles {
-                endpoint_url,
-                prefix,
             } => {
+                local::run(
+                    &target.endpoint_url,
+                    &target.prefix,
+                    &function,
+                    invoke_port,
+                    &work_dir,
+                )
+                .await
+            }
+            LocalCommand::Profiles { target } => {
                 let sdk =
-                    feedloop_aws::setup::sdk_config(Some(&endpoint_url), Some("us-east-1")).await;
-                local::print_profiles(&sdk, &local::names(&prefix).table).await
+                    feedloop_aws::setup::sdk_config(Some(&target.endpoint_url), Some("us-east-1"))
+                        .await;
+                local::print_profiles(&sdk, &local::names(&target.prefix).table).await
             }
         }
     })?;
