@@ -102,8 +102,7 @@ impl LocalPipeline {
             .entry(customer_id.clone())
             .or_insert_with(|| Profile::new(customer_id.clone(), self.half_life_days));
         profile.apply(&analyzed);
-        self.followups
-            .consider(&analyzed, profile, self.analyzer.taxonomy());
+        self.followups.consider(&analyzed, profile);
         self.last = Some(analyzed);
         Outcome::Applied {
             feedback_id,

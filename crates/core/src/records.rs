@@ -40,6 +40,10 @@ pub struct FeedbackRecord {
     pub ticket_id: Option<String>,
     pub themes: Vec<StoredTheme>,
     pub excerpt: String,
+    /// The follow-up this feedback triggered, committed with it so that a re-delivery
+    /// re-enqueues exactly this intent (decided on the profile as it was then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub followup: Option<crate::followup::FollowUpIntent>,
 }
 
 impl FeedbackRecord {
@@ -88,6 +92,7 @@ impl FeedbackRecord {
             },
             themes,
             excerpt: af.excerpt.clone(),
+            followup: None,
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct IngestConfig {
     pub retention_days: u32,
     pub aggregate_shards: u16,
     pub max_concurrency: usize,
+    /// Follow-up rules: `builtin:default` or a file bundled with the function.
+    pub playbook: TaxonomySource,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -34,7 +36,7 @@ impl fmt::Display for ConfigError {
 }
 
 impl IngestConfig {
-    pub const VARS: [&'static str; 8] = [
+    pub const VARS: [&'static str; 9] = [
         "TABLE_NAME",
         "FOLLOWUP_QUEUE_URL",
         "TAXONOMY",
@@ -43,6 +45,7 @@ impl IngestConfig {
         "RETENTION_DAYS",
         "AGGREGATE_SHARDS",
         "MAX_CONCURRENCY",
+        "PLAYBOOK",
     ];
 
     pub fn from_env() -> Result<IngestConfig, ConfigError> {
@@ -68,6 +71,10 @@ impl IngestConfig {
         let retention = req("RETENTION_DAYS");
         let shards = req("AGGREGATE_SHARDS");
         let concurrency = req("MAX_CONCURRENCY");
+        let playbook = req("PLAYBOOK").map(|t| match t.strip_prefix("builtin:") {
+            Some(name) => TaxonomySource::Builtin(name.to_owned()),
+            None => TaxonomySource::File(t),
+        });
 
         fn num<T: std::str::FromStr>(
             errors: &mut Vec<String>,
@@ -141,6 +148,7 @@ impl IngestConfig {
             retention_days,
             aggregate_shards,
             max_concurrency,
+            playbook,
         ) {
             (
                 Some(table_name),
@@ -151,6 +159,7 @@ impl IngestConfig {
                 Some(retention_days),
                 Some(aggregate_shards),
                 Some(max_concurrency),
+                Some(playbook),
             ) => Ok(IngestConfig {
                 table_name,
                 followup_queue_url,
@@ -160,8 +169,26 @@ impl IngestConfig {
                 retention_days,
                 aggregate_shards,
                 max_concurrency,
+                playbook,
             }),
             _ => Err(ConfigError(vec!["incomplete configuration".into()])),
+        }
+    }
+
+    /// Load the follow-up playbook the configuration names (at cold start: fail fast).
+    pub fn load_playbook(&self) -> Result<feedloop_core::followup::Playbook, ConfigError> {
+        use feedloop_core::followup::Playbook;
+        match &self.playbook {
+            TaxonomySource::Builtin(n) if n == "default" => Ok(Playbook::default_rules()),
+            TaxonomySource::Builtin(n) => Err(ConfigError(vec![format!(
+                "PLAYBOOK: unknown builtin {n:?} (default)"
+            )])),
+            TaxonomySource::File(path) => {
+                let src = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(vec![format!("PLAYBOOK: reading {path}: {e}")]))?;
+                Playbook::from_toml(&src)
+                    .map_err(|e| ConfigError(vec![format!("PLAYBOOK: {path}: {e}")]))
+            }
         }
     }
 
@@ -211,6 +238,7 @@ mod tests {
         ("RETENTION_DAYS", "365"),
         ("AGGREGATE_SHARDS", "8"),
         ("MAX_CONCURRENCY", "8"),
+        ("PLAYBOOK", "builtin:default"),
     ];
 
     #[test]
@@ -221,6 +249,7 @@ mod tests {
             (8, 365, Mode::Feedloop)
         );
         assert!(c.load_taxonomy().is_ok());
+        assert_eq!(c.load_playbook().unwrap().rules.len(), 6);
     }
 
     #[test]

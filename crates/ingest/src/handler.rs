@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
-use feedloop_core::analysis::Analyzer;
+use feedloop_core::analysis::{AnalyzedFeedback, Analyzer};
 use feedloop_core::envelope::{parse_envelope, CustomerId};
+use feedloop_core::followup::outcomes::{attribute, ATTRIBUTION_WINDOW_DAYS};
+use feedloop_core::followup::{FollowUpIntent, Playbook};
 use feedloop_core::records::effects;
 use feedloop_core::sentiment::Label;
 use futures::stream::{self, StreamExt};
@@ -101,11 +103,13 @@ impl BatchReport {
     }
 }
 
-pub struct Ingest<S> {
+pub struct Ingest<S, F = NoFollowUps> {
     store: S,
     analyzer: Analyzer,
     settings: Settings,
     clock: Clock,
+    followups: F,
+    playbook: Option<Playbook>,
 }
 
 impl<S: ProfileStore + RejectStore> Ingest<S> {
@@ -115,13 +119,31 @@ impl<S: ProfileStore + RejectStore> Ingest<S> {
             analyzer,
             settings,
             clock,
+            followups: NoFollowUps,
+            playbook: None,
+        }
+    }
+}
+
+impl<S, F> Ingest<S, F> {
+    /// Decide follow-ups with `playbook` and hand them to `sink`.
+    pub fn with_followups<G: FollowUpSink>(self, playbook: Playbook, sink: G) -> Ingest<S, G> {
+        Ingest {
+            store: self.store,
+            analyzer: self.analyzer,
+            settings: self.settings,
+            clock: self.clock,
+            followups: sink,
+            playbook: Some(playbook),
         }
     }
 
     pub fn store(&self) -> &S {
         &self.store
     }
+}
 
+impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
     /// Handle one SQS event; the response lists exactly the messages to redeliver.
     ///
     /// Records of one customer run in order, one after the other; different customers
@@ -235,12 +257,18 @@ impl<S: ProfileStore + RejectStore> Ingest<S> {
         loop {
             let current = self.store.load_profile(&customer).await?;
             let expected_version = current.as_ref().map(|c| c.version);
-            let fx = effects(
+            let mut fx = effects(
                 current.map(|c| c.value),
                 &analyzed,
                 self.settings.half_life_days,
                 self.settings.aggregate_shards,
             );
+            fx.feedback.followup = self
+                .playbook
+                .as_ref()
+                .and_then(|p| p.decide(&analyzed, &fx.profile));
+            let intent = fx.feedback.followup.clone();
+            let history_key = fx.feedback.history_key();
             let commit = Commit {
                 effects: fx,
                 expected_version,
@@ -250,12 +278,26 @@ impl<S: ProfileStore + RejectStore> Ingest<S> {
                 CommitOutcome::Applied => {
                     info!(
                         kind = analyzed.feedback.kind().as_str(),
-                        conflicts, "applied"
+                        conflicts,
+                        followup = intent.as_ref().map(|i| i.playbook.as_str()),
+                        "applied"
                     );
+                    self.after_commit(intent, &analyzed, now).await?;
                     return Ok(Processed::Applied { label, conflicts });
                 }
                 CommitOutcome::Duplicate => {
                     info!("duplicate delivery, nothing changed");
+                    // The first delivery may have stopped between its commit and the
+                    // enqueue: hand over the intent it committed (the dispatcher's
+                    // claim makes a second copy harmless).
+                    let stored = if self.playbook.is_some() {
+                        self.followups
+                            .stored_intent(customer.as_str(), &history_key)
+                            .await?
+                    } else {
+                        None
+                    };
+                    self.after_commit(stored, &analyzed, now).await?;
                     return Ok(Processed::Duplicate);
                 }
                 CommitOutcome::Conflict => {
@@ -272,6 +314,36 @@ impl<S: ProfileStore + RejectStore> Ingest<S> {
                 }
             }
         }
+    }
+}
+
+impl<S, F: FollowUpSink> Ingest<S, F> {
+    /// Enqueue the follow-up and attribute this feedback to the customer's last one.
+    /// An error here makes SQS redeliver the message, which then takes the duplicate
+    /// path and does both again; both steps are idempotent.
+    async fn after_commit(
+        &self,
+        intent: Option<FollowUpIntent>,
+        analyzed: &AnalyzedFeedback,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if self.playbook.is_none() {
+            return Ok(());
+        }
+        if let Some(intent) = &intent {
+            self.followups.enqueue(intent, now).await?;
+        }
+        let customer = analyzed.feedback.customer_id.as_str();
+        if let Some(sent) = self.followups.pending(customer).await? {
+            let window = chrono::Duration::days(ATTRIBUTION_WINDOW_DAYS);
+            if let Some(outcome) = attribute(&sent, analyzed, window) {
+                self.followups
+                    .record_outcome(customer, &sent, &outcome)
+                    .await?;
+                info!(playbook = %outcome.playbook, variant = %outcome.variant, "response attributed to follow-up");
+            }
+        }
+        Ok(())
     }
 }
 

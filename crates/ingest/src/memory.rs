@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use feedloop_core::envelope::CustomerId;
+use feedloop_core::followup::outcomes::{Outcome, SentState, VariantStats};
+use feedloop_core::followup::FollowUpIntent;
 use feedloop_core::profile::Profile;
 use feedloop_core::records::FeedbackRecord;
 
@@ -18,6 +20,17 @@ pub struct MemoryState {
     pub feedback: BTreeMap<(String, String), FeedbackRecord>,
     pub aggregates: BTreeMap<(NaiveDate, u16), BTreeMap<String, i64>>,
     pub rejects: BTreeMap<String, RejectRecord>,
+    /// Intents as enqueued, in order (duplicates included: the dispatcher dedupes).
+    pub followup_queue: Vec<FollowUpIntent>,
+    /// Follow-up history by (customer, feedback id, playbook), written by the dispatcher.
+    pub followups: BTreeMap<(String, String, String), serde_json::Value>,
+    /// Per customer: the last sent follow-up not yet answered, and the last send time
+    /// overall and per playbook (the caps).
+    pub pending_followups: BTreeMap<String, SentState>,
+    pub last_sent: BTreeMap<String, BTreeMap<String, DateTime<Utc>>>,
+    pub variant_stats: BTreeMap<(String, String), VariantStats>,
+    /// Salted hashes on the suppression list.
+    pub suppressed: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Default)]
@@ -33,7 +46,8 @@ impl MemoryStore {
             .unwrap_or_else(|p| p.into_inner().clone())
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut MemoryState) -> T) -> T {
+    /// Run `f` under the store's lock: the in-memory equivalent of a transaction.
+    pub fn with<T>(&self, f: impl FnOnce(&mut MemoryState) -> T) -> T {
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
     }
@@ -82,6 +96,47 @@ impl ProfileStore for MemoryStore {
 impl RejectStore for MemoryStore {
     async fn record_reject(&self, r: &RejectRecord) -> Result<(), StoreError> {
         self.with(|s| s.rejects.insert(r.message_id.clone(), r.clone()));
+        Ok(())
+    }
+}
+
+impl FollowUpSink for MemoryStore {
+    async fn enqueue(&self, intent: &FollowUpIntent, _: DateTime<Utc>) -> Result<(), StoreError> {
+        self.with(|s| s.followup_queue.push(intent.clone()));
+        Ok(())
+    }
+
+    async fn stored_intent(
+        &self,
+        customer: &str,
+        history_key: &str,
+    ) -> Result<Option<FollowUpIntent>, StoreError> {
+        Ok(self.with(|s| {
+            s.feedback
+                .get(&(customer.to_owned(), history_key.to_owned()))
+                .and_then(|f| f.followup.clone())
+        }))
+    }
+
+    async fn pending(&self, customer: &str) -> Result<Option<SentState>, StoreError> {
+        Ok(self.with(|s| s.pending_followups.get(customer).cloned()))
+    }
+
+    async fn record_outcome(
+        &self,
+        customer: &str,
+        sent: &SentState,
+        outcome: &Outcome,
+    ) -> Result<(), StoreError> {
+        self.with(|s| {
+            if s.pending_followups.get(customer) == Some(sent) {
+                s.pending_followups.remove(customer);
+                s.variant_stats
+                    .entry((outcome.playbook.clone(), outcome.variant.clone()))
+                    .or_default()
+                    .record(outcome);
+            }
+        });
         Ok(())
     }
 }

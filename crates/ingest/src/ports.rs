@@ -5,6 +5,8 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use feedloop_core::envelope::CustomerId;
+use feedloop_core::followup::outcomes::{Outcome, SentState};
+use feedloop_core::followup::FollowUpIntent;
 use feedloop_core::profile::Profile;
 use feedloop_core::records::Effects;
 use serde::Serialize;
@@ -99,4 +101,110 @@ pub trait MessageQueue: Send + Sync {
     /// Acknowledge (delete) processed messages.
     fn ack(&self, messages: &[QueueMessage])
         -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Where ingest hands follow-ups over, and the A/B bookkeeping that needs the next
+/// feedback. Every method is idempotent: ingest calls them again on a re-delivery.
+pub trait FollowUpSink: Send + Sync {
+    /// Put an intent on the follow-up queue. Sending it twice is harmless: the
+    /// dispatcher's claim allows one attempt per (feedback, playbook).
+    fn enqueue(
+        &self,
+        intent: &FollowUpIntent,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The intent committed with a feedback, for re-delivered messages.
+    fn stored_intent(
+        &self,
+        customer: &str,
+        history_key: &str,
+    ) -> impl Future<Output = Result<Option<FollowUpIntent>, StoreError>> + Send;
+    /// The last follow-up sent to the customer that no feedback was attributed to yet.
+    fn pending(
+        &self,
+        customer: &str,
+    ) -> impl Future<Output = Result<Option<SentState>, StoreError>> + Send;
+    /// Count the outcome for its variant and clear the pending follow-up, once: a
+    /// second call for the same follow-up changes nothing.
+    fn record_outcome(
+        &self,
+        customer: &str,
+        sent: &SentState,
+        outcome: &Outcome,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Follow-ups switched off (tests of ingest alone, `feedloop process`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFollowUps;
+
+impl FollowUpSink for NoFollowUps {
+    async fn enqueue(&self, _: &FollowUpIntent, _: DateTime<Utc>) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn stored_intent(&self, _: &str, _: &str) -> Result<Option<FollowUpIntent>, StoreError> {
+        Ok(None)
+    }
+    async fn pending(&self, _: &str) -> Result<Option<SentState>, StoreError> {
+        Ok(None)
+    }
+    async fn record_outcome(&self, _: &str, _: &SentState, _: &Outcome) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+// Shared handles: the in-memory store plays several ports in tests and the demo.
+impl<T: ProfileStore> ProfileStore for std::sync::Arc<T> {
+    fn load_profile(
+        &self,
+        customer: &CustomerId,
+    ) -> impl Future<Output = Result<Option<Versioned<Profile>>, StoreError>> + Send {
+        (**self).load_profile(customer)
+    }
+    fn commit(
+        &self,
+        commit: &Commit,
+    ) -> impl Future<Output = Result<CommitOutcome, StoreError>> + Send {
+        (**self).commit(commit)
+    }
+}
+
+impl<T: RejectStore> RejectStore for std::sync::Arc<T> {
+    fn record_reject(
+        &self,
+        r: &RejectRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).record_reject(r)
+    }
+}
+
+impl<T: FollowUpSink> FollowUpSink for std::sync::Arc<T> {
+    fn enqueue(
+        &self,
+        intent: &FollowUpIntent,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).enqueue(intent, now)
+    }
+    fn stored_intent(
+        &self,
+        customer: &str,
+        history_key: &str,
+    ) -> impl Future<Output = Result<Option<FollowUpIntent>, StoreError>> + Send {
+        (**self).stored_intent(customer, history_key)
+    }
+    fn pending(
+        &self,
+        customer: &str,
+    ) -> impl Future<Output = Result<Option<SentState>, StoreError>> + Send {
+        (**self).pending(customer)
+    }
+    fn record_outcome(
+        &self,
+        customer: &str,
+        sent: &SentState,
+        outcome: &Outcome,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).record_outcome(customer, sent, outcome)
+    }
 }

@@ -4,15 +4,15 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, NaiveTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::guards::{self, CapPolicy, ConsentPolicy, SentFollowUp, SkipReason};
-use super::templates::{TemplateError, Templates, Variables};
+use super::guards::{self, SentFollowUp, SkipReason};
+use super::plan::{plan, DispatchPolicy, Plan};
+use super::templates::Templates;
 use super::{ContactChannel, Playbook};
 use crate::analysis::AnalyzedFeedback;
 use crate::profile::Profile;
-use crate::themes::Taxonomy;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -43,9 +43,7 @@ pub struct FollowUpRecord {
 pub struct DryRun {
     playbook: Playbook,
     templates: Templates,
-    consent: ConsentPolicy,
-    caps: CapPolicy,
-    company: Option<String>,
+    policy: DispatchPolicy,
     sent: HashMap<String, Vec<SentFollowUp>>,
     done: HashSet<String>,
     pub records: Vec<FollowUpRecord>,
@@ -56,17 +54,23 @@ impl DryRun {
         DryRun {
             playbook: Playbook::default_rules(),
             templates: Templates::default_catalog(),
-            consent: ConsentPolicy::default(),
-            caps: CapPolicy::default(),
-            company,
+            policy: DispatchPolicy {
+                company,
+                ..DispatchPolicy::default()
+            },
             sent: HashMap::new(),
             done: HashSet::new(),
             records: Vec::new(),
         }
     }
 
-    /// Decide and guard the follow-up for one applied feedback.
-    pub fn consider(&mut self, af: &AnalyzedFeedback, profile: &Profile, taxonomy: &Taxonomy) {
+    pub fn set_company(&mut self, company: Option<String>) {
+        self.policy.company = company;
+    }
+
+    /// Decide, guard and render the follow-up for one applied feedback as if the
+    /// dispatcher ran when it falls due (after its delay and the customer's quiet hours).
+    pub fn consider(&mut self, af: &AnalyzedFeedback, profile: &Profile) {
         let Some(intent) = self.playbook.decide(af, profile) else {
             return;
         };
@@ -82,93 +86,36 @@ impl DryRun {
             }));
             return;
         }
-        let customer = profile
-            .contact
-            .as_ref()
-            .map(|c| c.value.clone())
-            .unwrap_or_default();
-        let channel =
-            match guards::choose_channel(&intent, &customer, af.feedback.channel, &self.consent) {
-                Ok(c) => c,
-                Err(reason) => {
+        let customer = profile.contact.as_ref().map(|c| &c.value);
+        let mut now = intent.not_before;
+        let message = loop {
+            match plan(&intent, customer, false, &self.templates, &self.policy, now) {
+                Plan::Send(m) => break m,
+                Plan::Defer(until) if until > now => now = until,
+                Plan::Defer(_) => unreachable!("plan defers only to a later time"),
+                Plan::Skip(reason) => {
                     return self.records.push(record(Attempt::Skipped {
                         reason: reason.to_string(),
                     }))
                 }
-            };
+                Plan::Fail(error) => return self.records.push(record(Attempt::Failed { error })),
+            }
+        };
         let history = self.sent.entry(intent.customer_id.clone()).or_default();
-        let now = intent.not_before;
-        if let Err(reason) = guards::check_caps(history, &intent.playbook, now, &self.caps) {
+        if let Err(reason) = guards::check_caps(history, &intent.playbook, now, &self.policy.caps) {
             return self.records.push(record(Attempt::Skipped {
                 reason: reason.to_string(),
             }));
         }
-        let quiet = (
-            NaiveTime::from_hms_opt(21, 0, 0),
-            NaiveTime::from_hms_opt(8, 0, 0),
-        );
-        let send_at = match quiet {
-            (Some(s), Some(e)) => {
-                guards::not_before_quiet_hours(now, customer.timezone.as_deref(), s, e)
-            }
-            _ => now,
-        };
-        let vars = Variables {
-            first_name: customer
-                .name
-                .as_deref()
-                .and_then(|n| n.split_whitespace().next())
-                .map(str::to_owned),
-            company: self.company.clone(),
-            theme_label: intent
-                .top_negative_theme
-                .as_deref()
-                .and_then(|t| taxonomy.label(t))
-                .map(str::to_owned),
-            product: None,
-            score: intent.nps_score,
-            ticket_id: intent.ticket_id.clone(),
-            agent: None,
-        };
-        let locale = af.feedback.locale.as_deref().unwrap_or("en");
-        let rendered: Result<(String, String), TemplateError> = match channel {
-            ContactChannel::Email => self
-                .templates
-                .render_email(
-                    &intent.template,
-                    locale,
-                    &intent.customer_id,
-                    &intent.playbook,
-                    &vars,
-                )
-                .map(|e| (e.variant, e.subject)),
-            ContactChannel::Sms => self
-                .templates
-                .render_sms(
-                    &intent.template,
-                    locale,
-                    &intent.customer_id,
-                    &intent.playbook,
-                    &vars,
-                )
-                .map(|s| (s.variant, s.text)),
-        };
-        match rendered {
-            Ok((variant, preview)) => {
-                history.push(SentFollowUp {
-                    playbook: intent.playbook.clone(),
-                    sent_at: send_at,
-                });
-                self.records.push(record(Attempt::WouldSend {
-                    channel,
-                    variant,
-                    send_at,
-                    preview,
-                }));
-            }
-            Err(e) => self.records.push(record(Attempt::Failed {
-                error: e.to_string(),
-            })),
-        }
+        history.push(SentFollowUp {
+            playbook: intent.playbook.clone(),
+            sent_at: now,
+        });
+        self.records.push(record(Attempt::WouldSend {
+            channel: message.channel(),
+            variant: message.variant().to_owned(),
+            send_at: now,
+            preview: message.preview().to_owned(),
+        }));
     }
 }

@@ -25,6 +25,12 @@ pub enum SkipReason {
         hours: i64,
         window_days: i64,
     },
+    /// The atomic claim found a recent follow-up (the store does not say which window).
+    #[error("frequency cap: a follow-up went to this customer within {global_window_days} days, or this playbook within {playbook_window_days} days")]
+    FrequencyCap {
+        global_window_days: i64,
+        playbook_window_days: i64,
+    },
     #[error("already handled: one follow-up per feedback and playbook")]
     Duplicate,
 }
@@ -225,6 +231,10 @@ mod tests {
             top_negative_theme: None,
             nps_score: None,
             ticket_id: None,
+            theme_label: None,
+            inbound: None,
+            locale: None,
+            sentiment: None,
         }
     }
 

@@ -5,13 +5,15 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::AnalyzedFeedback;
-use crate::envelope::{Details, Kind, Priority, TicketStatus};
+use crate::envelope::{Channel, Details, Kind, Priority, TicketStatus};
 use crate::nps::NpsCategory;
 use crate::profile::{Profile, Segment};
 
 pub mod dry_run;
 pub mod guards;
 pub mod outcomes;
+pub mod plan;
+pub mod suppression;
 pub mod templates;
 
 pub const DEFAULT_PLAYBOOK: &str = include_str!("../../playbooks/default.toml");
@@ -98,6 +100,17 @@ pub struct FollowUpIntent {
     pub top_negative_theme: Option<String>,
     pub nps_score: Option<u8>,
     pub ticket_id: Option<String>,
+    /// Label of `top_negative_theme` as the taxonomy names it (templates say it).
+    #[serde(default)]
+    pub theme_label: Option<String>,
+    /// Where the feedback came in: a service reply may use that channel.
+    #[serde(default)]
+    pub inbound: Option<Channel>,
+    #[serde(default)]
+    pub locale: Option<String>,
+    /// The feedback's sentiment, the baseline for the A/B outcome.
+    #[serde(default)]
+    pub sentiment: Option<f64>,
 }
 
 impl Playbook {
@@ -151,7 +164,7 @@ impl Playbook {
     pub fn decide(&self, af: &AnalyzedFeedback, profile: &Profile) -> Option<FollowUpIntent> {
         let rule = *self.matching(af, profile).first()?;
         let f = &af.feedback;
-        let top_negative_theme = af
+        let worst = af
             .analysis
             .themes
             .iter()
@@ -160,8 +173,7 @@ impl Playbook {
                 a.sentiment
                     .unwrap_or(0.0)
                     .total_cmp(&b.sentiment.unwrap_or(0.0))
-            })
-            .map(|t| t.theme.clone());
+            });
         Some(FollowUpIntent {
             feedback_id: f.feedback_id.to_string(),
             customer_id: f.customer_id.to_string(),
@@ -171,7 +183,11 @@ impl Playbook {
             template: rule.template.clone(),
             channels: rule.channels.clone(),
             not_before: f.occurred_at + Duration::minutes(i64::from(rule.delay_minutes)),
-            top_negative_theme,
+            top_negative_theme: worst.map(|t| t.theme.clone()),
+            theme_label: worst.map(|t| t.label.clone()),
+            inbound: f.channel,
+            locale: f.locale.clone(),
+            sentiment: af.compound(),
             nps_score: f.details.nps_score(),
             ticket_id: match &f.details {
                 Details::Ticket { ticket_id, .. } => Some(ticket_id.clone()),

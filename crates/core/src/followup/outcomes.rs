@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::AnalyzedFeedback;
 
+/// The next feedback counts as a response to a follow-up only within this many days.
+pub const ATTRIBUTION_WINDOW_DAYS: i64 = 30;
+
 /// What was true when a follow-up went out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SentState {

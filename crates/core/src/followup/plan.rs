@@ -1,0 +1,290 @@
+//! The pure part of dispatching one intent: who to contact, on which channel, when,
+//! and with which rendered message. The dry run and the follow-up function both call
+//! this, so a dry run shows exactly what a live deployment would send. The atomic cap
+//! check and delivery are the caller's.
+
+use chrono::{DateTime, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::guards::{self, CapPolicy, ConsentPolicy, SkipReason};
+use super::templates::{RenderedEmail, RenderedSms, Templates, Variables};
+use super::{ContactChannel, FollowUpIntent};
+use crate::envelope::CustomerInfo;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DispatchPolicy {
+    pub consent: ConsentPolicy,
+    pub caps: CapPolicy,
+    /// Local time in the customer's zone; start > end wraps midnight. `None`: no quiet hours.
+    pub quiet_hours: Option<(NaiveTime, NaiveTime)>,
+    pub company: Option<String>,
+}
+
+impl Default for DispatchPolicy {
+    fn default() -> Self {
+        DispatchPolicy {
+            consent: ConsentPolicy::default(),
+            caps: CapPolicy::default(),
+            quiet_hours: NaiveTime::from_hms_opt(21, 0, 0).zip(NaiveTime::from_hms_opt(8, 0, 0)),
+            company: None,
+        }
+    }
+}
+
+/// Parse "HH:MM-HH:MM" (or "off").
+pub fn parse_quiet_hours(s: &str) -> Result<Option<(NaiveTime, NaiveTime)>, String> {
+    if s.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let (a, b) = s
+        .split_once('-')
+        .ok_or_else(|| format!("quiet hours {s:?} are not HH:MM-HH:MM or off"))?;
+    let t = |x: &str| {
+        NaiveTime::parse_from_str(x.trim(), "%H:%M")
+            .map_err(|_| format!("quiet hours {s:?}: {x:?} is not HH:MM"))
+    };
+    let (a, b) = (t(a)?, t(b)?);
+    if a == b {
+        return Err(format!("quiet hours {s:?} are empty"));
+    }
+    Ok(Some((a, b)))
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "channel", rename_all = "snake_case")]
+pub enum Message {
+    Email {
+        to: String,
+        #[serde(flatten)]
+        email: RenderedEmail,
+    },
+    Sms {
+        to: String,
+        #[serde(flatten)]
+        sms: RenderedSms,
+    },
+}
+
+impl Message {
+    pub fn channel(&self) -> ContactChannel {
+        match self {
+            Message::Email { .. } => ContactChannel::Email,
+            Message::Sms { .. } => ContactChannel::Sms,
+        }
+    }
+
+    pub fn variant(&self) -> &str {
+        match self {
+            Message::Email { email, .. } => &email.variant,
+            Message::Sms { sms, .. } => &sms.variant,
+        }
+    }
+
+    /// One line for logs and history: the subject or the SMS text.
+    pub fn preview(&self) -> &str {
+        match self {
+            Message::Email { email, .. } => &email.subject,
+            Message::Sms { sms, .. } => &sms.text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// Ready to go now (after the atomic cap claim).
+    Send(Message),
+    /// Not before this time (the intent's delay or quiet hours): try again then.
+    Defer(DateTime<Utc>),
+    Skip(SkipReason),
+    /// A template problem: recorded as failed, retrying would not help.
+    Fail(String),
+}
+
+/// Decide what to do with an intent now. `customer` is the contact block from the
+/// current profile (it may have changed since the feedback, e.g. an opt-out);
+/// `suppressed` comes from the suppression list.
+pub fn plan(
+    intent: &FollowUpIntent,
+    customer: Option<&CustomerInfo>,
+    suppressed: bool,
+    templates: &Templates,
+    policy: &DispatchPolicy,
+    now: DateTime<Utc>,
+) -> Plan {
+    if suppressed {
+        return Plan::Skip(SkipReason::Suppressed);
+    }
+    let empty = CustomerInfo::default();
+    let customer = customer.unwrap_or(&empty);
+    let channel = match guards::choose_channel(intent, customer, intent.inbound, &policy.consent) {
+        Ok(c) => c,
+        Err(reason) => return Plan::Skip(reason),
+    };
+    let mut at = now.max(intent.not_before);
+    if let Some((start, end)) = policy.quiet_hours {
+        at = guards::not_before_quiet_hours(at, customer.timezone.as_deref(), start, end);
+    }
+    if at > now {
+        return Plan::Defer(at);
+    }
+    let vars = Variables {
+        first_name: customer
+            .name
+            .as_deref()
+            .and_then(|n| n.split_whitespace().next())
+            .map(str::to_owned),
+        company: policy.company.clone(),
+        theme_label: intent.theme_label.clone(),
+        product: None,
+        score: intent.nps_score,
+        ticket_id: intent.ticket_id.clone(),
+        agent: None,
+    };
+    let locale = intent.locale.as_deref().unwrap_or("en");
+    let (t, c, p) = (
+        intent.template.as_str(),
+        intent.customer_id.as_str(),
+        intent.playbook.as_str(),
+    );
+    let rendered = match channel {
+        ContactChannel::Email => {
+            templates
+                .render_email(t, locale, c, p, &vars)
+                .map(|email| Message::Email {
+                    to: customer.email.clone().unwrap_or_default(),
+                    email,
+                })
+        }
+        ContactChannel::Sms => {
+            templates
+                .render_sms(t, locale, c, p, &vars)
+                .map(|sms| Message::Sms {
+                    to: customer.phone.clone().unwrap_or_default(),
+                    sms,
+                })
+        }
+    };
+    match rendered {
+        Ok(m) => Plan::Send(m),
+        Err(e) => Plan::Fail(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::{Channel, Consent};
+    use crate::followup::Purpose;
+    use chrono::TimeZone;
+
+    fn intent(purpose: Purpose) -> FollowUpIntent {
+        FollowUpIntent {
+            feedback_id: "f1".into(),
+            customer_id: "c1".into(),
+            playbook: "detractor_recovery".into(),
+            purpose,
+            priority: 100,
+            template: "detractor_recovery".into(),
+            channels: vec![ContactChannel::Email, ContactChannel::Sms],
+            not_before: Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap(),
+            top_negative_theme: Some("delivery".into()),
+            nps_score: Some(2),
+            ticket_id: None,
+            theme_label: Some("Delivery & shipping".into()),
+            inbound: Some(Channel::Email),
+            locale: None,
+            sentiment: Some(-0.7),
+        }
+    }
+
+    fn customer(tz: &str) -> CustomerInfo {
+        CustomerInfo {
+            name: Some("Ada <b>Lovelace</b>".into()),
+            email: Some("ada@example.com".into()),
+            timezone: Some(tz.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_service_reply_renders_on_the_inbound_channel_with_escaped_html() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let p = plan(
+            &intent(Purpose::Service),
+            Some(&customer("Europe/London")),
+            false,
+            &Templates::default_catalog(),
+            &DispatchPolicy::default(),
+            now,
+        );
+        let Plan::Send(Message::Email { to, email }) = p else {
+            panic!("expected an e-mail, got {p:?}")
+        };
+        assert_eq!(to, "ada@example.com");
+        assert!(email.html.contains("Ada"));
+        assert!(!email.html.contains("<b>"), "{}", email.html);
+        assert!(!email.text.contains("{{"), "{}", email.text);
+    }
+
+    #[test]
+    fn suppression_consent_quiet_hours_and_delay_are_applied_in_order() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let t = Templates::default_catalog();
+        let pol = DispatchPolicy::default();
+        let c = customer("Europe/London");
+        assert_eq!(
+            plan(&intent(Purpose::Service), Some(&c), true, &t, &pol, now),
+            Plan::Skip(SkipReason::Suppressed)
+        );
+        let mut opted_out = c.clone();
+        opted_out.consent = Consent {
+            email: Some(false),
+            ..Consent::default()
+        };
+        assert!(matches!(
+            plan(
+                &intent(Purpose::Service),
+                Some(&opted_out),
+                false,
+                &t,
+                &pol,
+                now
+            ),
+            Plan::Skip(SkipReason::NoConsentedChannel { .. })
+        ));
+        // 12:00 UTC is 21:00 in Tokyo: quiet until 08:00 local = 23:00 UTC.
+        assert_eq!(
+            plan(
+                &intent(Purpose::Service),
+                Some(&customer("Asia/Tokyo")),
+                false,
+                &t,
+                &pol,
+                now
+            ),
+            Plan::Defer(Utc.with_ymd_and_hms(2026, 11, 24, 23, 0, 0).unwrap())
+        );
+        let mut later = intent(Purpose::Service);
+        later.not_before = now + chrono::Duration::minutes(90);
+        assert_eq!(
+            plan(&later, Some(&c), false, &t, &pol, now),
+            Plan::Defer(later.not_before)
+        );
+        let mut unknown = intent(Purpose::Service);
+        unknown.template = "nope".into();
+        assert!(
+            matches!(plan(&unknown, Some(&c), false, &t, &pol, now), Plan::Fail(e) if e.contains("nope"))
+        );
+    }
+
+    #[test]
+    fn quiet_hours_parse() {
+        assert_eq!(parse_quiet_hours("off"), Ok(None));
+        assert_eq!(
+            parse_quiet_hours("21:00-08:00").unwrap(),
+            NaiveTime::from_hms_opt(21, 0, 0).zip(NaiveTime::from_hms_opt(8, 0, 0))
+        );
+        assert!(parse_quiet_hours("9pm-8am").is_err());
+        assert!(parse_quiet_hours("08:00-08:00").is_err());
+    }
+}

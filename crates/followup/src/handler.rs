@@ -1,0 +1,304 @@
+//! One SQS batch of follow-up intents. For each: re-check the guards against the
+//! customer as they are now (an opt-out since the feedback wins), defer if it is not
+//! time yet, claim atomically (dedupe + caps), deliver or dry-run, record the outcome.
+//! Store errors are transient: the record is reported as a batch item failure and SQS
+//! redelivers it; the claim keeps a redelivery from sending twice.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Duration, Utc};
+use feedloop_core::followup::guards::SkipReason;
+use feedloop_core::followup::outcomes::SentState;
+use feedloop_core::followup::plan::{plan, DispatchPolicy, Plan};
+use feedloop_core::followup::templates::Templates;
+use feedloop_core::followup::{suppression, FollowUpIntent};
+use feedloop_ingest::ports::{RejectRecord, RejectStore};
+use serde::Serialize;
+use tracing::{info, warn, Instrument};
+
+use crate::ports::*;
+
+/// SQS delays are at most 15 minutes; longer waits take several hops.
+pub const MAX_REQUEUE_DELAY: std::time::Duration = std::time::Duration::from_secs(900);
+/// Delivery attempts within one invocation for throttling / network errors.
+pub const DELIVERY_ATTEMPTS: u32 = 3;
+
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryMode {
+    /// Decide, claim, render and record; send nothing. The default for a fresh deploy.
+    DryRun,
+    Live,
+}
+
+impl std::str::FromStr for DeliveryMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "dry-run" => Ok(DeliveryMode::DryRun),
+            "live" => Ok(DeliveryMode::Live),
+            other => Err(format!("{other:?} is not dry-run or live")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DispatchReport {
+    pub sent: u32,
+    pub dry_run: u32,
+    pub skipped: u32,
+    pub failed: u32,
+    pub deferred: u32,
+    pub duplicate: u32,
+    pub rejected: u32,
+    pub retried: u32,
+}
+
+impl DispatchReport {
+    /// One CloudWatch Embedded Metric Format line.
+    pub fn emf(&self, now: DateTime<Utc>) -> String {
+        let metrics = [
+            ("FollowUpsSent", self.sent),
+            ("FollowUpsDryRun", self.dry_run),
+            ("FollowUpsSkipped", self.skipped),
+            ("FollowUpsFailed", self.failed),
+            ("FollowUpsDeferred", self.deferred),
+            ("FollowUpsDuplicate", self.duplicate),
+            ("FollowUpsRejected", self.rejected),
+            ("FollowUpsRetried", self.retried),
+        ];
+        let mut v = serde_json::json!({
+            "_aws": {
+                "Timestamp": now.timestamp_millis(),
+                "CloudWatchMetrics": [{
+                    "Namespace": "feedloop",
+                    "Dimensions": [["Function"]],
+                    "Metrics": metrics.iter().map(|(n, _)| serde_json::json!({"Name": n, "Unit": "Count"})).collect::<Vec<_>>(),
+                }],
+            },
+            "Function": "followup",
+        });
+        for (name, value) in metrics {
+            v[name] = serde_json::json!(value);
+        }
+        v.to_string()
+    }
+}
+
+/// What happened to one intent (final unless `Err`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    Recorded(Status),
+    Deferred,
+    Duplicate,
+    Rejected,
+}
+
+pub struct Dispatcher<S, D, Q> {
+    pub store: S,
+    pub deliver: D,
+    pub requeue: Q,
+    pub templates: Templates,
+    pub policy: DispatchPolicy,
+    pub mode: DeliveryMode,
+    pub suppression_salt: String,
+    pub clock: Clock,
+}
+
+impl<S, D, Q> Dispatcher<S, D, Q>
+where
+    S: FollowUpStore + RejectStore,
+    D: Deliver,
+    Q: Requeue,
+{
+    pub async fn handle(&self, event: SqsEvent) -> (SqsBatchResponse, DispatchReport) {
+        let mut report = DispatchReport::default();
+        let mut response = SqsBatchResponse::default();
+        // One at a time: a batch is at most 10 intents, and two intents for the same
+        // customer in one batch then meet the cap in order instead of racing.
+        for r in event.records {
+            let id = r.message_id.unwrap_or_default();
+            let body = r.body.unwrap_or_default();
+            let span = tracing::info_span!("intent", message_id = %id);
+            match self.process(&id, &body).instrument(span).await {
+                Ok(Handled::Recorded(Status::Sent)) => report.sent += 1,
+                Ok(Handled::Recorded(Status::DryRun)) => report.dry_run += 1,
+                Ok(Handled::Recorded(Status::Skipped)) => report.skipped += 1,
+                Ok(Handled::Recorded(Status::Failed)) => report.failed += 1,
+                Ok(Handled::Deferred) => report.deferred += 1,
+                Ok(Handled::Duplicate) => report.duplicate += 1,
+                Ok(Handled::Rejected) => report.rejected += 1,
+                Err(e) => {
+                    warn!(message_id = %id, error = %e, "intent will be retried");
+                    report.retried += 1;
+                    let mut f = BatchItemFailure::default();
+                    f.item_identifier = id;
+                    response.batch_item_failures.push(f);
+                }
+            }
+        }
+        (response, report)
+    }
+
+    pub async fn process(&self, message_id: &str, body: &str) -> Result<Handled, StoreError> {
+        let now = (self.clock)();
+        let intent: FollowUpIntent = match serde_json::from_str(body) {
+            Ok(i) => i,
+            Err(e) => {
+                self.store
+                    .record_reject(&RejectRecord {
+                        message_id: message_id.to_owned(),
+                        reason: format!("follow-up intent is not valid: {e}"),
+                        body_prefix: body.chars().take(2048).collect(),
+                        received_at: now,
+                        customer_id: None,
+                    })
+                    .await?;
+                warn!(error = %e, "rejected malformed intent");
+                return Ok(Handled::Rejected);
+            }
+        };
+        let contact = self.store.contact(&intent.customer_id).await?;
+        let keys = suppression::keys(
+            &self.suppression_salt,
+            &intent.customer_id,
+            contact.as_ref(),
+        );
+        let suppressed = self.store.is_suppressed(&keys).await?;
+        let record = |status, reason: Option<String>| AttemptRecord {
+            customer_id: intent.customer_id.clone(),
+            feedback_id: intent.feedback_id.clone(),
+            playbook: intent.playbook.clone(),
+            status,
+            at: now,
+            reason,
+            channel: None,
+            variant: None,
+            preview: None,
+            provider_id: None,
+            sent: None,
+        };
+        let message = match plan(
+            &intent,
+            contact.as_ref(),
+            suppressed,
+            &self.templates,
+            &self.policy,
+            now,
+        ) {
+            Plan::Send(m) => m,
+            Plan::Defer(until) => {
+                let wait = (until - now)
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(MAX_REQUEUE_DELAY);
+                self.requeue.requeue(body, wait).await?;
+                info!(until = %until, "deferred");
+                return Ok(Handled::Deferred);
+            }
+            Plan::Skip(reason) => {
+                self.store
+                    .record(&record(Status::Skipped, Some(reason.to_string())))
+                    .await?;
+                info!(reason = %reason, "skipped");
+                return Ok(Handled::Recorded(Status::Skipped));
+            }
+            Plan::Fail(error) => {
+                self.store
+                    .record(&record(Status::Failed, Some(error.clone())))
+                    .await?;
+                warn!(error = %error, "template failed");
+                return Ok(Handled::Recorded(Status::Failed));
+            }
+        };
+        let caps = &self.policy.caps;
+        let claim = self
+            .store
+            .claim(&ClaimRequest {
+                customer_id: &intent.customer_id,
+                feedback_id: &intent.feedback_id,
+                playbook: &intent.playbook,
+                now,
+                global_window: Duration::days(caps.global_window_days),
+                playbook_window: Duration::days(caps.playbook_window_days),
+            })
+            .await?;
+        match claim {
+            Claim::AlreadyClaimed => {
+                info!("already claimed: one follow-up per feedback and playbook");
+                return Ok(Handled::Duplicate);
+            }
+            Claim::Capped => {
+                let reason = SkipReason::FrequencyCap {
+                    global_window_days: caps.global_window_days,
+                    playbook_window_days: caps.playbook_window_days,
+                };
+                self.store
+                    .record(&record(Status::Skipped, Some(reason.to_string())))
+                    .await?;
+                info!(reason = %reason, "skipped");
+                return Ok(Handled::Recorded(Status::Skipped));
+            }
+            Claim::Granted => {}
+        }
+        let mut attempt = record(Status::DryRun, None);
+        attempt.channel = Some(message.channel());
+        attempt.variant = Some(message.variant().to_owned());
+        attempt.preview = Some(message.preview().to_owned());
+        if self.mode == DeliveryMode::Live {
+            match self.deliver_with_retries(&message, &intent).await {
+                Ok(provider_id) => {
+                    attempt.status = Status::Sent;
+                    attempt.provider_id = Some(provider_id);
+                    attempt.sent = Some(SentState {
+                        playbook: intent.playbook.clone(),
+                        variant: message.variant().to_owned(),
+                        sent_at: now,
+                        nps_before: intent.nps_score,
+                        sentiment_before: intent.sentiment,
+                    });
+                }
+                Err(e) => {
+                    attempt.status = Status::Failed;
+                    attempt.reason = Some(e.message);
+                }
+            }
+        }
+        // Delivery happened (or definitively failed): the record must not be lost to a
+        // passing store error, or the history would show "claimed" forever.
+        let mut tries = 0;
+        loop {
+            match self.store.record(&attempt).await {
+                Ok(()) => break,
+                Err(e) if tries + 1 < DELIVERY_ATTEMPTS => {
+                    tries += 1;
+                    warn!(error = %e, "recording the attempt failed, retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << tries)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        info!(status = attempt.status.as_str(), channel = ?attempt.channel, variant = ?attempt.variant, "follow-up recorded");
+        Ok(Handled::Recorded(attempt.status))
+    }
+
+    async fn deliver_with_retries(
+        &self,
+        message: &feedloop_core::followup::plan::Message,
+        intent: &FollowUpIntent,
+    ) -> Result<String, DeliveryError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.deliver.deliver(message, intent.purpose).await {
+                Err(e) if e.retryable && attempt < DELIVERY_ATTEMPTS => {
+                    warn!(error = %e, attempt, "delivery failed, retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+}

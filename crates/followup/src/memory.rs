@@ -1,0 +1,109 @@
+//! In-memory adapters: the ingest crate's `MemoryStore` as the follow-up store, an
+//! outbox that records deliveries, and a requeue list. Same semantics as the AWS ones.
+
+use std::sync::Mutex;
+
+use feedloop_core::envelope::CustomerInfo;
+use feedloop_core::followup::plan::Message;
+use feedloop_core::followup::Purpose;
+use feedloop_ingest::memory::MemoryStore;
+
+use crate::ports::*;
+
+impl FollowUpStore for MemoryStore {
+    async fn contact(&self, customer: &str) -> Result<Option<CustomerInfo>, StoreError> {
+        Ok(self.with(|s| {
+            s.profiles
+                .get(customer)
+                .and_then(|p| p.value.contact.as_ref().map(|c| c.value.clone()))
+        }))
+    }
+
+    async fn is_suppressed(&self, keys: &[String]) -> Result<bool, StoreError> {
+        Ok(self.with(|s| keys.iter().any(|k| s.suppressed.contains(k))))
+    }
+
+    async fn claim(&self, r: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
+        Ok(self.with(|s| {
+            let key = (
+                r.customer_id.to_owned(),
+                r.feedback_id.to_owned(),
+                r.playbook.to_owned(),
+            );
+            if s.followups.contains_key(&key) {
+                return Claim::AlreadyClaimed;
+            }
+            let last = s.last_sent.entry(r.customer_id.to_owned()).or_default();
+            let recent = |k: &str, w| last.get(k).is_some_and(|t| *t >= r.now - w);
+            if recent("*", r.global_window) || recent(r.playbook, r.playbook_window) {
+                return Claim::Capped;
+            }
+            last.insert("*".into(), r.now);
+            last.insert(r.playbook.to_owned(), r.now);
+            s.followups
+                .insert(key, serde_json::json!({"status": "claimed"}));
+            Claim::Granted
+        }))
+    }
+
+    async fn record(&self, a: &AttemptRecord) -> Result<(), StoreError> {
+        let value = serde_json::to_value(a)
+            .map_err(|e| StoreError::Permanent(format!("encoding attempt: {e}")))?;
+        self.with(|s| {
+            let key = (
+                a.customer_id.clone(),
+                a.feedback_id.clone(),
+                a.playbook.clone(),
+            );
+            if a.status == Status::Skipped && s.followups.contains_key(&key) {
+                return;
+            }
+            s.followups.insert(key, value);
+            if let Some(sent) = &a.sent {
+                s.pending_followups
+                    .insert(a.customer_id.clone(), sent.clone());
+                s.variant_stats
+                    .entry((sent.playbook.clone(), sent.variant.clone()))
+                    .or_default()
+                    .record_sent();
+            }
+        });
+        Ok(())
+    }
+}
+
+/// Records every delivery instead of sending; `fail_next` makes deliveries fail.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    pub sent: Mutex<Vec<(Message, Purpose)>>,
+    pub fail_next: Mutex<Vec<DeliveryError>>,
+}
+
+impl Deliver for Outbox {
+    async fn deliver(&self, m: &Message, purpose: Purpose) -> Result<String, DeliveryError> {
+        if let Some(e) = self
+            .fail_next
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+        {
+            return Err(e);
+        }
+        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        sent.push((m.clone(), purpose));
+        Ok(format!("outbox-{}", sent.len()))
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct RequeueList(pub Mutex<Vec<(String, std::time::Duration)>>);
+
+impl Requeue for RequeueList {
+    async fn requeue(&self, body: &str, delay: std::time::Duration) -> Result<(), StoreError> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((body.to_owned(), delay));
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! What the dispatcher needs from the outside world, one narrow trait each.
+
+use std::future::Future;
+
+use chrono::{DateTime, Duration, Utc};
+use feedloop_core::envelope::CustomerInfo;
+use feedloop_core::followup::outcomes::SentState;
+use feedloop_core::followup::plan::Message;
+use feedloop_core::followup::{ContactChannel, Purpose};
+pub use feedloop_ingest::ports::StoreError;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This dispatcher may send; the attempt and the cap are recorded.
+    Granted,
+    /// This (feedback, playbook) was claimed before: never send twice.
+    AlreadyClaimed,
+    /// A follow-up went to this customer inside the global or playbook window.
+    Capped,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimRequest<'a> {
+    pub customer_id: &'a str,
+    pub feedback_id: &'a str,
+    pub playbook: &'a str,
+    pub now: DateTime<Utc>,
+    pub global_window: Duration,
+    pub playbook_window: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Sent,
+    /// Dry-run mode: everything but the delivery happened.
+    DryRun,
+    Skipped,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Sent => "sent",
+            Status::DryRun => "dry_run",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+/// One line of a customer's follow-up history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub customer_id: String,
+    pub feedback_id: String,
+    pub playbook: String,
+    pub status: Status,
+    pub at: DateTime<Utc>,
+    /// Why it was skipped or failed.
+    pub reason: Option<String>,
+    pub channel: Option<ContactChannel>,
+    pub variant: Option<String>,
+    /// Subject or SMS text.
+    pub preview: Option<String>,
+    /// The provider's message id (SES / SNS).
+    pub provider_id: Option<String>,
+    /// Set when sent: the baseline its A/B outcome is measured against.
+    pub sent: Option<SentState>,
+}
+
+pub trait FollowUpStore: Send + Sync {
+    /// The customer's current contact block (from the profile), `None` if unknown.
+    fn contact(
+        &self,
+        customer: &str,
+    ) -> impl Future<Output = Result<Option<CustomerInfo>, StoreError>> + Send;
+    /// Whether any of these suppression keys is on the list.
+    fn is_suppressed(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Atomically record the attempt and advance the caps.
+    fn claim(
+        &self,
+        request: &ClaimRequest<'_>,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+    /// Write the attempt's final status. A sent record also makes it the customer's
+    /// pending follow-up (for attribution) and counts it for its variant. A skipped
+    /// record never overwrites an existing one (a duplicate intent must not turn a
+    /// "sent" into "skipped").
+    fn record(
+        &self,
+        attempt: &AttemptRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct DeliveryError {
+    pub message: String,
+    /// Throttling or a network error: the provider did not take the message.
+    pub retryable: bool,
+}
+
+pub trait Deliver: Send + Sync {
+    /// Hand the message to the provider; the provider's message id on success.
+    fn deliver(
+        &self,
+        message: &Message,
+        purpose: Purpose,
+    ) -> impl Future<Output = Result<String, DeliveryError>> + Send;
+}
+
+pub trait Requeue: Send + Sync {
+    /// Put an intent back on the queue, invisible for `delay` (at most 15 minutes).
+    fn requeue(
+        &self,
+        body: &str,
+        delay: std::time::Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+// Shared handles: one store plays several ports in tests and locally.
+impl<T: FollowUpStore> FollowUpStore for std::sync::Arc<T> {
+    fn contact(
+        &self,
+        c: &str,
+    ) -> impl Future<Output = Result<Option<CustomerInfo>, StoreError>> + Send {
+        (**self).contact(c)
+    }
+    fn is_suppressed(
+        &self,
+        keys: &[String],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).is_suppressed(keys)
+    }
+    fn claim(
+        &self,
+        r: &ClaimRequest<'_>,
+    ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
+        (**self).claim(r)
+    }
+    fn record(&self, a: &AttemptRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).record(a)
+    }
+}
+
+impl<T: Deliver> Deliver for std::sync::Arc<T> {
+    fn deliver(
+        &self,
+        m: &Message,
+        p: Purpose,
+    ) -> impl Future<Output = Result<String, DeliveryError>> + Send {
+        (**self).deliver(m, p)
+    }
+}
+
+impl<T: Requeue> Requeue for std::sync::Arc<T> {
+    fn requeue(
+        &self,
+        body: &str,
+        delay: std::time::Duration,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).requeue(body, delay)
+    }
+}

@@ -1,0 +1,402 @@
+//! The whole follow-up path in memory: ingest decides and enqueues, the dispatcher
+//! guards, claims, delivers (to an outbox) and records; the next feedback is attributed.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use chrono::{DateTime, TimeZone, Utc};
+use feedloop_core::analysis::Analyzer;
+use feedloop_core::followup::plan::{DispatchPolicy, Message};
+use feedloop_core::followup::templates::Templates;
+use feedloop_core::followup::{suppression, Playbook};
+use feedloop_core::sentiment::Mode;
+use feedloop_core::themes::Taxonomy;
+use feedloop_followup::handler::Handled;
+use feedloop_followup::memory::{Outbox, RequeueList};
+use feedloop_followup::ports::{DeliveryError, Status};
+use feedloop_followup::{DeliveryMode, Dispatcher};
+use feedloop_ingest::memory::MemoryStore;
+use feedloop_ingest::{Ingest, Settings};
+use serde_json::json;
+
+const SALT: &str = "test-salt";
+
+fn at(h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, h, 0, 0).unwrap()
+}
+
+struct World {
+    store: Arc<MemoryStore>,
+    ingest: Ingest<Arc<MemoryStore>, Arc<MemoryStore>>,
+    dispatcher: Dispatcher<Arc<MemoryStore>, Arc<Outbox>, Arc<RequeueList>>,
+    outbox: Arc<Outbox>,
+    requeued: Arc<RequeueList>,
+    clock: Arc<std::sync::Mutex<DateTime<Utc>>>,
+}
+
+fn world(mode: DeliveryMode, now: DateTime<Utc>) -> World {
+    let store = Arc::new(MemoryStore::default());
+    let clock = Arc::new(std::sync::Mutex::new(now));
+    let (c1, c2) = (clock.clone(), clock.clone());
+    let ingest = Ingest::new(
+        store.clone(),
+        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Settings {
+            half_life_days: 30.0,
+            aggregate_shards: 2,
+            max_concurrency: 2,
+        },
+        Arc::new(move || *c1.lock().unwrap()),
+    )
+    .with_followups(Playbook::default_rules(), store.clone());
+    let outbox = Arc::new(Outbox::default());
+    let requeued = Arc::new(RequeueList::default());
+    let dispatcher = Dispatcher {
+        store: store.clone(),
+        deliver: outbox.clone(),
+        requeue: requeued.clone(),
+        templates: Templates::default_catalog(),
+        policy: DispatchPolicy {
+            company: Some("Acme Bikes".into()),
+            ..DispatchPolicy::default()
+        },
+        mode,
+        suppression_salt: SALT.into(),
+        clock: Arc::new(move || *c2.lock().unwrap()),
+    };
+    World {
+        store,
+        ingest,
+        dispatcher,
+        outbox,
+        requeued,
+        clock,
+    }
+}
+
+fn survey(id: &str, customer: &str, score: u8, text: &str, consent_email: Option<bool>) -> String {
+    let mut c = json!({"name": "Ada Lovelace", "email": format!("{customer}@example.com"), "timezone": "Europe/London"});
+    if let Some(v) = consent_email {
+        c["consent"] = json!({"email": v});
+    }
+    let occurred = if id == "f0" {
+        "2026-11-24T09:30:00Z"
+    } else {
+        "2026-11-24T09:00:00Z"
+    };
+    json!({"feedback_id": id, "customer_id": customer, "kind": "survey", "occurred_at": occurred,
+           "nps_score": score, "text": text, "channel": "email", "customer": c})
+    .to_string()
+}
+
+impl World {
+    async fn feed(&self, id: &str, body: &str) {
+        self.ingest.process(id, body).await.unwrap();
+    }
+
+    /// Hand every enqueued intent from `from` on to the dispatcher, in order.
+    async fn dispatch_all(&self, from: usize) -> Vec<Handled> {
+        let intents = self.store.snapshot().followup_queue;
+        let mut out = Vec::new();
+        for (i, intent) in intents.iter().enumerate().skip(from) {
+            let body = serde_json::to_string(intent).unwrap();
+            out.push(
+                self.dispatcher
+                    .process(&format!("i{i}"), &body)
+                    .await
+                    .unwrap(),
+            );
+        }
+        out
+    }
+
+    fn history(&self, customer: &str) -> Vec<serde_json::Value> {
+        self.store
+            .snapshot()
+            .followups
+            .into_iter()
+            .filter(|((c, _, _), _)| c == customer)
+            .map(|(_, v)| v)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_detractor_gets_one_apology_and_the_next_survey_is_attributed() {
+    let w = world(DeliveryMode::Live, at(12));
+    let body = survey(
+        "f1",
+        "c1",
+        2,
+        "The parcel never arrived and support ignored me.",
+        None,
+    );
+    w.feed("m1", &body).await;
+    // Re-delivery of the same message: enqueued again, claimed once.
+    w.feed("m1", &body).await;
+    let handled = w.dispatch_all(0).await;
+    assert_eq!(
+        handled,
+        [Handled::Recorded(Status::Sent), Handled::Duplicate]
+    );
+    let sent = w.outbox.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    let Message::Email { to, email } = &sent[0].0 else {
+        panic!("expected e-mail")
+    };
+    assert_eq!(to, "c1@example.com");
+    assert!(
+        email.text.contains("Ada") && email.text.contains("Acme Bikes"),
+        "{}",
+        email.text
+    );
+    assert!(!email.text.contains("{{") && !email.html.contains("{{"));
+    let h = w.history("c1");
+    assert_eq!((h.len(), h[0]["status"].as_str()), (1, Some("sent")));
+    assert_eq!(h[0]["playbook"], "detractor_recovery");
+
+    // Two days later the customer answers the next survey: a promoter now.
+    *w.clock.lock().unwrap() = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    let next = survey("f2", "c1", 9, "Sorted quickly, thank you!", None)
+        .replace("2026-11-24T09:00:00Z", "2026-11-26T09:00:00Z");
+    w.feed("m2", &next).await;
+    let s = w.store.snapshot();
+    let stats = &s.variant_stats[&("detractor_recovery".to_string(), email.variant.clone())];
+    assert_eq!(
+        (stats.sent, stats.responded, stats.nps_change_sum),
+        (1, 1, 7)
+    );
+    assert!(stats.mean_sentiment_change().unwrap() > 0.5);
+    assert!(s.pending_followups.is_empty());
+    // Attribution is once: a re-delivery of the answer adds nothing.
+    w.feed("m2", &next).await;
+    assert_eq!(w.store.snapshot().variant_stats, s.variant_stats);
+}
+
+#[tokio::test]
+async fn the_frequency_cap_skips_a_second_follow_up_within_the_week() {
+    let w = world(DeliveryMode::Live, at(12));
+    w.feed("m1", &survey("f1", "c1", 1, "Broken on arrival.", None))
+        .await;
+    w.feed(
+        "m2",
+        &survey("f2", "c1", 0, "Still broken, nobody answers.", None),
+    )
+    .await;
+    let handled = w.dispatch_all(0).await;
+    assert_eq!(
+        handled,
+        [
+            Handled::Recorded(Status::Sent),
+            Handled::Recorded(Status::Skipped)
+        ]
+    );
+    let h = w.history("c1");
+    let skipped = h.iter().find(|v| v["status"] == "skipped").unwrap();
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("frequency cap"),
+        "{skipped}"
+    );
+    assert_eq!(w.outbox.sent.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_opt_out_after_the_feedback_wins_and_suppressed_customers_are_never_contacted() {
+    let w = world(DeliveryMode::Live, at(12));
+    w.feed("m1", &survey("f1", "c1", 2, "Late again.", None))
+        .await;
+    // Before the intent is dispatched, a newer message carries the opt-out.
+    w.feed(
+        "m2",
+        &survey("f0", "c1", 5, "Please stop e-mailing me.", Some(false)),
+    )
+    .await;
+    w.feed("m3", &survey("f3", "c2", 2, "Late again.", None))
+        .await;
+    let c2 = w.store.snapshot().profiles["c2"]
+        .value
+        .contact
+        .clone()
+        .map(|c| c.value);
+    // Suppressed by e-mail address (as after an erasure, under another id).
+    let key = suppression::keys(SALT, "other-id", c2.as_ref())[1].clone();
+    w.store.with(|s| s.suppressed.insert(key));
+    let handled = w.dispatch_all(0).await;
+    assert!(
+        handled
+            .iter()
+            .all(|h| *h == Handled::Recorded(Status::Skipped)),
+        "{handled:?}"
+    );
+    let reasons: Vec<String> = ["c1", "c2"]
+        .iter()
+        .flat_map(|c| w.history(c))
+        .map(|v| v["reason"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("no channel with both an address and consent")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"customer is on the suppression list".to_string()),
+        "{reasons:?}"
+    );
+    assert!(w.outbox.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn dry_run_records_what_it_would_send_and_sends_nothing() {
+    let w = world(DeliveryMode::DryRun, at(12));
+    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
+        .await;
+    assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::DryRun)]);
+    let h = w.history("c1");
+    assert_eq!(h[0]["status"], "dry_run");
+    assert!(h[0]["preview"].as_str().unwrap().len() > 5);
+    assert!(w.outbox.sent.lock().unwrap().is_empty());
+    assert!(
+        w.store.snapshot().pending_followups.is_empty(),
+        "nothing sent, nothing to attribute"
+    );
+}
+
+#[tokio::test]
+async fn quiet_hours_defer_through_the_queue() {
+    // 23:00 in London: quiet until 08:00, requeued with the longest SQS delay.
+    let w = world(DeliveryMode::Live, at(23));
+    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
+        .await;
+    assert_eq!(w.dispatch_all(0).await, [Handled::Deferred]);
+    let requeued = w.requeued.0.lock().unwrap().clone();
+    assert_eq!(requeued.len(), 1);
+    assert_eq!(requeued[0].1, std::time::Duration::from_secs(900));
+    assert!(w.history("c1").is_empty(), "a deferral is not an attempt");
+}
+
+#[tokio::test]
+async fn delivery_errors_are_retried_then_recorded_as_failed() {
+    let w = world(DeliveryMode::Live, at(12));
+    let throttled = DeliveryError {
+        message: "Throttling".into(),
+        retryable: true,
+    };
+    w.outbox.fail_next.lock().unwrap().push(throttled);
+    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
+        .await;
+    assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::Sent)]);
+
+    let bad = DeliveryError {
+        message: "MessageRejected: address is not verified".into(),
+        retryable: false,
+    };
+    w.outbox.fail_next.lock().unwrap().push(bad);
+    w.feed("m2", &survey("f2", "c2", 2, "Rude staff.", None))
+        .await;
+    assert_eq!(w.dispatch_all(1).await, [Handled::Recorded(Status::Failed)]);
+    let h = w.history("c2");
+    assert_eq!(
+        (h[0]["status"].as_str(), h[0]["reason"].as_str()),
+        (
+            Some("failed"),
+            Some("MessageRejected: address is not verified")
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_intent_is_rejected_and_acknowledged() {
+    let w = world(DeliveryMode::Live, at(12));
+    let mut m = SqsMessage::default();
+    m.message_id = Some("bad".into());
+    m.body = Some("{\"feedback_id\": 1}".into());
+    let mut e = SqsEvent::default();
+    e.records = vec![m];
+    let (resp, report) = w.dispatcher.handle(e).await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(report.rejected, 1);
+    assert!(w.store.snapshot().rejects["bad"]
+        .reason
+        .starts_with("follow-up intent is not valid"));
+}
+
+/// Fails the first enqueue, as if the Lambda died between the commit and the send.
+struct FlakySink(Arc<MemoryStore>, std::sync::atomic::AtomicBool);
+
+impl feedloop_ingest::ports::FollowUpSink for FlakySink {
+    async fn enqueue(
+        &self,
+        i: &feedloop_core::followup::FollowUpIntent,
+        now: DateTime<Utc>,
+    ) -> Result<(), feedloop_ingest::ports::StoreError> {
+        if self.1.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(feedloop_ingest::ports::StoreError::Transient(
+                "queue timeout".into(),
+            ));
+        }
+        self.0.enqueue(i, now).await
+    }
+    async fn stored_intent(
+        &self,
+        c: &str,
+        k: &str,
+    ) -> Result<Option<feedloop_core::followup::FollowUpIntent>, feedloop_ingest::ports::StoreError>
+    {
+        self.0.stored_intent(c, k).await
+    }
+    async fn pending(
+        &self,
+        c: &str,
+    ) -> Result<
+        Option<feedloop_core::followup::outcomes::SentState>,
+        feedloop_ingest::ports::StoreError,
+    > {
+        self.0.pending(c).await
+    }
+    async fn record_outcome(
+        &self,
+        c: &str,
+        s: &feedloop_core::followup::outcomes::SentState,
+        o: &feedloop_core::followup::outcomes::Outcome,
+    ) -> Result<(), feedloop_ingest::ports::StoreError> {
+        self.0.record_outcome(c, s, o).await
+    }
+}
+
+#[tokio::test]
+async fn an_enqueue_lost_after_the_commit_is_redone_by_the_redelivery() {
+    let store = Arc::new(MemoryStore::default());
+    let ingest = Ingest::new(
+        store.clone(),
+        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Settings {
+            half_life_days: 30.0,
+            aggregate_shards: 2,
+            max_concurrency: 2,
+        },
+        Arc::new(|| at(12)),
+    )
+    .with_followups(
+        Playbook::default_rules(),
+        FlakySink(store.clone(), std::sync::atomic::AtomicBool::new(true)),
+    );
+    let body = survey("f1", "c1", 2, "Rude staff.", None);
+    assert!(
+        ingest.process("m1", &body).await.is_err(),
+        "first delivery must be retried"
+    );
+    let s = store.snapshot();
+    assert_eq!((s.profiles["c1"].version, s.followup_queue.len()), (1, 0));
+    assert_eq!(
+        ingest.process("m1", &body).await.unwrap(),
+        feedloop_ingest::Processed::Duplicate
+    );
+    let s = store.snapshot();
+    assert_eq!(s.profiles["c1"].version, 1, "counted once");
+    assert_eq!(s.followup_queue.len(), 1);
+    assert_eq!(s.followup_queue[0].playbook, "detractor_recovery");
+}
