@@ -1,105 +1,427 @@
-//! Follow-up frequency caps are enforced atomically on the real DynamoDB protocol.
+//! Follow-ups over the real protocols (moto server): ingest -> follow-up queue ->
+//! dispatcher -> SES v2 / SNS, read back from moto's `/moto-api/data.json`; caps under
+//! concurrency; opt-out, suppression and dry-run.
 
 use std::sync::Arc;
 
-use chrono::Duration;
-use feedloop_aws::followups::{Claim, ClaimRequest};
-use feedloop_aws::DynamoStore;
+use chrono::{DateTime, Duration, Utc};
+use feedloop_aws::followups::{AwsDelivery, AwsFollowUps};
+use feedloop_aws::{DynamoStore, SqsQueue};
+use feedloop_core::analysis::Analyzer;
+use feedloop_core::followup::plan::DispatchPolicy;
+use feedloop_core::followup::templates::Templates;
+use feedloop_core::followup::{suppression, ContactChannel, FollowUpIntent, Playbook, Purpose};
+use feedloop_core::sentiment::Mode;
+use feedloop_core::themes::Taxonomy;
+use feedloop_followup::handler::Handled;
+use feedloop_followup::ports::{Claim, ClaimRequest, FollowUpStore, Status};
+use feedloop_followup::{DeliveryMode, Dispatcher};
+use feedloop_ingest::poller::{poll_once, succeeded, to_event};
+use feedloop_ingest::ports::MessageQueue;
+use feedloop_ingest::{Ingest, Settings};
 use feedloop_tests::harness::Stack;
 use feedloop_tests::test_now;
+use serde_json::{json, Value};
 
-fn request<'a>(feedback: &'a str, playbook: &'a str, days_later: i64) -> ClaimRequest<'a> {
-    ClaimRequest {
-        customer_id: "cust-1",
-        feedback_id: feedback,
-        playbook,
-        now: test_now() + Duration::days(days_later),
-        global_window: Duration::days(7),
-        playbook_window: Duration::days(30),
+const SALT: &str = "moto-salt";
+const FROM: &str = "care@acme.test";
+
+type AwsDispatcher = Dispatcher<DynamoStore, AwsDelivery, SqsQueue>;
+
+fn store(stack: &Stack) -> DynamoStore {
+    DynamoStore::new(stack.ddb(), &stack.names.table, 365)
+}
+
+fn dispatcher(stack: &Stack, mode: DeliveryMode, now: DateTime<Utc>) -> AwsDispatcher {
+    Dispatcher {
+        store: store(stack),
+        deliver: AwsDelivery {
+            ses: aws_sdk_sesv2::Client::new(&stack.sdk),
+            sns: aws_sdk_sns::Client::new(&stack.sdk),
+            from: FROM.into(),
+        },
+        requeue: SqsQueue::new(stack.sqs(), &stack.urls.followup, 0),
+        templates: Templates::default_catalog(),
+        policy: DispatchPolicy {
+            company: Some("Acme Bikes".into()),
+            ..DispatchPolicy::default()
+        },
+        mode,
+        suppression_salt: SALT.into(),
+        clock: Arc::new(move || now),
+    }
+}
+
+fn ingest(stack: &Stack, now: DateTime<Utc>) -> Ingest<DynamoStore, AwsFollowUps> {
+    let store = store(stack);
+    let sink = AwsFollowUps {
+        store: store.clone(),
+        sqs: stack.sqs(),
+        queue_url: stack.urls.followup.clone(),
+    };
+    Ingest::new(
+        store,
+        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Settings {
+            half_life_days: 30.0,
+            aggregate_shards: 2,
+            max_concurrency: 4,
+        },
+        Arc::new(move || now),
+    )
+    .with_followups(Playbook::default_rules(), sink)
+}
+
+async fn verify_sender(stack: &Stack) {
+    aws_sdk_sesv2::Client::new(&stack.sdk)
+        .create_email_identity()
+        .email_identity(FROM)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Run ingest over everything on the ingest queue, like the Lambda service would.
+async fn drain_ingest(stack: &Stack, ingest: &Ingest<DynamoStore, AwsFollowUps>) {
+    let q = SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0);
+    while poll_once(&q, ingest, 10).await.unwrap().0 > 0 {}
+}
+
+/// Run the dispatcher over the follow-up queue until it is empty.
+async fn drain_followups(
+    stack: &Stack,
+    d: &AwsDispatcher,
+) -> Vec<feedloop_followup::DispatchReport> {
+    let q = SqsQueue::new(stack.sqs(), &stack.urls.followup, 0);
+    let mut reports = Vec::new();
+    loop {
+        let msgs = q.receive(10).await.unwrap();
+        if msgs.is_empty() {
+            return reports;
+        }
+        let (resp, report) = d.handle(to_event(&msgs)).await;
+        q.ack(&succeeded(&msgs, &resp)).await.unwrap();
+        reports.push(report);
+    }
+}
+
+fn survey(id: &str, customer: &str, score: u8, at: &str, channel: &str, who: Value) -> String {
+    json!({"feedback_id": id, "customer_id": customer, "kind": "survey", "occurred_at": at,
+           "nps_score": score, "text": "The order arrived broken and nobody answered my e-mails.",
+           "channel": channel, "customer": who})
+    .to_string()
+}
+
+fn statuses(
+    h: &[feedloop_followup::ports::AttemptRecord],
+) -> Vec<(String, Status, Option<String>)> {
+    h.iter()
+        .map(|a| (a.playbook.clone(), a.status, a.reason.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ingest_to_followup_queue_to_ses_and_sns_end_to_end() {
+    let stack = Stack::start("fu-e2e").await;
+    verify_sender(&stack).await;
+    let at = "2026-11-24T09:00:00Z";
+    let mail = survey(
+        "f-mail",
+        "c-mail",
+        2,
+        at,
+        "email",
+        json!({"name": "Ada Lovelace", "email": "ada@example.com"}),
+    );
+    let bodies = vec![
+        mail.clone(),
+        mail, // a re-delivered message: counted once, one apology
+        survey(
+            "f-sms",
+            "c-sms",
+            1,
+            at,
+            "sms",
+            json!({"name": "Bo", "phone": "+447700900123"}),
+        ),
+        survey(
+            "f-out",
+            "c-out",
+            0,
+            at,
+            "email",
+            json!({"email": "out@example.com", "consent": {"email": false}}),
+        ),
+        survey(
+            "f-supp",
+            "c-supp",
+            3,
+            at,
+            "email",
+            json!({"email": "gone@example.com"}),
+        ),
+        // A promoter without marketing consent: no review ask.
+        survey(
+            "f-prom",
+            "c-prom",
+            10,
+            at,
+            "email",
+            json!({"email": "fan@example.com"}),
+        )
+        .replace(
+            "The order arrived broken and nobody answered my e-mails.",
+            "Brilliant service, love it!",
+        ),
+    ];
+    let s = store(&stack);
+    let keys = suppression::keys(SALT, "c-supp", None);
+    s.suppress(&keys, "unsubscribed", test_now()).await.unwrap();
+    SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0)
+        .send_all(&bodies)
+        .await
+        .unwrap();
+    drain_ingest(&stack, &ingest(&stack, test_now())).await;
+    let reports =
+        drain_followups(&stack, &dispatcher(&stack, DeliveryMode::Live, test_now())).await;
+    let sent: u32 = reports.iter().map(|r| r.sent).sum();
+    let duplicate: u32 = reports.iter().map(|r| r.duplicate).sum();
+    assert_eq!((sent, duplicate), (2, 1), "{reports:?}");
+
+    // What moto's SES and SNS actually received.
+    let data = stack.moto_data().await;
+    let mails = data["ses"]["Message"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(
+        mails[0]["destinations"]["ToAddresses"],
+        json!(["ada@example.com"])
+    );
+    assert_eq!(mails[0]["source"], FROM);
+    let body = mails[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("Ada") && body.contains("Acme Bikes") && !body.contains("{{"),
+        "{body}"
+    );
+    let sms = data["sns"]["SMS"].as_array().cloned().unwrap_or_default();
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    assert_eq!(sms[0]["phone_number"], "+447700900123");
+    let text = sms[0]["message"].as_str().unwrap();
+    assert!(
+        text.starts_with("Acme Bikes: ") && text.chars().count() <= 160,
+        "{text}"
+    );
+
+    // Every attempt is on the customer's history with its status.
+    let hist = |c: &'static str| {
+        let s = s.clone();
+        async move { statuses(&s.followup_history(c).await.unwrap()) }
+    };
+    let mail_h = s.followup_history("c-mail").await.unwrap();
+    assert_eq!(mail_h.len(), 1);
+    assert_eq!(
+        (mail_h[0].status, mail_h[0].channel),
+        (Status::Sent, Some(ContactChannel::Email))
+    );
+    assert!(mail_h[0]
+        .provider_id
+        .as_deref()
+        .is_some_and(|id| !id.is_empty()));
+    assert_eq!(hist("c-sms").await[0].1, Status::Sent);
+    let out = hist("c-out").await;
+    assert_eq!(out[0].1, Status::Skipped);
+    assert!(out[0]
+        .2
+        .as_deref()
+        .unwrap()
+        .starts_with("no channel with both an address and consent"));
+    assert_eq!(
+        hist("c-supp").await[0].2.as_deref(),
+        Some("customer is on the suppression list")
+    );
+    let prom = hist("c-prom").await;
+    assert_eq!(
+        (prom[0].0.as_str(), prom[0].1),
+        ("promoter_review_ask", Status::Skipped)
+    );
+
+    // Two days later the e-mailed customer answers again: attributed to the variant.
+    let later = test_now() + Duration::days(2);
+    let answer = survey(
+        "f-mail-2",
+        "c-mail",
+        9,
+        "2026-11-26T09:00:00Z",
+        "email",
+        json!({"email": "ada@example.com"}),
+    );
+    SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0)
+        .send_all(&[answer.clone(), answer])
+        .await
+        .unwrap();
+    drain_ingest(&stack, &ingest(&stack, later)).await;
+    let stats = s.followup_stats().await.unwrap();
+    let variant = mail_h[0].variant.clone().unwrap();
+    let (_, _, st) = stats
+        .iter()
+        .find(|(p, v, _)| p == "detractor_recovery" && *v == variant)
+        .expect("stats for the e-mailed variant");
+    assert_eq!(
+        (st.responded, st.nps_change_sum, st.nps_change_n),
+        (1, 7, 1),
+        "{stats:?}"
+    );
+    let total_sent: u64 = stats.iter().map(|(_, _, st)| st.sent).sum();
+    assert_eq!(total_sent, 2);
+}
+
+fn intent(i: usize, customer: &str) -> FollowUpIntent {
+    FollowUpIntent {
+        feedback_id: format!("fb-{i}"),
+        customer_id: customer.into(),
+        playbook: "detractor_recovery".into(),
+        purpose: Purpose::Service,
+        priority: 100,
+        template: "detractor_recovery".into(),
+        channels: vec![ContactChannel::Email],
+        not_before: test_now() - Duration::hours(1),
+        top_negative_theme: None,
+        nps_score: Some(2),
+        ticket_id: None,
+        theme_label: Some("Delivery".into()),
+        inbound: Some(feedloop_core::envelope::Channel::Email),
+        locale: None,
+        sentiment: Some(-0.6),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
     let stack = Stack::start("caps").await;
-    let store = Arc::new(DynamoStore::new(stack.ddb(), &stack.names.table, 365));
+    verify_sender(&stack).await;
+    // The customer's profile (and contact block) comes from a real ingest.
+    let body = survey(
+        "seed",
+        "cust-1",
+        2,
+        "2026-11-24T08:00:00Z",
+        "email",
+        json!({"email": "one@example.com"}),
+    );
+    SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0)
+        .send_all(&[body])
+        .await
+        .unwrap();
+    let plain = Ingest::new(
+        store(&stack),
+        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Settings {
+            half_life_days: 30.0,
+            aggregate_shards: 2,
+            max_concurrency: 4,
+        },
+        Arc::new(test_now),
+    );
+    while poll_once(
+        &SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0),
+        &plain,
+        10,
+    )
+    .await
+    .unwrap()
+    .0 > 0
+    {}
+
+    let d = Arc::new(dispatcher(&stack, DeliveryMode::Live, test_now()));
     let mut tasks = Vec::new();
     for i in 0..20 {
-        let store = store.clone();
+        let d = d.clone();
         tasks.push(tokio::spawn(async move {
-            let feedback = format!("fb-{i}");
-            store
-                .claim_followup(&request(&feedback, "detractor_recovery", 0))
-                .await
-                .unwrap()
+            let body = serde_json::to_string(&intent(i, "cust-1")).unwrap();
+            d.process(&format!("m{i}"), &body).await.unwrap()
         }));
     }
     let mut outcomes = Vec::new();
     for t in tasks {
         outcomes.push(t.await.unwrap());
     }
+    let count = |h: Handled| outcomes.iter().filter(|o| **o == h).count();
+    assert_eq!(count(Handled::Recorded(Status::Sent)), 1, "{outcomes:?}");
     assert_eq!(
-        outcomes.iter().filter(|c| **c == Claim::Granted).count(),
-        1,
+        count(Handled::Recorded(Status::Skipped)),
+        19,
         "{outcomes:?}"
     );
-    assert_eq!(outcomes.iter().filter(|c| **c == Claim::Capped).count(), 19);
+    let data = stack.moto_data().await;
+    assert_eq!(data["ses"]["Message"].as_array().map(Vec::len), Some(1));
+    let h = store(&stack).followup_history("cust-1").await.unwrap();
+    assert_eq!(h.len(), 20);
+    assert!(h.iter().filter(|a| a.status == Status::Skipped).all(|a| a
+        .reason
+        .as_deref()
+        .unwrap()
+        .starts_with("frequency cap")));
 
-    // The same (feedback, playbook) never goes out twice, whatever the caps say.
-    let mut again = Vec::new();
-    for f in (0..20).map(|i| format!("fb-{i}")) {
-        again.push(
-            store
-                .claim_followup(&request(&f, "detractor_recovery", 40))
-                .await
-                .unwrap(),
-        );
+    // Windows: after 7 days another playbook may go out; the same playbook waits 30.
+    let s = store(&stack);
+    let req = |f: &'static str, pb: &'static str, days: i64| ClaimRequest {
+        customer_id: "cust-2",
+        feedback_id: f,
+        playbook: pb,
+        now: test_now() + Duration::days(days),
+        global_window: Duration::days(7),
+        playbook_window: Duration::days(30),
+    };
+    let mut seq = Vec::new();
+    for (f, pb, days) in [
+        ("a", "detractor_recovery", 0),
+        ("b", "promoter_review_ask", 3),
+        ("c", "promoter_review_ask", 8),
+        ("d", "detractor_recovery", 20),
+        ("e", "detractor_recovery", 31),
+        ("e", "detractor_recovery", 90),
+    ] {
+        seq.push(s.claim(&req(f, pb, days)).await.unwrap());
     }
+    use Claim::*;
     assert_eq!(
-        again
-            .iter()
-            .filter(|c| **c == Claim::AlreadyClaimed)
-            .count(),
-        1,
-        "{again:?}"
+        seq,
+        [Granted, Capped, Granted, Capped, Granted, AlreadyClaimed]
     );
+}
 
-    // After the global window another playbook may go out; the same playbook waits 30 days.
-    let fresh = Stack::start("caps2").await;
-    let other = DynamoStore::new(fresh.ddb(), &fresh.names.table, 365);
-    assert_eq!(
-        other
-            .claim_followup(&request("a", "detractor_recovery", 0))
-            .await
-            .unwrap(),
-        Claim::Granted
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_mode_records_what_it_would_send_and_sends_nothing() {
+    let stack = Stack::start("dry").await;
+    let body = survey(
+        "f1",
+        "c1",
+        1,
+        "2026-11-24T09:00:00Z",
+        "email",
+        json!({"name": "Ada", "email": "ada@example.com"}),
     );
-    assert_eq!(
-        other
-            .claim_followup(&request("b", "promoter_review_ask", 3))
-            .await
-            .unwrap(),
-        Claim::Capped
-    );
-    assert_eq!(
-        other
-            .claim_followup(&request("c", "promoter_review_ask", 8))
-            .await
-            .unwrap(),
-        Claim::Granted
-    );
-    assert_eq!(
-        other
-            .claim_followup(&request("d", "detractor_recovery", 20))
-            .await
-            .unwrap(),
-        Claim::Capped
-    );
-    assert_eq!(
-        other
-            .claim_followup(&request("e", "detractor_recovery", 31))
-            .await
-            .unwrap(),
-        Claim::Granted
+    SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0)
+        .send_all(&[body])
+        .await
+        .unwrap();
+    drain_ingest(&stack, &ingest(&stack, test_now())).await;
+    let reports = drain_followups(
+        &stack,
+        &dispatcher(&stack, DeliveryMode::DryRun, test_now()),
+    )
+    .await;
+    assert_eq!(reports.iter().map(|r| r.dry_run).sum::<u32>(), 1);
+    let data = stack.moto_data().await;
+    assert!(data["ses"]["Message"]
+        .as_array()
+        .is_none_or(|m| m.is_empty()));
+    let h = store(&stack).followup_history("c1").await.unwrap();
+    assert_eq!(h[0].status, Status::DryRun);
+    assert!(
+        h[0].preview.as_deref().is_some_and(|p| p.contains("Ada")),
+        "{h:?}"
     );
 }

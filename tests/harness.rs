@@ -104,4 +104,25 @@ impl Stack {
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk)
     }
+
+    /// moto's record of everything it holds, sent e-mails and SMS included.
+    pub async fn moto_data(&self) -> serde_json::Value {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.moto.endpoint.trim_start_matches("http://").to_owned();
+        let mut conn = tokio::net::TcpStream::connect(&addr)
+            .await
+            .expect("connect to moto");
+        let req = format!("GET /moto-api/data.json HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+        conn.write_all(req.as_bytes())
+            .await
+            .expect("request data.json");
+        let mut raw = Vec::new();
+        conn.read_to_end(&mut raw).await.expect("read data.json");
+        let text = String::from_utf8_lossy(&raw);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        serde_json::from_str(body).expect("data.json is JSON")
+    }
 }

@@ -1,52 +1,229 @@
-//! Follow-up claims: the atomic part of the follow-up guards. Sending is allowed only
-//! after one transaction both (1) records the (feedback, playbook) attempt, which
-//! makes every follow-up at-most-once, and (2) moves the customer's cap item forward,
-//! conditional on the global and per-playbook windows having passed. Two dispatchers
-//! racing for one customer cannot both win: one transaction cancels.
+//! Follow-ups in DynamoDB and SQS, SES v2 and SNS.
+//!
+//! The claim is the atomic part of the guards: one transaction both (1) records the
+//! (feedback, playbook) attempt, which makes every follow-up at-most-once, and (2) moves
+//! the customer's cap item forward, conditional on the global and per-playbook windows
+//! having passed. Two dispatchers racing for one customer cannot both win.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use chrono::{DateTime, Duration, Utc};
-use feedloop_ingest::ports::StoreError;
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use feedloop_core::envelope::CustomerInfo;
+use feedloop_core::followup::outcomes::{Outcome, SentState};
+use feedloop_core::followup::plan::Message;
+use feedloop_core::followup::{FollowUpIntent, Purpose};
+use feedloop_core::profile::Profile;
+use feedloop_core::records::FeedbackRecord;
+use feedloop_followup::ports::*;
+use feedloop_ingest::ports::FollowUpSink;
 
 use crate::schema::{self, keys};
 use crate::store::{cancellation_codes, classify, DynamoStore};
-
-pub const CAP_ITEM: &str = "FUCAP";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// This dispatcher may send; the attempt and the cap are recorded.
-    Granted,
-    /// This (feedback, playbook) was claimed before: never send twice.
-    AlreadyClaimed,
-    /// A follow-up went to this customer inside the global or playbook window.
-    Capped,
-}
-
-#[derive(Debug, Clone)]
-pub struct ClaimRequest<'a> {
-    pub customer_id: &'a str,
-    pub feedback_id: &'a str,
-    pub playbook: &'a str,
-    pub now: DateTime<Utc>,
-    pub global_window: Duration,
-    pub playbook_window: Duration,
-}
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn json<T: serde::Serialize>(what: &str, v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Permanent(format!("encoding {what}: {e}")))
+}
+
 impl DynamoStore {
-    pub async fn claim_followup(&self, r: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
+    fn build_err(what: &str) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> StoreError + '_ {
+        move |e| StoreError::Permanent(format!("building {what}: {e}"))
+    }
+
+    /// A customer's follow-up history (every attempt with its status), newest last.
+    pub async fn followup_history(&self, customer: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :fu)")
+            .expression_attribute_names("#pk", schema::PK)
+            .expression_attribute_names("#sk", schema::SK)
+            .expression_attribute_values(":pk", s(keys::customer(customer)))
+            .expression_attribute_values(":fu", s(keys::FOLLOWUP_PREFIX))
+            .send()
+            .await
+            .map_err(|e| classify("query follow-up history", &e))?;
+        let mut v: Vec<AttemptRecord> = out
+            .items()
+            .iter()
+            .filter_map(|i| i.get("data")?.as_s().ok())
+            .filter_map(|d| serde_json::from_str(d).ok())
+            .collect();
+        v.sort_by_key(|a| a.at);
+        Ok(v)
+    }
+
+    /// Per (playbook, variant) A/B counters.
+    pub async fn followup_stats(
+        &self,
+    ) -> Result<
+        Vec<(
+            String,
+            String,
+            feedloop_core::followup::outcomes::VariantStats,
+        )>,
+        StoreError,
+    > {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", schema::PK)
+            .expression_attribute_values(":pk", s(keys::FOLLOWUP_STATS))
+            .send()
+            .await
+            .map_err(|e| classify("query follow-up stats", &e))?;
+        let num = |i: &HashMap<String, AttributeValue>, k: &str| -> i64 {
+            i.get(k)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|i| {
+                let pb = i.get("playbook")?.as_s().ok()?.clone();
+                let variant = i.get("variant")?.as_s().ok()?.clone();
+                let st = feedloop_core::followup::outcomes::VariantStats {
+                    sent: num(i, "sent") as u64,
+                    responded: num(i, "responded") as u64,
+                    nps_change_sum: num(i, "nps_change_sum"),
+                    nps_change_n: num(i, "nps_change_n") as u64,
+                    sentiment_change_milli_sum: num(i, "sentiment_change_milli_sum"),
+                    sentiment_change_n: num(i, "sentiment_change_n") as u64,
+                };
+                Some((pb, variant, st))
+            })
+            .collect())
+    }
+
+    /// Put hashes on the suppression list (no personal data; kept forever).
+    pub async fn suppress(
+        &self,
+        keys_: &[String],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for k in keys_ {
+            self.client()
+                .put_item()
+                .table_name(self.table())
+                .item(schema::PK, s(keys::suppression(k)))
+                .item(schema::SK, s(keys::SUPPRESSION))
+                .item("type", s("suppression"))
+                .item("reason", s(reason))
+                .item("since", s(now.to_rfc3339()))
+                .send()
+                .await
+                .map_err(|e| classify("put suppression", &e))?;
+        }
+        Ok(())
+    }
+
+    fn stats_update(
+        &self,
+        playbook: &str,
+        variant: &str,
+        adds: &[(&str, i64)],
+    ) -> Result<Update, StoreError> {
+        let mut u = Update::builder()
+            .table_name(self.table())
+            .key(schema::PK, s(keys::FOLLOWUP_STATS))
+            .key(schema::SK, s(keys::followup_stats(playbook, variant)))
+            .expression_attribute_names("#pb", "playbook")
+            .expression_attribute_names("#va", "variant")
+            .expression_attribute_values(":pb", s(playbook))
+            .expression_attribute_values(":va", s(variant));
+        let mut clauses = Vec::new();
+        for (i, (k, v)) in adds.iter().enumerate() {
+            clauses.push(format!("#a{i} :a{i}"));
+            u = u
+                .expression_attribute_names(format!("#a{i}"), *k)
+                .expression_attribute_values(format!(":a{i}"), n(v));
+        }
+        u.update_expression(format!(
+            "SET #pb = :pb, #va = :va ADD {}",
+            clauses.join(", ")
+        ))
+        .build()
+        .map_err(Self::build_err("stats update"))
+    }
+}
+
+impl FollowUpStore for DynamoStore {
+    async fn contact(&self, customer: &str) -> Result<Option<CustomerInfo>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(schema::PK, s(keys::customer(customer)))
+            .key(schema::SK, s(keys::PROFILE))
+            // An opt-out written a moment ago must be seen.
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("get profile for follow-up", &e))?;
+        let Some(data) = out
+            .item()
+            .and_then(|i| i.get("data"))
+            .and_then(|d| d.as_s().ok())
+        else {
+            return Ok(None);
+        };
+        let p: Profile = serde_json::from_str(data)
+            .map_err(|e| StoreError::Permanent(format!("decoding profile: {e}")))?;
+        Ok(p.contact.map(|c| c.value))
+    }
+
+    async fn is_suppressed(&self, hashes: &[String]) -> Result<bool, StoreError> {
+        let mut ka = KeysAndAttributes::builder().consistent_read(true);
+        for h in hashes {
+            ka = ka.keys(HashMap::from([
+                (schema::PK.to_owned(), s(keys::suppression(h))),
+                (schema::SK.to_owned(), s(keys::SUPPRESSION)),
+            ]));
+        }
+        let out = self
+            .client()
+            .batch_get_item()
+            .request_items(
+                self.table(),
+                ka.build().map_err(Self::build_err("suppression lookup"))?,
+            )
+            .send()
+            .await
+            .map_err(|e| classify("batch get suppression", &e))?;
+        let found = out
+            .responses()
+            .and_then(|r| r.get(self.table()))
+            .is_some_and(|items| !items.is_empty());
+        // Unprocessed keys mean "not known yet": retry rather than contact someone
+        // who may be suppressed.
+        if out.unprocessed_keys().is_some_and(|u| !u.is_empty()) && !found {
+            return Err(StoreError::Throttled(
+                "suppression lookup unprocessed".into(),
+            ));
+        }
+        Ok(found)
+    }
+
+    async fn claim(&self, r: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
         let now = r.now.to_rfc3339();
         let attempt = Put::builder()
             .table_name(self.table())
             .item(schema::PK, s(keys::customer(r.customer_id)))
-            .item(
-                schema::SK,
-                s(format!("FU#{}#{}", r.feedback_id, r.playbook)),
-            )
+            .item(schema::SK, s(keys::followup(r.feedback_id, r.playbook)))
             .item("type", s("followup"))
             .item("playbook", s(r.playbook))
             .item("feedback_id", s(r.feedback_id))
@@ -55,12 +232,12 @@ impl DynamoStore {
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", schema::PK)
             .build()
-            .map_err(|e| StoreError::Permanent(format!("building follow-up put: {e}")))?;
+            .map_err(Self::build_err("follow-up put"))?;
         // RFC 3339 in UTC sorts like time, so string comparison is a time comparison.
         let cap = Update::builder()
             .table_name(self.table())
             .key(schema::PK, s(keys::customer(r.customer_id)))
-            .key(schema::SK, s(CAP_ITEM))
+            .key(schema::SK, s(keys::FOLLOWUP_CAP))
             .update_expression("SET #last = :now, #pb = :now")
             .condition_expression(
                 "(attribute_not_exists(#last) OR #last < :global_cutoff) AND (attribute_not_exists(#pb) OR #pb < :pb_cutoff)",
@@ -71,7 +248,7 @@ impl DynamoStore {
             .expression_attribute_values(":global_cutoff", s((r.now - r.global_window).to_rfc3339()))
             .expression_attribute_values(":pb_cutoff", s((r.now - r.playbook_window).to_rfc3339()))
             .build()
-            .map_err(|e| StoreError::Permanent(format!("building cap update: {e}")))?;
+            .map_err(Self::build_err("cap update"))?;
         let result = self
             .client()
             .transact_write_items()
@@ -97,6 +274,312 @@ impl DynamoStore {
             _ => Err(StoreError::Transient(format!(
                 "follow-up claim cancelled: {codes:?}"
             ))),
+        }
+    }
+
+    async fn record(&self, a: &AttemptRecord) -> Result<(), StoreError> {
+        let mut put = Put::builder()
+            .table_name(self.table())
+            .item(schema::PK, s(keys::customer(&a.customer_id)))
+            .item(schema::SK, s(keys::followup(&a.feedback_id, &a.playbook)))
+            .item("type", s("followup"))
+            .item("playbook", s(&a.playbook))
+            .item("feedback_id", s(&a.feedback_id))
+            .item("status", s(a.status.as_str()))
+            .item("at", s(a.at.to_rfc3339()))
+            .item("data", s(json("follow-up", a)?))
+            .item(schema::TTL_ATTRIBUTE, self.expires_at_pub(a.at));
+        if a.status == Status::Skipped {
+            // A duplicate intent must not turn an earlier "sent" into "skipped".
+            put = put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", schema::PK);
+        }
+        let put = put.build().map_err(Self::build_err("follow-up record"))?;
+        let mut txn = self
+            .client()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build());
+        if let Some(sent) = &a.sent {
+            let pending = Update::builder()
+                .table_name(self.table())
+                .key(schema::PK, s(keys::customer(&a.customer_id)))
+                .key(schema::SK, s(keys::FOLLOWUP_CAP))
+                .update_expression("SET #pending = :pending")
+                .expression_attribute_names("#pending", "pending")
+                .expression_attribute_values(":pending", s(json("pending follow-up", sent)?))
+                .build()
+                .map_err(Self::build_err("pending update"))?;
+            txn = txn
+                .transact_items(TransactWriteItem::builder().update(pending).build())
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .update(self.stats_update(&sent.playbook, &sent.variant, &[("sent", 1)])?)
+                        .build(),
+                );
+        }
+        match txn.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match cancellation_codes(&e) {
+                Some(c)
+                    if a.status == Status::Skipped
+                        && c.first().is_some_and(|c| c == "ConditionalCheckFailed") =>
+                {
+                    Ok(())
+                }
+                _ => Err(classify("record follow-up", &e)),
+            },
+        }
+    }
+}
+
+/// Ingest's side: enqueue intents, read them back on re-delivery, attribute responses.
+#[derive(Clone)]
+pub struct AwsFollowUps {
+    pub store: DynamoStore,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+/// SQS delays a message at most 15 minutes.
+fn sqs_delay(until: DateTime<Utc>, now: DateTime<Utc>) -> i32 {
+    (until - now).num_seconds().clamp(0, 900) as i32
+}
+
+impl FollowUpSink for AwsFollowUps {
+    async fn enqueue(&self, intent: &FollowUpIntent, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.sqs
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(json("intent", intent)?)
+            .delay_seconds(sqs_delay(intent.not_before, now))
+            .send()
+            .await
+            .map_err(|e| classify("send follow-up intent", &e))?;
+        Ok(())
+    }
+
+    async fn stored_intent(
+        &self,
+        customer: &str,
+        history_key: &str,
+    ) -> Result<Option<FollowUpIntent>, StoreError> {
+        let out = self
+            .store
+            .client()
+            .get_item()
+            .table_name(self.store.table())
+            .key(schema::PK, s(keys::customer(customer)))
+            .key(schema::SK, s(keys::feedback(history_key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("get feedback for intent", &e))?;
+        let Some(data) = out
+            .item()
+            .and_then(|i| i.get("data"))
+            .and_then(|d| d.as_s().ok())
+        else {
+            return Ok(None);
+        };
+        let fb: FeedbackRecord = serde_json::from_str(data)
+            .map_err(|e| StoreError::Permanent(format!("decoding feedback: {e}")))?;
+        Ok(fb.followup)
+    }
+
+    async fn pending(&self, customer: &str) -> Result<Option<SentState>, StoreError> {
+        let out = self
+            .store
+            .client()
+            .get_item()
+            .table_name(self.store.table())
+            .key(schema::PK, s(keys::customer(customer)))
+            .key(schema::SK, s(keys::FOLLOWUP_CAP))
+            .projection_expression("#p")
+            .expression_attribute_names("#p", "pending")
+            .send()
+            .await
+            .map_err(|e| classify("get pending follow-up", &e))?;
+        out.item()
+            .and_then(|i| i.get("pending"))
+            .and_then(|p| p.as_s().ok())
+            .map(|p| {
+                serde_json::from_str(p)
+                    .map_err(|e| StoreError::Permanent(format!("decoding pending: {e}")))
+            })
+            .transpose()
+    }
+
+    async fn record_outcome(
+        &self,
+        customer: &str,
+        sent: &SentState,
+        o: &Outcome,
+    ) -> Result<(), StoreError> {
+        let clear = Update::builder()
+            .table_name(self.store.table())
+            .key(schema::PK, s(keys::customer(customer)))
+            .key(schema::SK, s(keys::FOLLOWUP_CAP))
+            .update_expression("REMOVE #p")
+            .condition_expression("#p = :sent")
+            .expression_attribute_names("#p", "pending")
+            .expression_attribute_values(":sent", s(json("pending follow-up", sent)?))
+            .build()
+            .map_err(DynamoStore::build_err("pending clear"))?;
+        let mut adds: Vec<(&str, i64)> = vec![
+            ("responded", 1),
+            ("hours_to_response_sum", o.hours_to_response),
+        ];
+        if let Some(d) = o.nps_change {
+            adds.extend([("nps_change_sum", i64::from(d)), ("nps_change_n", 1)]);
+        }
+        if let Some(d) = o.sentiment_change {
+            adds.extend([
+                ("sentiment_change_milli_sum", (d * 1000.0).round() as i64),
+                ("sentiment_change_n", 1),
+            ]);
+        }
+        let stats = self.store.stats_update(&o.playbook, &o.variant, &adds)?;
+        let result = self
+            .store
+            .client()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(clear).build())
+            .transact_items(TransactWriteItem::builder().update(stats).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Someone attributed it first (a concurrent or earlier delivery): done.
+            Err(e)
+                if cancellation_codes(&e)
+                    .is_some_and(|c| c.first().is_some_and(|c| c == "ConditionalCheckFailed")) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(classify("record follow-up outcome", &e)),
+        }
+    }
+}
+
+impl Requeue for crate::SqsQueue {
+    async fn requeue(&self, body: &str, delay: std::time::Duration) -> Result<(), StoreError> {
+        self.client()
+            .send_message()
+            .queue_url(self.url())
+            .message_body(body)
+            .delay_seconds(delay.as_secs().min(900) as i32)
+            .send()
+            .await
+            .map_err(|e| classify("requeue follow-up", &e))?;
+        Ok(())
+    }
+}
+
+/// E-mail through SES v2, SMS through SNS.
+#[derive(Clone)]
+pub struct AwsDelivery {
+    pub ses: aws_sdk_sesv2::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub from: String,
+}
+
+fn delivery_error<E, R>(what: &str, e: &aws_sdk_sesv2::error::SdkError<E, R>) -> DeliveryError
+where
+    E: aws_sdk_sesv2::error::ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_sesv2::error::SdkError;
+    match e {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("Unknown");
+            DeliveryError {
+                message: format!("{what}: {code}: {}", se.err().message().unwrap_or("")),
+                retryable: matches!(
+                    code,
+                    "TooManyRequestsException"
+                        | "Throttling"
+                        | "ThrottlingException"
+                        | "ThrottledException"
+                        | "InternalFailure"
+                        | "ServiceUnavailable"
+                ),
+            }
+        }
+        // Timeouts and connection errors: the provider did not answer.
+        other => DeliveryError {
+            message: format!("{what}: {other}"),
+            retryable: true,
+        },
+    }
+}
+
+impl Deliver for AwsDelivery {
+    async fn deliver(&self, m: &Message, purpose: Purpose) -> Result<String, DeliveryError> {
+        use aws_sdk_sesv2::types::{
+            Body, Content, Destination, EmailContent, Message as SesMessage,
+        };
+        match m {
+            Message::Email { to, email } => {
+                let content = |t: &str| Content::builder().data(t).charset("UTF-8").build();
+                let (subject, text, html) = match (
+                    content(&email.subject),
+                    content(&email.text),
+                    content(&email.html),
+                ) {
+                    (Ok(s), Ok(t), Ok(h)) => (s, t, h),
+                    _ => {
+                        return Err(DeliveryError {
+                            message: "building e-mail content".into(),
+                            retryable: false,
+                        })
+                    }
+                };
+                let out = self
+                    .ses
+                    .send_email()
+                    .from_email_address(&self.from)
+                    .destination(Destination::builder().to_addresses(to).build())
+                    .content(
+                        EmailContent::builder()
+                            .simple(
+                                SesMessage::builder()
+                                    .subject(subject)
+                                    .body(Body::builder().text(text).html(html).build())
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| delivery_error("ses send_email", &e))?;
+                Ok(out.message_id().unwrap_or_default().to_owned())
+            }
+            Message::Sms { to, sms } => {
+                use aws_sdk_sns::types::MessageAttributeValue;
+                let kind = match purpose {
+                    Purpose::Service => "Transactional",
+                    Purpose::Marketing => "Promotional",
+                };
+                let attr = MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(kind)
+                    .build()
+                    .map_err(|e| DeliveryError {
+                        message: format!("building SMS attributes: {e}"),
+                        retryable: false,
+                    })?;
+                let out = self
+                    .sns
+                    .publish()
+                    .phone_number(to)
+                    .message(&sms.text)
+                    .message_attributes("AWS.SNS.SMS.SMSType", attr)
+                    .send()
+                    .await
+                    .map_err(|e| delivery_error("sns publish", &e))?;
+                Ok(out.message_id().unwrap_or_default().to_owned())
+            }
         }
     }
 }

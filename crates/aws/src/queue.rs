@@ -22,6 +22,10 @@ impl SqsQueue {
         }
     }
 
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }

@@ -20,6 +20,8 @@ pub const INGEST_TIMEOUT_SECS: i32 = 30;
 /// AWS asks for at least 6x the function timeout so a batch still being retried by
 /// Lambda is not redelivered to a second poller.
 pub const INGEST_VISIBILITY_TIMEOUT_SECS: i32 = 6 * INGEST_TIMEOUT_SECS;
+pub const FOLLOWUP_TIMEOUT_SECS: i32 = 30;
+pub const FOLLOWUP_VISIBILITY_TIMEOUT_SECS: i32 = 6 * FOLLOWUP_TIMEOUT_SECS;
 pub const DLQ_RETENTION_SECS: i32 = 14 * 24 * 3600;
 
 /// Item keys. Profiles, feedback history and follow-ups share the customer partition so
@@ -44,6 +46,24 @@ pub mod keys {
     pub fn reject(message_id: &str) -> String {
         format!("MSG#{message_id}")
     }
+    /// One follow-up attempt per (feedback, playbook): the key is the dedupe.
+    pub fn followup(feedback_id: &str, playbook: &str) -> String {
+        format!("FU#{feedback_id}#{playbook}")
+    }
+    pub const FOLLOWUP_PREFIX: &str = "FU#";
+    /// Per customer: last send times (the caps) and the follow-up awaiting a response.
+    pub const FOLLOWUP_CAP: &str = "FUCAP";
+    /// Per (playbook, variant) A/B counters, one partition: follow-ups are rare
+    /// (at most one per customer per week), so it never runs hot.
+    pub const FOLLOWUP_STATS: &str = "FUSTATS";
+    pub fn followup_stats(playbook: &str, variant: &str) -> String {
+        format!("{playbook}#{variant}")
+    }
+    /// Suppression entries hold a salted hash only (no personal data).
+    pub fn suppression(hash: &str) -> String {
+        format!("SUPP#{hash}")
+    }
+    pub const SUPPRESSION: &str = "SUPP";
     pub fn segment(segment: &str) -> String {
         format!("SEG#{segment}")
     }

@@ -106,6 +106,10 @@ impl DynamoStore {
         &self.table
     }
 
+    pub(crate) fn expires_at_pub(&self, from: DateTime<Utc>) -> AttributeValue {
+        self.expires_at(from)
+    }
+
     fn expires_at(&self, from: DateTime<Utc>) -> AttributeValue {
         n((from + Duration::days(i64::from(self.retention_days))).timestamp())
     }

@@ -5,7 +5,9 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
 use crate::handler::{BatchReport, HandlerError, Ingest};
-use crate::ports::{MessageQueue, ProfileStore, QueueMessage, RejectStore, StoreError};
+use crate::ports::{
+    FollowUpSink, MessageQueue, ProfileStore, QueueMessage, RejectStore, StoreError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
@@ -46,13 +48,14 @@ pub fn succeeded(messages: &[QueueMessage], response: &SqsBatchResponse) -> Vec<
 }
 
 /// One receive-invoke-delete round. Returns how many messages were received.
-pub async fn poll_once<S, Q>(
+pub async fn poll_once<S, F, Q>(
     queue: &Q,
-    ingest: &Ingest<S>,
+    ingest: &Ingest<S, F>,
     batch_size: usize,
 ) -> Result<(usize, BatchReport), PollError>
 where
     S: ProfileStore + RejectStore,
+    F: FollowUpSink,
     Q: MessageQueue,
 {
     let messages = queue.receive(batch_size).await?;

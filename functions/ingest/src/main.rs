@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use feedloop_aws::followups::AwsFollowUps;
 use feedloop_aws::{setup, DynamoStore};
 use feedloop_ingest::config::IngestConfig;
 use feedloop_ingest::{Ingest, Settings};
@@ -31,7 +32,13 @@ async fn main() -> Result<(), Error> {
         aggregate_shards: config.aggregate_shards,
         max_concurrency: config.max_concurrency,
     };
-    let ingest = Ingest::new(store, analyzer, settings, Arc::new(chrono::Utc::now));
+    let followups = AwsFollowUps {
+        store: store.clone(),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        queue_url: config.followup_queue_url.clone(),
+    };
+    let ingest = Ingest::new(store, analyzer, settings, Arc::new(chrono::Utc::now))
+        .with_followups(config.load_playbook()?, followups);
     let ingest = &ingest;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let (response, report): (SqsBatchResponse, _) = ingest.handle(event.payload).await?;
