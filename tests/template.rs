@@ -168,10 +168,64 @@ fn ingest_function_is_configured_completely_and_least_privileged() {
         [
             "dynamodb:GetItem",
             "dynamodb:PutItem",
-            "dynamodb:UpdateItem"
+            "dynamodb:UpdateItem",
+            "sqs:SendMessage"
         ]
     );
     assert_eq!(t["Globals"]["Function"]["Tracing"], "Active");
+}
+
+#[test]
+fn followup_function_is_configured_completely_and_least_privileged() {
+    let t = template();
+    let f = &t["Resources"]["FollowUpFunction"];
+    assert_eq!(f["Metadata"]["BuildProperties"]["Binary"], "followup");
+    let manifest = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../functions/followup/Cargo.toml"),
+    )
+    .unwrap();
+    assert!(manifest.contains("name = \"followup\""));
+    let vars = f["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap();
+    let mut names: Vec<&str> = vars.keys().map(|k| k.as_str().unwrap()).collect();
+    names.sort_unstable();
+    let mut want = feedloop_followup::config::FollowUpConfig::VARS.to_vec();
+    want.sort_unstable();
+    assert_eq!(names, want, "every variable the config requires, and no other");
+    assert_eq!(t["Parameters"]["DeliveryMode"]["Default"], "dry-run", "a fresh deploy sends nothing");
+    let event = &f["Properties"]["Events"]["Intents"]["Properties"];
+    assert_eq!(event["FunctionResponseTypes"][0], "ReportBatchItemFailures");
+
+    let mut grants: Vec<(String, String)> = Vec::new();
+    for policy in f["Properties"]["Policies"].as_sequence().unwrap() {
+        for st in policy["Statement"].as_sequence().unwrap() {
+            for a in st["Action"].as_sequence().unwrap() {
+                let a = a.as_str().unwrap().to_owned();
+                assert!(!a.contains('*'), "no wildcard actions: {a}");
+                grants.push((st["Effect"].as_str().unwrap().to_owned(), a));
+            }
+        }
+    }
+    let allowed: Vec<&str> = grants
+        .iter()
+        .filter(|(e, _)| e == "Allow")
+        .map(|(_, a)| a.as_str())
+        .collect();
+    assert_eq!(
+        allowed,
+        [
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "sqs:SendMessage",
+            "ses:SendEmail",
+            "sns:Publish"
+        ]
+    );
+    let ses = format!("{:?}", f["Properties"]["Policies"][0]["Statement"][2]["Resource"]);
+    assert!(ses.contains(":identity/"), "SendEmail only on the configured identity: {ses}");
 }
 
 #[test]
@@ -182,6 +236,7 @@ fn outputs_name_what_users_need() {
         "IngestDeadLetterQueueUrl",
         "FollowUpQueueUrl",
         "TableName",
+        "FollowUpFunctionName",
     ] {
         assert!(!t["Outputs"][o]["Value"].is_null(), "output {o}");
     }

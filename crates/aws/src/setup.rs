@@ -12,7 +12,19 @@ use crate::store::classify;
 /// SDK config: the default chain (region too, unless given), or, with an endpoint (moto), static dummy credentials
 /// unless real ones are in the environment.
 pub async fn sdk_config(endpoint: Option<&str>, region: Option<&str>) -> SdkConfig {
+    sdk_config_for(endpoint, region, None).await
+}
+
+/// As [`sdk_config`], with a named profile of the shared config files (the CLI's `--profile`).
+pub async fn sdk_config_for(
+    endpoint: Option<&str>,
+    region: Option<&str>,
+    profile: Option<&str>,
+) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(p) = profile {
+        loader = loader.profile_name(p);
+    }
     if let Some(region) = region {
         loader = loader.region(Region::new(region.to_owned()));
     }

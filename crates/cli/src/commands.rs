@@ -193,3 +193,49 @@ fn split_name(s: Split) -> &'static str {
         Split::Test => "test",
     }
 }
+
+/// `feedloop report followups`: the per-variant A/B counters, one row per variant.
+pub async fn report_followups(target: &crate::target::AwsTarget, json: bool) -> Result<ExitCode> {
+    let store = target.store().await?;
+    let mut rows = store
+        .followup_stats()
+        .await
+        .context("reading follow-up statistics")?;
+    rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    if json {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(p, v, s)| {
+                serde_json::json!({
+                    "playbook": p, "variant": v, "sent": s.sent, "responded": s.responded,
+                    "response_rate": s.response_rate(), "mean_nps_change": s.mean_nps_change(),
+                    "mean_sentiment_change": s.mean_sentiment_change(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("No follow-ups sent yet (in dry-run mode nothing is sent; see the follow-up history of a customer).");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let opt = |v: Option<f64>, p: usize| v.map_or("-".to_owned(), |v| format!("{v:+.p$}"));
+    println!(
+        "{:<34} {:<8} {:>6} {:>9} {:>7} {:>8} {:>10}",
+        "playbook", "variant", "sent", "responded", "rate", "ΔNPS", "Δsentiment"
+    );
+    for (p, v, s) in &rows {
+        println!(
+            "{:<34} {:<8} {:>6} {:>9} {:>7} {:>8} {:>10}",
+            p,
+            v,
+            s.sent,
+            s.responded,
+            s.response_rate().map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0)),
+            opt(s.mean_nps_change(), 1),
+            opt(s.mean_sentiment_change(), 3),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

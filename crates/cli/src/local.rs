@@ -21,7 +21,7 @@ pub fn names(prefix: &str) -> Names {
     Names::with_prefix(prefix)
 }
 
-/// Create the table and queues and write the function's environment file.
+/// Create the table and queues and write the functions' environment file.
 pub async fn up(endpoint: &str, prefix: &str, env_file: &Path) -> Result<()> {
     let sdk = setup::sdk_config(Some(endpoint), Some("us-east-1")).await;
     let names = names(prefix);
@@ -37,6 +37,15 @@ pub async fn up(endpoint: &str, prefix: &str, env_file: &Path) -> Result<()> {
         ("RETENTION_DAYS", "365".into()),
         ("AGGREGATE_SHARDS", "8".into()),
         ("MAX_CONCURRENCY", "8".into()),
+        ("PLAYBOOK", "builtin:default".into()),
+        // The follow-up function's (one file serves both functions).
+        ("DELIVERY_MODE", "dry-run".into()),
+        ("EMAIL_FROM", "".into()),
+        ("COMPANY_NAME", "Acme Bikes".into()),
+        ("GLOBAL_CAP_DAYS", "7".into()),
+        ("PLAYBOOK_CAP_DAYS", "30".into()),
+        ("QUIET_HOURS", "21:00-08:00".into()),
+        ("SUPPRESSION_SALT", "feedloop-local".into()),
         ("AWS_ENDPOINT_URL", endpoint.into()),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "testing".into()),

@@ -4,6 +4,7 @@ mod commands;
 mod demo;
 mod local;
 mod report;
+mod target;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,10 +80,27 @@ enum Command {
         split: Split,
         file: PathBuf,
     },
+    /// Reports from the deployed table (real AWS or a local endpoint).
+    Report {
+        #[command(subcommand)]
+        report: ReportCommand,
+    },
     /// The real functions against a local AWS endpoint (moto): see `make local-up`.
     Local {
         #[command(subcommand)]
         command: LocalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// A/B results per playbook and template variant: sent, responded (next feedback
+    /// within 30 days), mean NPS and sentiment change.
+    Followups {
+        #[command(flatten)]
+        target: target::AwsTarget,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -185,6 +203,11 @@ fn main() -> ExitCode {
             opts, split, file, ..
         } => commands::eval(&opts, split, &file),
         Command::Local { command } => local(command),
+        Command::Report { report } => match report {
+            ReportCommand::Followups { target, json } => tokio::runtime::Runtime::new()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(commands::report_followups(&target, json))),
+        },
     };
     match result {
         Ok(code) => code,

@@ -400,3 +400,22 @@ async fn an_enqueue_lost_after_the_commit_is_redone_by_the_redelivery() {
     assert_eq!(s.followup_queue.len(), 1);
     assert_eq!(s.followup_queue[0].playbook, "detractor_recovery");
 }
+
+#[tokio::test]
+async fn the_shipped_sample_event_is_a_valid_intent() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/followup-intent.json");
+    let event: SqsEvent = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let w = world(DeliveryMode::DryRun, at(12));
+    // The customer in the sample exists once their feedback was ingested.
+    w.feed(
+        "m0",
+        &json!({"feedback_id": "nps-2026-11-7781", "customer_id": "cust-042", "kind": "survey",
+                "occurred_at": "2026-11-21T18:05:00Z", "nps_score": 3, "text": "Delivery is always late.",
+                "channel": "email", "customer": {"email": "cust-042@example.com"}})
+        .to_string(),
+    )
+    .await;
+    let (resp, report) = w.dispatcher.handle(event).await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!((report.dry_run, report.rejected), (1, 0), "{report:?}");
+}
