@@ -192,8 +192,14 @@ fn followup_function_is_configured_completely_and_least_privileged() {
     names.sort_unstable();
     let mut want = feedloop_followup::config::FollowUpConfig::VARS.to_vec();
     want.sort_unstable();
-    assert_eq!(names, want, "every variable the config requires, and no other");
-    assert_eq!(t["Parameters"]["DeliveryMode"]["Default"], "dry-run", "a fresh deploy sends nothing");
+    assert_eq!(
+        names, want,
+        "every variable the config requires, and no other"
+    );
+    assert_eq!(
+        t["Parameters"]["DeliveryMode"]["Default"], "dry-run",
+        "a fresh deploy sends nothing"
+    );
     let event = &f["Properties"]["Events"]["Intents"]["Properties"];
     assert_eq!(event["FunctionResponseTypes"][0], "ReportBatchItemFailures");
 
@@ -224,8 +230,14 @@ fn followup_function_is_configured_completely_and_least_privileged() {
             "sns:Publish"
         ]
     );
-    let ses = format!("{:?}", f["Properties"]["Policies"][0]["Statement"][2]["Resource"]);
-    assert!(ses.contains(":identity/"), "SendEmail only on the configured identity: {ses}");
+    let ses = format!(
+        "{:?}",
+        f["Properties"]["Policies"][0]["Statement"][2]["Resource"]
+    );
+    assert!(
+        ses.contains(":identity/"),
+        "SendEmail only on the configured identity: {ses}"
+    );
 }
 
 #[test]

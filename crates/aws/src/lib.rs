@@ -1,6 +1,7 @@
 //! AWS adapters for feedloop: DynamoDB store, SQS queue, resource schema and setup.
 
 pub mod followups;
+pub mod query;
 pub mod queue;
 pub mod schema;
 pub mod setup;

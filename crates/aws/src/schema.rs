@@ -64,6 +64,10 @@ pub mod keys {
         format!("SUPP#{hash}")
     }
     pub const SUPPRESSION: &str = "SUPP";
+    /// In the customer's partition: where their reject records are (for erasure).
+    pub fn reject_pointer(day: chrono::NaiveDate, message_id: &str) -> String {
+        format!("REJ#{day}#{message_id}")
+    }
     pub fn segment(segment: &str) -> String {
         format!("SEG#{segment}")
     }

@@ -87,6 +87,7 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     retention_days: u32,
+    aggregate_shards: u16,
 }
 
 impl DynamoStore {
@@ -95,7 +96,18 @@ impl DynamoStore {
             client,
             table: table.into(),
             retention_days,
+            aggregate_shards: 8,
         }
+    }
+
+    /// How many shards per day the aggregate readers sum (the ingest setting).
+    pub fn with_aggregate_shards(mut self, shards: u16) -> DynamoStore {
+        self.aggregate_shards = shards.max(1);
+        self
+    }
+
+    pub fn aggregate_shards(&self) -> u16 {
+        self.aggregate_shards
     }
 
     pub fn client(&self) -> &Client {
@@ -427,6 +439,23 @@ impl RejectStore for DynamoStore {
             .send()
             .await
             .map_err(|e| classify("put reject", &e))?;
+        // A pointer in the customer's partition, so an erasure finds the reject
+        // without a scan. Idempotent like the reject itself.
+        if let Some(c) = &r.customer_id {
+            let day = r.received_at.date_naive();
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .item(schema::PK, s(keys::customer(c)))
+                .item(schema::SK, s(keys::reject_pointer(day, &r.message_id)))
+                .item("type", s("reject_pointer"))
+                .item("reject_pk", s(keys::reject_day(day)))
+                .item("reject_sk", s(keys::reject(&r.message_id)))
+                .item(schema::TTL_ATTRIBUTE, self.expires_at(r.received_at))
+                .send()
+                .await
+                .map_err(|e| classify("put reject pointer", &e))?;
+        }
         Ok(())
     }
 }

@@ -232,7 +232,8 @@ pub async fn report_followups(target: &crate::target::AwsTarget, json: bool) -> 
             v,
             s.sent,
             s.responded,
-            s.response_rate().map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0)),
+            s.response_rate()
+                .map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0)),
             opt(s.mean_nps_change(), 1),
             opt(s.mean_sentiment_change(), 3),
         );

@@ -10,6 +10,7 @@ pub mod pii;
 pub mod pipeline;
 pub mod profile;
 pub mod records;
+pub mod reports;
 pub mod sentiment;
 pub mod text;
 pub mod themes;

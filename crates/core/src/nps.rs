@@ -96,25 +96,32 @@ pub struct DriverReport {
 
 pub fn drivers(responses: &[Response]) -> DriverReport {
     let mut all = NpsCounts::default();
-    let mut with: BTreeMap<&str, NpsCounts> = BTreeMap::new();
+    let mut with: BTreeMap<String, NpsCounts> = BTreeMap::new();
     for r in responses {
         all.add(r.category);
         let mut seen: Vec<&str> = r.themes.clone();
         seen.sort_unstable();
         seen.dedup();
         for t in seen {
-            with.entry(t).or_default().add(r.category);
+            with.entry(t.to_owned()).or_default().add(r.category);
         }
     }
+    drivers_from_counts(all, &with)
+}
+
+/// Drivers from counts alone: all responses by category, and per theme the responses
+/// that mention it. This is what the stored daily aggregates hold, so reports over any
+/// date range need no scan of individual feedback.
+pub fn drivers_from_counts(all: NpsCounts, with: &BTreeMap<String, NpsCounts>) -> DriverReport {
     let overall = all.nps();
     let n = all.total() as f64;
     let mut drivers: Vec<Driver> = with
-        .into_iter()
-        .map(|(theme, w)| {
+        .iter()
+        .map(|(theme, &w)| {
             let without = NpsCounts {
-                promoters: all.promoters - w.promoters,
-                passives: all.passives - w.passives,
-                detractors: all.detractors - w.detractors,
+                promoters: all.promoters.saturating_sub(w.promoters),
+                passives: all.passives.saturating_sub(w.passives),
+                detractors: all.detractors.saturating_sub(w.detractors),
             };
             let share = |part: u64, whole: u64| {
                 if whole == 0 {
@@ -130,7 +137,7 @@ pub fn drivers(responses: &[Response]) -> DriverReport {
                 _ => 0.0,
             };
             Driver {
-                theme: theme.to_owned(),
+                theme: theme.clone(),
                 mentions: w.total(),
                 detractor_share: share(w.detractors, all.detractors),
                 promoter_share: share(w.promoters, all.promoters),

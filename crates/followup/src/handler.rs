@@ -54,6 +54,7 @@ pub struct DispatchReport {
     pub duplicate: u32,
     pub rejected: u32,
     pub retried: u32,
+    pub suppressed: u32,
 }
 
 impl DispatchReport {
@@ -68,6 +69,7 @@ impl DispatchReport {
             ("FollowUpsDuplicate", self.duplicate),
             ("FollowUpsRejected", self.rejected),
             ("FollowUpsRetried", self.retried),
+            ("FollowUpsSuppressed", self.suppressed),
         ];
         let mut v = serde_json::json!({
             "_aws": {
@@ -94,6 +96,8 @@ pub enum Handled {
     Deferred,
     Duplicate,
     Rejected,
+    /// On the suppression list: not contacted and, deliberately, not recorded.
+    Suppressed,
 }
 
 pub struct Dispatcher<S, D, Q> {
@@ -128,6 +132,7 @@ where
                 Ok(Handled::Recorded(Status::Skipped)) => report.skipped += 1,
                 Ok(Handled::Recorded(Status::Failed)) => report.failed += 1,
                 Ok(Handled::Deferred) => report.deferred += 1,
+                Ok(Handled::Suppressed) => report.suppressed += 1,
                 Ok(Handled::Duplicate) => report.duplicate += 1,
                 Ok(Handled::Rejected) => report.rejected += 1,
                 Err(e) => {
@@ -197,6 +202,12 @@ where
                 self.requeue.requeue(body, wait).await?;
                 info!(until = %until, "deferred");
                 return Ok(Handled::Deferred);
+            }
+            // Nothing is written for a suppressed customer: after an erasure, a history
+            // item would put their id back into the table.
+            Plan::Skip(SkipReason::Suppressed) => {
+                info!("suppressed: not contacted, nothing recorded");
+                return Ok(Handled::Suppressed);
             }
             Plan::Skip(reason) => {
                 self.store

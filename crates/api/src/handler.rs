@@ -1,0 +1,431 @@
+//! Routes. Everything a client sends is validated (ids, segment names, limits, dates,
+//! cursors) and every failure is a JSON error with a stable code; store errors are
+//! logged in full and answered with a generic message.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use feedloop_core::envelope::{CustomerId, CustomerInfo};
+use feedloop_core::followup::suppression;
+use feedloop_core::profile::Segment;
+use feedloop_core::reports::{self, Counters, Granularity};
+use serde_json::{json, Value};
+use tracing::{error, info};
+
+use crate::cursor;
+use crate::dashboard::{self, AtRisk, DashboardData};
+use crate::ports::*;
+
+pub const DEFAULT_LIMIT: usize = 20;
+pub const MAX_LIMIT: usize = 100;
+/// Longest date range of a report: one read per day and shard.
+pub const MAX_REPORT_DAYS: i64 = 366;
+pub const DEFAULT_REPORT_DAYS: i64 = 30;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl ApiResponse {
+    fn json(status: u16, v: Value) -> ApiResponse {
+        ApiResponse {
+            status,
+            content_type: "application/json",
+            body: v.to_string(),
+        }
+    }
+
+    fn error(status: u16, code: &str, message: impl Into<String>) -> ApiResponse {
+        Self::json(
+            status,
+            json!({"error": {"code": code, "message": message.into()}}),
+        )
+    }
+}
+
+/// A rejected request: becomes a 4xx/5xx JSON error.
+#[derive(Debug)]
+struct Reject(ApiResponse);
+
+impl From<StoreError> for Reject {
+    fn from(e: StoreError) -> Reject {
+        // The detail goes to the log, never to the client.
+        error!(error = %e, "store error");
+        Reject(match e {
+            StoreError::Throttled(_) | StoreError::Transient(_) => {
+                ApiResponse::error(503, "unavailable", "the service is busy, retry shortly")
+            }
+            StoreError::Permanent(_) => ApiResponse::error(500, "internal", "internal error"),
+        })
+    }
+}
+
+fn bad(code: &str, message: impl Into<String>) -> Reject {
+    Reject(ApiResponse::error(400, code, message))
+}
+
+pub struct Api<S> {
+    pub store: S,
+    /// Signs pagination cursors.
+    pub cursor_key: Vec<u8>,
+    pub suppression_salt: String,
+    pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+}
+
+fn customer_id(raw: &str) -> Result<CustomerId, Reject> {
+    CustomerId::parse(raw).map_err(|e| bad("invalid_customer_id", format!("customer id: {e}")))
+}
+
+fn segment(raw: &str) -> Result<Segment, Reject> {
+    Segment::ALL
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+        .ok_or_else(|| {
+            let all: Vec<&str> = Segment::ALL.iter().map(|s| s.as_str()).collect();
+            bad(
+                "invalid_segment",
+                format!("segment must be one of {}", all.join(", ")),
+            )
+        })
+}
+
+fn limit(q: &HashMap<String, String>) -> Result<usize, Reject> {
+    match q.get("limit") {
+        None => Ok(DEFAULT_LIMIT),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| bad("invalid_limit", format!("limit must be 1..={MAX_LIMIT}"))),
+    }
+}
+
+fn date(q: &HashMap<String, String>, k: &str) -> Result<Option<NaiveDate>, Reject> {
+    q.get(k)
+        .map(|v| {
+            NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .map_err(|_| bad("invalid_date", format!("{k} must be a date YYYY-MM-DD")))
+        })
+        .transpose()
+}
+
+fn unknown_params(q: &HashMap<String, String>, allowed: &[&str]) -> Result<(), Reject> {
+    match q.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(bad(
+            "unknown_parameter",
+            format!("unknown parameter {k:?} (allowed: {})", allowed.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Decode %XX escapes; invalid escapes and non-UTF-8 results are kept verbatim (the id
+/// check then rejects them with a clear message).
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() && s.is_char_boundary(i + 3) {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
+}
+
+impl<S: QueryStore> Api<S> {
+    /// Route one request. `path` is without the query string; `query` is decoded.
+    pub async fn handle(
+        &self,
+        method: &str,
+        path: &str,
+        query: &HashMap<String, String>,
+    ) -> ApiResponse {
+        match self.route(method, path, query).await {
+            Ok(r) => r,
+            Err(Reject(r)) => r,
+        }
+    }
+
+    async fn route(
+        &self,
+        method: &str,
+        path: &str,
+        q: &HashMap<String, String>,
+    ) -> Result<ApiResponse, Reject> {
+        // Segments are percent-decoded after splitting: an id may contain '/' (%2F).
+        let decoded: Vec<String> = path
+            .trim_matches('/')
+            .split('/')
+            .map(percent_decode)
+            .collect();
+        let parts: Vec<&str> = decoded.iter().map(String::as_str).collect();
+        match (method, parts.as_slice()) {
+            ("GET", ["customers", id]) => {
+                unknown_params(q, &[])?;
+                self.customer(&customer_id(id)?).await
+            }
+            ("GET", ["customers", id, "feedback"]) => {
+                unknown_params(q, &["limit", "cursor"])?;
+                self.feedback(&customer_id(id)?, q).await
+            }
+            ("GET", ["customers", id, "followups"]) => {
+                unknown_params(q, &[])?;
+                let id = customer_id(id)?;
+                let items = self.store.followups(id.as_str()).await?;
+                Ok(ApiResponse::json(
+                    200,
+                    json!({"customer_id": id.as_str(), "items": items}),
+                ))
+            }
+            ("DELETE", ["customers", id]) => {
+                unknown_params(q, &[])?;
+                self.erase(&customer_id(id)?).await
+            }
+            ("GET", ["segments", name]) => {
+                unknown_params(q, &["limit", "cursor"])?;
+                self.segment(segment(name)?, q).await
+            }
+            ("GET", ["reports", "nps"]) => {
+                unknown_params(q, &["from", "to", "granularity"])?;
+                self.nps(q).await
+            }
+            ("GET", ["reports", "drivers"]) => {
+                unknown_params(q, &["from", "to"])?;
+                self.drivers(q).await
+            }
+            ("GET", ["dashboard"]) => {
+                let html = dashboard::render(&self.dashboard_data().await?);
+                Ok(ApiResponse {
+                    status: 200,
+                    content_type: "text/html; charset=utf-8",
+                    body: html,
+                })
+            }
+            (
+                _,
+                ["customers", _] | ["customers", _, "feedback" | "followups"] | ["segments", _],
+            )
+            | (_, ["reports", "nps" | "drivers"] | ["dashboard"]) => {
+                Err(Reject(ApiResponse::error(
+                    405,
+                    "method_not_allowed",
+                    format!("{method} is not allowed on {path}"),
+                )))
+            }
+            _ => Err(Reject(ApiResponse::error(
+                404,
+                "not_found",
+                format!("no route for {path}"),
+            ))),
+        }
+    }
+
+    async fn customer(&self, id: &CustomerId) -> Result<ApiResponse, Reject> {
+        let Some(p) = self.store.profile(id.as_str()).await? else {
+            return Err(Reject(ApiResponse::error(
+                404,
+                "customer_not_found",
+                "no such customer",
+            )));
+        };
+        Ok(ApiResponse::json(
+            200,
+            json!({
+                "customer_id": id.as_str(),
+                "segment": p.segment().as_str(),
+                "churn_risk": p.churn_risk(),
+                "nps_category": p.nps_category(),
+                "decayed_sentiment": p.decayed_sentiment(),
+                "profile": p,
+            }),
+        ))
+    }
+
+    fn position(&self, scope: &str, q: &HashMap<String, String>) -> Result<Option<String>, Reject> {
+        q.get("cursor")
+            .map(|c| {
+                cursor::verify(&self.cursor_key, scope, c)
+                    .map_err(|e| bad("invalid_cursor", e.to_string()))
+            })
+            .transpose()
+    }
+
+    async fn feedback(
+        &self,
+        id: &CustomerId,
+        q: &HashMap<String, String>,
+    ) -> Result<ApiResponse, Reject> {
+        let scope = format!("feedback:{id}");
+        let after = self.position(&scope, q)?;
+        let page = self
+            .store
+            .feedback_page(id.as_str(), limit(q)?, after)
+            .await?;
+        let next = page
+            .next
+            .map(|p| cursor::issue(&self.cursor_key, &scope, &p));
+        Ok(ApiResponse::json(
+            200,
+            json!({"customer_id": id.as_str(), "items": page.items, "next_cursor": next}),
+        ))
+    }
+
+    async fn segment(
+        &self,
+        seg: Segment,
+        q: &HashMap<String, String>,
+    ) -> Result<ApiResponse, Reject> {
+        let scope = format!("segment:{}", seg.as_str());
+        let after = self.position(&scope, q)?;
+        let page = self
+            .store
+            .segment_page(seg.as_str(), limit(q)?, after)
+            .await?;
+        let next = page
+            .next
+            .map(|p| cursor::issue(&self.cursor_key, &scope, &p));
+        Ok(ApiResponse::json(
+            200,
+            json!({"segment": seg.as_str(), "items": page.items, "next_cursor": next}),
+        ))
+    }
+
+    fn range(&self, q: &HashMap<String, String>) -> Result<(NaiveDate, NaiveDate), Reject> {
+        let today = (self.clock)().date_naive();
+        let to = date(q, "to")?.unwrap_or(today);
+        let from = date(q, "from")?.unwrap_or(to - Duration::days(DEFAULT_REPORT_DAYS - 1));
+        if from > to {
+            return Err(bad("invalid_range", "from must not be after to"));
+        }
+        if (to - from).num_days() >= MAX_REPORT_DAYS {
+            return Err(bad(
+                "invalid_range",
+                format!("at most {MAX_REPORT_DAYS} days per report"),
+            ));
+        }
+        Ok((from, to))
+    }
+
+    async fn counters(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<BTreeMap<NaiveDate, Counters>, Reject> {
+        let mut out = BTreeMap::new();
+        for day in reports::days(from, to) {
+            out.insert(day, self.store.day_counters(day).await?);
+        }
+        Ok(out)
+    }
+
+    async fn nps(&self, q: &HashMap<String, String>) -> Result<ApiResponse, Reject> {
+        let (from, to) = self.range(q)?;
+        let g: Granularity = q
+            .get("granularity")
+            .map(|g| g.parse().map_err(|e: String| bad("invalid_granularity", e)))
+            .transpose()?
+            .unwrap_or(Granularity::Day);
+        let by_day = self.counters(from, to).await?;
+        let mut total = Counters::new();
+        by_day
+            .values()
+            .for_each(|c| reports::add_into(&mut total, c));
+        let all = reports::nps_counts(&total);
+        Ok(ApiResponse::json(
+            200,
+            json!({"from": from, "to": to, "granularity": g, "nps": all.nps(), "responses": all,
+                   "points": reports::nps_series(&by_day, g)}),
+        ))
+    }
+
+    async fn drivers(&self, q: &HashMap<String, String>) -> Result<ApiResponse, Reject> {
+        let (from, to) = self.range(q)?;
+        let mut total = Counters::new();
+        for c in self.counters(from, to).await?.values() {
+            reports::add_into(&mut total, c);
+        }
+        let mut v = serde_json::to_value(reports::drivers(&total)).unwrap_or(Value::Null);
+        v["from"] = json!(from);
+        v["to"] = json!(to);
+        Ok(ApiResponse::json(200, v))
+    }
+
+    async fn erase(&self, id: &CustomerId) -> Result<ApiResponse, Reject> {
+        let contact: Option<CustomerInfo> = self
+            .store
+            .profile(id.as_str())
+            .await?
+            .and_then(|p| p.contact.map(|c| c.value));
+        let keys = suppression::keys(&self.suppression_salt, id.as_str(), contact.as_ref());
+        let erased = self.store.erase(id.as_str(), &keys, (self.clock)()).await?;
+        info!(
+            profile = erased.profile,
+            feedback = erased.feedback,
+            followups = erased.followups,
+            "customer erased"
+        );
+        Ok(ApiResponse::json(
+            200,
+            json!({"customer_id": id.as_str(), "deleted": erased,
+                   "kept": "salted hashes of the id and contact addresses on the suppression list; anonymous daily counters"}),
+        ))
+    }
+
+    /// What the dashboard shows: the last 30 days.
+    pub async fn dashboard_data(&self) -> Result<DashboardData, StoreError> {
+        let now = (self.clock)();
+        let to = now.date_naive();
+        let from = to - Duration::days(DEFAULT_REPORT_DAYS - 1);
+        let mut by_day = BTreeMap::new();
+        let mut total = Counters::new();
+        for day in reports::days(from, to) {
+            let c = self.store.day_counters(day).await?;
+            reports::add_into(&mut total, &c);
+            by_day.insert(day, c);
+        }
+        let mut segments = Vec::new();
+        for s in Segment::ALL {
+            segments.push((
+                s.as_str().to_owned(),
+                self.store.segment_count(s.as_str()).await?,
+            ));
+        }
+        let mut at_risk = Vec::new();
+        for m in self
+            .store
+            .segment_page(Segment::AtRisk.as_str(), 10, None)
+            .await?
+            .items
+        {
+            if let Some(p) = self.store.profile(&m.customer_id).await? {
+                let r = p.churn_risk();
+                at_risk.push(AtRisk {
+                    customer_id: m.customer_id,
+                    churn_risk: r.score,
+                    reasons: r.reasons,
+                    last_feedback_at: p.last_feedback_at,
+                });
+            }
+        }
+        Ok(DashboardData {
+            generated_at: now,
+            from,
+            to,
+            nps: reports::nps_series(&by_day, Granularity::Day),
+            drivers: reports::drivers(&total),
+            segments,
+            at_risk,
+        })
+    }
+}

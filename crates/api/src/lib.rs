@@ -1,0 +1,11 @@
+//! The query surface of feedloop, independent of AWS and of the HTTP adapter: routes
+//! over a [`ports::QueryStore`], signed pagination cursors, GDPR erase, the dashboard.
+
+pub mod config;
+pub mod cursor;
+pub mod dashboard;
+pub mod handler;
+pub mod memory;
+pub mod ports;
+
+pub use handler::{Api, ApiResponse};

@@ -1,0 +1,143 @@
+//! The ingest crate's in-memory store as a query store (handler tests, the demo
+//! dashboard). Same ordering and paging semantics as DynamoDB.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use feedloop_core::profile::Profile;
+use feedloop_core::records::FeedbackRecord;
+use feedloop_core::reports::Counters;
+use feedloop_followup::ports::AttemptRecord;
+use feedloop_ingest::memory::MemoryStore;
+
+use crate::ports::*;
+
+impl QueryStore for MemoryStore {
+    async fn profile(&self, customer: &str) -> Result<Option<Profile>, StoreError> {
+        Ok(self.with(|s| s.profiles.get(customer).map(|p| p.value.clone())))
+    }
+
+    async fn feedback_page(
+        &self,
+        customer: &str,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<Page<FeedbackRecord>, StoreError> {
+        Ok(self.with(|s| {
+            let mut all: Vec<(&String, &FeedbackRecord)> = s
+                .feedback
+                .iter()
+                .filter(|((c, _), _)| c == customer)
+                .map(|((_, k), f)| (k, f))
+                .collect();
+            all.reverse();
+            let start = after.as_ref().map_or(0, |a| {
+                all.iter()
+                    .position(|(k, _)| k.as_str() < a.as_str())
+                    .unwrap_or(all.len())
+            });
+            let items: Vec<_> = all.iter().skip(start).take(limit).collect();
+            let next = (start + items.len() < all.len())
+                .then(|| items.last().map(|(k, _)| (*k).clone()))
+                .flatten();
+            Page {
+                items: items.into_iter().map(|(_, f)| (*f).clone()).collect(),
+                next,
+            }
+        }))
+    }
+
+    async fn followups(&self, customer: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+        Ok(self.with(|s| {
+            let mut v: Vec<AttemptRecord> = s
+                .followups
+                .iter()
+                .filter(|((c, _, _), _)| c == customer)
+                .filter_map(|(_, v)| serde_json::from_value(v.clone()).ok())
+                .collect();
+            v.sort_by_key(|a| a.at);
+            v
+        }))
+    }
+
+    async fn segment_page(
+        &self,
+        segment: &str,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<Page<Member>, StoreError> {
+        Ok(self.with(|s| {
+            let mut all: Vec<Member> = s
+                .profiles
+                .values()
+                .filter(|p| p.value.segment().as_str() == segment)
+                .map(|p| Member {
+                    customer_id: p.value.customer_id.to_string(),
+                    churn_risk: p.value.churn_risk().score,
+                })
+                .collect();
+            all.sort_by(|a, b| {
+                b.churn_risk
+                    .total_cmp(&a.churn_risk)
+                    .then(a.customer_id.cmp(&b.customer_id))
+            });
+            let start = after
+                .as_ref()
+                .and_then(|a| all.iter().position(|m| &m.customer_id == a))
+                .map_or(0, |i| i + 1);
+            let items: Vec<Member> = all.iter().skip(start).take(limit).cloned().collect();
+            let next = (start + items.len() < all.len())
+                .then(|| items.last().map(|m| m.customer_id.clone()))
+                .flatten();
+            Page { items, next }
+        }))
+    }
+
+    async fn segment_count(&self, segment: &str) -> Result<u64, StoreError> {
+        Ok(self.with(|s| {
+            s.profiles
+                .values()
+                .filter(|p| p.value.segment().as_str() == segment)
+                .count() as u64
+        }))
+    }
+
+    async fn day_counters(&self, day: NaiveDate) -> Result<Counters, StoreError> {
+        Ok(self.with(|s| {
+            let mut out = Counters::new();
+            for ((d, _), c) in &s.aggregates {
+                if *d == day {
+                    feedloop_core::reports::add_into(&mut out, c);
+                }
+            }
+            out
+        }))
+    }
+
+    async fn erase(
+        &self,
+        customer: &str,
+        keys: &[String],
+        _now: DateTime<Utc>,
+    ) -> Result<Erased, StoreError> {
+        Ok(self.with(|s| {
+            s.suppressed.extend(keys.iter().cloned());
+            let mut e = Erased {
+                suppression_keys: keys.len() as u64,
+                ..Erased::default()
+            };
+            e.profile = s.profiles.remove(customer).is_some();
+            let before = s.feedback.len();
+            s.feedback.retain(|(c, _), _| c != customer);
+            e.feedback = (before - s.feedback.len()) as u64;
+            let before = s.followups.len();
+            s.followups.retain(|(c, _, _), _| c != customer);
+            e.followups = (before - s.followups.len()) as u64;
+            let before = s.rejects.len();
+            s.rejects
+                .retain(|_, r| r.customer_id.as_deref() != Some(customer));
+            e.rejects = (before - s.rejects.len()) as u64;
+            e.other = u64::from(s.pending_followups.remove(customer).is_some())
+                + u64::from(s.last_sent.remove(customer).is_some());
+            e
+        }))
+    }
+}

@@ -1,0 +1,123 @@
+//! What the API reads and deletes, one narrow trait.
+
+use std::future::Future;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use feedloop_core::profile::Profile;
+use feedloop_core::records::FeedbackRecord;
+use feedloop_core::reports::Counters;
+use feedloop_followup::ports::AttemptRecord;
+pub use feedloop_ingest::ports::StoreError;
+use serde::Serialize;
+
+/// One page and the store's position after it (`None`: last page). The position is
+/// the store's own (a sort key); the API signs it into an opaque cursor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// A customer in a segment list, without loading the whole profile.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Member {
+    pub customer_id: String,
+    pub churn_risk: f64,
+}
+
+/// What an erasure removed. Counts only: the response must not echo personal data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Erased {
+    pub profile: bool,
+    pub feedback: u64,
+    pub followups: u64,
+    pub rejects: u64,
+    /// Caps, pending follow-up and other per-customer bookkeeping items.
+    pub other: u64,
+    /// Salted hashes now on the suppression list (id, e-mail, phone).
+    pub suppression_keys: u64,
+}
+
+pub trait QueryStore: Send + Sync {
+    fn profile(
+        &self,
+        customer: &str,
+    ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
+    /// Newest first, starting after `after`.
+    fn feedback_page(
+        &self,
+        customer: &str,
+        limit: usize,
+        after: Option<String>,
+    ) -> impl Future<Output = Result<Page<FeedbackRecord>, StoreError>> + Send;
+    fn followups(
+        &self,
+        customer: &str,
+    ) -> impl Future<Output = Result<Vec<AttemptRecord>, StoreError>> + Send;
+    /// Highest churn risk first, starting after `after`.
+    fn segment_page(
+        &self,
+        segment: &str,
+        limit: usize,
+        after: Option<String>,
+    ) -> impl Future<Output = Result<Page<Member>, StoreError>> + Send;
+    fn segment_count(&self, segment: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+    /// The summed counters of one day (all shards).
+    fn day_counters(
+        &self,
+        day: NaiveDate,
+    ) -> impl Future<Output = Result<Counters, StoreError>> + Send;
+    /// Put the keys on the suppression list, then delete everything stored under the
+    /// customer (profile, feedback, follow-ups, caps) and their reject records.
+    fn erase(
+        &self,
+        customer: &str,
+        suppression_keys: &[String],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Erased, StoreError>> + Send;
+}
+
+impl<T: QueryStore> QueryStore for std::sync::Arc<T> {
+    fn profile(&self, c: &str) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send {
+        (**self).profile(c)
+    }
+    fn feedback_page(
+        &self,
+        c: &str,
+        limit: usize,
+        after: Option<String>,
+    ) -> impl Future<Output = Result<Page<FeedbackRecord>, StoreError>> + Send {
+        (**self).feedback_page(c, limit, after)
+    }
+    fn followups(
+        &self,
+        c: &str,
+    ) -> impl Future<Output = Result<Vec<AttemptRecord>, StoreError>> + Send {
+        (**self).followups(c)
+    }
+    fn segment_page(
+        &self,
+        s: &str,
+        limit: usize,
+        after: Option<String>,
+    ) -> impl Future<Output = Result<Page<Member>, StoreError>> + Send {
+        (**self).segment_page(s, limit, after)
+    }
+    fn segment_count(&self, s: &str) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        (**self).segment_count(s)
+    }
+    fn day_counters(
+        &self,
+        d: NaiveDate,
+    ) -> impl Future<Output = Result<Counters, StoreError>> + Send {
+        (**self).day_counters(d)
+    }
+    fn erase(
+        &self,
+        c: &str,
+        keys: &[String],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Erased, StoreError>> + Send {
+        (**self).erase(c, keys, now)
+    }
+}

@@ -1,0 +1,338 @@
+//! The API's reads and the GDPR erase over the single table: keys only, no scans.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeValue, DeleteRequest, KeysAndAttributes, Select, WriteRequest,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use feedloop_api::ports::*;
+use feedloop_core::profile::Profile;
+use feedloop_core::records::FeedbackRecord;
+use feedloop_core::reports::Counters;
+use feedloop_followup::ports::AttemptRecord;
+
+use crate::schema::{self, keys};
+use crate::store::{classify, DynamoStore};
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn str_of<'a>(i: &'a Item, k: &str) -> Option<&'a str> {
+    i.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(i: &Item, what: &str) -> Result<T, StoreError> {
+    let data = str_of(i, "data")
+        .ok_or_else(|| StoreError::Permanent(format!("{what} item without data")))?;
+    serde_json::from_str(data).map_err(|e| StoreError::Permanent(format!("decoding {what}: {e}")))
+}
+
+/// BatchWriteItem deletes, 25 at a time, retrying unprocessed items with backoff.
+async fn delete_all(
+    store: &DynamoStore,
+    mut keys_: Vec<(String, String)>,
+) -> Result<(), StoreError> {
+    while !keys_.is_empty() {
+        let chunk: Vec<(String, String)> = keys_.drain(..keys_.len().min(25)).collect();
+        let mut requests: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|(pk, sk)| {
+                DeleteRequest::builder()
+                    .key(schema::PK, s(pk))
+                    .key(schema::SK, s(sk))
+                    .build()
+                    .map(|d| WriteRequest::builder().delete_request(d).build())
+                    .map_err(|e| StoreError::Permanent(format!("building delete: {e}")))
+            })
+            .collect::<Result<_, _>>()?;
+        for attempt in 0..8u32 {
+            let out = store
+                .client()
+                .batch_write_item()
+                .request_items(store.table(), requests)
+                .send()
+                .await
+                .map_err(|e| classify("batch delete", &e))?;
+            requests = out
+                .unprocessed_items()
+                .and_then(|u| u.get(store.table()))
+                .cloned()
+                .unwrap_or_default();
+            if requests.is_empty() {
+                break;
+            }
+            if attempt == 7 {
+                return Err(StoreError::Throttled(format!(
+                    "{} deletes left unprocessed",
+                    requests.len()
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+        }
+    }
+    Ok(())
+}
+
+impl QueryStore for DynamoStore {
+    async fn profile(&self, customer: &str) -> Result<Option<Profile>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(schema::PK, s(keys::customer(customer)))
+            .key(schema::SK, s(keys::PROFILE))
+            .send()
+            .await
+            .map_err(|e| classify("get profile", &e))?;
+        out.item().map(|i| decode(i, "profile")).transpose()
+    }
+
+    async fn feedback_page(
+        &self,
+        customer: &str,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<Page<FeedbackRecord>, StoreError> {
+        let pk = keys::customer(customer);
+        // One more than asked: whether it comes back says if there is a next page.
+        let mut q = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :fb)")
+            .expression_attribute_names("#pk", schema::PK)
+            .expression_attribute_names("#sk", schema::SK)
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":fb", s(keys::FEEDBACK_PREFIX))
+            .scan_index_forward(false)
+            .limit(limit as i32 + 1);
+        if let Some(a) = &after {
+            q = q
+                .exclusive_start_key(schema::PK, s(&pk))
+                .exclusive_start_key(schema::SK, s(a));
+        }
+        let out = q
+            .send()
+            .await
+            .map_err(|e| classify("query feedback page", &e))?;
+        let items = out.items();
+        let page: Vec<&Item> = items.iter().take(limit).collect();
+        let next = (items.len() > limit)
+            .then(|| {
+                page.last()
+                    .and_then(|i| str_of(i, schema::SK))
+                    .map(str::to_owned)
+            })
+            .flatten();
+        Ok(Page {
+            items: page
+                .iter()
+                .map(|i| decode(i, "feedback"))
+                .collect::<Result<_, _>>()?,
+            next,
+        })
+    }
+
+    async fn followups(&self, customer: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+        self.followup_history(customer).await
+    }
+
+    async fn segment_page(
+        &self,
+        segment: &str,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<Page<Member>, StoreError> {
+        let mut q = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(schema::GSI1)
+            .key_condition_expression("#pk = :seg")
+            .expression_attribute_names("#pk", schema::GSI1PK)
+            .expression_attribute_values(":seg", s(keys::segment(segment)))
+            .limit(limit as i32 + 1);
+        if let Some(a) = &after {
+            let id = a
+                .split_once('#')
+                .map(|(_, id)| id)
+                .ok_or_else(|| StoreError::Permanent("bad segment position".into()))?;
+            q = q
+                .exclusive_start_key(schema::GSI1PK, s(keys::segment(segment)))
+                .exclusive_start_key(schema::GSI1SK, s(a))
+                .exclusive_start_key(schema::PK, s(keys::customer(id)))
+                .exclusive_start_key(schema::SK, s(keys::PROFILE));
+        }
+        let out = q.send().await.map_err(|e| classify("query segment", &e))?;
+        let items = out.items();
+        let page: Vec<&Item> = items.iter().take(limit).collect();
+        let next = (items.len() > limit)
+            .then(|| {
+                page.last()
+                    .and_then(|i| str_of(i, schema::GSI1SK))
+                    .map(str::to_owned)
+            })
+            .flatten();
+        // The index holds keys only: the risk itself comes from the profiles.
+        let ids: Vec<String> = page
+            .iter()
+            .filter_map(|i| {
+                str_of(i, schema::PK)?
+                    .strip_prefix("CUST#")
+                    .map(str::to_owned)
+            })
+            .collect();
+        let mut risk: HashMap<String, f64> = HashMap::new();
+        if !ids.is_empty() {
+            let mut ka =
+                KeysAndAttributes::builder().projection_expression("customer_id, churn_risk");
+            for id in &ids {
+                ka = ka.keys(HashMap::from([
+                    (schema::PK.to_owned(), s(keys::customer(id))),
+                    (schema::SK.to_owned(), s(keys::PROFILE)),
+                ]));
+            }
+            let mut request = HashMap::from([(
+                self.table().to_owned(),
+                ka.build()
+                    .map_err(|e| StoreError::Permanent(format!("building batch get: {e}")))?,
+            )]);
+            for attempt in 0..8u32 {
+                let out = self
+                    .client()
+                    .batch_get_item()
+                    .set_request_items(Some(request))
+                    .send()
+                    .await
+                    .map_err(|e| classify("batch get profiles", &e))?;
+                for i in out
+                    .responses()
+                    .and_then(|r| r.get(self.table()))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let (Some(id), Some(r)) = (
+                        str_of(i, "customer_id"),
+                        i.get("churn_risk").and_then(|v| v.as_n().ok()),
+                    ) {
+                        risk.insert(id.to_owned(), r.parse().unwrap_or(0.0));
+                    }
+                }
+                request = out.unprocessed_keys().cloned().unwrap_or_default();
+                if request.is_empty() {
+                    break;
+                }
+                if attempt == 7 {
+                    return Err(StoreError::Throttled("profiles left unprocessed".into()));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
+        }
+        Ok(Page {
+            items: ids
+                .into_iter()
+                .map(|id| Member {
+                    churn_risk: risk.get(&id).copied().unwrap_or(0.0),
+                    customer_id: id,
+                })
+                .collect(),
+            next,
+        })
+    }
+
+    async fn segment_count(&self, segment: &str) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(schema::GSI1)
+                .key_condition_expression("#pk = :seg")
+                .expression_attribute_names("#pk", schema::GSI1PK)
+                .expression_attribute_values(":seg", s(keys::segment(segment)))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| classify("count segment", &e))?;
+            total += out.count().max(0) as u64;
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn day_counters(&self, day: NaiveDate) -> Result<Counters, StoreError> {
+        Ok(
+            DynamoStore::day_counters(self, day, self.aggregate_shards())
+                .await?
+                .into_iter()
+                .collect(),
+        )
+    }
+
+    async fn erase(
+        &self,
+        customer: &str,
+        suppression_keys: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<Erased, StoreError> {
+        // Suppress first: a follow-up dispatched while the erase runs is refused.
+        self.suppress(suppression_keys, "erased", now).await?;
+        let mut e = Erased {
+            suppression_keys: suppression_keys.len() as u64,
+            ..Erased::default()
+        };
+        let pk = keys::customer(customer);
+        let mut doomed: Vec<(String, String)> = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", schema::PK)
+                .expression_attribute_values(":pk", s(&pk))
+                .projection_expression("PK, SK, reject_pk, reject_sk")
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| classify("query customer items", &e))?;
+            for i in out.items() {
+                let Some(sk) = str_of(i, schema::SK) else {
+                    continue;
+                };
+                match sk {
+                    keys::PROFILE => e.profile = true,
+                    s if s.starts_with(keys::FEEDBACK_PREFIX) => e.feedback += 1,
+                    s if s.starts_with(keys::FOLLOWUP_PREFIX) => e.followups += 1,
+                    s if s.starts_with("REJ#") => {
+                        e.rejects += 1;
+                        if let (Some(rp), Some(rs)) =
+                            (str_of(i, "reject_pk"), str_of(i, "reject_sk"))
+                        {
+                            doomed.push((rp.to_owned(), rs.to_owned()));
+                        }
+                    }
+                    _ => e.other += 1,
+                }
+                doomed.push((pk.clone(), sk.to_owned()));
+            }
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
+        delete_all(self, doomed).await?;
+        Ok(e)
+    }
+}

@@ -1,0 +1,46 @@
+//! Lambda entry point: API Gateway HTTP API (payload 2.0) -> feedloop query routes.
+
+use std::sync::Arc;
+
+use feedloop_api::config::ApiConfig;
+use feedloop_api::Api;
+use feedloop_aws::{setup, DynamoStore};
+use lambda_http::{run, service_fn, Body, Error, Request, RequestExt, Response};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_target(false)
+        .without_time()
+        .init();
+    let config = ApiConfig::from_env()?;
+    let sdk = setup::sdk_config(std::env::var("AWS_ENDPOINT_URL").ok().as_deref(), None).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name, 365)
+        .with_aggregate_shards(config.aggregate_shards);
+    let api = Api {
+        store,
+        cursor_key: config.cursor_key.into_bytes(),
+        suppression_salt: config.suppression_salt,
+        clock: Arc::new(chrono::Utc::now),
+    };
+    let api = &api;
+    run(service_fn(move |req: Request| async move {
+        let query = req
+            .query_string_parameters()
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let r = api
+            .handle(req.method().as_str(), req.uri().path(), &query)
+            .await;
+        Response::builder()
+            .status(r.status)
+            .header("content-type", r.content_type)
+            .header("cache-control", "no-store")
+            .body(Body::Text(r.body))
+            .map_err(Error::from)
+    }))
+    .await
+}
