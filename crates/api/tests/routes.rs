@@ -1,0 +1,426 @@
+//! The HTTP routes on the in-memory store: answers, validation, pagination and cursor
+//! tampering, store failures, GDPR erase followed by a suppressed follow-up.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use feedloop_api::ports::*;
+use feedloop_api::Api;
+use feedloop_core::analysis::Analyzer;
+use feedloop_core::followup::plan::DispatchPolicy;
+use feedloop_core::followup::templates::Templates;
+use feedloop_core::followup::Playbook;
+use feedloop_core::sentiment::Mode;
+use feedloop_core::themes::Taxonomy;
+use feedloop_followup::handler::Handled;
+use feedloop_followup::memory::{Outbox, RequeueList};
+use feedloop_followup::{DeliveryMode, Dispatcher};
+use feedloop_ingest::memory::MemoryStore;
+use feedloop_ingest::{Ingest, Settings};
+use serde_json::{json, Value};
+
+const SALT: &str = "salt";
+
+fn now() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
+}
+
+async fn loaded() -> (Arc<MemoryStore>, Api<Arc<MemoryStore>>) {
+    let store = Arc::new(MemoryStore::default());
+    let ingest = Ingest::new(
+        store.clone(),
+        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Settings {
+            half_life_days: 30.0,
+            aggregate_shards: 3,
+            max_concurrency: 2,
+        },
+        Arc::new(now),
+    )
+    .with_followups(Playbook::default_rules(), store.clone());
+    let texts = [
+        "Delivery was late and support ignored me",
+        "Lovely staff, fair price",
+        "Okay I guess",
+        "Broken on arrival, refund took weeks",
+    ];
+    for i in 0..45u32 {
+        let body = json!({"feedback_id": format!("f{i}"), "customer_id": format!("c{}", i % 5), "kind": "survey",
+            "occurred_at": format!("2026-11-{:02}T{:02}:00:00Z", 1 + i % 20, i % 24), "nps_score": (i * 7) % 11,
+            "text": texts[i as usize % 4], "channel": "email",
+            "customer": {"name": "Ada", "email": format!("c{}@example.com", i % 5)}});
+        ingest
+            .process(&format!("m{i}"), &body.to_string())
+            .await
+            .unwrap();
+    }
+    // A poison message that names the customer: an erasure must find its reject too.
+    ingest
+        .process("poison", r#"{"customer_id":"c1","kind":"survey"}"#)
+        .await
+        .unwrap();
+    let api = Api {
+        store: store.clone(),
+        cursor_key: b"0123456789abcdef".to_vec(),
+        suppression_salt: SALT.into(),
+        clock: Arc::new(now),
+    };
+    (store, api)
+}
+
+async fn get(api: &Api<impl QueryStore>, path: &str, q: &[(&str, &str)]) -> (u16, Value) {
+    let q: HashMap<String, String> = q
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let r = api.handle("GET", path, &q).await;
+    (
+        r.status,
+        serde_json::from_str(&r.body).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn profile_history_and_segments_page_through_everything_once() {
+    let (store, api) = loaded().await;
+    let (status, p) = get(&api, "/customers/c1", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(p["profile"]["feedback_count"], 9);
+    assert!(p["churn_risk"]["score"].is_number());
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut q = vec![("limit", "4")];
+        if let Some(c) = &cursor {
+            q.push(("cursor", c.as_str()));
+        }
+        let (status, page) = get(&api, "/customers/c1/feedback", &q).await;
+        assert_eq!(status, 200, "{page}");
+        for item in page["items"].as_array().unwrap() {
+            seen.push(item["occurred_at"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 9);
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(seen, sorted, "newest first");
+
+    let total: usize = {
+        let mut n = 0;
+        for seg in [
+            "new",
+            "active",
+            "promoter",
+            "passive",
+            "detractor",
+            "at_risk",
+            "champion",
+        ] {
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut q = vec![("limit", "1")];
+                if let Some(c) = &cursor {
+                    q.push(("cursor", c.as_str()));
+                }
+                let (status, page) = get(&api, &format!("/segments/{seg}"), &q).await;
+                assert_eq!(status, 200);
+                let items = page["items"].as_array().unwrap();
+                n += items.len();
+                match page["next_cursor"].as_str() {
+                    Some(c) => cursor = Some(c.to_owned()),
+                    None => break,
+                }
+            }
+        }
+        n
+    };
+    assert_eq!(total, store.snapshot().profiles.len());
+}
+
+#[tokio::test]
+async fn a_cursor_cannot_be_edited_or_replayed_against_another_customer() {
+    let (_, api) = loaded().await;
+    let (_, page) = get(&api, "/customers/c1/feedback", &[("limit", "2")]).await;
+    let c = page["next_cursor"].as_str().unwrap().to_owned();
+    let (status, err) = get(&api, "/customers/c2/feedback", &[("cursor", &c)]).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("invalid_cursor"))
+    );
+    let (pos, tag) = c.split_once('.').unwrap();
+    let mut edited = pos.to_owned();
+    edited.replace_range(0..1, if pos.starts_with('A') { "B" } else { "A" });
+    let (status, _) = get(
+        &api,
+        "/customers/c1/feedback",
+        &[("cursor", &format!("{edited}.{tag}"))],
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, err) = get(&api, "/segments/at_risk", &[("cursor", &c)]).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("invalid_cursor"))
+    );
+}
+
+#[tokio::test]
+async fn parameters_are_validated_with_stable_codes() {
+    let (_, api) = loaded().await;
+    for (path, q, code) in [
+        ("/customers/c%20x", vec![], "invalid_customer_id"),
+        ("/customers/nobody", vec![], "customer_not_found"),
+        (
+            "/customers/c1/feedback",
+            vec![("limit", "0")],
+            "invalid_limit",
+        ),
+        (
+            "/customers/c1/feedback",
+            vec![("limit", "1000")],
+            "invalid_limit",
+        ),
+        (
+            "/customers/c1/feedback",
+            vec![("page", "2")],
+            "unknown_parameter",
+        ),
+        ("/segments/vip", vec![], "invalid_segment"),
+        ("/reports/nps", vec![("from", "2026-13-01")], "invalid_date"),
+        (
+            "/reports/nps",
+            vec![("from", "2026-11-10"), ("to", "2026-11-01")],
+            "invalid_range",
+        ),
+        (
+            "/reports/nps",
+            vec![("from", "2024-01-01"), ("to", "2026-01-01")],
+            "invalid_range",
+        ),
+        (
+            "/reports/nps",
+            vec![("granularity", "hour")],
+            "invalid_granularity",
+        ),
+        ("/nope", vec![], "not_found"),
+    ] {
+        let (status, err) = get(&api, path, &q).await;
+        assert!(status == 400 || status == 404, "{path} {q:?}: {status}");
+        assert_eq!(
+            err["error"]["code"].as_str(),
+            Some(code),
+            "{path} {q:?}: {err}"
+        );
+        assert!(err["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+    }
+    let r = api.handle("POST", "/customers/c1", &HashMap::new()).await;
+    assert_eq!(r.status, 405);
+    // An id with a slash arrives percent-encoded and is one path segment.
+    let (status, _) = get(&api, "/customers/a%2Fb", &[]).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn reports_come_from_the_day_aggregates() {
+    let (store, api) = loaded().await;
+    let (status, nps) = get(
+        &api,
+        "/reports/nps",
+        &[
+            ("from", "2026-11-01"),
+            ("to", "2026-11-30"),
+            ("granularity", "week"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let s = store.snapshot();
+    let count = |c: &str| -> i64 {
+        s.aggregates
+            .values()
+            .map(|m| m.get(c).copied().unwrap_or(0))
+            .sum()
+    };
+    assert_eq!(nps["responses"]["promoters"].as_i64(), Some(count("nps.p")));
+    assert_eq!(
+        nps["responses"]["detractors"].as_i64(),
+        Some(count("nps.d"))
+    );
+    let points = nps["points"].as_array().unwrap();
+    assert!(points.len() >= 3 && points.len() <= 5);
+    let (status, d) = get(
+        &api,
+        "/reports/drivers",
+        &[("from", "2026-11-01"), ("to", "2026-11-30")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let delivery = d["drivers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["theme"] == "delivery")
+        .unwrap();
+    assert_eq!(
+        delivery["mentions"].as_i64(),
+        Some(count("th.delivery.p") + count("th.delivery.pa") + count("th.delivery.d"))
+    );
+}
+
+/// Fails every read: the client gets a generic error, never the store's text.
+struct Broken;
+impl QueryStore for Broken {
+    async fn profile(
+        &self,
+        _: &str,
+    ) -> Result<Option<feedloop_core::profile::Profile>, StoreError> {
+        Err(StoreError::Permanent(
+            "ValidationException: secret internal detail".into(),
+        ))
+    }
+    async fn feedback_page(
+        &self,
+        _: &str,
+        _: usize,
+        _: Option<String>,
+    ) -> Result<Page<feedloop_core::records::FeedbackRecord>, StoreError> {
+        Err(StoreError::Throttled(
+            "ProvisionedThroughputExceeded on table xyz".into(),
+        ))
+    }
+    async fn followups(
+        &self,
+        _: &str,
+    ) -> Result<Vec<feedloop_followup::ports::AttemptRecord>, StoreError> {
+        Ok(vec![])
+    }
+    async fn segment_page(
+        &self,
+        _: &str,
+        _: usize,
+        _: Option<String>,
+    ) -> Result<Page<Member>, StoreError> {
+        Ok(Page {
+            items: vec![],
+            next: None,
+        })
+    }
+    async fn segment_count(&self, _: &str) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+    async fn day_counters(
+        &self,
+        _: chrono::NaiveDate,
+    ) -> Result<feedloop_core::reports::Counters, StoreError> {
+        Ok(Default::default())
+    }
+    async fn erase(
+        &self,
+        _: &str,
+        _: &[String],
+        _: chrono::DateTime<Utc>,
+    ) -> Result<Erased, StoreError> {
+        Ok(Erased::default())
+    }
+}
+
+#[tokio::test]
+async fn store_failures_are_answered_without_internal_text() {
+    let api = Api {
+        store: Broken,
+        cursor_key: b"0123456789abcdef".to_vec(),
+        suppression_salt: SALT.into(),
+        clock: Arc::new(now),
+    };
+    let r = api.handle("GET", "/customers/c1", &HashMap::new()).await;
+    assert_eq!(r.status, 500);
+    assert!(
+        !r.body.contains("secret") && !r.body.contains("Validation"),
+        "{}",
+        r.body
+    );
+    let r = api
+        .handle("GET", "/customers/c1/feedback", &HashMap::new())
+        .await;
+    assert_eq!(r.status, 503);
+    assert!(!r.body.contains("xyz"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn erase_leaves_only_the_suppression_record_and_later_follow_ups_are_suppressed() {
+    let (store, api) = loaded().await;
+    let intent = store
+        .snapshot()
+        .followup_queue
+        .into_iter()
+        .find(|i| i.customer_id == "c1")
+        .expect("c1 has a follow-up");
+    let r = api.handle("DELETE", "/customers/c1", &HashMap::new()).await;
+    assert_eq!(r.status, 200);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["deleted"]["profile"], true);
+    assert_eq!(v["deleted"]["feedback"], 9);
+    assert_eq!(v["deleted"]["rejects"], 1);
+    assert_eq!(v["deleted"]["suppression_keys"], 2);
+    assert!(!r.body.contains("c1@example.com"));
+    let s = store.snapshot();
+    assert!(!s.profiles.contains_key("c1"));
+    assert!(s.feedback.keys().all(|(c, _)| c != "c1"));
+    assert!(s
+        .rejects
+        .values()
+        .all(|r| r.customer_id.as_deref() != Some("c1")));
+    assert!(s.followups.keys().all(|(c, _, _)| c != "c1"));
+    assert_eq!(s.suppressed.len(), 2);
+    assert!(s
+        .suppressed
+        .iter()
+        .all(|k| k.len() == 64 && !k.contains("c1")));
+    let (status, _) = get(&api, "/customers/c1", &[]).await;
+    assert_eq!(status, 404);
+
+    // The intent still on the follow-up queue is dispatched after the erasure.
+    let outbox = Arc::new(Outbox::default());
+    let d = Dispatcher {
+        store: store.clone(),
+        deliver: outbox.clone(),
+        requeue: Arc::new(RequeueList::default()),
+        templates: Templates::default_catalog(),
+        policy: DispatchPolicy::default(),
+        mode: DeliveryMode::Live,
+        suppression_salt: SALT.into(),
+        clock: Arc::new(now),
+    };
+    let handled = d
+        .process("late", &serde_json::to_string(&intent).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(handled, Handled::Suppressed);
+    assert!(outbox.sent.lock().unwrap().is_empty());
+    assert!(
+        store.snapshot().followups.keys().all(|(c, _, _)| c != "c1"),
+        "nothing written back"
+    );
+}
+
+#[tokio::test]
+async fn the_dashboard_renders_its_charts() {
+    let (_, api) = loaded().await;
+    let r = api.handle("GET", "/dashboard", &HashMap::new()).await;
+    assert_eq!(
+        (r.status, r.content_type),
+        (200, "text/html; charset=utf-8")
+    );
+    for id in ["nps-chart", "drivers-chart", "segments-chart", "at-risk"] {
+        assert!(r.body.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    assert!(r.body.matches("class=\"point\"").count() >= 10);
+}
