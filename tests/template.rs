@@ -241,6 +241,55 @@ fn followup_function_is_configured_completely_and_least_privileged() {
 }
 
 #[test]
+fn api_function_has_every_route_iam_auth_and_no_scan() {
+    let t = template();
+    let api = res(&t, "HttpApi");
+    assert_eq!(api["Auth"]["DefaultAuthorizer"], "AWS_IAM");
+    assert_eq!(api["Auth"]["EnableIamAuthorizer"], true);
+    let f = &t["Resources"]["ApiFunction"];
+    assert_eq!(f["Metadata"]["BuildProperties"]["Binary"], "api");
+    let vars = f["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap();
+    let mut names: Vec<&str> = vars.keys().map(|k| k.as_str().unwrap()).collect();
+    names.sort_unstable();
+    let mut want = feedloop_api::config::ApiConfig::VARS.to_vec();
+    want.sort_unstable();
+    assert_eq!(names, want);
+    let mut routes: Vec<String> = f["Properties"]["Events"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["Properties"]["Method"].as_str().unwrap(),
+                e["Properties"]["Path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    routes.sort();
+    assert_eq!(
+        routes,
+        [
+            "DELETE /customers/{id}",
+            "GET /customers/{id}",
+            "GET /customers/{id}/feedback",
+            "GET /customers/{id}/followups",
+            "GET /dashboard",
+            "GET /reports/drivers",
+            "GET /reports/nps",
+            "GET /segments/{segment}"
+        ]
+    );
+    let policy = format!("{:?}", f["Properties"]["Policies"]);
+    assert!(
+        !policy.contains("Scan") && !policy.contains("dynamodb:*"),
+        "{policy}"
+    );
+}
+
+#[test]
 fn outputs_name_what_users_need() {
     let t = template();
     for o in [
@@ -249,6 +298,7 @@ fn outputs_name_what_users_need() {
         "FollowUpQueueUrl",
         "TableName",
         "FollowUpFunctionName",
+        "ApiUrl",
     ] {
         assert!(!t["Outputs"][o]["Value"].is_null(), "output {o}");
     }
