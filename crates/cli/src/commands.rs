@@ -196,7 +196,7 @@ fn split_name(s: Split) -> &'static str {
 
 /// `feedloop report followups`: the per-variant A/B counters, one row per variant.
 pub async fn report_followups(target: &crate::target::AwsTarget, json: bool) -> Result<ExitCode> {
-    let store = target.store().await?;
+    let store = target.resolve().await?.store()?;
     let mut rows = store
         .followup_stats()
         .await

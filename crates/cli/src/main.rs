@@ -1,8 +1,10 @@
 //! `feedloop`: the embedded demo, one-off analysis, local processing and quality eval.
 
 mod commands;
+mod dashboard;
 mod demo;
 mod local;
+mod ops;
 mod report;
 mod target;
 
@@ -80,10 +82,80 @@ enum Command {
         split: Split,
         file: PathBuf,
     },
+    /// Send feedback (JSON Lines, or CSV with a column mapping) to the ingest queue.
+    Send {
+        #[command(flatten)]
+        target: target::AwsTarget,
+        /// The file; `.csv` files are read as CSV.
+        file: PathBuf,
+        /// Read the file as CSV even without a .csv extension.
+        #[arg(long)]
+        csv: bool,
+        /// CSV: which column holds a field, e.g. `--column customer_id=Customer`
+        /// (fields without a mapping are read from a column of their own name).
+        #[arg(long = "column", value_name = "FIELD=HEADER")]
+        columns: Vec<String>,
+        /// CSV: the kind of every row, when there is no `kind` column.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Batches in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One customer: profile, recent feedback, follow-ups.
+    Profile {
+        #[command(flatten)]
+        target: target::AwsTarget,
+        customer_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Customers in a segment (new, active, promoter, passive, detractor, at_risk,
+    /// champion), highest churn risk first.
+    Segment {
+        #[command(flatten)]
+        target: target::AwsTarget,
+        name: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Reports from the deployed table (real AWS or a local endpoint).
     Report {
         #[command(subcommand)]
         report: ReportCommand,
+    },
+    /// GDPR erasure: delete everything about a customer, keep a suppression entry.
+    Erase {
+        #[command(flatten)]
+        target: target::AwsTarget,
+        customer_id: String,
+        /// Confirm: erasure cannot be undone.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The ingest dead-letter queue.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// The dashboard page on http://127.0.0.1:PORT/ (or --output FILE).
+    Dashboard {
+        #[command(flatten)]
+        target: target::AwsTarget,
+        /// Show the embedded demo data instead of a table.
+        #[arg(long)]
+        demo: bool,
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Write the page to this file and exit.
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// The real functions against a local AWS endpoint (moto): see `make local-up`.
     Local {
@@ -93,7 +165,58 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum DlqCommand {
+    /// Show what is in the dead-letter queue (nothing is removed).
+    List {
+        #[command(flatten)]
+        target: target::AwsTarget,
+        #[arg(long, default_value_t = 50)]
+        max: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move messages back to the ingest queue.
+    Redrive {
+        #[command(flatten)]
+        target: target::AwsTarget,
+        #[arg(long, default_value_t = 10_000)]
+        max: usize,
+        /// Only count what would be moved.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum ReportCommand {
+    /// NPS per day or week, from the daily aggregates.
+    Nps {
+        #[command(flatten)]
+        target: target::AwsTarget,
+        /// First day, YYYY-MM-DD (default: 29 days before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, YYYY-MM-DD (default: today, UTC).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value = "day")]
+        granularity: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// NPS drivers: each theme's impact on the score over a date range.
+    Drivers {
+        #[command(flatten)]
+        target: target::AwsTarget,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// A/B results per playbook and template variant: sent, responded (next feedback
     /// within 30 days), mean NPS and sentiment change.
     Followups {
@@ -181,6 +304,12 @@ fn local(cmd: LocalCommand) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
+    f: F,
+) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Runtime::new()?.block_on(f)
+}
+
 fn main() -> ExitCode {
     // Behave like other Unix tools when piped into `head`: exit quietly on a closed pipe
     // instead of panicking on the next write.
@@ -203,11 +332,112 @@ fn main() -> ExitCode {
             opts, split, file, ..
         } => commands::eval(&opts, split, &file),
         Command::Local { command } => local(command),
-        Command::Report { report } => match report {
-            ReportCommand::Followups { target, json } => tokio::runtime::Runtime::new()
-                .map_err(anyhow::Error::from)
-                .and_then(|rt| rt.block_on(commands::report_followups(&target, json))),
-        },
+        Command::Dashboard {
+            target,
+            demo,
+            port,
+            output,
+        } => block_on(async move {
+            let page = || async {
+                if demo {
+                    dashboard::demo_page()
+                } else {
+                    dashboard::table_page(&target.resolve().await?).await
+                }
+            };
+            match output {
+                Some(path) => dashboard::write(&path, &page().await?),
+                None => dashboard::serve(port, page).await,
+            }
+        }),
+        Command::Send {
+            target,
+            file,
+            csv,
+            columns,
+            kind,
+            concurrency,
+            json,
+        } => block_on(async move {
+            let is_csv = csv
+                || file
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            let mapping = if is_csv {
+                let columns = columns
+                    .iter()
+                    .map(|c| {
+                        c.split_once('=')
+                            .map(|(f, h)| (f.trim().to_owned(), h.trim().to_owned()))
+                            .ok_or_else(|| anyhow::anyhow!("--column {c:?} is not FIELD=HEADER"))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                Some(ops::CsvMapping { columns, kind })
+            } else {
+                None
+            };
+            ops::send(&target.resolve().await?, &file, mapping, concurrency, json).await
+        }),
+        Command::Profile {
+            target,
+            customer_id,
+            json,
+        } => block_on(
+            async move { ops::profile(&target.resolve().await?, &customer_id, json).await },
+        ),
+        Command::Segment {
+            target,
+            name,
+            limit,
+            json,
+        } => block_on(
+            async move { ops::segment(&target.resolve().await?, &name, limit, json).await },
+        ),
+        Command::Erase {
+            target,
+            customer_id,
+            yes,
+            json,
+        } => {
+            block_on(
+                async move { ops::erase(&target.resolve().await?, &customer_id, yes, json).await },
+            )
+        }
+        Command::Dlq { command } => block_on(async move {
+            match command {
+                DlqCommand::List { target, max, json } => {
+                    ops::dlq_list(&target.resolve().await?, max, json).await
+                }
+                DlqCommand::Redrive {
+                    target,
+                    max,
+                    dry_run,
+                    json,
+                } => ops::dlq_redrive(&target.resolve().await?, max, dry_run, json).await,
+            }
+        }),
+        Command::Report { report } => block_on(async move {
+            match report {
+                ReportCommand::Followups { target, json } => {
+                    commands::report_followups(&target, json).await
+                }
+                ReportCommand::Nps {
+                    target,
+                    from,
+                    to,
+                    granularity,
+                    json,
+                } => {
+                    ops::report_nps(&target.resolve().await?, &from, &to, &granularity, json).await
+                }
+                ReportCommand::Drivers {
+                    target,
+                    from,
+                    to,
+                    json,
+                } => ops::report_drivers(&target.resolve().await?, &from, &to, json).await,
+            }
+        }),
     };
     match result {
         Ok(code) => code,

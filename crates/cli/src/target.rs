@@ -1,27 +1,97 @@
 //! Where a command reads and writes: real AWS (default credential chain, `--region`,
-//! `--profile`) or a local endpoint (`--endpoint-url` / `AWS_ENDPOINT_URL`), and which
-//! table (`--table`, or the local stack's `--prefix`).
+//! `--profile`) or a local endpoint (`--endpoint-url` / `AWS_ENDPOINT_URL`); resource
+//! names from the stack outputs (`--stack`), a local stack's `--prefix`, or flags.
 
-use anyhow::{bail, Result};
+use std::collections::HashMap;
+
+use anyhow::{bail, Context, Result};
 use aws_config::SdkConfig;
+use feedloop_aws::schema::Names;
 use feedloop_aws::DynamoStore;
 
-#[derive(clap::Args, Clone, Debug)]
+/// The salt a local stack (`feedloop local up`) uses for its suppression list.
+pub const LOCAL_SALT: &str = "feedloop-local";
+
+#[derive(clap::Args, Clone, Debug, Default)]
 pub struct AwsTarget {
     /// A local endpoint such as moto (`make local-up` serves http://127.0.0.1:4566).
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    #[arg(long, env = "AWS_ENDPOINT_URL", global = true)]
     pub endpoint_url: Option<String>,
-    #[arg(long, env = "AWS_REGION")]
+    #[arg(long, env = "AWS_REGION", global = true)]
     pub region: Option<String>,
     /// A profile of ~/.aws/config.
-    #[arg(long, env = "AWS_PROFILE")]
+    #[arg(long, env = "AWS_PROFILE", global = true)]
     pub profile: Option<String>,
-    /// The table (the stack's TableName output).
-    #[arg(long, env = "FEEDLOOP_TABLE")]
-    pub table: Option<String>,
-    /// Resource-name prefix of a local stack (`feedloop local up`), instead of --table.
-    #[arg(long, conflicts_with = "table")]
+    /// Read resource names from this CloudFormation stack's outputs.
+    #[arg(long, env = "FEEDLOOP_STACK", global = true)]
+    pub stack: Option<String>,
+    /// Resource-name prefix of a local stack (`feedloop local up`).
+    #[arg(long, global = true)]
     pub prefix: Option<String>,
+    /// The table (the stack's TableName output).
+    #[arg(long, env = "FEEDLOOP_TABLE", global = true)]
+    pub table: Option<String>,
+    /// The ingest queue (IngestQueueUrl).
+    #[arg(long, env = "FEEDLOOP_QUEUE_URL", global = true)]
+    pub queue_url: Option<String>,
+    /// The ingest dead-letter queue (IngestDeadLetterQueueUrl).
+    #[arg(long, env = "FEEDLOOP_DLQ_URL", global = true)]
+    pub dlq_url: Option<String>,
+    /// The suppression salt (from the stack id with --stack; `feedloop-local` locally).
+    #[arg(
+        long,
+        env = "FEEDLOOP_SUPPRESSION_SALT",
+        global = true,
+        hide_env_values = true
+    )]
+    pub suppression_salt: Option<String>,
+}
+
+/// Names resolved once per command.
+pub struct Resolved {
+    pub sdk: SdkConfig,
+    pub table: Option<String>,
+    pub queue_url: Option<String>,
+    pub dlq_url: Option<String>,
+    pub salt: Option<String>,
+    pub aggregate_shards: u16,
+}
+
+impl Resolved {
+    pub fn table(&self) -> Result<&str> {
+        self.table
+            .as_deref()
+            .context("no table: pass --stack NAME, --table (TableName output, or FEEDLOOP_TABLE), or --prefix for a local stack")
+    }
+    pub fn queue_url(&self) -> Result<&str> {
+        self.queue_url.as_deref().context(
+            "no ingest queue: pass --stack NAME, --queue-url (IngestQueueUrl output), or --prefix",
+        )
+    }
+    pub fn dlq_url(&self) -> Result<&str> {
+        self.dlq_url
+            .as_deref()
+            .context("no dead-letter queue: pass --stack NAME, --dlq-url (IngestDeadLetterQueueUrl output), or --prefix")
+    }
+    pub fn salt(&self) -> Result<&str> {
+        self.salt
+            .as_deref()
+            .context("no suppression salt: pass --stack NAME (the salt derives from the stack id) or --suppression-salt")
+    }
+    pub fn store(&self) -> Result<DynamoStore> {
+        Ok(
+            DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), self.table()?, 365)
+                .with_aggregate_shards(self.aggregate_shards),
+        )
+    }
+}
+
+/// The stack id's last part, as the template derives SUPPRESSION_SALT.
+pub fn salt_from_stack_id(id: &str) -> Option<String> {
+    id.split('/')
+        .nth(2)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 impl AwsTarget {
@@ -39,22 +109,96 @@ impl AwsTarget {
         .await
     }
 
-    pub fn table(&self) -> Result<String> {
-        match (&self.table, &self.prefix) {
-            (Some(t), _) => Ok(t.clone()),
-            (None, Some(p)) => Ok(feedloop_aws::schema::Names::with_prefix(p).table),
-            (None, None) => bail!(
-                "no table: pass --table (the stack's TableName output, or FEEDLOOP_TABLE) or --prefix for a local stack"
-            ),
+    pub async fn resolve(&self) -> Result<Resolved> {
+        let sdk = self.sdk().await;
+        let mut r = Resolved {
+            table: None,
+            queue_url: None,
+            dlq_url: None,
+            salt: None,
+            aggregate_shards: 8,
+            sdk,
+        };
+        if let Some(stack) = &self.stack {
+            let cfn = aws_sdk_cloudformation::Client::new(&r.sdk);
+            let out = cfn
+                .describe_stacks()
+                .stack_name(stack)
+                .send()
+                .await
+                .with_context(|| format!("describing stack {stack}"))?;
+            let Some(s) = out.stacks().first() else {
+                bail!("stack {stack} not found");
+            };
+            let outputs: HashMap<&str, &str> = s
+                .outputs()
+                .iter()
+                .filter_map(|o| Some((o.output_key()?, o.output_value()?)))
+                .collect();
+            r.table = outputs.get("TableName").map(|v| v.to_string());
+            r.queue_url = outputs.get("IngestQueueUrl").map(|v| v.to_string());
+            r.dlq_url = outputs
+                .get("IngestDeadLetterQueueUrl")
+                .map(|v| v.to_string());
+            r.salt = s.stack_id().and_then(salt_from_stack_id);
+            if let Some(p) = s
+                .parameters()
+                .iter()
+                .find(|p| p.parameter_key() == Some("AggregateShards"))
+            {
+                r.aggregate_shards = p
+                    .parameter_value()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(8);
+            }
+        } else if let Some(prefix) = &self.prefix {
+            let names = Names::with_prefix(prefix);
+            let sqs = aws_sdk_sqs::Client::new(&r.sdk);
+            let url = |name: String| {
+                let sqs = sqs.clone();
+                async move {
+                    sqs.get_queue_url()
+                        .queue_name(&name)
+                        .send()
+                        .await
+                        .with_context(|| {
+                            format!("looking up queue {name} (is the local stack up?)")
+                        })
+                        .map(|o| o.queue_url().map(str::to_owned))
+                }
+            };
+            r.queue_url = url(names.ingest_queue.clone()).await?;
+            r.dlq_url = url(names.ingest_dlq.clone()).await?;
+            r.table = Some(names.table);
+            r.salt = Some(LOCAL_SALT.to_owned());
         }
+        // Explicit flags win over what the stack says.
+        if self.table.is_some() {
+            r.table = self.table.clone();
+        }
+        if self.queue_url.is_some() {
+            r.queue_url = self.queue_url.clone();
+        }
+        if self.dlq_url.is_some() {
+            r.dlq_url = self.dlq_url.clone();
+        }
+        if self.suppression_salt.is_some() {
+            r.salt = self.suppression_salt.clone();
+        }
+        Ok(r)
     }
+}
 
-    pub async fn store(&self) -> Result<DynamoStore> {
-        let table = self.table()?;
-        Ok(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&self.sdk().await),
-            table,
-            365,
-        ))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_salt_is_the_stack_ids_uuid() {
+        assert_eq!(
+            salt_from_stack_id("arn:aws:cloudformation:eu-west-1:123456789012:stack/feedloop/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab").as_deref(),
+            Some("0f1e2d3c-aaaa-bbbb-cccc-1234567890ab")
+        );
+        assert_eq!(salt_from_stack_id("nonsense"), None);
     }
 }

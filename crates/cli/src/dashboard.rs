@@ -1,0 +1,88 @@
+//! `feedloop dashboard`: the API's dashboard page, served on 127.0.0.1 from the
+//! embedded demo data or a (local or real) table, or written to a file.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use feedloop_api::dashboard::{render, DashboardData};
+use feedloop_core::analysis::Analyzer;
+use feedloop_core::pipeline::LocalPipeline;
+use feedloop_core::sentiment::Mode;
+use feedloop_core::themes::Taxonomy;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::demo;
+use crate::target::Resolved;
+
+pub fn demo_page() -> Result<String> {
+    let mut p = LocalPipeline::new(
+        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        30.0,
+    );
+    for (i, e) in demo::envelopes().iter().enumerate() {
+        p.ingest(
+            &serde_json::to_vec(e)?,
+            &format!("demo message {}", i + 1),
+            demo::demo_now(),
+        );
+    }
+    Ok(render(&DashboardData::from_pipeline(&p, demo::demo_now())))
+}
+
+pub async fn table_page(r: &Resolved) -> Result<String> {
+    let api = feedloop_api::Api {
+        store: r.store()?,
+        cursor_key: b"dashboard-local-only".to_vec(),
+        suppression_salt: String::new(),
+        clock: std::sync::Arc::new(chrono::Utc::now),
+    };
+    let data = api
+        .dashboard_data()
+        .await
+        .context("reading the dashboard data")?;
+    Ok(render(&data))
+}
+
+/// Serve `page` (rebuilt per request by `build`) until interrupted.
+pub async fn serve<F, Fut>(port: u16, build: F) -> Result<ExitCode>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<String>>,
+{
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    let addr = listener.local_addr()?;
+    println!("dashboard at http://{addr}/  (Ctrl-C to stop)");
+    loop {
+        let (mut conn, _) = listener.accept().await?;
+        let mut buf = vec![0u8; 8192];
+        let n = conn.read(&mut buf).await.unwrap_or(0);
+        let req = String::from_utf8_lossy(&buf[..n]);
+        let path = req.split_whitespace().nth(1).unwrap_or("/");
+        let (status, ctype, body) = match path {
+            "/" | "/dashboard" => match build().await {
+                Ok(html) => ("200 OK", "text/html; charset=utf-8", html),
+                Err(e) => {
+                    eprintln!("feedloop: dashboard: {e:#}");
+                    (
+                        "503 Service Unavailable",
+                        "text/plain",
+                        "dashboard data unavailable, see the terminal\n".to_owned(),
+                    )
+                }
+            },
+            _ => ("404 Not Found", "text/plain", "not found\n".to_owned()),
+        };
+        let head = format!("HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+        let _ = conn.write_all(head.as_bytes()).await;
+        let _ = conn.write_all(body.as_bytes()).await;
+    }
+}
+
+pub fn write(path: &Path, html: &str) -> Result<ExitCode> {
+    std::fs::write(path, html).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("dashboard written to {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,371 @@
+//! The `feedloop` binary against a stack on moto: `send` 2,000 envelopes, ingest them,
+//! then the CLI and the API (same routes, in process) give the same answers; erase
+//! leaves only the suppression entries; the DLQ can be listed and redriven.
+
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use feedloop_api::Api;
+use feedloop_aws::{DynamoStore, SqsQueue};
+use feedloop_core::analysis::Analyzer;
+use feedloop_core::followup::plan::DispatchPolicy;
+use feedloop_core::followup::templates::Templates;
+use feedloop_core::sentiment::Mode;
+use feedloop_core::themes::Taxonomy;
+use feedloop_followup::handler::Handled;
+use feedloop_followup::{DeliveryMode, Dispatcher};
+use feedloop_ingest::poller::poll_once;
+use feedloop_ingest::{Ingest, Settings};
+use feedloop_tests::harness::Stack;
+use feedloop_tests::{envelopes, test_now};
+use serde_json::Value;
+
+const SALT: &str = "cli-test-salt";
+
+fn feedloop(stack: &Stack, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_feedloop"))
+        .args(args)
+        .args([
+            "--endpoint-url",
+            &stack.moto.endpoint,
+            "--prefix",
+            prefix(stack),
+            "--suppression-salt",
+            SALT,
+        ])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("the binary runs");
+    out
+}
+
+fn prefix(stack: &Stack) -> &str {
+    stack.names.table.strip_suffix("-table").unwrap()
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("--json prints JSON")
+}
+
+fn store(stack: &Stack) -> DynamoStore {
+    DynamoStore::new(stack.ddb(), &stack.names.table, 365).with_aggregate_shards(2)
+}
+
+async fn api_get(api: &Api<DynamoStore>, path: &str, q: &[(&str, &str)]) -> (u16, Value) {
+    let q = q
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let r = api.handle("GET", path, &q).await;
+    (r.status, serde_json::from_str(&r.body).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() {
+    let stack = Stack::start("cli-e2e").await;
+    let dir = std::env::temp_dir().join(format!("feedloop-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("feedback.jsonl");
+    let mut lines = envelopes(2000, 60, 7);
+    lines.insert(10, "{not json".into());
+    lines.insert(500, r#"{"feedback_id":"x","customer_id":"c","kind":"survey","occurred_at":"2026-10-01T00:00:00Z","nps_score":11}"#.into());
+    std::fs::write(&file, lines.join("\n")).unwrap();
+
+    let out = feedloop(&stack, &["send", file.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "invalid lines make the exit code 1"
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["sent"], 2000, "{summary}");
+    let invalid: Vec<u64> = summary["invalid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(invalid, [11, 501]);
+    assert!(summary["failed"].as_array().unwrap().is_empty());
+
+    // The ingest function's work, with real SQS batches.
+    let ingest = Ingest::new(
+        store(&stack),
+        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Settings {
+            half_life_days: 30.0,
+            aggregate_shards: 2,
+            max_concurrency: 8,
+        },
+        Arc::new(test_now),
+    );
+    let q = SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0);
+    let mut processed = 0;
+    loop {
+        let (n, report) = poll_once(&q, &ingest, 10).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        processed += report.processed;
+    }
+    assert_eq!(processed, 2000);
+
+    let api = Api {
+        store: store(&stack),
+        cursor_key: b"0123456789abcdef".to_vec(),
+        suppression_salt: SALT.into(),
+        clock: Arc::new(test_now),
+    };
+    for id in ["cust-0001", "cust-0017", "cust-0042"] {
+        let (status, p) = api_get(&api, &format!("/customers/{id}"), &[]).await;
+        assert_eq!(status, 200);
+        let cli = json_of(&feedloop(&stack, &["profile", id, "--json"]));
+        assert_eq!(cli["profile"], p);
+        let (_, fb) = api_get(
+            &api,
+            &format!("/customers/{id}/feedback"),
+            &[("limit", "5")],
+        )
+        .await;
+        assert_eq!(cli["recent_feedback"], fb["items"]);
+    }
+    let mut total = 0;
+    for seg in [
+        "new",
+        "active",
+        "promoter",
+        "passive",
+        "detractor",
+        "at_risk",
+        "champion",
+    ] {
+        let cli = json_of(&feedloop(
+            &stack,
+            &["segment", seg, "--limit", "1000", "--json"],
+        ));
+        let mut api_items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q = vec![("limit", "7")];
+            if let Some(c) = &cursor {
+                q.push(("cursor", c.as_str()));
+            }
+            let (status, page) = api_get(&api, &format!("/segments/{seg}"), &q).await;
+            assert_eq!(status, 200, "{page}");
+            api_items.extend(page["items"].as_array().unwrap().clone());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(
+            cli["items"].as_array().unwrap(),
+            &api_items,
+            "segment {seg}"
+        );
+        total += api_items.len();
+    }
+    assert_eq!(total, 60, "every customer in exactly one segment");
+
+    let range = ["--from", "2026-10-01", "--to", "2026-10-31"];
+    let cli_nps = json_of(&feedloop(
+        &stack,
+        &[
+            &["report", "nps", "--granularity", "week", "--json"][..],
+            &range,
+        ]
+        .concat(),
+    ));
+    let (_, api_nps) = api_get(
+        &api,
+        "/reports/nps",
+        &[
+            ("from", "2026-10-01"),
+            ("to", "2026-10-31"),
+            ("granularity", "week"),
+        ],
+    )
+    .await;
+    assert_eq!(cli_nps, api_nps);
+    let surveys = lines
+        .iter()
+        .filter(|l| l.contains("\"kind\":\"survey\"") && l.contains("fb-7-"))
+        .count() as u64;
+    let r = &api_nps["responses"];
+    assert_eq!(
+        r["promoters"].as_u64().unwrap()
+            + r["passives"].as_u64().unwrap()
+            + r["detractors"].as_u64().unwrap(),
+        surveys
+    );
+    let cli_drivers = json_of(&feedloop(
+        &stack,
+        &[&["report", "drivers", "--json"][..], &range].concat(),
+    ));
+    let (_, api_drivers) = api_get(
+        &api,
+        "/reports/drivers",
+        &[("from", "2026-10-01"), ("to", "2026-10-31")],
+    )
+    .await;
+    assert_eq!(cli_drivers, api_drivers);
+
+    // Cursor tampering on the real store.
+    let (_, page) = api_get(&api, "/customers/cust-0001/feedback", &[("limit", "2")]).await;
+    let c = page["next_cursor"].as_str().unwrap().to_owned();
+    let (status, err) = api_get(&api, "/customers/cust-0002/feedback", &[("cursor", &c)]).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (400, Some("invalid_cursor"))
+    );
+
+    // The dashboard from the table.
+    let r = api.handle("GET", "/dashboard", &Default::default()).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("id=\"drivers-chart\""));
+
+    // Erase one customer through the CLI.
+    let erased = json_of(&feedloop(
+        &stack,
+        &["erase", "cust-0017", "--yes", "--json"],
+    ));
+    assert_eq!(erased["deleted"]["profile"], true);
+    assert!(erased["deleted"]["feedback"].as_u64().unwrap() > 10);
+    let left = stack
+        .ddb()
+        .query()
+        .table_name(&stack.names.table)
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("CUST#cust-0017".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.count(), 0, "nothing left under the customer");
+    let key = feedloop_core::followup::suppression::keys(SALT, "cust-0017", None)[0].clone();
+    let supp = stack
+        .ddb()
+        .get_item()
+        .table_name(&stack.names.table)
+        .key("PK", AttributeValue::S(format!("SUPP#{key}")))
+        .key("SK", AttributeValue::S("SUPP".into()))
+        .send()
+        .await
+        .unwrap();
+    let item = supp
+        .item()
+        .expect("the suppression entry (salted hash of the id)");
+    assert!(
+        !format!("{item:?}").contains("cust-0017"),
+        "no personal data in the suppression entry"
+    );
+    assert_eq!(
+        erased["deleted"]["suppression_keys"], 1,
+        "no contact block in this data: the id only"
+    );
+    let (status, _) = api_get(&api, "/customers/cust-0017", &[]).await;
+    assert_eq!(status, 404);
+
+    // A follow-up intent for the erased customer, dispatched afterwards: suppressed.
+    let d = Dispatcher {
+        store: store(&stack),
+        deliver: feedloop_followup::memory::Outbox::default(),
+        requeue: feedloop_followup::memory::RequeueList::default(),
+        templates: Templates::default_catalog(),
+        policy: DispatchPolicy::default(),
+        mode: DeliveryMode::Live,
+        suppression_salt: SALT.into(),
+        clock: Arc::new(test_now),
+    };
+    let intent = serde_json::json!({"feedback_id": "late", "customer_id": "cust-0017", "playbook": "detractor_recovery",
+        "purpose": "service", "priority": 100, "template": "detractor_recovery", "channels": ["email"],
+        "not_before": "2026-11-24T00:00:00Z", "top_negative_theme": null, "nps_score": 2, "ticket_id": null});
+    assert_eq!(
+        d.process("m", &intent.to_string()).await.unwrap(),
+        Handled::Suppressed
+    );
+    let after = stack
+        .ddb()
+        .query()
+        .table_name(&stack.names.table)
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("CUST#cust-0017".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.count(), 0, "the suppressed follow-up wrote nothing");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_send_and_dead_letter_list_and_redrive() {
+    let stack = Stack::start("cli-dlq").await;
+    let dir = std::env::temp_dir().join(format!("feedloop-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("reviews.csv");
+    std::fs::write(
+        &csv,
+        "Review ID,Customer,Date,Stars,Comment\nr1,c1,2026-10-01T10:00:00Z,5,\"Great, fast delivery\"\nr2,c2,2026-10-02T10:00:00Z,two,Bad\nr3,c3,2026-10-03T10:00:00Z,1,\"Broke after a day, \"\"awful\"\"\"\n",
+    )
+    .unwrap();
+    let out = feedloop(
+        &stack,
+        &[
+            "send",
+            csv.to_str().unwrap(),
+            "--kind",
+            "review",
+            "--column",
+            "feedback_id=Review ID",
+            "--column",
+            "customer_id=Customer",
+            "--column",
+            "occurred_at=Date",
+            "--column",
+            "rating=Stars",
+            "--column",
+            "text=Comment",
+            "--json",
+        ],
+    );
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["sent"], 2, "{s}");
+    assert_eq!(s["invalid"][0]["line"], 3);
+    assert!(s["invalid"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("rating"));
+
+    let dlq = SqsQueue::new(stack.sqs(), &stack.urls.ingest_dlq, 0);
+    dlq.send_all(&[
+        "{\"a\":1}".to_string(),
+        "{\"b\":2}".to_string(),
+        "{\"c\":3}".to_string(),
+    ])
+    .await
+    .unwrap();
+    let listed = json_of(&feedloop(&stack, &["dlq", "list", "--json"]));
+    assert_eq!(listed["items"].as_array().unwrap().len(), 3);
+    let dry = json_of(&feedloop(
+        &stack,
+        &["dlq", "redrive", "--dry-run", "--json"],
+    ));
+    assert_eq!(dry["would_move"], 3);
+    let moved = json_of(&feedloop(&stack, &["dlq", "redrive", "--json"]));
+    assert_eq!(moved["moved"], 3);
+    let q = SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0);
+    let (visible, _) = q.depth().await.unwrap();
+    assert_eq!(visible, 5, "2 from the CSV + 3 redriven");
+    let (left, _) = dlq.depth().await.unwrap();
+    assert_eq!(left, 0);
+    std::fs::remove_dir_all(&dir).ok();
+}
