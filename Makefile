@@ -13,7 +13,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 SAM_ENV := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1}
 
-.PHONY: help demo test check bench eval parity-corpus build sam-check deploy local-up local-run local-down venv clean
+.PHONY: help demo test chromium check bench eval parity-corpus build sam-check deploy local-up local-run local-down venv clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ help: ## list targets
 demo: ## run the embedded demo (no AWS): NPS, drivers, segments, at-risk customers
 	$(CARGO) run --quiet --release -p feedloop-cli -- demo
 
-test: $(PY) ## the whole test suite (installs what it needs): unit, moto integration, SAM checks
+test: $(PY) chromium ## the whole test suite (installs what it needs): unit, moto integration, browser, SAM checks
 	$(CARGO) test --workspace --locked
 	$(MAKE) --no-print-directory sam-check
 
@@ -38,6 +38,13 @@ $(PY): infra/requirements-dev.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-dev.txt
 	@touch $(PY)
+
+# The dashboard browser test needs Debian's chromium (FEEDLOOP_CHROMIUM overrides).
+chromium: ## install Debian's chromium for the dashboard browser test, if missing
+	@command -v chromium >/dev/null || [ -n "$$FEEDLOOP_CHROMIUM" ] || { \
+	  echo "installing chromium (apt)..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 venv: $(PY) ## install the Python tools (moto, SAM CLI, cargo-lambda, vaderSentiment) into ./.venv
 

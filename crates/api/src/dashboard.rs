@@ -7,7 +7,7 @@ use std::fmt::Write;
 use chrono::{DateTime, NaiveDate, Utc};
 use feedloop_core::nps::DriverReport;
 use feedloop_core::pipeline::LocalPipeline;
-use feedloop_core::reports::NpsPoint;
+use feedloop_core::reports::{Granularity, NpsPoint};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,16 +24,27 @@ pub struct DashboardData {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub nps: Vec<NpsPoint>,
+    pub granularity: Granularity,
     pub drivers: DriverReport,
     pub segments: Vec<(String, u64)>,
     pub at_risk: Vec<AtRisk>,
 }
 
 impl DashboardData {
-    /// From the in-memory pipeline (the embedded demo): its whole date range.
+    /// From the in-memory pipeline (the embedded demo): its whole date range, by week.
     pub fn from_pipeline(p: &LocalPipeline, now: DateTime<Utc>) -> DashboardData {
         let by_day = p.nps_by_day();
-        let nps: Vec<NpsPoint> = by_day
+        let mut by_week: std::collections::BTreeMap<NaiveDate, feedloop_core::nps::NpsCounts> =
+            Default::default();
+        for (day, c) in &by_day {
+            let w = by_week
+                .entry(feedloop_core::reports::period_of(*day, Granularity::Week))
+                .or_default();
+            w.promoters += c.promoters;
+            w.passives += c.passives;
+            w.detractors += c.detractors;
+        }
+        let nps: Vec<NpsPoint> = by_week
             .iter()
             .map(|(day, c)| NpsPoint {
                 period: *day,
@@ -51,6 +62,7 @@ impl DashboardData {
             from: by_day.keys().next().copied().unwrap_or(now.date_naive()),
             to: by_day.keys().last().copied().unwrap_or(now.date_naive()),
             nps,
+            granularity: Granularity::Week,
             drivers: p.drivers(),
             segments: feedloop_core::profile::Segment::ALL
                 .iter()
@@ -218,10 +230,11 @@ fn drivers_chart(r: &DriverReport) -> String {
             escape(&d.theme),
             d.impact,
             d.mentions,
+            // On the other side of the axis, so a long bar never runs into its label.
             if d.impact < 0.0 {
-                x - 40.0
+                mid + 4.0
             } else {
-                x + w + 4.0
+                mid - 40.0
             },
             y + 13.0,
             d.impact
@@ -291,7 +304,7 @@ table {{ border-collapse: collapse; width: 100%; font-size: 13px; }} td, th {{ b
 <p class="muted">{from} to {to} · generated {generated}</p>
 <section id="summary"><h2>NPS</h2><div class="kpi" id="nps-value">{nps}</div>
 <div class="muted">{p} promoters · {pa} passives · {de} detractors</div></section>
-<section><h2>NPS trend</h2>{nps_chart}</section>
+<section><h2>NPS trend ({period})</h2>{nps_chart}</section>
 <section><h2>Drivers: impact on NPS (points)</h2>{drivers_chart}
 <p class="muted">Impact = share of responses mentioning the theme × (NPS with it − NPS without it).</p></section>
 <section><h2>Customers per segment</h2>{segments_chart}</section>
@@ -306,6 +319,10 @@ table {{ border-collapse: collapse; width: 100%; font-size: 13px; }} td, th {{ b
         pa = responses.passives,
         de = responses.detractors,
         nps_chart = nps_chart(&d.nps),
+        period = match d.granularity {
+            Granularity::Day => "daily",
+            Granularity::Week => "weekly, by ISO week",
+        },
         drivers_chart = drivers_chart(&d.drivers),
         segments_chart = segments_chart(&d.segments),
     )
@@ -342,7 +359,8 @@ mod tests {
         }
         let d = DashboardData::from_pipeline(&p, now);
         let html = render(&d);
-        assert_eq!(html.matches(r#"class="point""#).count(), 4);
+        assert_eq!(html.matches(r#"class="point""#).count(), d.nps.len());
+        assert_eq!(d.nps.iter().map(|p| p.feedback).sum::<u64>(), 4);
         assert_eq!(
             html.matches(r#"<rect class="bar""#).count(),
             d.drivers.drivers.len().min(10) + 7

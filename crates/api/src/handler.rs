@@ -423,6 +423,7 @@ impl<S: QueryStore> Api<S> {
             from,
             to,
             nps: reports::nps_series(&by_day, Granularity::Day),
+            granularity: Granularity::Day,
             drivers: reports::drivers(&total),
             segments,
             at_risk,
