@@ -202,3 +202,102 @@ pub async fn print_profiles(sdk: &SdkConfig, table: &str) -> Result<()> {
     println!("{total} profiles in {table}");
     Ok(())
 }
+
+/// Run the ingest and follow-up handlers in this process over the local queues until
+/// both are empty: the functions' code without `cargo lambda watch` (follow-ups in
+/// dry-run, so nothing is sent).
+pub async fn drain(endpoint: &str, prefix: &str) -> Result<()> {
+    use feedloop_core::analysis::Analyzer;
+    use feedloop_core::followup::plan::DispatchPolicy;
+    use feedloop_core::followup::templates::Templates;
+    use feedloop_core::followup::Playbook;
+    use feedloop_core::sentiment::Mode;
+    use feedloop_core::themes::Taxonomy;
+    use feedloop_ingest::poller::{poll_once, succeeded, to_event};
+    use feedloop_ingest::ports::MessageQueue;
+
+    let sdk = setup::sdk_config(Some(endpoint), Some("us-east-1")).await;
+    let names = names(prefix);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let url = |name: String| {
+        let sqs = sqs.clone();
+        async move {
+            sqs.get_queue_url()
+                .queue_name(&name)
+                .send()
+                .await
+                .with_context(|| format!("queue {name} not found: run `make local-up` first"))
+                .map(|o| o.queue_url().unwrap_or_default().to_owned())
+        }
+    };
+    let (ingest_url, followup_url) = (
+        url(names.ingest_queue.clone()).await?,
+        url(names.followup_queue.clone()).await?,
+    );
+    let store =
+        feedloop_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names.table, 365);
+    let ingest = feedloop_ingest::Ingest::new(
+        store.clone(),
+        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        feedloop_ingest::Settings {
+            half_life_days: 30.0,
+            aggregate_shards: 8,
+            max_concurrency: 8,
+        },
+        std::sync::Arc::new(chrono::Utc::now),
+    )
+    .with_followups(
+        Playbook::default_rules(),
+        feedloop_aws::followups::AwsFollowUps {
+            store: store.clone(),
+            sqs: sqs.clone(),
+            queue_url: followup_url.clone(),
+        },
+    );
+    let q = feedloop_aws::SqsQueue::new(sqs.clone(), &ingest_url, 0);
+    let (mut processed, mut rejected, mut duplicate) = (0, 0, 0);
+    loop {
+        let (n, r) = poll_once(&q, &ingest, 10).await.context("ingest")?;
+        if n == 0 {
+            break;
+        }
+        processed += r.processed;
+        rejected += r.rejected;
+        duplicate += r.duplicate;
+        eprint!("\ringest: {processed} applied, {rejected} rejected, {duplicate} duplicate");
+    }
+    eprintln!();
+    let dispatcher = feedloop_followup::Dispatcher {
+        store,
+        deliver: feedloop_followup::memory::Outbox::default(),
+        requeue: feedloop_aws::SqsQueue::new(sqs.clone(), &followup_url, 0),
+        templates: Templates::default_catalog(),
+        policy: DispatchPolicy {
+            company: Some("Bean There Coffee".into()),
+            ..DispatchPolicy::default()
+        },
+        mode: feedloop_followup::DeliveryMode::DryRun,
+        suppression_salt: crate::target::LOCAL_SALT.into(),
+        clock: std::sync::Arc::new(chrono::Utc::now),
+    };
+    let fq = feedloop_aws::SqsQueue::new(sqs, &followup_url, 0);
+    let mut total = feedloop_followup::DispatchReport::default();
+    loop {
+        let msgs = fq.receive(10).await.context("follow-up queue")?;
+        if msgs.is_empty() {
+            break;
+        }
+        let (resp, r) = dispatcher.handle(to_event(&msgs)).await;
+        fq.ack(&succeeded(&msgs, &resp))
+            .await
+            .context("follow-up queue")?;
+        total.dry_run += r.dry_run;
+        total.skipped += r.skipped;
+        total.deferred += r.deferred;
+    }
+    println!(
+        "ingest: {processed} applied, {rejected} rejected, {duplicate} duplicate; follow-ups (dry run): {} recorded, {} skipped, {} deferred (back on the queue with a delay)",
+        total.dry_run, total.skipped, total.deferred
+    );
+    Ok(())
+}

@@ -264,6 +264,12 @@ enum LocalCommand {
         #[arg(long, default_value = ".local")]
         work_dir: PathBuf,
     },
+    /// Run the ingest and follow-up handlers in process over the local queues until
+    /// they are empty (no cargo lambda needed; follow-ups in dry-run).
+    Drain {
+        #[command(flatten)]
+        target: LocalTarget,
+    },
     /// Print the profiles in the local table.
     Profiles {
         #[command(flatten)]
@@ -292,6 +298,9 @@ fn local(cmd: LocalCommand) -> anyhow::Result<ExitCode> {
                     &work_dir,
                 )
                 .await
+            }
+            LocalCommand::Drain { target } => {
+                local::drain(&target.endpoint_url, &target.prefix).await
             }
             LocalCommand::Profiles { target } => {
                 let sdk =

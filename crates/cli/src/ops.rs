@@ -239,10 +239,10 @@ pub async fn report_nps(
             "{:<12} {:>8} {:>10} {:>9} {:>10} {:>8}",
             p["period"].as_str().unwrap_or(""),
             num(&p["nps"], 1),
-            p["promoters"],
-            p["passives"],
-            p["detractors"],
-            p["feedback"]
+            p["promoters"].to_string(),
+            p["passives"].to_string(),
+            p["detractors"].to_string(),
+            p["feedback"].to_string()
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -272,7 +272,7 @@ pub async fn report_drivers(
         println!(
             "{:<20} {:>8} {:>9} {:>9} {:>12}",
             d["theme"].as_str().unwrap_or(""),
-            d["mentions"],
+            d["mentions"].to_string(),
             num(&d["nps_with"], 1),
             num(&d["nps_without"], 1),
             num(&d["impact"], 2)
