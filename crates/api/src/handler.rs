@@ -317,16 +317,20 @@ impl<S: QueryStore> Api<S> {
         Ok((from, to))
     }
 
+    /// The day items of a range (read by key, no scan) and their sum.
     async fn counters(
         &self,
         from: NaiveDate,
         to: NaiveDate,
-    ) -> Result<BTreeMap<NaiveDate, Counters>, Reject> {
-        let mut out = BTreeMap::new();
+    ) -> Result<(BTreeMap<NaiveDate, Counters>, Counters), StoreError> {
+        let mut by_day = BTreeMap::new();
+        let mut total = Counters::new();
         for day in reports::days(from, to) {
-            out.insert(day, self.store.day_counters(day).await?);
+            let c = self.store.day_counters(day).await?;
+            reports::add_into(&mut total, &c);
+            by_day.insert(day, c);
         }
-        Ok(out)
+        Ok((by_day, total))
     }
 
     async fn nps(&self, q: &HashMap<String, String>) -> Result<ApiResponse, Reject> {
@@ -336,11 +340,7 @@ impl<S: QueryStore> Api<S> {
             .map(|g| g.parse().map_err(|e: String| bad("invalid_granularity", e)))
             .transpose()?
             .unwrap_or(Granularity::Day);
-        let by_day = self.counters(from, to).await?;
-        let mut total = Counters::new();
-        by_day
-            .values()
-            .for_each(|c| reports::add_into(&mut total, c));
+        let (by_day, total) = self.counters(from, to).await?;
         let all = reports::nps_counts(&total);
         Ok(ApiResponse::json(
             200,
@@ -351,10 +351,7 @@ impl<S: QueryStore> Api<S> {
 
     async fn drivers(&self, q: &HashMap<String, String>) -> Result<ApiResponse, Reject> {
         let (from, to) = self.range(q)?;
-        let mut total = Counters::new();
-        for c in self.counters(from, to).await?.values() {
-            reports::add_into(&mut total, c);
-        }
+        let (_, total) = self.counters(from, to).await?;
         let mut v = serde_json::to_value(reports::drivers(&total)).unwrap_or(Value::Null);
         v["from"] = json!(from);
         v["to"] = json!(to);
@@ -387,13 +384,7 @@ impl<S: QueryStore> Api<S> {
         let now = (self.clock)();
         let to = now.date_naive();
         let from = to - Duration::days(DEFAULT_REPORT_DAYS - 1);
-        let mut by_day = BTreeMap::new();
-        let mut total = Counters::new();
-        for day in reports::days(from, to) {
-            let c = self.store.day_counters(day).await?;
-            reports::add_into(&mut total, &c);
-            by_day.insert(day, c);
-        }
+        let (by_day, total) = self.counters(from, to).await?;
         let mut segments = Vec::new();
         for s in Segment::ALL {
             segments.push((

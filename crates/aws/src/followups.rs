@@ -163,27 +163,16 @@ impl DynamoStore {
 
 impl FollowUpStore for DynamoStore {
     async fn contact(&self, customer: &str) -> Result<Option<CustomerInfo>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(schema::PK, s(keys::customer(customer)))
-            .key(schema::SK, s(keys::PROFILE))
-            // An opt-out written a moment ago must be seen.
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify("get profile for follow-up", &e))?;
-        let Some(data) = out
-            .item()
-            .and_then(|i| i.get("data"))
-            .and_then(|d| d.as_s().ok())
-        else {
-            return Ok(None);
-        };
-        let p: Profile = serde_json::from_str(data)
-            .map_err(|e| StoreError::Permanent(format!("decoding profile: {e}")))?;
-        Ok(p.contact.map(|c| c.value))
+        // Consistent: an opt-out written a moment ago must be seen.
+        let p: Option<Profile> = self
+            .get_data(
+                keys::customer(customer),
+                keys::PROFILE.into(),
+                true,
+                "profile",
+            )
+            .await?;
+        Ok(p.and_then(|p| p.contact.map(|c| c.value)))
     }
 
     async fn is_suppressed(&self, hashes: &[String]) -> Result<bool, StoreError> {
@@ -364,27 +353,16 @@ impl FollowUpSink for AwsFollowUps {
         customer: &str,
         history_key: &str,
     ) -> Result<Option<FollowUpIntent>, StoreError> {
-        let out = self
+        let fb: Option<FeedbackRecord> = self
             .store
-            .client()
-            .get_item()
-            .table_name(self.store.table())
-            .key(schema::PK, s(keys::customer(customer)))
-            .key(schema::SK, s(keys::feedback(history_key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| classify("get feedback for intent", &e))?;
-        let Some(data) = out
-            .item()
-            .and_then(|i| i.get("data"))
-            .and_then(|d| d.as_s().ok())
-        else {
-            return Ok(None);
-        };
-        let fb: FeedbackRecord = serde_json::from_str(data)
-            .map_err(|e| StoreError::Permanent(format!("decoding feedback: {e}")))?;
-        Ok(fb.followup)
+            .get_data(
+                keys::customer(customer),
+                keys::feedback(history_key),
+                true,
+                "feedback",
+            )
+            .await?;
+        Ok(fb.and_then(|f| f.followup))
     }
 
     async fn pending(&self, customer: &str) -> Result<Option<SentState>, StoreError> {

@@ -31,6 +31,24 @@ fn decode<T: serde::de::DeserializeOwned>(i: &Item, what: &str) -> Result<T, Sto
     serde_json::from_str(data).map_err(|e| StoreError::Permanent(format!("decoding {what}: {e}")))
 }
 
+/// Queries ask for `limit + 1` items: the extra one only says that there is a next
+/// page, which then starts after the last item shown (its sort key is the position).
+fn split_page<'a>(
+    items: &'a [Item],
+    limit: usize,
+    position: &str,
+) -> (Vec<&'a Item>, Option<String>) {
+    let page: Vec<&Item> = items.iter().take(limit).collect();
+    let next = (items.len() > limit)
+        .then(|| {
+            page.last()
+                .and_then(|i| str_of(i, position))
+                .map(str::to_owned)
+        })
+        .flatten();
+    (page, next)
+}
+
 /// BatchWriteItem deletes, 25 at a time, retrying unprocessed items with backoff.
 async fn delete_all(
     store: &DynamoStore,
@@ -79,16 +97,13 @@ async fn delete_all(
 
 impl QueryStore for DynamoStore {
     async fn profile(&self, customer: &str) -> Result<Option<Profile>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(schema::PK, s(keys::customer(customer)))
-            .key(schema::SK, s(keys::PROFILE))
-            .send()
-            .await
-            .map_err(|e| classify("get profile", &e))?;
-        out.item().map(|i| decode(i, "profile")).transpose()
+        self.get_data(
+            keys::customer(customer),
+            keys::PROFILE.into(),
+            false,
+            "profile",
+        )
+        .await
     }
 
     async fn feedback_page(
@@ -98,7 +113,6 @@ impl QueryStore for DynamoStore {
         after: Option<String>,
     ) -> Result<Page<FeedbackRecord>, StoreError> {
         let pk = keys::customer(customer);
-        // One more than asked: whether it comes back says if there is a next page.
         let mut q = self
             .client()
             .query()
@@ -119,15 +133,7 @@ impl QueryStore for DynamoStore {
             .send()
             .await
             .map_err(|e| classify("query feedback page", &e))?;
-        let items = out.items();
-        let page: Vec<&Item> = items.iter().take(limit).collect();
-        let next = (items.len() > limit)
-            .then(|| {
-                page.last()
-                    .and_then(|i| str_of(i, schema::SK))
-                    .map(str::to_owned)
-            })
-            .flatten();
+        let (page, next) = split_page(out.items(), limit, schema::SK);
         Ok(Page {
             items: page
                 .iter()
@@ -168,15 +174,7 @@ impl QueryStore for DynamoStore {
                 .exclusive_start_key(schema::SK, s(keys::PROFILE));
         }
         let out = q.send().await.map_err(|e| classify("query segment", &e))?;
-        let items = out.items();
-        let page: Vec<&Item> = items.iter().take(limit).collect();
-        let next = (items.len() > limit)
-            .then(|| {
-                page.last()
-                    .and_then(|i| str_of(i, schema::GSI1SK))
-                    .map(str::to_owned)
-            })
-            .flatten();
+        let (page, next) = split_page(out.items(), limit, schema::GSI1SK);
         // The index holds keys only: the risk itself comes from the profiles.
         let ids: Vec<String> = page
             .iter()

@@ -9,6 +9,17 @@ use feedloop_ingest::ports::StoreError;
 use crate::schema::{self, Names};
 use crate::store::classify;
 
+/// JSON logs for CloudWatch, filtered by `RUST_LOG` (the template's `LogLevel`); no
+/// timestamps (CloudWatch adds them) and no module paths.
+pub fn init_lambda_logging() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
 /// SDK config: the default chain (region too, unless given), or, with an endpoint (moto), static dummy credentials
 /// unless real ones are in the environment.
 pub async fn sdk_config(endpoint: Option<&str>, region: Option<&str>) -> SdkConfig {

@@ -197,6 +197,27 @@ impl DynamoStore {
         Ok(item)
     }
 
+    /// One item's `data` attribute, decoded; `None` when the item does not exist.
+    pub(crate) async fn get_data<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: String,
+        consistent: bool,
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(schema::PK, s(pk))
+            .key(schema::SK, s(sk))
+            .consistent_read(consistent)
+            .send()
+            .await
+            .map_err(|e| classify(&format!("get {what}"), &e))?;
+        out.item().map(|i| decode(i, what)).transpose()
+    }
+
     /// A customer's feedback, newest first, `limit` per page.
     pub async fn feedback_history(
         &self,

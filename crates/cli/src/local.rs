@@ -219,21 +219,8 @@ pub async fn drain(endpoint: &str, prefix: &str) -> Result<()> {
     let sdk = setup::sdk_config(Some(endpoint), Some("us-east-1")).await;
     let names = names(prefix);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let url = |name: String| {
-        let sqs = sqs.clone();
-        async move {
-            sqs.get_queue_url()
-                .queue_name(&name)
-                .send()
-                .await
-                .with_context(|| format!("queue {name} not found: run `make local-up` first"))
-                .map(|o| o.queue_url().unwrap_or_default().to_owned())
-        }
-    };
-    let (ingest_url, followup_url) = (
-        url(names.ingest_queue.clone()).await?,
-        url(names.followup_queue.clone()).await?,
-    );
+    let ingest_url = crate::target::queue_url(&sqs, &names.ingest_queue).await?;
+    let followup_url = crate::target::queue_url(&sqs, &names.followup_queue).await?;
     let store =
         feedloop_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names.table, 365);
     let ingest = feedloop_ingest::Ingest::new(

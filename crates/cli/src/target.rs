@@ -86,6 +86,19 @@ impl Resolved {
     }
 }
 
+/// A local stack's queue URL by name.
+pub async fn queue_url(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String> {
+    let out = sqs
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .with_context(|| {
+            format!("queue {name} not found (is the local stack up? `make local-up`)")
+        })?;
+    Ok(out.queue_url().unwrap_or_default().to_owned())
+}
+
 /// The stack id's last part, as the template derives SUPPRESSION_SALT.
 pub fn salt_from_stack_id(id: &str) -> Option<String> {
     id.split('/')
@@ -154,21 +167,8 @@ impl AwsTarget {
         } else if let Some(prefix) = &self.prefix {
             let names = Names::with_prefix(prefix);
             let sqs = aws_sdk_sqs::Client::new(&r.sdk);
-            let url = |name: String| {
-                let sqs = sqs.clone();
-                async move {
-                    sqs.get_queue_url()
-                        .queue_name(&name)
-                        .send()
-                        .await
-                        .with_context(|| {
-                            format!("looking up queue {name} (is the local stack up?)")
-                        })
-                        .map(|o| o.queue_url().map(str::to_owned))
-                }
-            };
-            r.queue_url = url(names.ingest_queue.clone()).await?;
-            r.dlq_url = url(names.ingest_dlq.clone()).await?;
+            r.queue_url = Some(queue_url(&sqs, &names.ingest_queue).await?);
+            r.dlq_url = Some(queue_url(&sqs, &names.ingest_dlq).await?);
             r.table = Some(names.table);
             r.salt = Some(LOCAL_SALT.to_owned());
         }

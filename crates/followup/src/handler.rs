@@ -58,7 +58,6 @@ pub struct DispatchReport {
 }
 
 impl DispatchReport {
-    /// One CloudWatch Embedded Metric Format line.
     pub fn emf(&self, now: DateTime<Utc>) -> String {
         let metrics = [
             ("FollowUpsSent", self.sent),
@@ -71,21 +70,7 @@ impl DispatchReport {
             ("FollowUpsRetried", self.retried),
             ("FollowUpsSuppressed", self.suppressed),
         ];
-        let mut v = serde_json::json!({
-            "_aws": {
-                "Timestamp": now.timestamp_millis(),
-                "CloudWatchMetrics": [{
-                    "Namespace": "feedloop",
-                    "Dimensions": [["Function"]],
-                    "Metrics": metrics.iter().map(|(n, _)| serde_json::json!({"Name": n, "Unit": "Count"})).collect::<Vec<_>>(),
-                }],
-            },
-            "Function": "followup",
-        });
-        for (name, value) in metrics {
-            v[name] = serde_json::json!(value);
-        }
-        v.to_string()
+        feedloop_ingest::handler::emf_line("followup", &metrics, now)
     }
 }
 

@@ -73,7 +73,6 @@ pub struct BatchReport {
 }
 
 impl BatchReport {
-    /// One EMF log line: CloudWatch turns it into metrics without an API call.
     pub fn emf(&self, function: &str, now: DateTime<Utc>) -> String {
         let metrics = [
             ("Processed", self.processed),
@@ -85,22 +84,28 @@ impl BatchReport {
             ("SentimentNeutral", self.neutral),
             ("SentimentNegative", self.negative),
         ];
-        let mut v = serde_json::json!({
-            "_aws": {
-                "Timestamp": now.timestamp_millis(),
-                "CloudWatchMetrics": [{
-                    "Namespace": "feedloop",
-                    "Dimensions": [["Function"]],
-                    "Metrics": metrics.iter().map(|(n, _)| serde_json::json!({"Name": n, "Unit": "Count"})).collect::<Vec<_>>(),
-                }],
-            },
-            "Function": function,
-        });
-        for (name, value) in metrics {
-            v[name] = serde_json::json!(value);
-        }
-        v.to_string()
+        emf_line(function, &metrics, now)
     }
+}
+
+/// One CloudWatch Embedded Metric Format line (namespace `feedloop`, dimension
+/// `Function`): CloudWatch turns it into metrics without an API call.
+pub fn emf_line(function: &str, metrics: &[(&str, u32)], now: DateTime<Utc>) -> String {
+    let mut v = serde_json::json!({
+        "_aws": {
+            "Timestamp": now.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": "feedloop",
+                "Dimensions": [["Function"]],
+                "Metrics": metrics.iter().map(|(n, _)| serde_json::json!({"Name": n, "Unit": "Count"})).collect::<Vec<_>>(),
+            }],
+        },
+        "Function": function,
+    });
+    for (name, value) in metrics {
+        v[*name] = serde_json::json!(value);
+    }
+    v.to_string()
 }
 
 pub struct Ingest<S, F = NoFollowUps> {

@@ -11,12 +11,7 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_target(false)
-        .without_time()
-        .init();
+    setup::init_lambda_logging();
     let config = IngestConfig::from_env()?;
     let analyzer = feedloop_core::analysis::Analyzer::new(config.mode, config.load_taxonomy()?);
     // Region and credentials come from the Lambda environment; AWS_ENDPOINT_URL points
