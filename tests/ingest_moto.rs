@@ -138,6 +138,8 @@ async fn table_state(stack: &Stack) -> MemoryState {
                 };
                 state.rejects.insert(r.message_id.clone(), r);
             }
+            // Where a customer's rejects are, for erasure; the reject itself is above.
+            "reject_pointer" => {}
             _ if attr(&item, schema::SK) == schema::keys::AGGREGATE => {
                 let day = attr(&item, "day").parse().unwrap();
                 let shard = attr(&item, "shard").parse().unwrap();
