@@ -5,7 +5,7 @@ use std::sync::Arc;
 use feedloop_api::config::ApiConfig;
 use feedloop_api::Api;
 use feedloop_aws::{setup, DynamoStore};
-use lambda_http::{run, service_fn, Body, Error, Request, RequestExt, Response};
+use lambda_http::{run, service_fn, Error, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -21,21 +21,8 @@ async fn main() -> Result<(), Error> {
         clock: Arc::new(chrono::Utc::now),
     };
     let api = &api;
-    run(service_fn(move |req: Request| async move {
-        let query = req
-            .query_string_parameters()
-            .iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        let r = api
-            .handle(req.method().as_str(), req.uri().path(), &query)
-            .await;
-        Response::builder()
-            .status(r.status)
-            .header("content-type", r.content_type)
-            .header("cache-control", "no-store")
-            .body(Body::Text(r.body))
-            .map_err(Error::from)
+    run(service_fn(move |req: Request| {
+        feedloop_api_fn::respond(api, req)
     }))
     .await
 }

@@ -1,0 +1,97 @@
+//! The shipped HTTP API sample events (events/api-*.json, payload 2.0 as API Gateway
+//! sends them) through the Lambda adapter and the routes, on the in-memory store.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use feedloop_api::Api;
+use feedloop_core::analysis::Analyzer;
+use feedloop_core::sentiment::Mode;
+use feedloop_core::themes::Taxonomy;
+use feedloop_ingest::memory::MemoryStore;
+use feedloop_ingest::{Ingest, Settings};
+use lambda_http::Body;
+use serde_json::Value;
+
+fn event(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../../events/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+async fn call(api: &Api<Arc<MemoryStore>>, raw: &str) -> (u16, Value) {
+    let req = lambda_http::request::from_str(raw).expect("a valid HTTP API v2 event");
+    let resp = feedloop_api_fn::respond(api, req).await.unwrap();
+    let status = resp.status().as_u16();
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let body = match resp.into_body() {
+        Body::Text(t) => t,
+        other => panic!("text body expected, got {other:?}"),
+    };
+    (status, serde_json::from_str(&body).unwrap())
+}
+
+#[tokio::test]
+async fn sample_events_run_through_the_adapter() {
+    let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+    let store = Arc::new(MemoryStore::default());
+    let ingest = Ingest::new(
+        store.clone(),
+        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Settings {
+            half_life_days: 30.0,
+            aggregate_shards: 2,
+            max_concurrency: 2,
+        },
+        Arc::new(move || now),
+    );
+    for (i, score) in [3, 1, 2].iter().enumerate() {
+        let body = format!(
+            r#"{{"feedback_id":"f{i}","customer_id":"cust-042","kind":"survey","occurred_at":"2026-11-{:02}T10:00:00Z","nps_score":{score},"text":"Delivery is always late."}}"#,
+            10 + i
+        );
+        ingest.process(&format!("m{i}"), &body).await.unwrap();
+    }
+    let api = Api {
+        store,
+        cursor_key: b"0123456789abcdef".to_vec(),
+        suppression_salt: "s".into(),
+        clock: Arc::new(move || now),
+    };
+
+    let (status, v) = call(&api, &event("api-get-customer.json")).await;
+    assert_eq!((status, v["customer_id"].as_str()), (200, Some("cust-042")));
+    assert_eq!(v["profile"]["feedback_count"], 3);
+
+    let (status, v) = call(&api, &event("api-get-feedback.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        v["items"].as_array().unwrap().len(),
+        2,
+        "limit=2 from the query string"
+    );
+    assert_eq!(v["items"][0]["feedback_id"], "f2", "newest first");
+    assert!(v["next_cursor"].is_string());
+
+    let (status, v) = call(&api, &event("api-get-segment.json")).await;
+    assert_eq!((status, v["segment"].as_str()), (200, Some("at_risk")));
+
+    let (status, v) = call(&api, &event("api-get-nps.json")).await;
+    assert_eq!((status, v["granularity"].as_str()), (200, Some("week")));
+    assert_eq!(v["responses"]["detractors"], 3);
+
+    // An id with a slash arrives percent-encoded in rawPath.
+    let encoded = event("api-get-customer.json").replace("/customers/cust-042", "/customers/a%2Fb");
+    let (status, v) = call(&api, &encoded).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (404, Some("customer_not_found"))
+    );
+
+    let (status, v) = call(&api, &event("api-delete-customer.json")).await;
+    assert_eq!((status, v["deleted"]["feedback"].as_u64()), (200, Some(3)));
+    let (status, _) = call(&api, &event("api-get-customer.json")).await;
+    assert_eq!(status, 404);
+}
