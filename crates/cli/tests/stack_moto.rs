@@ -369,3 +369,105 @@ async fn csv_send_and_dead_letter_list_and_redrive() {
     assert_eq!(left, 0);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `--stack NAME`: names from the CloudFormation outputs, the suppression salt from the
+/// stack id, as after `sam deploy` (a stack on moto with the same outputs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stack_outputs_name_the_resources_and_the_stack_id_salts_the_suppression_list() {
+    let stack = Stack::start("cli-cfn").await;
+    let template = serde_json::json!({
+        "Resources": {"Marker": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {
+            "TableName": {"Value": stack.names.table},
+            "IngestQueueUrl": {"Value": stack.urls.ingest},
+            "IngestDeadLetterQueueUrl": {"Value": stack.urls.ingest_dlq},
+        }
+    });
+    let cfn = aws_sdk_cloudformation::Client::new(&stack.sdk);
+    let created = cfn
+        .create_stack()
+        .stack_name("feedloop-test")
+        .template_body(template.to_string())
+        .send()
+        .await
+        .unwrap();
+    let stack_id = created.stack_id().unwrap().to_owned();
+    let salt = stack_id.rsplit('/').next().unwrap().to_owned();
+
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_feedloop"))
+            .args(args)
+            .args([
+                "--endpoint-url",
+                &stack.moto.endpoint,
+                "--stack",
+                "feedloop-test",
+            ])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env_remove("AWS_PROFILE")
+            .env_remove("FEEDLOOP_SUPPRESSION_SALT")
+            .output()
+            .unwrap()
+    };
+    let dir = std::env::temp_dir().join(format!("feedloop-cfn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("one.jsonl");
+    std::fs::write(
+        &file,
+        r#"{"feedback_id":"s1","customer_id":"cfn-1","kind":"survey","occurred_at":"2026-11-20T10:00:00Z","nps_score":2,"customer":{"email":"cfn@example.com"}}"#,
+    )
+    .unwrap();
+    let sent = json_of(&run(&["send", file.to_str().unwrap(), "--json"]));
+    assert_eq!(
+        sent["sent"], 1,
+        "the ingest queue came from the IngestQueueUrl output"
+    );
+    let ingest = Ingest::new(
+        store(&stack),
+        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Settings {
+            half_life_days: 30.0,
+            aggregate_shards: 2,
+            max_concurrency: 2,
+        },
+        Arc::new(test_now),
+    );
+    while poll_once(
+        &SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0),
+        &ingest,
+        10,
+    )
+    .await
+    .unwrap()
+    .0 > 0
+    {}
+    let p = json_of(&run(&["profile", "cfn-1", "--json"]));
+    assert_eq!(
+        p["profile"]["profile"]["feedback_count"], 1,
+        "the table came from the TableName output"
+    );
+
+    let erased = json_of(&run(&["erase", "cfn-1", "--yes", "--json"]));
+    assert_eq!(erased["deleted"]["suppression_keys"], 2);
+    let contact = feedloop_core::envelope::CustomerInfo {
+        email: Some("cfn@example.com".into()),
+        ..Default::default()
+    };
+    for key in feedloop_core::followup::suppression::keys(&salt, "cfn-1", Some(&contact)) {
+        let got = stack
+            .ddb()
+            .get_item()
+            .table_name(&stack.names.table)
+            .key("PK", AttributeValue::S(format!("SUPP#{key}")))
+            .key("SK", AttributeValue::S("SUPP".into()))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            got.item().is_some(),
+            "suppression entry salted with the stack id's uuid"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
