@@ -61,7 +61,7 @@ fn ingest(stack: &Stack, now: DateTime<Utc>) -> Ingest<DynamoStore, AwsFollowUps
     };
     Ingest::new(
         store,
-        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
         Settings {
             half_life_days: 30.0,
             aggregate_shards: 2,
@@ -317,7 +317,7 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
         .unwrap();
     let plain = Ingest::new(
         store(&stack),
-        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
         Settings {
             half_life_days: 30.0,
             aggregate_shards: 2,

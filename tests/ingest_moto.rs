@@ -28,7 +28,7 @@ const SHARDS: u16 = 4;
 fn ingest<S: ProfileStore + RejectStore>(store: S) -> Ingest<S> {
     Ingest::new(
         store,
-        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
         Settings {
             half_life_days: 30.0,
             aggregate_shards: SHARDS,

@@ -339,7 +339,7 @@ mod tests {
     fn charts_have_one_mark_per_datum_and_data_is_escaped() {
         let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 24, 12, 0, 0).unwrap();
         let mut p = LocalPipeline::new(
-            Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+            Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
             30.0,
         );
         for (i, (score, text)) in [

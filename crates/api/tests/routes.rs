@@ -30,7 +30,7 @@ async fn loaded() -> (Arc<MemoryStore>, Api<Arc<MemoryStore>>) {
     let store = Arc::new(MemoryStore::default());
     let ingest = Ingest::new(
         store.clone(),
-        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
         Settings {
             half_life_days: 30.0,
             aggregate_shards: 3,

@@ -11,7 +11,13 @@ use feedloop_core::pipeline::{LocalPipeline, Outcome};
 use feedloop_core::themes::Taxonomy;
 use serde_json::json;
 
-use crate::{demo, report, AnalysisOpts};
+use std::sync::Arc;
+
+use feedloop_core::neural::SharedEncoder;
+use feedloop_core::sentiment::Mode;
+use feedloop_neural::{resolve_model_dir, MiniLm};
+
+use crate::{demo, report, AnalysisOpts, ThemeSourceOpt};
 
 fn taxonomy(name: &str) -> Result<Taxonomy> {
     Ok(match name {
@@ -25,8 +31,38 @@ fn taxonomy(name: &str) -> Result<Taxonomy> {
     })
 }
 
-fn analyzer(opts: &AnalysisOpts) -> Result<Analyzer> {
-    Ok(Analyzer::new(opts.mode, taxonomy(&opts.taxonomy)?))
+/// The mode to run: the one asked for, else hybrid when the model is installed, else
+/// lexicon, saying so on stderr (never a silent downgrade of an explicit choice).
+pub fn resolve_mode(opts: &AnalysisOpts) -> Mode {
+    if let Some(m) = opts.mode {
+        return m;
+    }
+    match resolve_model_dir(opts.model_dir.as_deref()) {
+        Ok(_) => Mode::Hybrid,
+        Err(e) => {
+            eprintln!("note: using lexicon mode; {e}");
+            Mode::Lexicon
+        }
+    }
+}
+
+pub fn analyzer(opts: &AnalysisOpts) -> Result<Analyzer> {
+    let mode = resolve_mode(opts);
+    let taxonomy = taxonomy(&opts.taxonomy)?;
+    let encoder: Option<SharedEncoder> = if mode.needs_encoder() {
+        let dir = resolve_model_dir(opts.model_dir.as_deref())
+            .with_context(|| format!("{mode} mode needs the sentence encoder"))?;
+        let model = MiniLm::load(&dir)
+            .with_context(|| format!("loading the sentence encoder from {}", dir.display()))?;
+        Some(Arc::new(model))
+    } else {
+        None
+    };
+    let a = Analyzer::build(mode, taxonomy, encoder)?;
+    Ok(match opts.themes {
+        ThemeSourceOpt::Taxonomy => a,
+        ThemeSourceOpt::Head => a.with_category_head()?,
+    })
 }
 
 pub fn demo(opts: &AnalysisOpts, json: bool, export: Option<&Path>) -> Result<ExitCode> {
@@ -55,7 +91,7 @@ pub fn demo(opts: &AnalysisOpts, json: bool, export: Option<&Path>) -> Result<Ex
             &bytes,
             &format!("demo message {}", i + 1),
             demo::demo_now(),
-        ));
+        )?);
     }
     report::print(
         &pipeline,
@@ -68,31 +104,32 @@ pub fn demo(opts: &AnalysisOpts, json: bool, export: Option<&Path>) -> Result<Ex
 
 pub fn analyze(opts: &AnalysisOpts, json: bool, text: &str) -> Result<ExitCode> {
     let analyzer = analyzer(opts)?;
-    let one = |t: &str| {
-        let a = analyzer.analyze_text(t);
+    let one = |t: &str| -> Result<serde_json::Value> {
+        let a = analyzer.analyze_text(t)?;
         let s = a.sentiment;
-        json!({
+        Ok(json!({
             "text": t,
             "compound": s.map(|s| s.compound), "pos": s.map(|s| s.pos), "neu": s.map(|s| s.neu), "neg": s.map(|s| s.neg),
             "label": s.map(|s| s.label), "skipped": a.skipped, "language": a.language.code,
-            "sentences": a.sentences, "themes": a.themes,
-        })
+            "sentences": a.sentences, "themes": a.themes, "stars": a.stars,
+            "mode": analyzer.mode(),
+        }))
     };
     if text == "-" {
         let stdin = io::stdin();
         let mut out = BufWriter::new(io::stdout().lock());
         for line in stdin.lock().lines() {
             let line = line.context("reading stdin")?;
-            writeln!(out, "{}", one(&line))?;
+            writeln!(out, "{}", one(&line)?)?;
         }
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    let v = one(text);
     if json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        println!("{}", serde_json::to_string_pretty(&one(text)?)?);
     } else {
-        report::print_analysis(&analyzer.analyze_text(text));
+        println!("mode {}", analyzer.mode());
+        report::print_analysis(&analyzer.analyze_text(text)?);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -118,7 +155,7 @@ pub fn process(
             continue;
         }
         let source = format!("line {}", i + 1);
-        let outcome = pipeline.ingest(line.as_bytes(), &source, now);
+        let outcome = pipeline.ingest(line.as_bytes(), &source, now)?;
         if json {
             let mut v = serde_json::to_value(&outcome)?;
             v["line"] = json!(i + 1);
@@ -176,10 +213,23 @@ pub fn eval(opts: &AnalysisOpts, split: Split, file: &Path) -> Result<ExitCode> 
     if records.is_empty() {
         bail!("{} has no records for split {split:?}", file.display());
     }
-    let report = eval::evaluate(&analyzer(opts)?, &records);
+    let analyzer = analyzer(opts)?;
+    let total = records.len();
+    let report = eval::evaluate(&analyzer, &records, |done| {
+        if analyzer.mode().needs_encoder() && total > 512 {
+            eprint!("\r{name}: {done}/{total}");
+            if done == total {
+                eprintln!();
+            }
+        }
+    })?;
     let mut v = serde_json::to_value(&report)?;
     v["file"] = json!(name);
-    v["mode"] = json!(opts.mode);
+    v["mode"] = json!(analyzer.mode());
+    v["themes_from"] = json!(match opts.themes {
+        ThemeSourceOpt::Taxonomy => "taxonomy",
+        ThemeSourceOpt::Head => "head",
+    });
     v["taxonomy"] = json!(opts.taxonomy);
     v["split"] = json!(if presplit { "file" } else { split_name(split) });
     println!("{v}");

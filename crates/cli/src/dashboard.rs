@@ -17,7 +17,7 @@ use crate::target::Resolved;
 
 pub fn demo_page() -> Result<String> {
     let mut p = LocalPipeline::new(
-        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
         30.0,
     );
     for (i, e) in demo::envelopes().iter().enumerate() {
@@ -25,7 +25,7 @@ pub fn demo_page() -> Result<String> {
             &serde_json::to_vec(e)?,
             &format!("demo message {}", i + 1),
             demo::demo_now(),
-        );
+        )?;
     }
     Ok(render(&DashboardData::from_pipeline(&p, demo::demo_now())))
 }

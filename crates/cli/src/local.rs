@@ -225,7 +225,7 @@ pub async fn drain(endpoint: &str, prefix: &str) -> Result<()> {
         feedloop_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names.table, 365);
     let ingest = feedloop_ingest::Ingest::new(
         store.clone(),
-        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
         feedloop_ingest::Settings {
             half_life_days: 30.0,
             aggregate_shards: 8,

@@ -26,14 +26,32 @@ struct Cli {
     command: Command,
 }
 
+/// Where themes come from in the neural modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ThemeSourceOpt {
+    /// The taxonomy's phrases, plus similarity to its examples in the neural modes.
+    Taxonomy,
+    /// The trained restaurant-category head (with `--taxonomy restaurants`).
+    Head,
+}
+
 #[derive(clap::Args, Clone)]
 pub struct AnalysisOpts {
-    /// Sentiment mode: `feedloop` (default, tuned for feedback) or `reference` (VADER 3.3.2).
-    #[arg(long, default_value = "feedloop")]
-    mode: Mode,
+    /// Sentiment mode: `hybrid` (encoder + lexicon scores, the default when the model
+    /// is installed), `neural` (encoder only), `lexicon` (alias `feedloop`, the default
+    /// without the model) or `reference` (VADER 3.3.2 exactly).
+    #[arg(long)]
+    mode: Option<Mode>,
     /// Theme taxonomy: `small-business` (default), `restaurants`, or a TOML file.
     #[arg(long, default_value = "small-business")]
     taxonomy: String,
+    /// Folder of the sentence encoder in the Hugging Face layout (default: what `make
+    /// model` installs, models/all-MiniLM-L6-v2).
+    #[arg(long, env = "FEEDLOOP_MODEL_DIR", value_name = "DIR")]
+    model_dir: Option<PathBuf>,
+    /// Where themes come from in the neural modes.
+    #[arg(long, value_enum, default_value = "taxonomy")]
+    themes: ThemeSourceOpt,
 }
 
 #[derive(Subcommand)]

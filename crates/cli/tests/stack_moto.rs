@@ -101,7 +101,7 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
     // The ingest function's work, with real SQS batches.
     let ingest = Ingest::new(
         store(&stack),
-        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
         Settings {
             half_life_days: 30.0,
             aggregate_shards: 2,
@@ -425,7 +425,7 @@ async fn stack_outputs_name_the_resources_and_the_stack_id_salts_the_suppression
     );
     let ingest = Ingest::new(
         store(&stack),
-        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
         Settings {
             half_life_days: 30.0,
             aggregate_shards: 2,

@@ -1,15 +1,24 @@
 //! The analysis of one feedback: language, sentiment (whole text and per sentence),
 //! themes with their sentence's sentiment, NPS category and a PII-free excerpt.
+//!
+//! In the neural modes every text of a call is encoded together: whole texts, their
+//! sentences, in one [`SentenceEncoder::encode`] call (an SQS batch is one call).
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::Feedback;
 use crate::language::{self, Language};
+use crate::neural::{
+    cosine, hybrid_features, EncodeError, Heads, HeadsError, LinearHead, SentimentHeads,
+    SharedEncoder,
+};
 use crate::nps::NpsCategory;
 use crate::pii;
 use crate::sentiment::{Mode, Scorer, Sentiment};
-use crate::text;
-use crate::themes::Taxonomy;
+use crate::text::{self, Span};
+use crate::themes::{Taxonomy, ThemeHit};
 
 /// Characters of (redacted) text kept on profiles and feedback items.
 pub const EXCERPT_CHARS: usize = 280;
@@ -18,6 +27,19 @@ pub const EXCERPT_CHARS: usize = 280;
 pub struct SentenceScore {
     pub text: String,
     pub compound: f64,
+}
+
+/// How a theme was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThemeSource {
+    /// A taxonomy phrase matched (or the fallback theme, with an empty phrase).
+    #[default]
+    Phrase,
+    /// The sentence's embedding is close to one of the theme's exemplars.
+    Similarity,
+    /// The trained category head (restaurant categories).
+    Head,
 }
 
 /// A theme found in the text, with the sentence it was found in and that sentence's
@@ -30,6 +52,11 @@ pub struct ThemeMention {
     pub sentence: String,
     pub sentence_index: usize,
     pub sentiment: Option<f64>,
+    #[serde(default)]
+    pub source: ThemeSource,
+    /// Cosine similarity (similarity) or probability (head); none for phrases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +67,10 @@ pub struct TextAnalysis {
     pub skipped: Option<String>,
     pub sentences: Vec<SentenceScore>,
     pub themes: Vec<ThemeMention>,
+    /// SST-style class 1 (very negative) ..= 5 (very positive): the five-class head in
+    /// the neural modes, fixed compound bins otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stars: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,95 +88,407 @@ impl AnalyzedFeedback {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzerError {
+    #[error(
+        "{0} mode needs the sentence encoder (the neural model): install it with `make model` \
+         or choose --mode lexicon"
+    )]
+    NeedsEncoder(Mode),
+    #[error(transparent)]
+    Heads(#[from] HeadsError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error("the category head predicts {head:?}, which taxonomy {taxonomy:?} does not define")]
+    CategoriesNotInTaxonomy { head: String, taxonomy: String },
+}
+
+/// Lexicon-mode 1..=5 bins on the compound score, for files graded in five classes.
+pub fn stars_from_compound(c: f64) -> u8 {
+    match c {
+        c if c <= -0.5 => 1,
+        c if c < -0.05 => 2,
+        c if c <= 0.05 => 3,
+        c if c < 0.5 => 4,
+        _ => 5,
+    }
+}
+
+struct ThemeExemplars {
+    theme: usize,
+    vectors: Vec<Vec<f32>>,
+    threshold: f64,
+}
+
+struct Neural {
+    encoder: SharedEncoder,
+    heads: SentimentHeads,
+    hybrid: bool,
+    exemplars: Vec<ThemeExemplars>,
+    /// Category head and per-class thresholds, when themes come from the head.
+    category_head: Option<(LinearHead, Vec<f64>)>,
+}
+
 /// Everything needed to analyse feedback; build once, share freely.
 #[derive(Clone)]
 pub struct Analyzer {
+    mode: Mode,
     scorer: Scorer,
     taxonomy: Taxonomy,
+    neural: Option<Arc<Neural>>,
+}
+
+/// One text on its way through [`Analyzer::analyze_texts`].
+struct Prepared<'a> {
+    text: &'a str,
+    language: Language,
+    spans: Vec<Span>,
+    hits: Vec<ThemeHit>,
+    skipped: Option<String>,
+    /// Index of the whole text's embedding, then of each sentence's.
+    slots: Option<(usize, Vec<usize>)>,
 }
 
 impl Analyzer {
+    /// An analyzer for the modes that need no encoder (`reference`, `lexicon`).
+    ///
+    /// # Panics
+    /// For `neural` and `hybrid`, which need [`Analyzer::build`] with an encoder.
     pub fn new(mode: Mode, taxonomy: Taxonomy) -> Analyzer {
+        assert!(
+            !mode.needs_encoder(),
+            "{mode} mode needs Analyzer::build with an encoder"
+        );
         Analyzer {
+            mode,
             scorer: Scorer::new(mode),
             taxonomy,
+            neural: None,
         }
+    }
+
+    /// An analyzer for any mode. The neural modes need `encoder`; the taxonomy's
+    /// phrases and examples are embedded here, once.
+    pub fn build(
+        mode: Mode,
+        taxonomy: Taxonomy,
+        encoder: Option<SharedEncoder>,
+    ) -> Result<Analyzer, AnalyzerError> {
+        if !mode.needs_encoder() {
+            return Ok(Analyzer::new(mode, taxonomy));
+        }
+        let encoder = encoder.ok_or(AnalyzerError::NeedsEncoder(mode))?;
+        let heads = Heads::shipped()?;
+        if heads.embedding_dim != encoder.dim() {
+            return Err(HeadsError::Dim {
+                trained: heads.embedding_dim,
+                encoder: encoder.dim(),
+            }
+            .into());
+        }
+        let exemplars = embed_exemplars(&taxonomy, encoder.as_ref())?;
+        let hybrid = mode == Mode::Hybrid;
+        Ok(Analyzer {
+            mode,
+            scorer: Scorer::new(mode),
+            taxonomy,
+            neural: Some(Arc::new(Neural {
+                encoder,
+                heads: if hybrid { heads.hybrid } else { heads.neural },
+                hybrid,
+                exemplars,
+                category_head: None,
+            })),
+        })
+    }
+
+    /// Themes from the trained restaurant-category head instead of phrases and
+    /// exemplars (neural modes, with a taxonomy that defines those categories).
+    pub fn with_category_head(self) -> Result<Analyzer, AnalyzerError> {
+        let Some(neural) = &self.neural else {
+            return Err(AnalyzerError::NeedsEncoder(self.mode));
+        };
+        let heads = Heads::shipped()?;
+        if let Some(missing) = heads
+            .restaurant_categories
+            .classes
+            .iter()
+            .find(|c| self.taxonomy.label(c).is_none())
+        {
+            return Err(AnalyzerError::CategoriesNotInTaxonomy {
+                head: missing.clone(),
+                taxonomy: self.taxonomy.name.clone(),
+            });
+        }
+        let n = Neural {
+            encoder: neural.encoder.clone(),
+            heads: neural.heads.clone(),
+            hybrid: neural.hybrid,
+            exemplars: Vec::new(),
+            category_head: Some((heads.restaurant_categories, heads.restaurant_thresholds)),
+        };
+        Ok(Analyzer {
+            neural: Some(Arc::new(n)),
+            ..self
+        })
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
     }
 
     pub fn taxonomy(&self) -> &Taxonomy {
         &self.taxonomy
     }
 
-    pub fn analyze_text(&self, text: &str) -> TextAnalysis {
-        let language = language::detect(text);
-        let spans = text::sentences(text);
-        let hits = self.taxonomy.find(text, &spans);
-        let (sentiment, skipped, sentence_scores) = if text.trim().is_empty() {
-            (None, Some("empty text".to_owned()), Vec::new())
-        } else if !language.is_english() {
-            (
-                None,
-                Some(format!("unsupported language: {}", language.code)),
-                Vec::new(),
-            )
-        } else {
-            let scores: Vec<SentenceScore> = spans
-                .iter()
-                .map(|s| SentenceScore {
-                    text: s.of(text).to_owned(),
-                    compound: self.scorer.scores(s.of(text)).compound,
-                })
-                .collect();
-            (Some(self.scorer.sentiment(text)), None, scores)
-        };
-        let themes = hits
-            .into_iter()
-            .map(|h| {
-                let sentence = spans
-                    .get(h.sentence_index)
-                    .map(|s| s.of(text))
-                    .unwrap_or_default();
-                ThemeMention {
-                    label: self.taxonomy.label(&h.theme).unwrap_or(&h.theme).to_owned(),
-                    theme: h.theme,
-                    phrase: h.phrase,
-                    sentence: pii::redact(sentence),
-                    sentence_index: h.sentence_index,
-                    sentiment: sentence_scores.get(h.sentence_index).map(|s| s.compound),
+    pub fn analyze_text(&self, text: &str) -> Result<TextAnalysis, AnalyzerError> {
+        let mut v = self.analyze_texts(&[text])?;
+        Ok(v.remove(0))
+    }
+
+    /// Analyse many texts; in the neural modes they share one encoder call.
+    pub fn analyze_texts(&self, texts: &[&str]) -> Result<Vec<TextAnalysis>, AnalyzerError> {
+        let mut to_encode: Vec<&str> = Vec::new();
+        let mut prepared: Vec<Prepared> = texts
+            .iter()
+            .map(|&text| {
+                let language = language::detect(text);
+                let spans = text::sentences(text);
+                let hits = self.taxonomy.find(text, &spans);
+                let skipped = if text.trim().is_empty() {
+                    Some("empty text".to_owned())
+                } else if !language.is_english() {
+                    Some(format!("unsupported language: {}", language.code))
+                } else {
+                    None
+                };
+                Prepared {
+                    text,
+                    language,
+                    spans,
+                    hits,
+                    skipped,
+                    slots: None,
                 }
             })
             .collect();
-        TextAnalysis {
-            language,
-            sentiment,
-            skipped,
-            sentences: sentence_scores,
-            themes,
+        let embeddings = match &self.neural {
+            None => Vec::new(),
+            Some(n) => {
+                for p in prepared.iter_mut().filter(|p| p.skipped.is_none()) {
+                    let whole = to_encode.len();
+                    to_encode.push(p.text);
+                    let sentences = p
+                        .spans
+                        .iter()
+                        .map(|s| {
+                            let sentence = s.of(p.text);
+                            // A one-sentence text is its own sentence: encode it once.
+                            if sentence.trim() == p.text.trim() {
+                                whole
+                            } else {
+                                to_encode.push(sentence);
+                                to_encode.len() - 1
+                            }
+                        })
+                        .collect();
+                    p.slots = Some((whole, sentences));
+                }
+                n.encoder.encode(&to_encode)?
+            }
+        };
+        Ok(prepared
+            .into_iter()
+            .map(|p| self.finish(p, &embeddings))
+            .collect())
+    }
+
+    fn score(&self, text: &str, embedding: Option<&[f32]>) -> (Sentiment, Option<u8>) {
+        match (&self.neural, embedding) {
+            (Some(n), Some(e)) => {
+                let features;
+                let x = if n.hybrid {
+                    features = hybrid_features(e, &self.scorer.scores(text));
+                    features.as_slice()
+                } else {
+                    e
+                };
+                (n.heads.sentiment(x), Some(n.heads.stars(x)))
+            }
+            _ => {
+                let s = self.scorer.sentiment(text);
+                (s, Some(stars_from_compound(s.compound)))
+            }
         }
     }
 
-    pub fn analyze(&self, feedback: Feedback) -> AnalyzedFeedback {
-        let mut text = feedback.text.clone();
-        // A ticket's subject is often the only statement of the problem.
-        if let crate::envelope::Details::Ticket {
-            subject: Some(subject),
-            ..
-        } = &feedback.details
-        {
-            if text.trim().is_empty() {
-                text = subject.clone();
+    fn finish(&self, p: Prepared, embeddings: &[Vec<f32>]) -> TextAnalysis {
+        let text = p.text;
+        let emb = |i: usize| embeddings.get(i).map(Vec::as_slice);
+        let (sentiment, stars, sentence_scores) = if p.skipped.is_some() {
+            (None, None, Vec::new())
+        } else {
+            let (whole, per_sentence) = match &p.slots {
+                Some((w, s)) => (Some(*w), s.clone()),
+                None => (None, Vec::new()),
+            };
+            let scores: Vec<SentenceScore> = p
+                .spans
+                .iter()
+                .enumerate()
+                .map(|(i, s)| SentenceScore {
+                    text: s.of(text).to_owned(),
+                    compound: self
+                        .score(s.of(text), per_sentence.get(i).and_then(|&j| emb(j)))
+                        .0
+                        .compound,
+                })
+                .collect();
+            let (sentiment, stars) = self.score(text, whole.and_then(emb));
+            (Some(sentiment), stars, scores)
+        };
+        let mention = |theme: String, phrase: String, si: usize, source, score| {
+            let sentence = p.spans.get(si).map(|s| s.of(text)).unwrap_or_default();
+            ThemeMention {
+                label: self.taxonomy.label(&theme).unwrap_or(&theme).to_owned(),
+                theme,
+                phrase,
+                sentence: pii::redact(sentence),
+                sentence_index: si,
+                sentiment: sentence_scores.get(si).map(|s| s.compound),
+                source,
+                score,
+            }
+        };
+        let sentence_vectors: Vec<Option<&[f32]>> = match &p.slots {
+            Some((_, s)) => s.iter().map(|&j| emb(j)).collect(),
+            None => Vec::new(),
+        };
+        let mut themes: Vec<ThemeMention> = Vec::new();
+        match self.neural.as_deref() {
+            Some(Neural {
+                category_head: Some((head, thresholds)),
+                ..
+            }) => {
+                for (si, v) in sentence_vectors.iter().enumerate() {
+                    let Some(v) = v else { continue };
+                    for ((c, p), t) in head.classes.iter().zip(head.sigmoid(v)).zip(thresholds) {
+                        if p >= *t && !themes.iter().any(|m| &m.theme == c) {
+                            themes.push(mention(c.clone(), String::new(), si, ThemeSource::Head, Some(p)));
+                        }
+                    }
+                }
+            }
+            neural => {
+                let fallback = self.taxonomy.fallback();
+                for h in p.hits.iter().filter(|h| !(Some(h.theme.as_str()) == fallback && h.phrase.is_empty())) {
+                    themes.push(mention(h.theme.clone(), h.phrase.clone(), h.sentence_index, ThemeSource::Phrase, None));
+                }
+                if let Some(n) = neural {
+                    for (si, v) in sentence_vectors.iter().enumerate() {
+                        let Some(v) = v else { continue };
+                        for ex in &n.exemplars {
+                            let id = &self.taxonomy.themes()[ex.theme].id;
+                            if themes.iter().any(|m| &m.theme == id && m.sentence_index == si) {
+                                continue;
+                            }
+                            let best = ex.vectors.iter().map(|e| cosine(v, e)).fold(f64::MIN, f64::max);
+                            if best >= ex.threshold {
+                                themes.push(mention(id.clone(), String::new(), si, ThemeSource::Similarity, Some(best)));
+                            }
+                        }
+                    }
+                    themes.sort_by_key(|m| m.sentence_index);
+                }
+                if themes.is_empty() && !p.spans.is_empty() {
+                    if let Some(fb) = fallback {
+                        themes.push(mention(fb.to_owned(), String::new(), 0, ThemeSource::Phrase, None));
+                    }
+                }
             }
         }
-        let analysis = self.analyze_text(&text);
-        let nps_category = feedback.details.nps_score().map(NpsCategory::from_score);
-        let excerpt = pii::excerpt(&text, EXCERPT_CHARS);
-        AnalyzedFeedback {
-            feedback,
-            analysis,
-            nps_category,
-            excerpt,
+        TextAnalysis {
+            language: p.language,
+            sentiment,
+            skipped: p.skipped,
+            sentences: sentence_scores,
+            themes,
+            stars,
         }
     }
+
+    pub fn analyze(&self, feedback: Feedback) -> Result<AnalyzedFeedback, AnalyzerError> {
+        let mut v = self.analyze_batch(vec![feedback])?;
+        Ok(v.remove(0))
+    }
+
+    /// Analyse the feedback of one batch together (one encoder call in neural modes).
+    pub fn analyze_batch(
+        &self,
+        feedback: Vec<Feedback>,
+    ) -> Result<Vec<AnalyzedFeedback>, AnalyzerError> {
+        let texts: Vec<String> = feedback.iter().map(analysed_text).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let analyses = self.analyze_texts(&refs)?;
+        Ok(feedback
+            .into_iter()
+            .zip(analyses)
+            .zip(&texts)
+            .map(|((feedback, analysis), text)| AnalyzedFeedback {
+                nps_category: feedback.details.nps_score().map(NpsCategory::from_score),
+                excerpt: pii::excerpt(text, EXCERPT_CHARS),
+                feedback,
+                analysis,
+            })
+            .collect())
+    }
+}
+
+/// The text to analyse: a ticket's subject stands in for an empty body, since it is
+/// often the only statement of the problem.
+fn analysed_text(feedback: &Feedback) -> String {
+    if let crate::envelope::Details::Ticket {
+        subject: Some(subject),
+        ..
+    } = &feedback.details
+    {
+        if feedback.text.trim().is_empty() {
+            return subject.clone();
+        }
+    }
+    feedback.text.clone()
+}
+
+fn embed_exemplars(
+    taxonomy: &Taxonomy,
+    encoder: &dyn crate::neural::SentenceEncoder,
+) -> Result<Vec<ThemeExemplars>, EncodeError> {
+    let mut texts: Vec<&str> = Vec::new();
+    let mut owners: Vec<usize> = Vec::new();
+    for (ti, t) in taxonomy.themes().iter().enumerate() {
+        // Phrases count as exemplars only for themes that opted in with examples:
+        // a lone word like "app" is too vague to match sentences by similarity.
+        if t.examples.is_empty() {
+            continue;
+        }
+        for e in t.examples.iter().chain(&t.phrase_texts) {
+            texts.push(e);
+            owners.push(ti);
+        }
+    }
+    let vectors = encoder.encode(&texts)?;
+    let mut out: Vec<ThemeExemplars> = Vec::new();
+    for (ti, v) in owners.into_iter().zip(vectors) {
+        match out.iter_mut().find(|e| e.theme == ti) {
+            Some(e) => e.vectors.push(v),
+            None => out.push(ThemeExemplars {
+                theme: ti,
+                vectors: vec![v],
+                threshold: taxonomy.themes()[ti].similarity_threshold,
+            }),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -154,10 +497,11 @@ mod tests {
 
     #[test]
     fn themes_carry_their_sentence_sentiment() {
-        let a = Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business());
+        let a = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
         let r = a.analyze_text(
             "The staff were lovely. Delivery took forever and the parcel was damaged!",
-        );
+        )
+        .unwrap();
         let staff = r.themes.iter().find(|t| t.theme == "staff").unwrap();
         let delivery = r.themes.iter().find(|t| t.theme == "delivery").unwrap();
         assert!(staff.sentiment.unwrap() > 0.3);
@@ -168,10 +512,11 @@ mod tests {
 
     #[test]
     fn non_english_gets_no_score_and_a_reason() {
-        let a = Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business());
+        let a = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
         let r = a.analyze_text(
             "Das Paket ist nie angekommen und niemand hat auf meine E-Mails geantwortet.",
-        );
+        )
+        .unwrap();
         assert_eq!(r.sentiment, None);
         assert_eq!(r.skipped.as_deref(), Some("unsupported language: de"));
     }

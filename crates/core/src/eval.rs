@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::Analyzer;
+use crate::analysis::{Analyzer, AnalyzerError, TextAnalysis};
 use crate::sentiment::Label;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -21,6 +21,8 @@ pub struct Gold {
     pub valence: Option<f64>,
     pub themes: Option<Vec<String>>,
     pub aspects: Option<Vec<Aspect>>,
+    /// SST's fine-grained class, 1 (very negative) ..= 5 (very positive).
+    pub stars5: Option<u8>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,6 +92,9 @@ pub struct SentimentMetrics {
     pub per_class: BTreeMap<String, ClassMetrics>,
     /// Texts that got no score (not English / empty); they count as neutral.
     pub unscored: u64,
+    /// Only on files with five-class gold (SST-5): the predicted class equals it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub five_class_accuracy: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -210,8 +215,28 @@ pub fn pearson(xs: &[f64], ys: &[f64]) -> Option<f64> {
     (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
 }
 
+/// Texts analysed per call: large enough that the neural modes batch well, small
+/// enough to bound memory on big files.
+const EVAL_CHUNK: usize = 512;
+
 /// Evaluate `analyzer` on `records`, computing every metric the gold labels allow.
-pub fn evaluate(analyzer: &Analyzer, records: &[Record]) -> Report {
+/// `progress` is told how many records are done after each chunk.
+pub fn evaluate(
+    analyzer: &Analyzer,
+    records: &[Record],
+    mut progress: impl FnMut(usize),
+) -> Result<Report, AnalyzerError> {
+    let mut analyses: Vec<TextAnalysis> = Vec::with_capacity(records.len());
+    for chunk in records.chunks(EVAL_CHUNK) {
+        let texts: Vec<&str> = chunk.iter().map(|r| r.text.as_str()).collect();
+        analyses.extend(analyzer.analyze_texts(&texts)?);
+        progress(analyses.len());
+    }
+    Ok(report(records, &analyses))
+}
+
+fn report(records: &[Record], analyses: &[TextAnalysis]) -> Report {
+    let (mut five_ok, mut five_n) = (0u64, 0u64);
     let mut sent = Confusion::default();
     let mut sent_classes = BTreeSet::new();
     let (mut correct, mut labelled, mut unscored) = (0u64, 0u64, 0u64);
@@ -223,8 +248,13 @@ pub fn evaluate(analyzer: &Analyzer, records: &[Record]) -> Report {
     let (mut pol_ok, mut pol_n, mut pol_undetected, mut pol_conflict) = (0u64, 0u64, 0u64, 0u64);
     let mut has_aspects = false;
 
-    for r in records {
-        let a = analyzer.analyze_text(&r.text);
+    for (r, a) in records.iter().zip(analyses) {
+        if let Some(g) = r.gold.stars5 {
+            five_n += 1;
+            if a.stars == Some(g) {
+                five_ok += 1;
+            }
+        }
         let compound = a.sentiment.map(|s| s.compound);
         if compound.is_none() {
             unscored += 1;
@@ -285,6 +315,7 @@ pub fn evaluate(analyzer: &Analyzer, records: &[Record]) -> Report {
             binary_accuracy: two_class.then(|| ratio(bin_correct as f64, labelled as f64)),
             per_class,
             unscored,
+            five_class_accuracy: (five_n > 0).then(|| ratio(five_ok as f64, five_n as f64)),
         }
     });
     let themes = has_themes.then(|| {
@@ -342,7 +373,7 @@ mod tests {
                 r#"{"sentiment":"negative","valence":-0.5,"themes":["service"],"aspects":[{"theme":"service","polarity":"conflict"}]}"#,
             ),
         ];
-        let r = evaluate(&a, &rs);
+        let r = evaluate(&a, &rs, |_| {}).unwrap();
         let s = r.sentiment.unwrap();
         assert_eq!(r.n, 3);
         assert!((s.accuracy - 2.0 / 3.0).abs() < 1e-12);

@@ -5,6 +5,7 @@ pub mod envelope;
 pub mod eval;
 pub mod followup;
 pub mod language;
+pub mod neural;
 pub mod nps;
 pub mod pii;
 pub mod pipeline;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::analysis::{AnalyzedFeedback, Analyzer};
+use crate::analysis::{AnalyzedFeedback, Analyzer, AnalyzerError};
 use crate::envelope::{parse_envelope, CustomerId};
 use crate::nps::{self, DriverReport, NpsCategory, NpsCounts};
 use crate::profile::{Profile, Segment};
@@ -64,8 +64,14 @@ impl LocalPipeline {
     }
 
     /// Process one envelope. `source` names it in reject records (a line number, a
-    /// message id).
-    pub fn ingest(&mut self, bytes: &[u8], source: &str, now: DateTime<Utc>) -> Outcome {
+    /// message id). `Err` is a failure of the analyzer itself (the encoder), not of
+    /// the input.
+    pub fn ingest(
+        &mut self,
+        bytes: &[u8],
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, AnalyzerError> {
         let feedback = match parse_envelope(bytes, now) {
             Ok(p) => p.feedback,
             Err(e) => {
@@ -74,14 +80,14 @@ impl LocalPipeline {
                     source: source.to_owned(),
                     reason: reason.clone(),
                 });
-                return Outcome::Rejected { reason };
+                return Ok(Outcome::Rejected { reason });
             }
         };
         let feedback_id = feedback.feedback_id.as_str().to_owned();
         if !self.seen.insert(feedback_id.clone()) {
-            return Outcome::Duplicate { feedback_id };
+            return Ok(Outcome::Duplicate { feedback_id });
         }
-        let analyzed = self.analyzer.analyze(feedback);
+        let analyzed = self.analyzer.analyze(feedback)?;
         let customer_id = analyzed.feedback.customer_id.clone();
         if let Some(category) = analyzed.nps_category {
             let mut themes: Vec<String> = analyzed
@@ -90,7 +96,8 @@ impl LocalPipeline {
                 .iter()
                 .map(|t| t.theme.clone())
                 .collect();
-            themes.dedup();
+            let mut seen = HashSet::new();
+            themes.retain(|t| seen.insert(t.clone()));
             self.responses.push(NpsResponse {
                 day: analyzed.feedback.occurred_at.date_naive(),
                 category,
@@ -104,10 +111,10 @@ impl LocalPipeline {
         profile.apply(&analyzed);
         self.followups.consider(&analyzed, profile);
         self.last = Some(analyzed);
-        Outcome::Applied {
+        Ok(Outcome::Applied {
             feedback_id,
             customer_id: customer_id.to_string(),
-        }
+        })
     }
 
     /// The analysis of the most recently applied feedback.
@@ -197,17 +204,17 @@ mod tests {
     fn duplicates_change_nothing_and_rejects_are_recorded() {
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
         let mut p = LocalPipeline::new(
-            Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+            Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
             30.0,
         );
         let env = br#"{"feedback_id":"f1","customer_id":"c1","kind":"survey","occurred_at":"2026-11-20T10:00:00Z","nps_score":3,"text":"Delivery was late"}"#;
         assert!(matches!(
-            p.ingest(env, "line 1", now),
+            p.ingest(env, "line 1", now).unwrap(),
             Outcome::Applied { .. }
         ));
         let before = serde_json::to_value(p.profile("c1").unwrap()).unwrap();
         assert!(matches!(
-            p.ingest(env, "line 2", now),
+            p.ingest(env, "line 2", now).unwrap(),
             Outcome::Duplicate { .. }
         ));
         assert_eq!(
@@ -215,7 +222,7 @@ mod tests {
             before
         );
         assert!(matches!(
-            p.ingest(b"{", "line 3", now),
+            p.ingest(b"{", "line 3", now).unwrap(),
             Outcome::Rejected { .. }
         ));
         assert_eq!(p.rejects()[0].source, "line 3");

@@ -232,8 +232,9 @@ mod tests {
     fn effects_of_a_detractor_survey() {
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap();
         let env = br#"{"feedback_id":"f1","customer_id":"c1","kind":"survey","occurred_at":"2026-11-20T10:00:00Z","nps_score":3,"csat":2,"text":"Delivery was late. Mail me at a@b.com"}"#;
-        let af = Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business())
-            .analyze(parse_envelope(env, now).unwrap().feedback);
+        let af = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business())
+            .analyze(parse_envelope(env, now).unwrap().feedback)
+            .unwrap();
         let e = effects(None, &af, 30.0, 8);
         assert_eq!(e.profile.feedback_count, 1);
         assert_eq!(e.feedback.excerpt, "Delivery was late. Mail me at [email]");

@@ -143,7 +143,7 @@ mod tests {
     #[test]
     fn aggregate_reports_equal_the_per_response_computation() {
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
-        let a = Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business());
+        let a = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
         let mut p = LocalPipeline::new(a.clone(), 30.0);
         let mut by_day: BTreeMap<NaiveDate, Counters> = BTreeMap::new();
         let texts = [
@@ -160,8 +160,10 @@ mod tests {
                 (i * 7) % 11,
                 texts[i as usize % 4]
             );
-            p.ingest(body.as_bytes(), "t", now);
-            let af = a.analyze(parse_envelope(body.as_bytes(), now).unwrap().feedback);
+            p.ingest(body.as_bytes(), "t", now).unwrap();
+            let af = a
+                .analyze(parse_envelope(body.as_bytes(), now).unwrap().feedback)
+                .unwrap();
             let d = AggregateDelta::from_analyzed(&af, 4);
             add_into(by_day.entry(d.day).or_default(), &d.counters);
         }

@@ -28,7 +28,7 @@ impl Rng {
 
 fn analyzed(analyzer: &Analyzer, v: Value) -> AnalyzedFeedback {
     let parsed = parse_envelope(v.to_string().as_bytes(), now()).expect("valid fixture");
-    analyzer.analyze(parsed.feedback)
+    analyzer.analyze(parsed.feedback).expect("lexicon analysis cannot fail")
 }
 
 const TEXTS: &[&str] = &[
@@ -126,7 +126,7 @@ fn view(p: &Profile) -> Value {
 
 #[test]
 fn the_same_feedback_in_twenty_shuffled_orders_gives_the_same_profile() {
-    let analyzer = Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business());
+    let analyzer = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
     let mut rng = Rng(0x5eed_f00d);
     let items = fixtures(&analyzer, &mut rng);
     let reference = view(&fold(&items.iter().collect::<Vec<_>>()));
@@ -148,7 +148,7 @@ fn survey(id: &str, at: chrono::DateTime<Utc>, score: u8, text: &str) -> Value {
 
 #[test]
 fn decay_follows_occurred_at_not_arrival() {
-    let a = Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business());
+    let a = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
     let old = analyzed(
         &a,
         survey(
@@ -174,7 +174,7 @@ fn decay_follows_occurred_at_not_arrival() {
 
 #[test]
 fn segments_and_churn_risk_follow_their_definitions() {
-    let a = Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business());
+    let a = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
     let t = now();
     let one = fold(&[&analyzed(
         &a,

@@ -40,7 +40,7 @@ fn world(mode: DeliveryMode, now: DateTime<Utc>) -> World {
     let (c1, c2) = (clock.clone(), clock.clone());
     let ingest = Ingest::new(
         store.clone(),
-        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
         Settings {
             half_life_days: 30.0,
             aggregate_shards: 2,
@@ -374,7 +374,7 @@ async fn an_enqueue_lost_after_the_commit_is_redone_by_the_redelivery() {
     let store = Arc::new(MemoryStore::default());
     let ingest = Ingest::new(
         store.clone(),
-        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
         Settings {
             half_life_days: 30.0,
             aggregate_shards: 2,

@@ -246,7 +246,7 @@ mod tests {
         let c = IngestConfig::from_lookup(env(GOOD)).unwrap();
         assert_eq!(
             (c.aggregate_shards, c.retention_days, c.mode),
-            (8, 365, Mode::Feedloop)
+            (8, 365, Mode::Lexicon)
         );
         assert!(c.load_taxonomy().is_ok());
         assert_eq!(c.load_playbook().unwrap().rules.len(), 6);

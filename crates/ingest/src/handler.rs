@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use feedloop_core::analysis::{AnalyzedFeedback, Analyzer};
-use feedloop_core::envelope::{parse_envelope, CustomerId};
+use feedloop_core::envelope::{parse_envelope, CustomerId, Feedback};
 use feedloop_core::followup::outcomes::{attribute, ATTRIBUTION_WINDOW_DAYS};
 use feedloop_core::followup::{FollowUpIntent, Playbook};
 use feedloop_core::records::effects;
@@ -26,10 +26,12 @@ pub const MAX_COMMIT_ATTEMPTS: u32 = 6;
 
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
-/// A parsed record: either a feedback to apply or a poison message to record.
+/// A parsed and analysed record: a feedback to apply, a poison message to record, or
+/// a message to hand back to SQS because the analyzer itself failed (not its input).
 enum Step {
-    Apply(Box<feedloop_core::envelope::Feedback>),
+    Apply(Box<AnalyzedFeedback>),
     Reject(RejectRecord),
+    Retry(String),
 }
 
 #[derive(Debug, Clone)]
@@ -160,25 +162,30 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
         event: SqsEvent,
     ) -> Result<(SqsBatchResponse, BatchReport), HandlerError> {
         let now = (self.clock)();
-        let mut units: Vec<Vec<(String, Step)>> = Vec::new();
-        let mut by_customer: std::collections::HashMap<String, usize> =
-            std::collections::HashMap::new();
+        let mut ids = Vec::with_capacity(event.records.len());
+        let mut parsed = Vec::with_capacity(event.records.len());
         for (index, r) in event.records.into_iter().enumerate() {
             let Some(id) = r.message_id.filter(|id| !id.is_empty()) else {
                 return Err(HandlerError::MissingMessageId { index });
             };
-            let step = self.parse(&id, r.body.as_deref().unwrap_or_default(), now);
+            parsed.push(self.parse(&id, r.body.as_deref().unwrap_or_default(), now));
+            ids.push(id);
+        }
+        let mut units: Vec<Vec<(String, Step)>> = Vec::new();
+        let mut by_customer: std::collections::HashMap<String, usize> =
+            std::collections::HashMap::new();
+        for (id, step) in ids.into_iter().zip(self.analyze(parsed)) {
             match &step {
-                Step::Apply(f) => {
+                Step::Apply(a) => {
                     let slot = *by_customer
-                        .entry(f.customer_id.to_string())
+                        .entry(a.feedback.customer_id.to_string())
                         .or_insert_with(|| {
                             units.push(Vec::new());
                             units.len() - 1
                         });
                     units[slot].push((id, step));
                 }
-                Step::Reject(_) => units.push(vec![(id, step)]),
+                Step::Reject(_) | Step::Retry(_) => units.push(vec![(id, step)]),
             }
         }
         let results: Vec<(String, Result<Processed, StoreError>)> = stream::iter(units)
@@ -227,14 +234,54 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
     /// Process one message body. `Err` means "retry later"; everything else is final.
     pub async fn process(&self, message_id: &str, body: &str) -> Result<Processed, StoreError> {
         let now = (self.clock)();
-        let step = self.parse(message_id, body, now);
+        let parsed = self.parse(message_id, body, now);
+        let step = self.analyze(vec![parsed]).remove(0);
         self.run(step, now).await
     }
 
-    fn parse(&self, message_id: &str, body: &str, now: DateTime<Utc>) -> Step {
+    /// Analyse every parsed feedback of a batch in one analyzer call (one encoder pass
+    /// in the neural modes).
+    fn analyze(&self, parsed: Vec<Result<Feedback, RejectRecord>>) -> Vec<Step> {
+        let mut feedback = Vec::new();
+        let mut rejects = Vec::with_capacity(parsed.len());
+        for p in parsed {
+            match p {
+                Ok(f) => {
+                    feedback.push(f);
+                    rejects.push(None);
+                }
+                Err(r) => rejects.push(Some(r)),
+            }
+        }
+        let mut analyzed = match self.analyzer.analyze_batch(feedback) {
+            Ok(a) => Ok(a.into_iter()),
+            Err(e) => {
+                warn!(error = %e, "analysis failed; the batch's feedback will be retried");
+                Err(e.to_string())
+            }
+        };
+        rejects
+            .into_iter()
+            .map(|r| match (r, &mut analyzed) {
+                (Some(r), _) => Step::Reject(r),
+                (None, Ok(it)) => it.next().map_or_else(
+                    || Step::Retry("analyzer returned fewer results than inputs".into()),
+                    |a| Step::Apply(Box::new(a)),
+                ),
+                (None, Err(e)) => Step::Retry(e.clone()),
+            })
+            .collect()
+    }
+
+    fn parse(
+        &self,
+        message_id: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Feedback, RejectRecord> {
         match parse_envelope(body.as_bytes(), now) {
-            Ok(parsed) => Step::Apply(Box::new(parsed.feedback)),
-            Err(e) => Step::Reject(RejectRecord {
+            Ok(parsed) => Ok(parsed.feedback),
+            Err(e) => Err(RejectRecord {
                 message_id: message_id.to_owned(),
                 reason: e.to_string(),
                 body_prefix: prefix(body, REJECT_BODY_BYTES).to_owned(),
@@ -245,8 +292,9 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
     }
 
     async fn run(&self, step: Step, now: DateTime<Utc>) -> Result<Processed, StoreError> {
-        let feedback = match step {
-            Step::Apply(f) => *f,
+        let analyzed = match step {
+            Step::Apply(a) => *a,
+            Step::Retry(reason) => return Err(StoreError::Transient(reason)),
             Step::Reject(reject) => {
                 self.store.record_reject(&reject).await?;
                 info!(reason = %reject.reason, "rejected poison message");
@@ -255,8 +303,7 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
                 });
             }
         };
-        let customer: CustomerId = feedback.customer_id.clone();
-        let analyzed = self.analyzer.analyze(feedback);
+        let customer: CustomerId = analyzed.feedback.customer_id.clone();
         let label = analyzed.analysis.sentiment.map(|s| s.label);
         let mut conflicts = 0;
         loop {
@@ -384,7 +431,7 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
         Ingest::new(
             MemoryStore::default(),
-            Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+            Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
             Settings {
                 half_life_days: 30.0,
                 aggregate_shards: 4,

@@ -15,7 +15,7 @@ fn service() -> Ingest<MemoryStore> {
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
     Ingest::new(
         MemoryStore::default(),
-        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
         Settings {
             half_life_days: 30.0,
             aggregate_shards: 8,

@@ -39,7 +39,7 @@ async fn sample_events_run_through_the_adapter() {
     let store = Arc::new(MemoryStore::default());
     let ingest = Ingest::new(
         store.clone(),
-        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business()),
+        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
         Settings {
             half_life_days: 30.0,
             aggregate_shards: 2,

@@ -254,13 +254,14 @@ mod tests {
 
     /// Apply `history` then `v` to a fresh profile and decide on `v`.
     fn decide(history: &[Value], v: Value) -> Option<FollowUpIntent> {
-        let a = Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business());
+        let a = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
         let parse = |v: &Value| {
             a.analyze(
                 parse_envelope(v.to_string().as_bytes(), now())
                     .unwrap()
                     .feedback,
             )
+            .unwrap()
         };
         let af = parse(&v);
         let mut p = Profile::new(af.feedback.customer_id.clone(), 30.0);
@@ -358,7 +359,7 @@ mod tests {
 
     #[test]
     fn precedence_recovery_beats_marketing_then_priority() {
-        let a = Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business());
+        let a = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
         let af = a.analyze(
             parse_envelope(
                 survey("f1", 9, "Great staff. The delivery was awful.")
@@ -368,7 +369,8 @@ mod tests {
             )
             .unwrap()
             .feedback,
-        );
+        )
+        .unwrap();
         let mut p = Profile::new(af.feedback.customer_id.clone(), 30.0);
         p.apply(&af);
         let book = Playbook::from_toml(

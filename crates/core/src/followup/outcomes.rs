@@ -108,8 +108,9 @@ mod tests {
         let body = format!(
             r#"{{"feedback_id":"n1","customer_id":"c1","kind":"survey","occurred_at":"{at}","nps_score":{score},"text":"{text}"}}"#
         );
-        Analyzer::new(Mode::Feedloop, Taxonomy::default_small_business())
+        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business())
             .analyze(parse_envelope(body.as_bytes(), now).unwrap().feedback)
+            .unwrap()
     }
 
     fn sent() -> SentState {

@@ -1,4 +1,5 @@
-//! Sentiment scoring: the VADER reference and feedloop's tuned mode.
+//! Sentiment scoring: the VADER reference, feedloop's lexicon, and the neural modes
+//! (whose heads live in [`crate::neural`] and whose encoder is a port).
 
 pub mod vader;
 
@@ -9,14 +10,43 @@ use serde::{Deserialize, Serialize};
 pub use vader::{Overlay, PolarityScores, Vader};
 
 /// Which scorer to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// VADER 3.3.2 exactly, for comparability with published numbers.
     Reference,
-    /// Reference plus the feedloop lexicon for customer feedback (the default).
-    #[default]
-    Feedloop,
+    /// Reference plus the feedloop lexicon for customer feedback (was `feedloop`).
+    #[serde(alias = "feedloop")]
+    Lexicon,
+    /// The sentence encoder and a trained head.
+    Neural,
+    /// The sentence encoder plus the lexicon's four scores, and a trained head: the
+    /// default wherever the model is installed.
+    Hybrid,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 4] = [Mode::Reference, Mode::Lexicon, Mode::Neural, Mode::Hybrid];
+
+    /// Whether this mode runs the sentence encoder.
+    pub fn needs_encoder(self) -> bool {
+        matches!(self, Mode::Neural | Mode::Hybrid)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Reference => "reference",
+            Mode::Lexicon => "lexicon",
+            Mode::Neural => "neural",
+            Mode::Hybrid => "hybrid",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl std::str::FromStr for Mode {
@@ -24,9 +54,11 @@ impl std::str::FromStr for Mode {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "reference" => Ok(Mode::Reference),
-            "feedloop" => Ok(Mode::Feedloop),
+            "lexicon" | "feedloop" => Ok(Mode::Lexicon),
+            "neural" => Ok(Mode::Neural),
+            "hybrid" => Ok(Mode::Hybrid),
             other => Err(format!(
-                "unknown mode {other:?} (expected reference or feedloop)"
+                "unknown mode {other:?} (expected reference, lexicon, neural or hybrid)"
             )),
         }
     }
@@ -121,9 +153,11 @@ pub struct Scorer {
 
 impl Scorer {
     pub fn new(mode: Mode) -> Scorer {
+        // The neural modes use the lexicon for their VADER features (hybrid) and for
+        // nothing else; the head decides the score.
         let overlay = match mode {
             Mode::Reference => None,
-            Mode::Feedloop => Some(feedloop_overlay()),
+            Mode::Lexicon | Mode::Neural | Mode::Hybrid => Some(feedloop_overlay()),
         };
         Scorer {
             vader: Vader::default(),
@@ -147,7 +181,7 @@ mod tests {
     #[test]
     fn feedloop_mode_scores_factual_complaints_that_vader_misses() {
         let reference = Scorer::new(Mode::Reference);
-        let feedloop = Scorer::new(Mode::Feedloop);
+        let feedloop = Scorer::new(Mode::Lexicon);
         for text in [
             "I still can't log in",
             "The parcel never arrived",
@@ -160,7 +194,7 @@ mod tests {
 
     #[test]
     fn feedloop_phrases_respect_negation_and_keep_reference_elsewhere() {
-        let feedloop = Scorer::new(Mode::Feedloop);
+        let feedloop = Scorer::new(Mode::Lexicon);
         assert_eq!(
             feedloop.sentiment("We will come back").label,
             Label::Positive

@@ -24,6 +24,8 @@ pub enum TaxonomyError {
     UnknownFallback(String),
     #[error("unknown mode {0:?} (expected replace or extend)")]
     BadMode(String),
+    #[error("theme {theme:?}: similarity_threshold must be in 0..=1, got {value}")]
+    BadThreshold { theme: String, value: f64 },
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,6 +36,9 @@ struct TaxonomyFile {
     mode: Option<String>,
     /// Theme given to a text in which no other theme matched.
     fallback: Option<String>,
+    /// Cosine similarity to a theme's exemplars that makes a hit, for themes that do not
+    /// set their own (neural modes only).
+    similarity_threshold: Option<f64>,
     #[serde(default, rename = "theme")]
     themes: Vec<ThemeDef>,
 }
@@ -46,6 +51,11 @@ struct ThemeDef {
     phrases: Vec<String>,
     #[serde(default)]
     exclude: Vec<String>,
+    /// Sentences that mean this theme; in the neural modes a sentence close enough to
+    /// one of them (or to a phrase) gets the theme even without a phrase match.
+    #[serde(default)]
+    examples: Vec<String>,
+    similarity_threshold: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -63,7 +73,17 @@ pub struct Theme {
     pub label: String,
     phrases: Vec<Phrase>,
     exclude: Vec<Phrase>,
+    /// The phrases as written, embedded as exemplars alongside `examples`.
+    pub phrase_texts: Vec<String>,
+    pub examples: Vec<String>,
+    /// Similarity that makes a hit (the theme's own, else the taxonomy's, else
+    /// [`DEFAULT_SIMILARITY_THRESHOLD`]).
+    pub similarity_threshold: f64,
 }
+
+/// Used when neither the theme nor the taxonomy sets a threshold: the median of the
+/// per-theme thresholds calibrated on SemEval-2014 restaurants train (see README).
+pub const DEFAULT_SIMILARITY_THRESHOLD: f64 = 0.55;
 
 /// A compiled taxonomy. Phrases are indexed by their first word's stem so matching a
 /// sentence costs one hash lookup per word, whatever the taxonomy size.
@@ -145,6 +165,10 @@ impl Taxonomy {
                     existing.label = def.label;
                     existing.phrases.extend(def.phrases);
                     existing.exclude.extend(def.exclude);
+                    existing.examples.extend(def.examples);
+                    if def.similarity_threshold.is_some() {
+                        existing.similarity_threshold = def.similarity_threshold;
+                    }
                 }
                 None => defs.push(def),
             }
@@ -152,13 +176,14 @@ impl Taxonomy {
         if file.fallback.is_some() {
             fallback = file.fallback;
         }
-        Self::build(name, defs, fallback)
+        Self::build(name, defs, fallback, file.similarity_threshold)
     }
 
     fn build(
         name: String,
         defs: Vec<ThemeDef>,
         fallback: Option<String>,
+        default_threshold: Option<f64>,
     ) -> Result<Taxonomy, TaxonomyError> {
         let mut themes = Vec::with_capacity(defs.len());
         for def in defs {
@@ -179,11 +204,24 @@ impl Taxonomy {
             if phrases.iter().chain(&exclude).any(Vec::is_empty) {
                 return Err(TaxonomyError::EmptyPhrase { theme: def.id });
             }
+            let similarity_threshold = def
+                .similarity_threshold
+                .or(default_threshold)
+                .unwrap_or(DEFAULT_SIMILARITY_THRESHOLD);
+            if !(0.0..=1.0).contains(&similarity_threshold) {
+                return Err(TaxonomyError::BadThreshold {
+                    theme: def.id,
+                    value: similarity_threshold,
+                });
+            }
             themes.push(Theme {
                 id: def.id,
                 label: def.label,
                 phrases,
                 exclude,
+                phrase_texts: def.phrases,
+                examples: def.examples.into_iter().filter(|e| !e.trim().is_empty()).collect(),
+                similarity_threshold,
             });
         }
         let fallback = match fallback {

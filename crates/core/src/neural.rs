@@ -1,0 +1,250 @@
+//! The neural tier's pure half: the sentence-encoder port and the small trained heads
+//! that turn an embedding (plus, in hybrid mode, the four VADER scores) into sentiment.
+//!
+//! The encoder itself (candle, the tokenizer, the weights) lives in `feedloop-neural`;
+//! core only sees vectors, so it stays free of ML dependencies and tests can pass a fake.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sentiment::{Label, PolarityScores, Sentiment};
+
+/// Turns texts into unit-length sentence embeddings, one per text, in order.
+pub trait SentenceEncoder: Send + Sync {
+    /// Length of every vector `encode` returns.
+    fn dim(&self) -> usize;
+    /// Encode all `texts` at once; implementations batch internally.
+    fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncodeError>;
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("sentence encoder failed: {0}")]
+pub struct EncodeError(pub String);
+
+pub type SharedEncoder = Arc<dyn SentenceEncoder>;
+
+/// The committed heads, trained by `feedloop train` (see the file for provenance).
+pub const HEADS_JSON: &str = include_str!("../data/heads.json");
+
+/// A linear classifier over a feature vector: `softmax(W x + b)` or, for multi-label
+/// heads, one sigmoid per row. Standardisation is folded into `W` and `b` at training.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinearHead {
+    pub classes: Vec<String>,
+    pub weights: Vec<Vec<f32>>,
+    pub bias: Vec<f32>,
+}
+
+impl LinearHead {
+    pub fn logits(&self, x: &[f32]) -> Vec<f64> {
+        self.weights
+            .iter()
+            .zip(&self.bias)
+            .map(|(w, b)| {
+                let dot: f64 = w.iter().zip(x).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
+                dot + f64::from(*b)
+            })
+            .collect()
+    }
+
+    pub fn softmax(&self, x: &[f32]) -> Vec<f64> {
+        softmax(&self.logits(x))
+    }
+
+    pub fn sigmoid(&self, x: &[f32]) -> Vec<f64> {
+        self.logits(x).into_iter().map(|z| 1.0 / (1.0 + (-z).exp())).collect()
+    }
+
+    fn check(&self, name: &str, dim: usize) -> Result<(), HeadsError> {
+        let bad = self.weights.len() != self.classes.len()
+            || self.bias.len() != self.classes.len()
+            || self.weights.iter().any(|w| w.len() != dim);
+        if bad {
+            return Err(HeadsError::Shape {
+                head: name.to_owned(),
+                dim,
+            });
+        }
+        Ok(())
+    }
+}
+
+pub fn softmax(z: &[f64]) -> Vec<f64> {
+    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = z.iter().map(|v| (v - max).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.into_iter().map(|v| v / s).collect()
+}
+
+/// Heads for one feature set (embedding only, or embedding + VADER scores).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SentimentHeads {
+    /// negative / neutral / positive.
+    pub three_class: LinearHead,
+    /// SST's five classes, very negative .. very positive.
+    pub five_class: LinearHead,
+    /// `|p(pos) - p(neg)|` below this is neutral; chosen on sst5_dev.
+    pub neutral_band: f64,
+}
+
+/// Everything `feedloop train` produces.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Heads {
+    /// How the file was made: command, input hashes, the eval table it produced.
+    pub provenance: serde_json::Value,
+    /// sha256 of the encoder weights the heads were trained on.
+    pub model_sha256: String,
+    pub embedding_dim: usize,
+    pub neural: SentimentHeads,
+    pub hybrid: SentimentHeads,
+    /// Multi-label head for SemEval-2014's restaurant categories (embedding only).
+    pub restaurant_categories: LinearHead,
+    /// Per-category decision thresholds for `restaurant_categories`, chosen on train.
+    pub restaurant_thresholds: Vec<f64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HeadsError {
+    #[error("heads file is not valid: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("head {head:?} does not fit {dim}-dimensional features")]
+    Shape { head: String, dim: usize },
+    #[error("the heads were trained on {trained}-dimensional embeddings, the encoder gives {encoder}")]
+    Dim { trained: usize, encoder: usize },
+}
+
+impl Heads {
+    pub fn parse(src: &str) -> Result<Heads, HeadsError> {
+        let h: Heads = serde_json::from_str(src)?;
+        let d = h.embedding_dim;
+        h.neural.three_class.check("neural.three_class", d)?;
+        h.neural.five_class.check("neural.five_class", d)?;
+        h.hybrid.three_class.check("hybrid.three_class", d + HYBRID_EXTRA)?;
+        h.hybrid.five_class.check("hybrid.five_class", d + HYBRID_EXTRA)?;
+        h.restaurant_categories.check("restaurant_categories", d)?;
+        if h.restaurant_thresholds.len() != h.restaurant_categories.classes.len() {
+            return Err(HeadsError::Shape {
+                head: "restaurant_thresholds".into(),
+                dim: d,
+            });
+        }
+        Ok(h)
+    }
+
+    /// The heads shipped with feedloop.
+    pub fn shipped() -> Result<Heads, HeadsError> {
+        Heads::parse(HEADS_JSON)
+    }
+}
+
+/// Features hybrid mode appends to the embedding: VADER's pos, neu, neg and compound.
+pub const HYBRID_EXTRA: usize = 4;
+
+pub fn hybrid_features(embedding: &[f32], vader: &PolarityScores) -> Vec<f32> {
+    let mut x = Vec::with_capacity(embedding.len() + HYBRID_EXTRA);
+    x.extend_from_slice(embedding);
+    x.extend([vader.pos, vader.neu, vader.neg, vader.compound].map(|v| v as f32));
+    x
+}
+
+/// Map `p(pos) - p(neg)` onto a compound whose ±0.05 label thresholds (VADER's, used by
+/// every report) fall exactly on the neutral band chosen on dev. Piecewise linear and
+/// monotone, so ranking and correlation are those of the raw margin.
+pub fn calibrated_compound(margin: f64, band: f64) -> f64 {
+    let (m, b) = (margin.clamp(-1.0, 1.0), band.clamp(1e-6, 0.999));
+    let a = m.abs();
+    let c = if a < b {
+        0.05 * a / b
+    } else {
+        0.05 + 0.95 * (a - b) / (1.0 - b)
+    };
+    c.copysign(m)
+}
+
+impl SentimentHeads {
+    pub fn sentiment(&self, features: &[f32]) -> Sentiment {
+        let p = self.three_class.softmax(features);
+        let (neg, neu, pos) = (p[0], p[1], p[2]);
+        let compound = calibrated_compound(pos - neg, self.neutral_band);
+        Sentiment {
+            compound,
+            pos,
+            neu,
+            neg,
+            label: Label::from_compound(compound),
+        }
+    }
+
+    /// SST-style class, 1 (very negative) ..= 5 (very positive).
+    pub fn stars(&self, features: &[f32]) -> u8 {
+        argmax(&self.five_class.softmax(features)) as u8 + 1
+    }
+}
+
+pub fn argmax(v: &[f64]) -> usize {
+    v.iter()
+        .enumerate()
+        .fold((0, f64::NEG_INFINITY), |(bi, bv), (i, x)| {
+            if *x > bv {
+                (i, *x)
+            } else {
+                (bi, bv)
+            }
+        })
+        .0
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(*x), f64::from(*y));
+        ab += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    if aa == 0.0 || bb == 0.0 {
+        0.0
+    } else {
+        ab / (aa.sqrt() * bb.sqrt())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibration_puts_the_band_on_the_label_thresholds() {
+        let band = 0.3;
+        assert!((calibrated_compound(0.3, band) - 0.05).abs() < 1e-12);
+        assert!((calibrated_compound(-0.3, band) + 0.05).abs() < 1e-12);
+        assert_eq!(calibrated_compound(1.0, band), 1.0);
+        assert_eq!(calibrated_compound(-1.0, band), -1.0);
+        assert_eq!(Label::from_compound(calibrated_compound(0.29, band)), Label::Neutral);
+        assert_eq!(Label::from_compound(calibrated_compound(0.31, band)), Label::Positive);
+        let xs: Vec<f64> = (-100..=100).map(|i| f64::from(i) / 100.0).collect();
+        for w in xs.windows(2) {
+            assert!(calibrated_compound(w[0], band) < calibrated_compound(w[1], band));
+        }
+    }
+
+    #[test]
+    fn the_shipped_heads_parse_and_fit_the_encoder() {
+        let h = Heads::shipped().unwrap();
+        assert_eq!(h.embedding_dim, 384);
+        assert_eq!(h.neural.three_class.classes, ["negative", "neutral", "positive"]);
+        assert!(h.neural.neutral_band > 0.0 && h.neural.neutral_band < 1.0);
+    }
+
+    #[test]
+    fn a_head_of_the_wrong_shape_is_refused() {
+        let mut v: serde_json::Value = serde_json::from_str(HEADS_JSON).unwrap();
+        v["neural"]["three_class"]["weights"][0]
+            .as_array_mut()
+            .unwrap()
+            .pop();
+        let err = Heads::parse(&v.to_string()).unwrap_err();
+        assert!(err.to_string().contains("neural.three_class"), "{err}");
+    }
+}

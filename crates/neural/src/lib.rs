@@ -1,0 +1,10 @@
+//! all-MiniLM-L6-v2 as sentence-transformers runs it (WordPiece, 256-token truncation,
+//! mean pooling over the attention mask, L2 normalisation), on candle: no libtorch, no
+//! network, weights read from a folder in the Hugging Face layout.
+
+mod encoder;
+pub mod model_dir;
+pub mod train;
+
+pub use encoder::{LoadError, MiniLm};
+pub use model_dir::{resolve_model_dir, ModelDirError, DEFAULT_MODEL_DIR, MODEL_DIR_ENV};

