@@ -355,7 +355,7 @@ mod tests {
                 r#"{{"feedback_id":"f{i}","customer_id":"c{i}","kind":"survey","occurred_at":"2026-11-{:02}T10:00:00Z","nps_score":{score},"text":"{text}"}}"#,
                 10 + i
             );
-            p.ingest(body.as_bytes(), "t", now);
+            p.ingest(body.as_bytes(), "t", now).unwrap();
         }
         let d = DashboardData::from_pipeline(&p, now);
         let html = render(&d);
