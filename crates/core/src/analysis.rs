@@ -125,8 +125,10 @@ struct Neural {
     heads: SentimentHeads,
     hybrid: bool,
     exemplars: Vec<ThemeExemplars>,
-    /// Category head and per-class thresholds, when themes come from the head.
-    category_head: Option<(LinearHead, Vec<f64>)>,
+    /// The restaurant-category head and its per-class thresholds.
+    categories: (LinearHead, Vec<f64>),
+    /// Themes come from `categories` instead of phrases and exemplars.
+    themes_from_head: bool,
 }
 
 /// Everything needed to analyse feedback; build once, share freely.
@@ -177,8 +179,21 @@ impl Analyzer {
         if !mode.needs_encoder() {
             return Ok(Analyzer::new(mode, taxonomy));
         }
+        Analyzer::build_with_heads(mode, taxonomy, encoder, Heads::shipped()?)
+    }
+
+    /// [`Analyzer::build`] with heads other than the shipped ones (training, a user's
+    /// own fine-tuned model).
+    pub fn build_with_heads(
+        mode: Mode,
+        taxonomy: Taxonomy,
+        encoder: Option<SharedEncoder>,
+        heads: Heads,
+    ) -> Result<Analyzer, AnalyzerError> {
+        if !mode.needs_encoder() {
+            return Ok(Analyzer::new(mode, taxonomy));
+        }
         let encoder = encoder.ok_or(AnalyzerError::NeedsEncoder(mode))?;
-        let heads = Heads::shipped()?;
         if heads.embedding_dim != encoder.dim() {
             return Err(HeadsError::Dim {
                 trained: heads.embedding_dim,
@@ -197,7 +212,8 @@ impl Analyzer {
                 heads: if hybrid { heads.hybrid } else { heads.neural },
                 hybrid,
                 exemplars,
-                category_head: None,
+                categories: (heads.restaurant_categories, heads.restaurant_thresholds),
+                themes_from_head: false,
             })),
         })
     }
@@ -208,9 +224,9 @@ impl Analyzer {
         let Some(neural) = &self.neural else {
             return Err(AnalyzerError::NeedsEncoder(self.mode));
         };
-        let heads = Heads::shipped()?;
-        if let Some(missing) = heads
-            .restaurant_categories
+        if let Some(missing) = neural
+            .categories
+            .0
             .classes
             .iter()
             .find(|c| self.taxonomy.label(c).is_none())
@@ -225,7 +241,8 @@ impl Analyzer {
             heads: neural.heads.clone(),
             hybrid: neural.hybrid,
             exemplars: Vec::new(),
-            category_head: Some((heads.restaurant_categories, heads.restaurant_thresholds)),
+            categories: neural.categories.clone(),
+            themes_from_head: true,
         };
         Ok(Analyzer {
             neural: Some(Arc::new(n)),
@@ -367,7 +384,8 @@ impl Analyzer {
         let mut themes: Vec<ThemeMention> = Vec::new();
         match self.neural.as_deref() {
             Some(Neural {
-                category_head: Some((head, thresholds)),
+                categories: (head, thresholds),
+                themes_from_head: true,
                 ..
             }) => {
                 for (si, v) in sentence_vectors.iter().enumerate() {
