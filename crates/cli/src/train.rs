@@ -15,10 +15,10 @@ use anyhow::{bail, Context, Result};
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::eval::{self, Record, Split};
 use feedloop_core::neural::{
-    argmax, calibrated_compound, hybrid_features, cosine, Heads, LinearHead, SentenceEncoder,
+    argmax, category_features, cosine, hybrid_features, label_of, Heads, LinearHead, SentenceEncoder,
     SentimentHeads,
 };
-use feedloop_core::sentiment::{Label, Mode, Scorer};
+use feedloop_core::sentiment::{Mode, Scorer};
 use feedloop_core::text;
 use feedloop_core::themes::Taxonomy;
 use feedloop_neural::train::{fit_multilabel, fit_softmax, FitSettings};
@@ -36,7 +36,7 @@ pub struct TrainOpts {
     pub skip_eval: bool,
 }
 
-const L2_GRID: [f64; 5] = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2];
+const L2_GRID: [f64; 6] = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1];
 const STEPS: usize = 400;
 const LEARNING_RATE: f64 = 0.05;
 const THREE: [&str; 3] = ["negative", "neutral", "positive"];
@@ -156,23 +156,20 @@ fn settings(l2: f64) -> FitSettings {
     }
 }
 
-/// The neutral band maximising 3-way accuracy on dev, and that accuracy.
+/// The neutral bias maximising 3-way accuracy on dev, and that accuracy.
 fn choose_band(head: &LinearHead, x: &[Vec<f32>], y: &[u32]) -> (f64, f64) {
     let probs: Vec<Vec<f64>> = x.iter().map(|r| head.softmax(r)).collect();
     let mut best = (0.0, -1.0);
-    for step in 0..90 {
-        let band = f64::from(step) / 100.0;
+    for step in -40..=40 {
+        let bias = f64::from(step) / 100.0;
         let ok = probs
             .iter()
             .zip(y)
-            .filter(|(p, c)| {
-                let label = Label::from_compound(calibrated_compound(p[2] - p[0], band.max(1e-6)));
-                class3(label.as_str()) == Some(**c)
-            })
+            .filter(|(p, c)| class3(label_of(p, bias).as_str()) == Some(**c))
             .count();
         let acc = ok as f64 / y.len() as f64;
         if acc > best.1 {
-            best = (band.max(1e-6), acc);
+            best = (bias, acc);
         }
     }
     best
@@ -205,7 +202,7 @@ fn fit_sentiment(name: &str, d: SentimentData) -> Result<(SentimentHeads, serde_
     for l2 in L2_GRID {
         let head = fit_softmax(d.x, d.y3, &classes3, settings(l2))?;
         let (band, acc) = choose_band(&head, d.dev_x, d.dev_y3);
-        eprintln!("{name} 3-class l2 {l2:e}: dev accuracy {acc:.4} (band {band:.2})");
+        eprintln!("{name} 3-class l2 {l2:e}: dev accuracy {acc:.4} (neutral bias {band:+.2})");
         grid3.insert(format!("{l2:e}"), acc);
         if best3.as_ref().is_none_or(|b| acc > b.1) {
             best3 = Some((l2, acc, band, head));
@@ -226,14 +223,14 @@ fn fit_sentiment(name: &str, d: SentimentData) -> Result<(SentimentHeads, serde_
         bail!("empty settings grid");
     };
     let report = json!({
-        "three_class": {"l2": l2_3, "neutral_band": band, "dev_accuracy": acc3, "dev_grid": grid3},
+        "three_class": {"l2": l2_3, "neutral_bias": band, "dev_accuracy": acc3, "dev_grid": grid3},
         "five_class": {"l2": l2_5, "dev_accuracy": acc5, "dev_grid": grid5},
     });
     Ok((
         SentimentHeads {
             three_class: three,
             five_class: five,
-            neutral_band: band,
+            neutral_bias: band,
         },
         report,
     ))
@@ -540,13 +537,28 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
         .collect();
     classes.sort();
     let sem_refs: Vec<&str> = semeval.iter().map(|r| r.text.as_str()).collect();
+    let restaurants = Taxonomy::restaurants();
     let sem_emb = embedder.embed("semeval_train", &sem_refs)?;
+    let sem_x: Vec<Vec<f32>> = semeval
+        .iter()
+        .zip(&sem_emb)
+        .map(|(r, e)| {
+            let spans = text::sentences(&r.text);
+            let found = restaurants.find(&r.text, &spans);
+            let hits: Vec<&str> = found
+                .iter()
+                .filter(|h| !h.phrase.is_empty())
+                .map(|h| h.theme.as_str())
+                .collect();
+            category_features(e, &classes, &hits)
+        })
+        .collect();
     let all: Vec<&Record> = semeval.iter().collect();
     let (fit_idx, hold_idx): (Vec<usize>, Vec<usize>) =
         (0..semeval.len()).partition(|&i| Split::Train.keeps(&semeval[i].id));
     let pick = |idx: &[usize]| -> (Vec<Vec<f32>>, Vec<&Record>) {
         (
-            idx.iter().map(|&i| sem_emb[i].clone()).collect(),
+            idx.iter().map(|&i| sem_x[i].clone()).collect(),
             idx.iter().map(|&i| &semeval[i]).collect(),
         )
     };
@@ -566,9 +578,8 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
     let Some((cat_l2, cat_f1, thresholds)) = best_cat else {
         bail!("empty settings grid");
     };
-    let categories = fit_multilabel(&sem_emb, &theme_sets(&all, &classes), &classes, settings(cat_l2))?;
+    let categories = fit_multilabel(&sem_x, &theme_sets(&all, &classes), &classes, settings(cat_l2))?;
 
-    let restaurants = Taxonomy::restaurants();
     let similarity = calibrate_similarity(&restaurants, &encoder, &all, &sem_emb)?;
 
     let mut heads = Heads {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::envelope::Feedback;
 use crate::language::{self, Language};
 use crate::neural::{
-    cosine, hybrid_features, EncodeError, Heads, HeadsError, LinearHead, SentimentHeads,
+    category_features, cosine, hybrid_features, EncodeError, Heads, HeadsError, LinearHead, SentimentHeads,
     SharedEncoder,
 };
 use crate::nps::NpsCategory;
@@ -390,7 +390,14 @@ impl Analyzer {
             }) => {
                 for (si, v) in sentence_vectors.iter().enumerate() {
                     let Some(v) = v else { continue };
-                    for ((c, p), t) in head.classes.iter().zip(head.sigmoid(v)).zip(thresholds) {
+                    let hits: Vec<&str> = p
+                        .hits
+                        .iter()
+                        .filter(|h| h.sentence_index == si && !h.phrase.is_empty())
+                        .map(|h| h.theme.as_str())
+                        .collect();
+                    let x = category_features(v, &head.classes, &hits);
+                    for ((c, p), t) in head.classes.iter().zip(head.sigmoid(&x)).zip(thresholds) {
                         if p >= *t && !themes.iter().any(|m| &m.theme == c) {
                             themes.push(mention(c.clone(), String::new(), si, ThemeSource::Head, Some(p)));
                         }

@@ -84,8 +84,9 @@ pub struct SentimentHeads {
     pub three_class: LinearHead,
     /// SST's five classes, very negative .. very positive.
     pub five_class: LinearHead,
-    /// `|p(pos) - p(neg)|` below this is neutral; chosen on sst5_dev.
-    pub neutral_band: f64,
+    /// Added to p(neutral) before taking the most likely class: how wide the neutral
+    /// band is. Chosen on sst5_dev.
+    pub neutral_bias: f64,
 }
 
 /// Everything `feedloop train` produces.
@@ -98,7 +99,8 @@ pub struct Heads {
     pub embedding_dim: usize,
     pub neural: SentimentHeads,
     pub hybrid: SentimentHeads,
-    /// Multi-label head for SemEval-2014's restaurant categories (embedding only).
+    /// Multi-label head for SemEval-2014's restaurant categories, over the embedding
+    /// plus one 0/1 feature per category: did the restaurant taxonomy's phrases match.
     pub restaurant_categories: LinearHead,
     /// Per-category decision thresholds for `restaurant_categories`, chosen on train.
     pub restaurant_thresholds: Vec<f64>,
@@ -122,7 +124,8 @@ impl Heads {
         h.neural.five_class.check("neural.five_class", d)?;
         h.hybrid.three_class.check("hybrid.three_class", d + HYBRID_EXTRA)?;
         h.hybrid.five_class.check("hybrid.five_class", d + HYBRID_EXTRA)?;
-        h.restaurant_categories.check("restaurant_categories", d)?;
+        let n = h.restaurant_categories.classes.len();
+        h.restaurant_categories.check("restaurant_categories", d + n)?;
         if h.restaurant_thresholds.len() != h.restaurant_categories.classes.len() {
             return Err(HeadsError::Shape {
                 head: "restaurant_thresholds".into(),
@@ -148,31 +151,41 @@ pub fn hybrid_features(embedding: &[f32], vader: &PolarityScores) -> Vec<f32> {
     x
 }
 
-/// Map `p(pos) - p(neg)` onto a compound whose ±0.05 label thresholds (VADER's, used by
-/// every report) fall exactly on the neutral band chosen on dev. Piecewise linear and
-/// monotone, so ranking and correlation are those of the raw margin.
-pub fn calibrated_compound(margin: f64, band: f64) -> f64 {
-    let (m, b) = (margin.clamp(-1.0, 1.0), band.clamp(1e-6, 0.999));
-    let a = m.abs();
-    let c = if a < b {
-        0.05 * a / b
+/// The label: the most likely class after adding `neutral_bias` to p(neutral).
+pub fn label_of(p: &[f64], neutral_bias: f64) -> Label {
+    let (neg, neu, pos) = (p[0], p[1], p[2]);
+    if neu + neutral_bias >= neg.max(pos) {
+        Label::Neutral
+    } else if pos >= neg {
+        Label::Positive
     } else {
-        0.05 + 0.95 * (a - b) / (1.0 - b)
-    };
-    c.copysign(m)
+        Label::Negative
+    }
+}
+
+/// A compound in -1..1 whose VADER thresholds (±0.05, used by every report) give back
+/// `label`, and whose size follows the margin `p(pos) - p(neg)`: neutral texts land
+/// strictly inside the band, the others in 0.05..=1 on their side.
+pub fn calibrated_compound(label: Label, margin: f64) -> f64 {
+    let m = margin.clamp(-1.0, 1.0);
+    match label {
+        Label::Neutral => 0.0499 * m,
+        Label::Positive => 0.05 + 0.95 * m.max(0.0),
+        Label::Negative => -(0.05 + 0.95 * (-m).max(0.0)),
+    }
 }
 
 impl SentimentHeads {
     pub fn sentiment(&self, features: &[f32]) -> Sentiment {
         let p = self.three_class.softmax(features);
         let (neg, neu, pos) = (p[0], p[1], p[2]);
-        let compound = calibrated_compound(pos - neg, self.neutral_band);
+        let label = label_of(&p, self.neutral_bias);
         Sentiment {
-            compound,
+            compound: calibrated_compound(label, pos - neg),
             pos,
             neu,
             neg,
-            label: Label::from_compound(compound),
+            label,
         }
     }
 
@@ -195,6 +208,19 @@ pub fn argmax(v: &[f64]) -> usize {
         .0
 }
 
+/// Category-head features: the embedding, then 1.0 for each class whose taxonomy
+/// phrases matched the sentence.
+pub fn category_features(embedding: &[f32], classes: &[String], phrase_hits: &[&str]) -> Vec<f32> {
+    let mut x = Vec::with_capacity(embedding.len() + classes.len());
+    x.extend_from_slice(embedding);
+    x.extend(
+        classes
+            .iter()
+            .map(|c| if phrase_hits.contains(&c.as_str()) { 1.0 } else { 0.0 }),
+    );
+    x
+}
+
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
     for (x, y) in a.iter().zip(b) {
@@ -215,18 +241,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn calibration_puts_the_band_on_the_label_thresholds() {
-        let band = 0.3;
-        assert!((calibrated_compound(0.3, band) - 0.05).abs() < 1e-12);
-        assert!((calibrated_compound(-0.3, band) + 0.05).abs() < 1e-12);
-        assert_eq!(calibrated_compound(1.0, band), 1.0);
-        assert_eq!(calibrated_compound(-1.0, band), -1.0);
-        assert_eq!(Label::from_compound(calibrated_compound(0.29, band)), Label::Neutral);
-        assert_eq!(Label::from_compound(calibrated_compound(0.31, band)), Label::Positive);
-        let xs: Vec<f64> = (-100..=100).map(|i| f64::from(i) / 100.0).collect();
-        for w in xs.windows(2) {
-            assert!(calibrated_compound(w[0], band) < calibrated_compound(w[1], band));
+    fn the_compound_gives_back_the_label_and_follows_the_margin() {
+        for (p, bias) in [
+            ([0.2, 0.5, 0.3], 0.0),
+            ([0.45, 0.1, 0.45], 0.4),
+            ([0.6, 0.3, 0.1], 0.0),
+            ([0.05, 0.15, 0.8], 0.1),
+        ] {
+            let label = label_of(&p, bias);
+            let c = calibrated_compound(label, p[2] - p[0]);
+            assert_eq!(Label::from_compound(c), label, "{p:?}");
+            assert!((-1.0..=1.0).contains(&c));
         }
+        assert_eq!(calibrated_compound(Label::Positive, 1.0), 1.0);
+        assert_eq!(calibrated_compound(Label::Negative, -1.0), -1.0);
+        assert!(calibrated_compound(Label::Positive, 0.2) < calibrated_compound(Label::Positive, 0.7));
     }
 
     #[test]
@@ -234,7 +263,7 @@ mod tests {
         let h = Heads::shipped().unwrap();
         assert_eq!(h.embedding_dim, 384);
         assert_eq!(h.neural.three_class.classes, ["negative", "neutral", "positive"]);
-        assert!(h.neural.neutral_band > 0.0 && h.neural.neutral_band < 1.0);
+        assert!((-1.0..1.0).contains(&h.neural.neutral_bias));
     }
 
     #[test]

@@ -152,9 +152,12 @@ pub fn fit_multilabel(
         .collect();
     let target = Tensor::from_vec(flat, (y.len(), classes.len()), &device)?;
     let (w, b) = optimise(&s, classes.len(), settings, |logits| {
+        // log(1 + e^z) - y z, written so that no large |z| overflows or takes log(0)
+        // (candle-nn's version goes through sigmoid then log and turns into NaN).
         // Mean over rows of the summed per-class losses, so `l2` means the same as above.
-        let l = candle_nn::loss::binary_cross_entropy_with_logit(logits, &target)?;
-        l * classes.len() as f64
+        let softplus = (logits.relu()? + (logits.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
+        let l = (softplus - (logits * &target)?)?;
+        l.sum_all()? / y.len() as f64
     })?;
     Ok(fold(w, b, &s, classes))
 }
