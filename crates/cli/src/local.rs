@@ -28,11 +28,27 @@ pub async fn up(endpoint: &str, prefix: &str, env_file: &Path) -> Result<()> {
     let urls = setup::create_resources(&sdk, &names)
         .await
         .with_context(|| format!("creating resources on {endpoint}"))?;
+    // `cargo lambda watch` runs the function as deployed: hybrid when the model is
+    // installed; otherwise the lexicon, and the note says how to get the model.
+    let (mode, model_dir) = match feedloop_neural::resolve_model_dir(None) {
+        Ok(dir) => (
+            "hybrid",
+            std::fs::canonicalize(&dir)
+                .unwrap_or(dir)
+                .display()
+                .to_string(),
+        ),
+        Err(e) => {
+            eprintln!("note: the local function will run in lexicon mode; {e}");
+            ("lexicon", String::new())
+        }
+    };
     let env = [
         ("TABLE_NAME", names.table.clone()),
         ("FOLLOWUP_QUEUE_URL", urls.followup.clone()),
         ("TAXONOMY", "builtin:small-business".into()),
-        ("SENTIMENT_MODE", "feedloop".into()),
+        ("SENTIMENT_MODE", mode.into()),
+        ("FEEDLOOP_MODEL_DIR", model_dir),
         ("HALF_LIFE_DAYS", "30".into()),
         ("RETENTION_DAYS", "365".into()),
         ("AGGREGATE_SHARDS", "8".into()),

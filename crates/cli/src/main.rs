@@ -110,7 +110,11 @@ enum Command {
         #[arg(long, env = "FEEDLOOP_MODEL_DIR", value_name = "DIR")]
         model_dir: Option<PathBuf>,
         /// Where to write the heads.
-        #[arg(long, default_value = "crates/core/data/heads.json", value_name = "FILE")]
+        #[arg(
+            long,
+            default_value = "crates/core/data/heads.json",
+            value_name = "FILE"
+        )]
         out: PathBuf,
         /// Embeddings of the training texts are cached here (keyed by model and texts).
         #[arg(long, default_value = ".cache/embeddings", value_name = "DIR")]

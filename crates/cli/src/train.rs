@@ -15,8 +15,8 @@ use anyhow::{bail, Context, Result};
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::eval::{self, Record, Split};
 use feedloop_core::neural::{
-    argmax, category_features, cosine, hybrid_features, label_of, Heads, LinearHead, SentenceEncoder,
-    SentimentHeads,
+    argmax, category_features, cosine, hybrid_features, label_of, Heads, LinearHead,
+    SentenceEncoder, SentimentHeads,
 };
 use feedloop_core::sentiment::{Mode, Scorer};
 use feedloop_core::text;
@@ -312,7 +312,11 @@ fn calibrate_similarity(
                     .iter()
                     .any(|h| h.theme == theme.id && !h.phrase.is_empty());
                 let sim = ev.iter().map(|x| cosine(e, x)).fold(f64::MIN, f64::max);
-                let gold = r.gold.themes.as_ref().is_some_and(|g| g.contains(&theme.id));
+                let gold = r
+                    .gold
+                    .themes
+                    .as_ref()
+                    .is_some_and(|g| g.contains(&theme.id));
                 (phrase, sim, gold)
             })
             .collect();
@@ -392,7 +396,12 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
     for f in ["sst5_dev", "sst5_test"] {
         held_out.extend(load(&sentiment(f))?.iter().map(|r| norm(&r.text)));
     }
-    for f in ["uci_amazon", "uci_imdb", "uci_yelp", "vader_amazon_snippets"] {
+    for f in [
+        "uci_amazon",
+        "uci_imdb",
+        "uci_yelp",
+        "vader_amazon_snippets",
+    ] {
         held_out.extend(
             load(&sentiment(f))?
                 .iter()
@@ -414,16 +423,27 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
     let mut seen: HashSet<String> = HashSet::new();
     let sources: [(&str, PathBuf, bool); 6] = [
         ("sst5_train", sentiment("sst5_train"), false),
-        ("vader_movie_snippets", sentiment("vader_movie_snippets"), true),
+        (
+            "vader_movie_snippets",
+            sentiment("vader_movie_snippets"),
+            true,
+        ),
         ("uci_amazon", sentiment("uci_amazon"), true),
         ("uci_imdb", sentiment("uci_imdb"), true),
         ("uci_yelp", sentiment("uci_yelp"), true),
-        ("vader_amazon_snippets", sentiment("vader_amazon_snippets"), true),
+        (
+            "vader_amazon_snippets",
+            sentiment("vader_amazon_snippets"),
+            true,
+        ),
     ];
     for (name, path, split) in &sources {
         let records = load(path)?;
         let mut used = 0;
-        for r in records.iter().filter(|r| !*split || Split::Train.keeps(&r.id)) {
+        for r in records
+            .iter()
+            .filter(|r| !*split || Split::Train.keeps(&r.id))
+        {
             let Some(c) = r.gold.sentiment.as_deref().and_then(class3) else {
                 continue;
             };
@@ -440,8 +460,10 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
             y3.push(c);
             used += 1;
         }
-        inputs.push(json!({"file": format!("sentiment/{name}.jsonl"), "sha256": sha256_file(path)?,
-            "split": if *split { "train (70% by id hash)" } else { "file" }, "rows_used": used}));
+        inputs.push(
+            json!({"file": format!("sentiment/{name}.jsonl"), "sha256": sha256_file(path)?,
+            "split": if *split { "train (70% by id hash)" } else { "file" }, "rows_used": used}),
+        );
     }
     // SemEval restaurant sentences whose aspects all share one polarity.
     let semeval = load(&themes("semeval14_restaurants_train"))?;
@@ -499,8 +521,10 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
         .map(|r| u32::from(r.gold.stars5.unwrap_or(3).clamp(1, 5)) - 1)
         .collect();
     let fdev = features(&dev_refs, embedder.embed("sst5_dev", &dev_refs)?);
-    inputs.push(json!({"file": "sentiment/sst5_dev.jsonl", "sha256": sha256_file(&sentiment("sst5_dev"))?,
-        "split": "file (choosing settings only)", "rows_used": dev.len()}));
+    inputs.push(
+        json!({"file": "sentiment/sst5_dev.jsonl", "sha256": sha256_file(&sentiment("sst5_dev"))?,
+        "split": "file (choosing settings only)", "rows_used": dev.len()}),
+    );
 
     let (neural, neural_report) = fit_sentiment(
         "neural",
@@ -567,7 +591,12 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
     let mut best_cat: Option<(f64, f64, Vec<f64>)> = None;
     let mut cat_grid = BTreeMap::new();
     for l2 in L2_GRID {
-        let head = fit_multilabel(&fit_x, &theme_sets(&fit_r, &classes), &classes, settings(l2))?;
+        let head = fit_multilabel(
+            &fit_x,
+            &theme_sets(&fit_r, &classes),
+            &classes,
+            settings(l2),
+        )?;
         let (t, f) = choose_thresholds(&head, &hold_x, &theme_sets(&hold_r, &classes));
         eprintln!("categories l2 {l2:e}: held-out micro-F1 {f:.4}");
         cat_grid.insert(format!("{l2:e}"), f);
@@ -578,7 +607,12 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
     let Some((cat_l2, cat_f1, thresholds)) = best_cat else {
         bail!("empty settings grid");
     };
-    let categories = fit_multilabel(&sem_x, &theme_sets(&all, &classes), &classes, settings(cat_l2))?;
+    let categories = fit_multilabel(
+        &sem_x,
+        &theme_sets(&all, &classes),
+        &classes,
+        settings(cat_l2),
+    )?;
 
     let similarity = calibrate_similarity(&restaurants, &encoder, &all, &sem_emb)?;
 
@@ -650,7 +684,10 @@ fn eval_table(heads: &Heads, encoder: Arc<MiniLm>, dir: &Path) -> Result<Vec<ser
         ("themes/semeval14_restaurants_test.jsonl", false),
     ];
     let mut out = std::io::stdout().lock();
-    writeln!(out, "| file (test) | mode | n | 3-way acc | 5-class acc | pearson r | theme micro-F1 |")?;
+    writeln!(
+        out,
+        "| file (test) | mode | n | 3-way acc | 5-class acc | pearson r | theme micro-F1 |"
+    )?;
     writeln!(out, "|---|---|---|---|---|---|---|")?;
     for (file, split) in files {
         let mut records = load(&dir.join(file))?;
@@ -664,9 +701,17 @@ fn eval_table(heads: &Heads, encoder: Arc<MiniLm>, dir: &Path) -> Result<Vec<ser
         };
         let mut variants: Vec<(String, Analyzer)> = Vec::new();
         for mode in Mode::ALL {
-            let a = Analyzer::build_with_heads(mode, taxonomy.clone(), Some(shared.clone()), heads.clone())?;
+            let a = Analyzer::build_with_heads(
+                mode,
+                taxonomy.clone(),
+                Some(shared.clone()),
+                heads.clone(),
+            )?;
             if file.starts_with("themes/") && mode.needs_encoder() {
-                variants.push((format!("{mode}+category-head"), a.clone().with_category_head()?));
+                variants.push((
+                    format!("{mode}+category-head"),
+                    a.clone().with_category_head()?,
+                ));
             }
             variants.push((mode.to_string(), a));
         }

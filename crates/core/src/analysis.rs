@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::envelope::Feedback;
 use crate::language::{self, Language};
 use crate::neural::{
-    category_features, cosine, hybrid_features, EncodeError, Heads, HeadsError, LinearHead, SentimentHeads,
-    SharedEncoder,
+    category_features, cosine, hybrid_features, EncodeError, Heads, HeadsError, LinearHead,
+    SentimentHeads, SharedEncoder,
 };
 use crate::nps::NpsCategory;
 use crate::pii;
@@ -399,27 +399,56 @@ impl Analyzer {
                     let x = category_features(v, &head.classes, &hits);
                     for ((c, p), t) in head.classes.iter().zip(head.sigmoid(&x)).zip(thresholds) {
                         if p >= *t && !themes.iter().any(|m| &m.theme == c) {
-                            themes.push(mention(c.clone(), String::new(), si, ThemeSource::Head, Some(p)));
+                            themes.push(mention(
+                                c.clone(),
+                                String::new(),
+                                si,
+                                ThemeSource::Head,
+                                Some(p),
+                            ));
                         }
                     }
                 }
             }
             neural => {
                 let fallback = self.taxonomy.fallback();
-                for h in p.hits.iter().filter(|h| !(Some(h.theme.as_str()) == fallback && h.phrase.is_empty())) {
-                    themes.push(mention(h.theme.clone(), h.phrase.clone(), h.sentence_index, ThemeSource::Phrase, None));
+                for h in p
+                    .hits
+                    .iter()
+                    .filter(|h| !(Some(h.theme.as_str()) == fallback && h.phrase.is_empty()))
+                {
+                    themes.push(mention(
+                        h.theme.clone(),
+                        h.phrase.clone(),
+                        h.sentence_index,
+                        ThemeSource::Phrase,
+                        None,
+                    ));
                 }
                 if let Some(n) = neural {
                     for (si, v) in sentence_vectors.iter().enumerate() {
                         let Some(v) = v else { continue };
                         for ex in &n.exemplars {
                             let id = &self.taxonomy.themes()[ex.theme].id;
-                            if themes.iter().any(|m| &m.theme == id && m.sentence_index == si) {
+                            if themes
+                                .iter()
+                                .any(|m| &m.theme == id && m.sentence_index == si)
+                            {
                                 continue;
                             }
-                            let best = ex.vectors.iter().map(|e| cosine(v, e)).fold(f64::MIN, f64::max);
+                            let best = ex
+                                .vectors
+                                .iter()
+                                .map(|e| cosine(v, e))
+                                .fold(f64::MIN, f64::max);
                             if best >= ex.threshold {
-                                themes.push(mention(id.clone(), String::new(), si, ThemeSource::Similarity, Some(best)));
+                                themes.push(mention(
+                                    id.clone(),
+                                    String::new(),
+                                    si,
+                                    ThemeSource::Similarity,
+                                    Some(best),
+                                ));
                             }
                         }
                     }
@@ -427,7 +456,13 @@ impl Analyzer {
                 }
                 if themes.is_empty() && !p.spans.is_empty() {
                     if let Some(fb) = fallback {
-                        themes.push(mention(fb.to_owned(), String::new(), 0, ThemeSource::Phrase, None));
+                        themes.push(mention(
+                            fb.to_owned(),
+                            String::new(),
+                            0,
+                            ThemeSource::Phrase,
+                            None,
+                        ));
                     }
                 }
             }
@@ -523,10 +558,11 @@ mod tests {
     #[test]
     fn themes_carry_their_sentence_sentiment() {
         let a = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
-        let r = a.analyze_text(
-            "The staff were lovely. Delivery took forever and the parcel was damaged!",
-        )
-        .unwrap();
+        let r = a
+            .analyze_text(
+                "The staff were lovely. Delivery took forever and the parcel was damaged!",
+            )
+            .unwrap();
         let staff = r.themes.iter().find(|t| t.theme == "staff").unwrap();
         let delivery = r.themes.iter().find(|t| t.theme == "delivery").unwrap();
         assert!(staff.sentiment.unwrap() > 0.3);
@@ -538,11 +574,225 @@ mod tests {
     #[test]
     fn non_english_gets_no_score_and_a_reason() {
         let a = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
-        let r = a.analyze_text(
-            "Das Paket ist nie angekommen und niemand hat auf meine E-Mails geantwortet.",
-        )
-        .unwrap();
+        let r = a
+            .analyze_text(
+                "Das Paket ist nie angekommen und niemand hat auf meine E-Mails geantwortet.",
+            )
+            .unwrap();
         assert_eq!(r.sentiment, None);
         assert_eq!(r.skipped.as_deref(), Some("unsupported language: de"));
+    }
+}
+
+#[cfg(test)]
+mod neural_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::neural::{EncodeError, HeadsError, SentenceEncoder};
+    use crate::sentiment::Label;
+
+    const DIM: usize = 8;
+
+    /// Axis 0: pleasant words, axis 1: unpleasant ones, axis 2: waiting, axis 7: bias.
+    struct FakeEncoder {
+        calls: AtomicUsize,
+        seen: Mutex<Vec<String>>,
+        fail: bool,
+    }
+
+    impl FakeEncoder {
+        fn new(fail: bool) -> Arc<FakeEncoder> {
+            Arc::new(FakeEncoder {
+                calls: AtomicUsize::new(0),
+                seen: Mutex::new(Vec::new()),
+                fail,
+            })
+        }
+    }
+
+    impl SentenceEncoder for FakeEncoder {
+        fn dim(&self) -> usize {
+            DIM
+        }
+        fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncodeError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if self.fail {
+                return Err(EncodeError("out of memory".into()));
+            }
+            self.seen
+                .lock()
+                .unwrap()
+                .extend(texts.iter().map(|t| t.to_string()));
+            Ok(texts
+                .iter()
+                .map(|t| {
+                    let t = t.to_lowercase();
+                    let has = |ws: &[&str]| ws.iter().any(|w| t.contains(w)) as u8 as f32;
+                    let mut v = vec![0.0; DIM];
+                    v[0] = has(&["lovely", "great"]);
+                    v[1] = has(&["never arrived", "nobody answered", "late"]);
+                    v[2] = has(&["forever", "ages", "wait"]);
+                    v[7] = 0.1;
+                    v
+                })
+                .collect())
+        }
+    }
+
+    fn head(classes: &[&str], weights: Vec<Vec<f32>>, dim: usize) -> LinearHead {
+        LinearHead {
+            classes: classes.iter().map(|c| c.to_string()).collect(),
+            weights: weights
+                .into_iter()
+                .map(|mut w| {
+                    w.resize(dim, 0.0);
+                    w
+                })
+                .collect(),
+            bias: vec![0.0; classes.len()],
+        }
+    }
+
+    fn heads() -> Heads {
+        let sentiment = |dim| SentimentHeads {
+            three_class: head(
+                &["negative", "neutral", "positive"],
+                vec![
+                    vec![0.0, 6.0],
+                    vec![0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 10.0],
+                    vec![6.0],
+                ],
+                dim,
+            ),
+            five_class: head(
+                &["1", "2", "3", "4", "5"],
+                vec![vec![0.0, 6.0], vec![], vec![], vec![], vec![6.0]],
+                dim,
+            ),
+            neutral_bias: 0.0,
+        };
+        let categories = [
+            "ambience",
+            "anecdotes/miscellaneous",
+            "food",
+            "price",
+            "service",
+        ];
+        Heads {
+            provenance: serde_json::json!({}),
+            model_sha256: String::new(),
+            embedding_dim: DIM,
+            neural: sentiment(DIM),
+            hybrid: sentiment(DIM + crate::neural::HYBRID_EXTRA),
+            restaurant_categories: head(&categories, vec![vec![]; 5], DIM + 5),
+            restaurant_thresholds: vec![0.5; 5],
+        }
+    }
+
+    fn taxonomy() -> Taxonomy {
+        Taxonomy::from_toml(
+            r#"
+[[theme]]
+id = "speed"
+label = "Speed & wait time"
+phrases = ["slow"]
+examples = ["I waited for ages"]
+similarity_threshold = 0.9
+[[theme]]
+id = "staff"
+label = "Staff"
+phrases = ["staff"]
+"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_batch_is_one_encoder_call_covering_texts_and_their_sentences() {
+        // GIVEN a neural analyzer (its exemplars were embedded at build: one call)
+        let enc = FakeEncoder::new(false);
+        let a = Analyzer::build_with_heads(Mode::Neural, taxonomy(), Some(enc.clone()), heads())
+            .unwrap();
+        assert_eq!(enc.calls.load(Ordering::SeqCst), 1);
+        enc.seen.lock().unwrap().clear();
+
+        // WHEN two texts, one of two sentences, are analysed together
+        let r = a
+            .analyze_texts(&[
+                "The parcel never arrived and nobody answered. The staff were lovely though.",
+                "Great coffee",
+            ])
+            .unwrap();
+
+        // THEN one more call encoded both texts and the two sentences of the first
+        assert_eq!(enc.calls.load(Ordering::SeqCst), 2);
+        assert_eq!(enc.seen.lock().unwrap().len(), 4);
+        // and each sentence keeps its own sign while the head scores the whole text
+        assert_eq!(r[0].sentences.len(), 2);
+        assert!(r[0].sentences[0].compound < -0.05);
+        assert!(r[0].sentences[1].compound > 0.05);
+        assert_eq!(r[1].sentiment.unwrap().label, Label::Positive);
+        assert_eq!(r[1].stars, Some(5));
+        let staff = r[0].themes.iter().find(|t| t.theme == "staff").unwrap();
+        assert_eq!(
+            (staff.source, staff.sentence_index),
+            (ThemeSource::Phrase, 1)
+        );
+        assert!(staff.sentiment.unwrap() > 0.05);
+    }
+
+    #[test]
+    fn a_paraphrase_reaches_a_theme_by_similarity_with_its_score() {
+        let enc = FakeEncoder::new(false);
+        let a = Analyzer::build_with_heads(Mode::Hybrid, taxonomy(), Some(enc), heads()).unwrap();
+        let r = a.analyze_text("It took forever.").unwrap();
+        let speed = r.themes.iter().find(|t| t.theme == "speed").expect("speed");
+        assert_eq!(speed.source, ThemeSource::Similarity);
+        assert!(speed.score.unwrap() >= 0.9);
+        assert_eq!(speed.phrase, "");
+        // a phrase hit is reported as such, not twice
+        let r = a.analyze_text("Slow, I waited ages.").unwrap();
+        let hits: Vec<_> = r.themes.iter().filter(|t| t.theme == "speed").collect();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].source, ThemeSource::Phrase);
+    }
+
+    #[test]
+    fn the_neural_modes_refuse_to_run_without_an_encoder() {
+        for mode in [Mode::Neural, Mode::Hybrid] {
+            let err = Analyzer::build(mode, taxonomy(), None)
+                .err()
+                .expect("must fail");
+            assert!(err.to_string().contains("make model"), "{err}");
+        }
+        assert!(Analyzer::build(Mode::Lexicon, taxonomy(), None).is_ok());
+    }
+
+    #[test]
+    fn an_encoder_failure_is_an_error_not_a_silent_lexicon_score() {
+        let enc = FakeEncoder::new(false);
+        let a = Analyzer::build_with_heads(Mode::Hybrid, taxonomy(), Some(enc), heads()).unwrap();
+        assert!(a.analyze_text("fine").is_ok());
+        let broken = FakeEncoder::new(true);
+        let err = Analyzer::build_with_heads(Mode::Hybrid, taxonomy(), Some(broken), heads())
+            .err()
+            .expect("exemplar embedding fails");
+        assert!(matches!(err, AnalyzerError::Encode(_)), "{err}");
+    }
+
+    #[test]
+    fn heads_for_another_encoder_size_are_refused() {
+        let mut h = heads();
+        h.embedding_dim = 384;
+        let err =
+            Analyzer::build_with_heads(Mode::Neural, taxonomy(), Some(FakeEncoder::new(false)), h)
+                .err()
+                .unwrap();
+        assert!(
+            matches!(err, AnalyzerError::Heads(HeadsError::Dim { .. })),
+            "{err}"
+        );
     }
 }

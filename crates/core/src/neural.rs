@@ -42,7 +42,11 @@ impl LinearHead {
             .iter()
             .zip(&self.bias)
             .map(|(w, b)| {
-                let dot: f64 = w.iter().zip(x).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum();
+                let dot: f64 = w
+                    .iter()
+                    .zip(x)
+                    .map(|(a, b)| f64::from(*a) * f64::from(*b))
+                    .sum();
                 dot + f64::from(*b)
             })
             .collect()
@@ -53,7 +57,10 @@ impl LinearHead {
     }
 
     pub fn sigmoid(&self, x: &[f32]) -> Vec<f64> {
-        self.logits(x).into_iter().map(|z| 1.0 / (1.0 + (-z).exp())).collect()
+        self.logits(x)
+            .into_iter()
+            .map(|z| 1.0 / (1.0 + (-z).exp()))
+            .collect()
     }
 
     fn check(&self, name: &str, dim: usize) -> Result<(), HeadsError> {
@@ -112,7 +119,9 @@ pub enum HeadsError {
     Json(#[from] serde_json::Error),
     #[error("head {head:?} does not fit {dim}-dimensional features")]
     Shape { head: String, dim: usize },
-    #[error("the heads were trained on {trained}-dimensional embeddings, the encoder gives {encoder}")]
+    #[error(
+        "the heads were trained on {trained}-dimensional embeddings, the encoder gives {encoder}"
+    )]
     Dim { trained: usize, encoder: usize },
 }
 
@@ -122,10 +131,15 @@ impl Heads {
         let d = h.embedding_dim;
         h.neural.three_class.check("neural.three_class", d)?;
         h.neural.five_class.check("neural.five_class", d)?;
-        h.hybrid.three_class.check("hybrid.three_class", d + HYBRID_EXTRA)?;
-        h.hybrid.five_class.check("hybrid.five_class", d + HYBRID_EXTRA)?;
+        h.hybrid
+            .three_class
+            .check("hybrid.three_class", d + HYBRID_EXTRA)?;
+        h.hybrid
+            .five_class
+            .check("hybrid.five_class", d + HYBRID_EXTRA)?;
         let n = h.restaurant_categories.classes.len();
-        h.restaurant_categories.check("restaurant_categories", d + n)?;
+        h.restaurant_categories
+            .check("restaurant_categories", d + n)?;
         if h.restaurant_thresholds.len() != h.restaurant_categories.classes.len() {
             return Err(HeadsError::Shape {
                 head: "restaurant_thresholds".into(),
@@ -213,11 +227,13 @@ pub fn argmax(v: &[f64]) -> usize {
 pub fn category_features(embedding: &[f32], classes: &[String], phrase_hits: &[&str]) -> Vec<f32> {
     let mut x = Vec::with_capacity(embedding.len() + classes.len());
     x.extend_from_slice(embedding);
-    x.extend(
-        classes
-            .iter()
-            .map(|c| if phrase_hits.contains(&c.as_str()) { 1.0 } else { 0.0 }),
-    );
+    x.extend(classes.iter().map(|c| {
+        if phrase_hits.contains(&c.as_str()) {
+            1.0
+        } else {
+            0.0
+        }
+    }));
     x
 }
 
@@ -255,14 +271,19 @@ mod tests {
         }
         assert_eq!(calibrated_compound(Label::Positive, 1.0), 1.0);
         assert_eq!(calibrated_compound(Label::Negative, -1.0), -1.0);
-        assert!(calibrated_compound(Label::Positive, 0.2) < calibrated_compound(Label::Positive, 0.7));
+        assert!(
+            calibrated_compound(Label::Positive, 0.2) < calibrated_compound(Label::Positive, 0.7)
+        );
     }
 
     #[test]
     fn the_shipped_heads_parse_and_fit_the_encoder() {
         let h = Heads::shipped().unwrap();
         assert_eq!(h.embedding_dim, 384);
-        assert_eq!(h.neural.three_class.classes, ["negative", "neutral", "positive"]);
+        assert_eq!(
+            h.neural.three_class.classes,
+            ["negative", "neutral", "positive"]
+        );
         assert!((-1.0..1.0).contains(&h.neural.neutral_bias));
     }
 

@@ -28,7 +28,9 @@ impl Rng {
 
 fn analyzed(analyzer: &Analyzer, v: Value) -> AnalyzedFeedback {
     let parsed = parse_envelope(v.to_string().as_bytes(), now()).expect("valid fixture");
-    analyzer.analyze(parsed.feedback).expect("lexicon analysis cannot fail")
+    analyzer
+        .analyze(parsed.feedback)
+        .expect("lexicon analysis cannot fail")
 }
 
 const TEXTS: &[&str] = &[

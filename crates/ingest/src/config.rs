@@ -24,6 +24,9 @@ pub struct IngestConfig {
     pub max_concurrency: usize,
     /// Follow-up rules: `builtin:default` or a file bundled with the function.
     pub playbook: TaxonomySource,
+    /// The sentence encoder's folder (`FEEDLOOP_MODEL_DIR`); required by the neural
+    /// modes, which refuse to start without it rather than fall back to the lexicon.
+    pub model_dir: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -71,6 +74,7 @@ impl IngestConfig {
         let retention = req("RETENTION_DAYS");
         let shards = req("AGGREGATE_SHARDS");
         let concurrency = req("MAX_CONCURRENCY");
+        let model_dir = get("FEEDLOOP_MODEL_DIR").filter(|v| !v.trim().is_empty());
         let playbook = req("PLAYBOOK").map(|t| match t.strip_prefix("builtin:") {
             Some(name) => TaxonomySource::Builtin(name.to_owned()),
             None => TaxonomySource::File(t),
@@ -131,6 +135,13 @@ impl IngestConfig {
             Some(name) => TaxonomySource::Builtin(name.to_owned()),
             None => TaxonomySource::File(t),
         });
+        if let (Some(m), None) = (mode, &model_dir) {
+            if m.needs_encoder() {
+                errors.push(format!(
+                    "SENTIMENT_MODE={m} needs FEEDLOOP_MODEL_DIR (the model layer's folder)"
+                ));
+            }
+        }
         if let Some(q) = &queue {
             if !(q.starts_with("https://") || q.starts_with("http://")) {
                 errors.push(format!("FOLLOWUP_QUEUE_URL={q:?} is not a queue URL"));
@@ -170,6 +181,7 @@ impl IngestConfig {
                 aggregate_shards,
                 max_concurrency,
                 playbook,
+                model_dir,
             }),
             _ => Err(ConfigError(vec!["incomplete configuration".into()])),
         }
@@ -250,6 +262,22 @@ mod tests {
         );
         assert!(c.load_taxonomy().is_ok());
         assert_eq!(c.load_playbook().unwrap().rules.len(), 6);
+    }
+
+    #[test]
+    fn the_neural_modes_need_the_model_folder() {
+        let mut vars = GOOD.to_vec();
+        vars.retain(|(k, _)| *k != "SENTIMENT_MODE");
+        vars.push(("SENTIMENT_MODE", "hybrid"));
+        let err = IngestConfig::from_lookup(env(&vars)).unwrap_err();
+        assert!(
+            err.to_string().contains("needs FEEDLOOP_MODEL_DIR"),
+            "{err}"
+        );
+        vars.push(("FEEDLOOP_MODEL_DIR", "/opt/all-MiniLM-L6-v2"));
+        let c = IngestConfig::from_lookup(env(&vars)).unwrap();
+        assert_eq!(c.mode, Mode::Hybrid);
+        assert_eq!(c.model_dir.as_deref(), Some("/opt/all-MiniLM-L6-v2"));
     }
 
     #[test]

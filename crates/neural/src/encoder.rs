@@ -50,10 +50,11 @@ impl MiniLm {
         check_model_dir(dir)?;
         let path = |f: &str| dir.join(f);
         let shown = |f: &str| path(f).display().to_string();
-        let raw = std::fs::read_to_string(path("config.json")).map_err(|source| LoadError::Read {
-            file: shown("config.json"),
-            source,
-        })?;
+        let raw =
+            std::fs::read_to_string(path("config.json")).map_err(|source| LoadError::Read {
+                file: shown("config.json"),
+                source,
+            })?;
         let config: Config = serde_json::from_str(&raw).map_err(|source| LoadError::Config {
             file: shown("config.json"),
             source,
@@ -115,7 +116,11 @@ impl MiniLm {
         let summed = hidden.broadcast_mul(&m)?.sum(1)?;
         let counts = m.sum(1)?;
         let mean = summed.broadcast_div(&counts)?;
-        let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+        let norm = mean
+            .sqr()?
+            .sum_keepdim(1)?
+            .sqrt()?
+            .clamp(1e-12f32, f32::MAX)?;
         mean.broadcast_div(&norm)?.to_vec2::<f32>()
     }
 }

@@ -60,7 +60,10 @@ fn standardise(rows: &[Vec<f32>], device: &Device) -> Result<Standardised, FitEr
             *s += (f64::from(*v) - m).powi(2);
         }
     }
-    let std: Vec<f32> = var.iter().map(|s| ((s / n).sqrt().max(1e-6)) as f32).collect();
+    let std: Vec<f32> = var
+        .iter()
+        .map(|s| ((s / n).sqrt().max(1e-6)) as f32)
+        .collect();
     let mean: Vec<f32> = mean.iter().map(|m| *m as f32).collect();
     let mut flat = Vec::with_capacity(rows.len() * d);
     for r in rows {
@@ -113,7 +116,9 @@ fn optimise(
         },
     )?;
     for _ in 0..settings.steps {
-        let logits = s.x.matmul(&w.as_tensor().t()?)?.broadcast_add(b.as_tensor())?;
+        let logits =
+            s.x.matmul(&w.as_tensor().t()?)?
+                .broadcast_add(b.as_tensor())?;
         let penalty = (w.as_tensor().sqr()?.sum_all()? * settings.l2)?;
         let total = (loss(&logits)? + penalty)?;
         opt.backward_step(&total)?;
@@ -167,7 +172,6 @@ pub fn predict_softmax(head: &LinearHead, rows: &[Vec<f32>]) -> Vec<Vec<f64>> {
     rows.iter().map(|r| head.softmax(r)).collect()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,7 +204,9 @@ mod tests {
         let rows: Vec<Vec<f32>> = (0..64)
             .map(|i| vec![(i & 1) as f32, ((i >> 1) & 1) as f32, (i % 5) as f32])
             .collect();
-        let y: Vec<Vec<bool>> = (0..64).map(|i| vec![i & 1 == 1, (i >> 1) & 1 == 1]).collect();
+        let y: Vec<Vec<bool>> = (0..64)
+            .map(|i| vec![i & 1 == 1, (i >> 1) & 1 == 1])
+            .collect();
         let h = fit_multilabel(&rows, &y, &names(2), FitSettings::default()).unwrap();
         for (r, t) in rows.iter().zip(&y) {
             let p = h.sigmoid(r);

@@ -39,7 +39,12 @@ fn every_embedding_matches_sentence_transformers() {
         }
     }
     println!("worst cosine {:.7} (family {})", worst.0, worst.1);
-    assert!(worst.0 >= 0.9999, "worst cosine {:.7} in family {}", worst.0, worst.1);
+    assert!(
+        worst.0 >= 0.9999,
+        "worst cosine {:.7} in family {}",
+        worst.0,
+        worst.1
+    );
 }
 
 #[test]
@@ -48,7 +53,10 @@ fn one_text_alone_equals_the_same_text_in_a_batch() {
     let text = "The parcel never arrived.";
     let alone = encoder.encode(&[text]).unwrap();
     let batch = encoder
-        .encode(&["a much longer text that forces padding of the short one", text])
+        .encode(&[
+            "a much longer text that forces padding of the short one",
+            text,
+        ])
         .unwrap();
     assert!(cosine(&alone[0], &batch[1]) > 0.99999);
 }

@@ -360,17 +360,18 @@ mod tests {
     #[test]
     fn precedence_recovery_beats_marketing_then_priority() {
         let a = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
-        let af = a.analyze(
-            parse_envelope(
-                survey("f1", 9, "Great staff. The delivery was awful.")
-                    .to_string()
-                    .as_bytes(),
-                now(),
+        let af = a
+            .analyze(
+                parse_envelope(
+                    survey("f1", 9, "Great staff. The delivery was awful.")
+                        .to_string()
+                        .as_bytes(),
+                    now(),
+                )
+                .unwrap()
+                .feedback,
             )
-            .unwrap()
-            .feedback,
-        )
-        .unwrap();
+            .unwrap();
         let mut p = Profile::new(af.feedback.customer_id.clone(), 30.0);
         p.apply(&af);
         let book = Playbook::from_toml(

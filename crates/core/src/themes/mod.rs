@@ -220,7 +220,11 @@ impl Taxonomy {
                 phrases,
                 exclude,
                 phrase_texts: def.phrases,
-                examples: def.examples.into_iter().filter(|e| !e.trim().is_empty()).collect(),
+                examples: def
+                    .examples
+                    .into_iter()
+                    .filter(|e| !e.trim().is_empty())
+                    .collect(),
                 similarity_threshold,
             });
         }
