@@ -58,3 +58,62 @@ fn feedloop_mode_beats_or_matches_the_reference_on_every_test_file() {
         assert!(feedloop > 0.55, "{name}: {feedloop:.4}");
     }
 }
+
+/// The neural tier's promise, on test data the heads never saw: hybrid beats the
+/// VADER reference on every sentiment test file, and clears the floors.
+#[test]
+fn hybrid_beats_the_reference_on_every_sentiment_test_file() {
+    let Some(dir) = eval_dir() else {
+        eprintln!("SKIPPED: no eval dir (set FEEDLOOP_EVAL_DIR)");
+        return;
+    };
+    let hybrid = feedloop_tests::hybrid_analyzer(Taxonomy::default_small_business());
+    let reference = Analyzer::new(Mode::Reference, Taxonomy::default_small_business());
+    for (name, floor) in [
+        ("uci_amazon", 0.88),
+        ("uci_imdb", 0.88),
+        ("uci_yelp", 0.88),
+        ("vader_amazon_snippets", 0.0),
+    ] {
+        let mut records = load_records(&dir.join(format!("sentiment/{name}.jsonl")));
+        records.retain(|r| Split::Test.keeps(&r.id));
+        let h = evaluate(&hybrid, &records, |_| {}).unwrap();
+        let r = evaluate(&reference, &records, |_| {}).unwrap();
+        let (ha, ra) = (h.sentiment.unwrap().accuracy, r.sentiment.unwrap().accuracy);
+        println!("{name}: hybrid {ha:.4} reference {ra:.4} (r {:?} vs {:?})", h.pearson_r, r.pearson_r);
+        assert!(ha > ra, "{name}: hybrid {ha:.4} <= reference {ra:.4}");
+        assert!(ha >= floor, "{name}: hybrid {ha:.4} < {floor}");
+        if let (Some(hr), Some(rr)) = (h.pearson_r, r.pearson_r) {
+            assert!(hr >= 0.70 && hr > rr, "{name}: r {hr:.4} vs reference {rr:.4}");
+        }
+    }
+}
+
+#[test]
+fn the_readme_complaint_is_negative_and_its_sentences_keep_their_signs() {
+    let hybrid = feedloop_tests::hybrid_analyzer(Taxonomy::default_small_business());
+    let a = hybrid
+        .analyze_text(
+            "The parcel never arrived and nobody answered my emails. The staff in the shop were lovely though.",
+        )
+        .unwrap();
+    let s = a.sentiment.unwrap();
+    assert!(s.compound <= -0.05, "compound {:+.4}", s.compound);
+    assert!(a.sentences[0].compound <= -0.05, "{:?}", a.sentences[0]);
+    assert!(a.sentences[1].compound >= 0.05, "{:?}", a.sentences[1]);
+    let plain = hybrid.analyze_text("Delivery is always late.").unwrap();
+    assert!(plain.sentiment.unwrap().compound <= -0.05);
+}
+
+#[test]
+fn paraphrases_of_waiting_reach_speed_by_similarity() {
+    let hybrid = feedloop_tests::hybrid_analyzer(Taxonomy::default_small_business());
+    // Neither text holds a speed phrase ("wait", "took forever", "ages", ...).
+    for text in ["It was an eternity before anyone served us.", "Took them an age to reply."] {
+        let a = hybrid.analyze_text(text).unwrap();
+        let speed = a.themes.iter().find(|t| t.theme == "speed");
+        let speed = speed.unwrap_or_else(|| panic!("{text}: {:?}", a.themes));
+        assert_eq!(speed.source, feedloop_core::analysis::ThemeSource::Similarity);
+        println!("{text}: similarity {:.3}", speed.score.unwrap());
+    }
+}

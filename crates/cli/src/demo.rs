@@ -77,6 +77,9 @@ fn texts(p: Persona) -> (&'static [&'static str], &'static [&'static str]) {
                 "Still waiting for my order, the tracking number doesn't work.",
                 "Coffee is good but the shipping is painfully slow.",
                 "Delivery took forever, I'm thinking of going elsewhere.",
+                // Plain factual complaints: no sentiment word for a lexicon to find.
+                "Delivery is always late.",
+                "The parcel never arrived and nobody answered my emails. The staff in the shop were lovely though.",
             ],
             &[
                 "Where is my parcel? It has been 10 days.",
@@ -105,6 +108,7 @@ fn texts(p: Persona) -> (&'static [&'static str], &'static [&'static str]) {
                 "Website is confusing and the coupon didn't work.",
                 "Ordering on the app is slow and buggy, but the coffee is great.",
                 "The new update is terrible, I can't find my past orders.",
+                "Checkout took three attempts before the order went through.",
             ],
             &[
                 "I can't log in to my account.",
