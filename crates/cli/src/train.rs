@@ -21,7 +21,7 @@ use feedloop_core::neural::{
 use feedloop_core::sentiment::{Mode, Scorer};
 use feedloop_core::text;
 use feedloop_core::themes::Taxonomy;
-use feedloop_neural::train::{fit_multilabel, fit_softmax, FitSettings};
+use feedloop_neural::train::{fit_linear, fit_multilabel, fit_softmax, FitSettings};
 use feedloop_neural::{resolve_model_dir, MiniLm};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -186,6 +186,8 @@ fn accuracy(head: &LinearHead, x: &[Vec<f32>], y: &[u32]) -> f64 {
 
 struct SentimentData<'a> {
     x: &'a [Vec<f32>],
+    /// Rows (indices into `x`) with a human valence, and that valence / 4.
+    valence: &'a [(usize, f32)],
     y3: &'a [u32],
     x5: &'a [Vec<f32>],
     y5: &'a [u32],
@@ -219,10 +221,28 @@ fn fit_sentiment(name: &str, d: SentimentData) -> Result<(SentimentHeads, serde_
             best5 = Some((l2, acc, head));
         }
     }
-    let (Some((l2_3, acc3, band, three)), Some((l2_5, acc5, five))) = (best3, best5) else {
+    let vx: Vec<Vec<f32>> = d.valence.iter().map(|(i, _)| d.x[*i].clone()).collect();
+    let vy: Vec<f32> = d.valence.iter().map(|(_, v)| *v).collect();
+    let dev_stars: Vec<f64> = d.dev_y5.iter().map(|s| f64::from(*s)).collect();
+    let mut bestv: Option<(f64, f64, LinearHead)> = None;
+    let mut gridv = BTreeMap::new();
+    for l2 in L2_GRID {
+        let head = fit_linear(&vx, &vy, "valence", settings(l2))?;
+        let pred: Vec<f64> = d.dev_x.iter().map(|r| head.logits(r)[0]).collect();
+        let r = eval::pearson(&pred, &dev_stars).unwrap_or(0.0);
+        eprintln!("{name} valence l2 {l2:e}: dev r with SST stars {r:.4}");
+        gridv.insert(format!("{l2:e}"), r);
+        if bestv.as_ref().is_none_or(|b| r > b.1) {
+            bestv = Some((l2, r, head));
+        }
+    }
+    let (Some((l2_3, acc3, band, three)), Some((l2_5, acc5, five)), Some((l2_v, rv, valence))) =
+        (best3, best5, bestv)
+    else {
         bail!("empty settings grid");
     };
     let report = json!({
+        "valence": {"l2": l2_v, "rows": vy.len(), "dev_pearson_r_with_stars5": rv, "dev_grid": gridv},
         "three_class": {"l2": l2_3, "neutral_bias": band, "dev_accuracy": acc3, "dev_grid": grid3},
         "five_class": {"l2": l2_5, "dev_accuracy": acc5, "dev_grid": grid5},
     });
@@ -231,6 +251,7 @@ fn fit_sentiment(name: &str, d: SentimentData) -> Result<(SentimentHeads, serde_
             three_class: three,
             five_class: five,
             neutral_bias: band,
+            valence,
         },
         report,
     ))
@@ -401,6 +422,7 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
         "uci_imdb",
         "uci_yelp",
         "vader_amazon_snippets",
+        "vader_movie_snippets",
     ] {
         held_out.extend(
             load(&sentiment(f))?
@@ -419,6 +441,7 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
     let mut inputs = Vec::new();
     let mut texts3: Vec<String> = Vec::new();
     let mut y3: Vec<u32> = Vec::new();
+    let mut valence3: Vec<Option<f64>> = Vec::new();
     let mut dropped = 0usize;
     let mut seen: HashSet<String> = HashSet::new();
     let sources: [(&str, PathBuf, bool); 6] = [
@@ -458,6 +481,7 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
             }
             texts3.push(r.text.clone());
             y3.push(c);
+            valence3.push(r.gold.valence);
             used += 1;
         }
         inputs.push(
@@ -490,6 +514,7 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
         }
         texts3.push(r.text.clone());
         y3.push(c);
+        valence3.push(None);
         used += 1;
     }
     inputs.push(json!({"file": "themes/semeval14_restaurants_train.jsonl",
@@ -526,9 +551,15 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
         "split": "file (choosing settings only)", "rows_used": dev.len()}),
     );
 
+    let valence_rows: Vec<(usize, f32)> = valence3
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|v| (i, (v / 4.0) as f32)))
+        .collect();
     let (neural, neural_report) = fit_sentiment(
         "neural",
         SentimentData {
+            valence: &valence_rows,
             x: &f3.neural,
             y3: &y3,
             x5: &f5.neural,
@@ -541,6 +572,7 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
     let (hybrid, hybrid_report) = fit_sentiment(
         "hybrid",
         SentimentData {
+            valence: &valence_rows,
             x: &f3.hybrid,
             y3: &y3,
             x5: &f5.hybrid,

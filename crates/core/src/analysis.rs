@@ -672,6 +672,7 @@ mod neural_tests {
                 dim,
             ),
             neutral_bias: 0.0,
+            valence: head(&["valence"], vec![vec![0.5, -0.5]], dim),
         };
         let categories = [
             "ambience",

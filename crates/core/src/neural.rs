@@ -94,6 +94,9 @@ pub struct SentimentHeads {
     /// Added to p(neutral) before taking the most likely class: how wide the neutral
     /// band is. Chosen on sst5_dev.
     pub neutral_bias: f64,
+    /// Linear regression onto human valence / 4 (VADER's -4..4 ratings): the size of
+    /// the compound score, inside the range the label allows.
+    pub valence: LinearHead,
 }
 
 /// Everything `feedloop train` produces.
@@ -131,6 +134,8 @@ impl Heads {
         let d = h.embedding_dim;
         h.neural.three_class.check("neural.three_class", d)?;
         h.neural.five_class.check("neural.five_class", d)?;
+        h.neural.valence.check("neural.valence", d)?;
+        h.hybrid.valence.check("hybrid.valence", d + HYBRID_EXTRA)?;
         h.hybrid
             .three_class
             .check("hybrid.three_class", d + HYBRID_EXTRA)?;
@@ -178,14 +183,14 @@ pub fn label_of(p: &[f64], neutral_bias: f64) -> Label {
 }
 
 /// A compound in -1..1 whose VADER thresholds (±0.05, used by every report) give back
-/// `label`, and whose size follows the margin `p(pos) - p(neg)`: neutral texts land
-/// strictly inside the band, the others in 0.05..=1 on their side.
-pub fn calibrated_compound(label: Label, margin: f64) -> f64 {
-    let m = margin.clamp(-1.0, 1.0);
+/// `label`, and whose size is the predicted valence: neutral texts land strictly inside
+/// the band, the others in 0.05..=1 on their side.
+pub fn calibrated_compound(label: Label, valence: f64) -> f64 {
+    let v = if valence.is_finite() { valence } else { 0.0 };
     match label {
-        Label::Neutral => 0.0499 * m,
-        Label::Positive => 0.05 + 0.95 * m.max(0.0),
-        Label::Negative => -(0.05 + 0.95 * (-m).max(0.0)),
+        Label::Neutral => v.clamp(-0.0499, 0.0499),
+        Label::Positive => v.clamp(0.05, 1.0),
+        Label::Negative => v.clamp(-1.0, -0.05),
     }
 }
 
@@ -194,8 +199,9 @@ impl SentimentHeads {
         let p = self.three_class.softmax(features);
         let (neg, neu, pos) = (p[0], p[1], p[2]);
         let label = label_of(&p, self.neutral_bias);
+        let valence = self.valence.logits(features)[0];
         Sentiment {
-            compound: calibrated_compound(label, pos - neg),
+            compound: calibrated_compound(label, valence),
             pos,
             neu,
             neg,
@@ -265,12 +271,15 @@ mod tests {
             ([0.05, 0.15, 0.8], 0.1),
         ] {
             let label = label_of(&p, bias);
-            let c = calibrated_compound(label, p[2] - p[0]);
+            let c = calibrated_compound(label, p[2] - p[0] - 0.3);
             assert_eq!(Label::from_compound(c), label, "{p:?}");
             assert!((-1.0..=1.0).contains(&c));
         }
-        assert_eq!(calibrated_compound(Label::Positive, 1.0), 1.0);
+        assert_eq!(calibrated_compound(Label::Positive, 1.7), 1.0);
+        assert_eq!(calibrated_compound(Label::Positive, -0.3), 0.05);
         assert_eq!(calibrated_compound(Label::Negative, -1.0), -1.0);
+        assert_eq!(calibrated_compound(Label::Neutral, 0.4), 0.0499);
+        assert_eq!(calibrated_compound(Label::Neutral, f64::NAN), 0.0);
         assert!(
             calibrated_compound(Label::Positive, 0.2) < calibrated_compound(Label::Positive, 0.7)
         );

@@ -167,6 +167,20 @@ pub fn fit_multilabel(
     Ok(fold(w, b, &s, classes))
 }
 
+/// Linear regression (squared error) onto `y`: one output row.
+pub fn fit_linear(
+    rows: &[Vec<f32>],
+    y: &[f32],
+    name: &str,
+    settings: FitSettings,
+) -> Result<LinearHead, FitError> {
+    let device = Device::Cpu;
+    let s = standardise(rows, &device)?;
+    let target = Tensor::from_vec(y.to_vec(), (y.len(), 1), &device)?;
+    let (w, b) = optimise(&s, 1, settings, |pred| (pred - &target)?.sqr()?.mean_all())?;
+    Ok(fold(w, b, &s, &[name.to_owned()]))
+}
+
 /// Row-wise softmax probabilities of a fitted head, for choosing thresholds.
 pub fn predict_softmax(head: &LinearHead, rows: &[Vec<f32>]) -> Vec<Vec<f64>> {
     rows.iter().map(|r| head.softmax(r)).collect()
