@@ -82,11 +82,17 @@ fn hybrid_beats_the_reference_on_every_sentiment_test_file() {
         let h = evaluate(&hybrid, &records, |_| {}).unwrap();
         let r = evaluate(&reference, &records, |_| {}).unwrap();
         let (ha, ra) = (h.sentiment.unwrap().accuracy, r.sentiment.unwrap().accuracy);
-        println!("{name}: hybrid {ha:.4} reference {ra:.4} (r {:?} vs {:?})", h.pearson_r, r.pearson_r);
+        println!(
+            "{name}: hybrid {ha:.4} reference {ra:.4} (r {:?} vs {:?})",
+            h.pearson_r, r.pearson_r
+        );
         assert!(ha > ra, "{name}: hybrid {ha:.4} <= reference {ra:.4}");
         assert!(ha >= floor, "{name}: hybrid {ha:.4} < {floor}");
         if let (Some(hr), Some(rr)) = (h.pearson_r, r.pearson_r) {
-            assert!(hr >= 0.70 && hr > rr, "{name}: r {hr:.4} vs reference {rr:.4}");
+            assert!(
+                hr >= 0.70 && hr > rr,
+                "{name}: r {hr:.4} vs reference {rr:.4}"
+            );
         }
     }
 }
@@ -111,10 +117,15 @@ fn the_readme_complaint_is_negative_and_its_sentences_keep_their_signs() {
 fn a_paraphrase_reaches_its_theme_by_similarity_and_small_talk_reaches_none() {
     let hybrid = feedloop_tests::hybrid_analyzer(Taxonomy::default_small_business());
     // No billing phrase ("charged", "billed", "payment", ...) in the text.
-    let a = hybrid.analyze_text("They took my money two times.").unwrap();
+    let a = hybrid
+        .analyze_text("They took my money two times.")
+        .unwrap();
     let billing = a.themes.iter().find(|t| t.theme == "billing");
     let billing = billing.unwrap_or_else(|| panic!("{:?}", a.themes));
-    assert_eq!(billing.source, feedloop_core::analysis::ThemeSource::Similarity);
+    assert_eq!(
+        billing.source,
+        feedloop_core::analysis::ThemeSource::Similarity
+    );
     println!("billing by similarity {:.3}", billing.score.unwrap());
     for text in ["I love it", "Great coffee."] {
         let a = hybrid.analyze_text(text).unwrap();

@@ -98,12 +98,16 @@ pub fn test_now() -> chrono::DateTime<chrono::Utc> {
 
 /// The hybrid analyzer on the real encoder (`make test` fetches the model first; a
 /// missing model fails with the instructions, it is not skipped).
-pub fn hybrid_analyzer(taxonomy: feedloop_core::themes::Taxonomy) -> feedloop_core::analysis::Analyzer {
+pub fn hybrid_analyzer(
+    taxonomy: feedloop_core::themes::Taxonomy,
+) -> feedloop_core::analysis::Analyzer {
     use feedloop_core::analysis::Analyzer;
     use feedloop_core::sentiment::Mode;
     let dir = std::env::var_os("FEEDLOOP_MODEL_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2")
+        });
     let model = feedloop_neural::MiniLm::load(&dir).unwrap_or_else(|e| panic!("{e}"));
     Analyzer::build(Mode::Hybrid, taxonomy, Some(std::sync::Arc::new(model)))
         .unwrap_or_else(|e| panic!("{e}"))

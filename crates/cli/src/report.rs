@@ -247,9 +247,14 @@ pub fn print_analysis(a: &TextAnalysis) {
         let s = t
             .sentiment
             .map_or_else(|| "n/a".into(), |v| format!("{v:+.4}"));
-        println!(
-            "theme {} ({:?}) sentiment {s} in: {}",
-            t.label, t.phrase, t.sentence
-        );
+        let how = match (t.source, t.score) {
+            (feedloop_core::analysis::ThemeSource::Phrase, _) => format!("{:?}", t.phrase),
+            (source, Some(score)) => format!(
+                "{} {score:.2}",
+                serde_json::json!(source).as_str().unwrap_or("")
+            ),
+            (source, None) => serde_json::json!(source).as_str().unwrap_or("").to_owned(),
+        };
+        println!("theme {} ({how}) sentiment {s} in: {}", t.label, t.sentence);
     }
 }

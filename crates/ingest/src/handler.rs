@@ -485,6 +485,100 @@ mod tests {
             .starts_with("envelope is not valid JSON"));
     }
 
+    /// An encoder that counts its calls and fails once told to.
+    struct FlakyEncoder {
+        calls: std::sync::atomic::AtomicUsize,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    impl feedloop_core::neural::SentenceEncoder for FlakyEncoder {
+        fn dim(&self) -> usize {
+            384
+        }
+        fn encode(
+            &self,
+            texts: &[&str],
+        ) -> Result<Vec<Vec<f32>>, feedloop_core::neural::EncodeError> {
+            use std::sync::atomic::Ordering;
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(feedloop_core::neural::EncodeError("out of memory".into()));
+            }
+            Ok(texts.iter().map(|_| vec![0.05; 384]).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_encoded_once_and_an_encoder_failure_retries_only_the_feedback() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        // GIVEN a hybrid ingest whose encoder works, then fails
+        let encoder = Arc::new(FlakyEncoder {
+            calls: AtomicUsize::new(0),
+            fail: AtomicBool::new(false),
+        });
+        let analyzer = Analyzer::build(
+            Mode::Hybrid,
+            Taxonomy::default_small_business(),
+            Some(encoder.clone()),
+        )
+        .unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let svc = Ingest::new(
+            MemoryStore::default(),
+            analyzer,
+            Settings {
+                half_life_days: 30.0,
+                aggregate_shards: 4,
+                max_concurrency: 4,
+            },
+            Arc::new(move || now),
+        );
+        let batch = |n: usize| {
+            let mut msgs: Vec<SqsMessage> = (0..n)
+                .map(|i| {
+                    let body = GOOD
+                        .replace("\"f1\"", &format!("\"f{i}\""))
+                        .replace("\"c1\"", &format!("\"c{i}\""));
+                    msg(&format!("m{i}"), &body)
+                })
+                .collect();
+            msgs.push(msg("poison", "{not json"));
+            event(msgs)
+        };
+        let before = encoder.calls.load(Ordering::SeqCst);
+
+        // WHEN a batch of 10 arrives: ONE encoder call for all of it
+        let (resp, report) = svc.handle(batch(10)).await.unwrap();
+        assert_eq!(encoder.calls.load(Ordering::SeqCst), before + 1);
+        assert!(resp.batch_item_failures.is_empty());
+        assert_eq!((report.processed, report.rejected), (10, 1));
+
+        // WHEN the encoder fails on the next batch
+        encoder.fail.store(true, Ordering::SeqCst);
+        let mut next = batch(3);
+        for (i, m) in next.records.iter_mut().enumerate() {
+            m.message_id = Some(format!("n{i}"));
+            if let Some(b) = m.body.as_mut() {
+                *b = b.replace("\"f", "\"g");
+            }
+        }
+        let (resp, report) = svc.handle(next).await.unwrap();
+
+        // THEN the feedback is handed back to SQS, the poison is still recorded
+        let failed: Vec<&str> = resp
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["n0", "n1", "n2"]);
+        assert_eq!(
+            (report.retried, report.rejected, report.processed),
+            (3, 1, 0)
+        );
+        assert!(svc.store().snapshot().rejects.contains_key("n3"));
+        assert_eq!(svc.store().snapshot().profiles.len(), 10);
+    }
+
     #[tokio::test]
     async fn one_customers_burst_in_a_batch_runs_in_order_without_conflicts() {
         let svc = ingest();

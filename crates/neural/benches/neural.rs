@@ -51,7 +51,10 @@ fn python(var: &str, args: &[&str]) -> Option<f64> {
     }
     let out = Command::new(&py).args(args).output().ok()?;
     if !out.status.success() {
-        eprintln!("{py} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        eprintln!(
+            "{py} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
         return None;
     }
     serde_json::from_slice::<serde_json::Value>(&out.stdout).ok()?["texts_per_sec"].as_f64()
@@ -65,10 +68,16 @@ fn main() {
     let model = MiniLm::load(&dir).unwrap_or_else(|e| panic!("{e}"));
     let loaded = started.elapsed();
     let encoder: SharedEncoder = Arc::new(model);
-    let hybrid = Analyzer::build(Mode::Hybrid, Taxonomy::default_small_business(), Some(encoder.clone()))
-        .expect("hybrid analyzer");
+    let hybrid = Analyzer::build(
+        Mode::Hybrid,
+        Taxonomy::default_small_business(),
+        Some(encoder.clone()),
+    )
+    .expect("hybrid analyzer");
     let built = started.elapsed();
-    hybrid.analyze_text("The parcel never arrived.").expect("first text");
+    hybrid
+        .analyze_text("The parcel never arrived.")
+        .expect("first text");
     let first = started.elapsed();
     println!(
         "cold start (1 thread): model load {:.0} ms, + taxonomy exemplars {:.0} ms, + first text {:.0} ms = {:.0} ms",
@@ -77,18 +86,32 @@ fn main() {
         (first - built).as_secs_f64() * 1e3,
         first.as_secs_f64() * 1e3
     );
-    let neural = Analyzer::build(Mode::Neural, Taxonomy::default_small_business(), Some(encoder.clone()))
-        .expect("neural analyzer");
+    let neural = Analyzer::build(
+        Mode::Neural,
+        Taxonomy::default_small_business(),
+        Some(encoder.clone()),
+    )
+    .expect("neural analyzer");
     let lexicon = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
 
     let src = std::fs::read_to_string(CORPUS).expect("parity corpus is committed");
     let all: Vec<String> = src
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("row")["text"].as_str().unwrap_or("").to_owned())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("row")["text"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
         .collect();
     // Short texts: 512 of the VADER parity corpus (tweet-length). Reviews: the same
     // sentences joined into ~100-word texts.
-    let short: Vec<String> = all.iter().step_by(all.len() / 512).take(512).cloned().collect();
+    let short: Vec<String> = all
+        .iter()
+        .step_by(all.len() / 512)
+        .take(512)
+        .cloned()
+        .collect();
     let mut reviews = Vec::new();
     let mut cur = String::new();
     for t in &all {
@@ -141,17 +164,29 @@ fn main() {
     let tmp_s = tmp.to_string_lossy().to_string();
     let dir_s = dir.to_string_lossy().to_string();
     let py_vader = python("FEEDLOOP_PYTHON", &[vader_script, &tmp_s, "3"]);
-    let torch32 = python("FEEDLOOP_TORCH_PYTHON", &[torch_script, &dir_s, &tmp_s, "32"]);
-    let torch1 = python("FEEDLOOP_TORCH_PYTHON", &[torch_script, &dir_s, &tmp_s, "1"]);
+    let torch32 = python(
+        "FEEDLOOP_TORCH_PYTHON",
+        &[torch_script, &dir_s, &tmp_s, "32"],
+    );
+    let torch1 = python(
+        "FEEDLOOP_TORCH_PYTHON",
+        &[torch_script, &dir_s, &tmp_s, "1"],
+    );
     for (name, rate) in &rows {
         let mut line = format!("{name}: {rate:>9.1} texts/s");
         if let (Some(v), true) = (py_vader, name.starts_with("short")) {
             line.push_str(&format!("  ({:.2}x Python VADER)", rate / v));
         }
-        if let (Some(t), true) = (torch32, name.starts_with("short") && name.ends_with("batch 32")) {
+        if let (Some(t), true) = (
+            torch32,
+            name.starts_with("short") && name.ends_with("batch 32"),
+        ) {
             line.push_str(&format!("  ({:.2}x PyTorch batch 32)", rate / t));
         }
-        if let (Some(t), true) = (torch1, name.starts_with("short") && name.ends_with("batch  1")) {
+        if let (Some(t), true) = (
+            torch1,
+            name.starts_with("short") && name.ends_with("batch  1"),
+        ) {
             line.push_str(&format!("  ({:.2}x PyTorch batch 1)", rate / t));
         }
         println!("{line}");
