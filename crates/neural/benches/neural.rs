@@ -119,7 +119,7 @@ fn main() {
         cur.push_str(". ");
         if cur.split_whitespace().count() >= 100 {
             reviews.push(std::mem::take(&mut cur));
-            if reviews.len() == 96 {
+            if reviews.len() == 32 {
                 break;
             }
         }
@@ -143,11 +143,13 @@ fn main() {
                 black_box(encoder.encode(b).expect("encode"));
             });
             rows.push((format!("{set:<6} encoder only   batch {batch:>2}"), enc));
+            println!("{}: {enc:.1} texts/s", rows.last().map_or("", |r| r.0.as_str()));
             for (name, a) in [("neural", &neural), ("hybrid", &hybrid)] {
                 let r = texts_per_sec(texts, batch, rounds, |b| {
                     black_box(a.analyze_texts(b).expect("analysis"));
                 });
                 rows.push((format!("{set:<6} {name}   (full)  batch {batch:>2}"), r));
+                println!("{}: {r:.1} texts/s", rows.last().map_or("", |r| r.0.as_str()));
             }
         }
         print!(".");
