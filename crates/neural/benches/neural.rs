@@ -86,6 +86,36 @@ fn main() {
         (first - built).as_secs_f64() * 1e3,
         first.as_secs_f64() * 1e3
     );
+    // Per-message latency on one thread: one feedback text at a time, as a batch of 1.
+    {
+        let src = std::fs::read_to_string(CORPUS).expect("parity corpus is committed");
+        let texts: Vec<String> = src
+            .lines()
+            .step_by(24)
+            .take(256)
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("row")["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect();
+        let mut ms: Vec<f64> = texts
+            .iter()
+            .map(|t| {
+                let s = Instant::now();
+                black_box(hybrid.analyze_text(t).expect("analysis"));
+                s.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "hybrid per-message analysis, 1 thread, {} texts: p50 {:.1} ms, p99 {:.1} ms",
+            ms.len(),
+            ms[ms.len() / 2],
+            ms[ms.len() * 99 / 100]
+        );
+    }
     let neural = Analyzer::build(
         Mode::Neural,
         Taxonomy::default_small_business(),
@@ -143,13 +173,19 @@ fn main() {
                 black_box(encoder.encode(b).expect("encode"));
             });
             rows.push((format!("{set:<6} encoder only   batch {batch:>2}"), enc));
-            println!("{}: {enc:.1} texts/s", rows.last().map_or("", |r| r.0.as_str()));
+            println!(
+                "{}: {enc:.1} texts/s",
+                rows.last().map_or("", |r| r.0.as_str())
+            );
             for (name, a) in [("neural", &neural), ("hybrid", &hybrid)] {
                 let r = texts_per_sec(texts, batch, rounds, |b| {
                     black_box(a.analyze_texts(b).expect("analysis"));
                 });
                 rows.push((format!("{set:<6} {name}   (full)  batch {batch:>2}"), r));
-                println!("{}: {r:.1} texts/s", rows.last().map_or("", |r| r.0.as_str()));
+                println!(
+                    "{}: {r:.1} texts/s",
+                    rows.last().map_or("", |r| r.0.as_str())
+                );
             }
         }
         print!(".");
