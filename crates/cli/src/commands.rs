@@ -97,7 +97,10 @@ pub fn demo(opts: &AnalysisOpts, json: bool, export: Option<&Path>) -> Result<Ex
         &pipeline,
         &outcomes,
         json,
-        "feedloop demo: an online coffee shop, 90 days of feedback (embedded, no AWS)",
+        &format!(
+            "feedloop demo: an online coffee shop, 90 days of feedback (embedded, no AWS; {} analysis)",
+            pipeline.analyzer().mode()
+        ),
     )?;
     Ok(ExitCode::SUCCESS)
 }
