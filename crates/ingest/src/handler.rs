@@ -533,35 +533,29 @@ mod tests {
             },
             Arc::new(move || now),
         );
-        let batch = |n: usize| {
+        let batch = |n: usize, tag: &str| {
             let mut msgs: Vec<SqsMessage> = (0..n)
                 .map(|i| {
                     let body = GOOD
-                        .replace("\"f1\"", &format!("\"f{i}\""))
+                        .replace("\"f1\"", &format!("\"{tag}f{i}\""))
                         .replace("\"c1\"", &format!("\"c{i}\""));
-                    msg(&format!("m{i}"), &body)
+                    msg(&format!("{tag}{i}"), &body)
                 })
                 .collect();
-            msgs.push(msg("poison", "{not json"));
+            msgs.push(msg(&format!("{tag}{n}"), "{not json"));
             event(msgs)
         };
         let before = encoder.calls.load(Ordering::SeqCst);
 
         // WHEN a batch of 10 arrives: ONE encoder call for all of it
-        let (resp, report) = svc.handle(batch(10)).await.unwrap();
+        let (resp, report) = svc.handle(batch(10, "m")).await.unwrap();
         assert_eq!(encoder.calls.load(Ordering::SeqCst), before + 1);
         assert!(resp.batch_item_failures.is_empty());
         assert_eq!((report.processed, report.rejected), (10, 1));
 
         // WHEN the encoder fails on the next batch
         encoder.fail.store(true, Ordering::SeqCst);
-        let mut next = batch(3);
-        for (i, m) in next.records.iter_mut().enumerate() {
-            m.message_id = Some(format!("n{i}"));
-            if let Some(b) = m.body.as_mut() {
-                *b = b.replace("\"f", "\"g");
-            }
-        }
+        let next = batch(3, "n");
         let (resp, report) = svc.handle(next).await.unwrap();
 
         // THEN the feedback is handed back to SQS, the poison is still recorded
