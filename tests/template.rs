@@ -137,6 +137,14 @@ fn ingest_function_is_configured_completely_and_least_privileged() {
         "every variable the config requires, and no other"
     );
 
+    // The encoder comes from the model layer, mounted where the function looks.
+    assert_eq!(vars["FEEDLOOP_MODEL_DIR"], "/opt/all-MiniLM-L6-v2");
+    assert!(format!("{:?}", f["Properties"]["Layers"]).contains("ModelLayer"));
+    assert_eq!(
+        t["Resources"]["ModelLayer"]["Properties"]["ContentUri"],
+        "models/"
+    );
+
     let event = &f["Properties"]["Events"]["Feedback"]["Properties"];
     assert_eq!(event["FunctionResponseTypes"][0], "ReportBatchItemFailures");
     assert!(

@@ -39,7 +39,9 @@ impl fmt::Display for ConfigError {
 }
 
 impl IngestConfig {
-    pub const VARS: [&'static str; 9] = [
+    /// Every variable the function reads (the template sets them all);
+    /// `FEEDLOOP_MODEL_DIR` may be empty in the lexicon modes.
+    pub const VARS: [&'static str; 10] = [
         "TABLE_NAME",
         "FOLLOWUP_QUEUE_URL",
         "TAXONOMY",
@@ -49,6 +51,7 @@ impl IngestConfig {
         "AGGREGATE_SHARDS",
         "MAX_CONCURRENCY",
         "PLAYBOOK",
+        "FEEDLOOP_MODEL_DIR",
     ];
 
     pub fn from_env() -> Result<IngestConfig, ConfigError> {
