@@ -104,28 +104,8 @@ enum Command {
     /// Fit the neural and hybrid heads on the shared/eval train data (settings chosen on
     /// sst5_dev), report every mode on the test splits, write the heads file.
     Train {
-        /// The labelled sets (../shared/eval layout).
-        #[arg(long, default_value = "../shared/eval", value_name = "DIR")]
-        eval_dir: PathBuf,
-        #[arg(long, env = "FEEDLOOP_MODEL_DIR", value_name = "DIR")]
-        model_dir: Option<PathBuf>,
-        /// Where to write the heads.
-        #[arg(
-            long,
-            default_value = "crates/core/data/heads.json",
-            value_name = "FILE"
-        )]
-        out: PathBuf,
-        /// Embeddings of the training texts are cached here (keyed by model and texts).
-        #[arg(long, default_value = ".cache/embeddings", value_name = "DIR")]
-        cache: PathBuf,
-        /// Retrain and compare with this heads file instead of writing (exit 1 if any
-        /// weight differs by more than 1e-6).
-        #[arg(long, value_name = "FILE")]
-        check: Option<PathBuf>,
-        /// Skip the test-split table (faster; the table is part of the committed file).
-        #[arg(long)]
-        skip_eval: bool,
+        #[command(flatten)]
+        opts: train::TrainOpts,
     },
     /// Send feedback (JSON Lines, or CSV with a column mapping) to the ingest queue.
     Send {
@@ -386,21 +366,7 @@ fn main() -> ExitCode {
             opts, split, file, ..
         } => commands::eval(&opts, split, &file),
         Command::Local { command } => local(command),
-        Command::Train {
-            eval_dir,
-            model_dir,
-            out,
-            cache,
-            check,
-            skip_eval,
-        } => train::train(&train::TrainOpts {
-            eval_dir,
-            model_dir,
-            out,
-            cache,
-            check,
-            skip_eval,
-        }),
+        Command::Train { opts } => train::train(&opts),
         Command::Dashboard {
             target,
             demo,

@@ -26,13 +26,29 @@ use feedloop_neural::{resolve_model_dir, MiniLm};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+#[derive(clap::Args)]
 pub struct TrainOpts {
+    /// The labelled sets (../shared/eval layout).
+    #[arg(long, default_value = "../shared/eval", value_name = "DIR")]
     pub eval_dir: PathBuf,
+    #[arg(long, env = "FEEDLOOP_MODEL_DIR", value_name = "DIR")]
     pub model_dir: Option<PathBuf>,
+    /// Where to write the heads.
+    #[arg(
+        long,
+        default_value = "crates/core/data/heads.json",
+        value_name = "FILE"
+    )]
     pub out: PathBuf,
+    /// Embeddings of the training texts are cached here (keyed by model and texts).
+    #[arg(long, default_value = ".cache/embeddings", value_name = "DIR")]
     pub cache: PathBuf,
-    /// Compare with this heads file instead of writing; fail beyond 1e-6.
+    /// Retrain and compare with this heads file instead of writing (exit 1 if any
+    /// weight differs by more than 1e-6).
+    #[arg(long, value_name = "FILE")]
     pub check: Option<PathBuf>,
+    /// Skip the test-split table (faster; the table is part of the committed file).
+    #[arg(long)]
     pub skip_eval: bool,
 }
 
