@@ -4,6 +4,7 @@
 //! The encoder itself (candle, the tokenizer, the weights) lives in `feedloop-neural`;
 //! core only sees vectors, so it stays free of ML dependencies and tests can pass a fake.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -16,6 +17,40 @@ pub trait SentenceEncoder: Send + Sync {
     fn dim(&self) -> usize;
     /// Encode all `texts` at once; implementations batch internally.
     fn encode(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EncodeError>;
+
+    /// Encode each text and the byte ranges `parts[i]` of text `i` (its sentences).
+    /// The default encodes every part as a text of its own; an encoder that can pool a
+    /// part from the text's own pass (one pass instead of two) overrides it.
+    fn encode_parts(
+        &self,
+        texts: &[&str],
+        parts: &[Vec<Range<usize>>],
+    ) -> Result<Vec<PartVectors>, EncodeError> {
+        let mut all: Vec<&str> = texts.to_vec();
+        for (t, ps) in texts.iter().zip(parts) {
+            all.extend(ps.iter().map(|p| t.get(p.clone()).unwrap_or("")));
+        }
+        let mut vectors = self.encode(&all)?.into_iter();
+        let wholes: Vec<Vec<f32>> = vectors.by_ref().take(texts.len()).collect();
+        Ok(wholes
+            .into_iter()
+            .enumerate()
+            .map(|(i, whole)| PartVectors {
+                whole,
+                parts: vectors
+                    .by_ref()
+                    .take(parts.get(i).map_or(0, Vec::len))
+                    .collect(),
+            })
+            .collect())
+    }
+}
+
+/// A text's vector and one per requested part of it, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartVectors {
+    pub whole: Vec<f32>,
+    pub parts: Vec<Vec<f32>>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -1,38 +1,21 @@
+use std::ops::Range;
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
-use feedloop_core::neural::{EncodeError, SentenceEncoder};
-use tokenizers::{Tokenizer, TruncationParams, TruncationStrategy};
+use candle_core::safetensors::MmapedSafetensors;
+use candle_core::{DType, Device};
+use feedloop_core::neural::{EncodeError, PartVectors, SentenceEncoder};
+use rayon::prelude::*;
+use tokenizers::{Encoding, Tokenizer, TruncationParams, TruncationStrategy};
 
+use crate::kernels::{dense, gelu_erf, layer_norm, mean_pool, self_attention, Dense};
 use crate::model_dir::check_model_dir;
 
 /// sentence-transformers' `max_seq_length` for this model (the tokenizer file says 128).
 pub const MAX_TOKENS: usize = 256;
-/// Texts per forward pass at most. Within one `encode` call texts are sorted by length
-/// and cut into chunks of similar length, so a chunk pads only to its own longest text.
-pub const CHUNK: usize = 32;
-
-/// Cut `order` (indices sorted by token length) into forward passes of at most [`CHUNK`]
-/// texts whose longest is at most 5/4 of the shortest plus 8 tokens. Padding is paid
-/// in full: a 250-token review in one pass with its 15-token sentences would make
-/// every sentence cost as much as the review (measured: 5x slower analysis).
-pub fn length_buckets(order: &[usize], len: impl Fn(usize) -> usize) -> Vec<&[usize]> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (k, &i) in order.iter().enumerate() {
-        let first = len(order[start]);
-        if k > start && (k - start == CHUNK || len(i) > first * 5 / 4 + 8) {
-            out.push(&order[start..k]);
-            start = k;
-        }
-    }
-    if start < order.len() {
-        out.push(&order[start..]);
-    }
-    out
-}
+/// Tokens per forward pass at most. Texts are packed back to back (no padding, each
+/// attends only to itself), so a pass is as big as the matrix kernels like it and no
+/// short text pays for a long one.
+pub const PASS_TOKENS: usize = 2048;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -43,25 +26,117 @@ pub enum LoadError {
         file: String,
         source: std::io::Error,
     },
-    #[error("{file} is not a BERT config: {source}")]
-    Config {
-        file: String,
-        source: serde_json::Error,
-    },
+    #[error("{file} is not a BERT config: {reason}")]
+    Config { file: String, reason: String },
     #[error("loading the tokenizer {file}: {reason}")]
     Tokenizer { file: String, reason: String },
-    #[error("loading the weights {file}: {source}")]
-    Weights {
-        file: String,
-        source: candle_core::Error,
-    },
+    #[error("loading the weights {file}: {reason}")]
+    Weights { file: String, reason: String },
 }
 
+/// The part of a Hugging Face BERT `config.json` the encoder reads.
+#[derive(Debug, serde::Deserialize)]
+struct Config {
+    hidden_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    intermediate_size: usize,
+    max_position_embeddings: usize,
+    #[serde(default = "default_eps")]
+    layer_norm_eps: f64,
+    #[serde(default = "default_act")]
+    hidden_act: String,
+}
+
+fn default_eps() -> f64 {
+    1e-12
+}
+
+fn default_act() -> String {
+    "gelu".to_owned()
+}
+
+struct Norm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+struct Layer {
+    /// Query, key and value stacked into one 3·d × d matrix: one matrix product per layer.
+    qkv: Dense,
+    attn_out: Dense,
+    attn_norm: Norm,
+    up: Dense,
+    down: Dense,
+    out_norm: Norm,
+}
+
+/// A BERT sentence encoder (all-MiniLM-L6-v2 or any folder in its layout) run the way
+/// sentence-transformers runs it: WordPiece, 256-token truncation, mean pooling, L2 norm.
+///
+/// candle loads the weights; the forward pass is written here over packed token rows
+/// (gemm for the matrix products) because candle's BERT pads every text of a batch to
+/// the longest and runs each element-wise step as its own pass over memory: on one
+/// thread that was 3x slower than the arithmetic allows (README, "Speed").
 pub struct MiniLm {
-    model: BertModel,
     tokenizer: Tokenizer,
-    device: Device,
+    word: Vec<f32>,
+    position: Vec<f32>,
+    token_type: Vec<f32>,
+    embed_norm: Norm,
+    layers: Vec<Layer>,
     dim: usize,
+    heads: usize,
+    eps: f32,
+}
+
+struct Weights {
+    st: MmapedSafetensors,
+    prefix: &'static str,
+    file: String,
+}
+
+impl Weights {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, LoadError> {
+        let full = format!("{}{name}", self.prefix);
+        let err = |reason: String| LoadError::Weights {
+            file: self.file.clone(),
+            reason,
+        };
+        let t = self
+            .st
+            .load(&full, &Device::Cpu)
+            .map_err(|e| err(format!("{full}: {e}")))?;
+        // A 0 in `shape` accepts any size along that axis.
+        let fits = t.dims().len() == shape.len()
+            && t.dims().iter().zip(shape).all(|(&got, &want)| want == 0 || got == want);
+        if !fits {
+            return Err(err(format!(
+                "{full} has shape {:?}, the config says {shape:?}",
+                t.dims()
+            )));
+        }
+        t.to_dtype(DType::F32)
+            .and_then(|t| t.flatten_all())
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| err(format!("{full}: {e}")))
+    }
+
+    fn dense(&self, name: &str, n_out: usize, n_in: usize) -> Result<Dense, LoadError> {
+        Ok(Dense {
+            w: self.get(&format!("{name}.weight"), &[n_out, n_in])?,
+            b: self.get(&format!("{name}.bias"), &[n_out])?,
+            n_in,
+            n_out,
+        })
+    }
+
+    fn norm(&self, name: &str, d: usize) -> Result<Norm, LoadError> {
+        Ok(Norm {
+            gamma: self.get(&format!("{name}.weight"), &[d])?,
+            beta: self.get(&format!("{name}.bias"), &[d])?,
+        })
+    }
 }
 
 impl MiniLm {
@@ -75,19 +150,32 @@ impl MiniLm {
                 file: shown("config.json"),
                 source,
             })?;
-        let config: Config = serde_json::from_str(&raw).map_err(|source| LoadError::Config {
+        let config_err = |reason: String| LoadError::Config {
             file: shown("config.json"),
-            source,
-        })?;
-        let dim = config.hidden_size;
+            reason,
+        };
+        let c: Config = serde_json::from_str(&raw).map_err(|e| config_err(e.to_string()))?;
+        if c.hidden_act != "gelu" {
+            return Err(config_err(format!(
+                "hidden_act {:?} is not supported (only \"gelu\")",
+                c.hidden_act
+            )));
+        }
+        if c.num_attention_heads == 0 || c.hidden_size % c.num_attention_heads != 0 {
+            return Err(config_err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                c.hidden_size, c.num_attention_heads
+            )));
+        }
         let mut tokenizer =
             Tokenizer::from_file(path("tokenizer.json")).map_err(|e| LoadError::Tokenizer {
                 file: shown("tokenizer.json"),
                 reason: e.to_string(),
             })?;
+        let max_tokens = MAX_TOKENS.min(c.max_position_embeddings);
         tokenizer
             .with_truncation(Some(TruncationParams {
-                max_length: MAX_TOKENS,
+                max_length: max_tokens,
                 strategy: TruncationStrategy::LongestFirst,
                 ..Default::default()
             }))
@@ -96,68 +184,150 @@ impl MiniLm {
                 reason: e.to_string(),
             })?;
         tokenizer.with_padding(None);
-        let device = Device::Cpu;
+
+        let file = shown("model.safetensors");
         // SAFETY: the weights file is mapped read-only and feedloop never writes it;
-        // mapping instead of reading keeps the cold start to page faults on first use.
-        let vb = unsafe {
-            VarBuilder::from_mmaped_safetensors(&[path("model.safetensors")], DType::F32, &device)
+        // every tensor is copied out before `load` returns.
+        let st = unsafe { MmapedSafetensors::new(path("model.safetensors")) }.map_err(|e| {
+            LoadError::Weights {
+                file: file.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        // A fine-tuned BertFor* checkpoint keeps the encoder under `bert.`.
+        let prefix = if st.get("embeddings.word_embeddings.weight").is_ok() {
+            ""
+        } else {
+            "bert."
+        };
+        let w = Weights { st, prefix, file };
+        let d = c.hidden_size;
+        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        for l in 0..c.num_hidden_layers {
+            let p = format!("encoder.layer.{l}");
+            let [q, k, v] = ["query", "key", "value"]
+                .map(|n| w.dense(&format!("{p}.attention.self.{n}"), d, d));
+            let (q, k, v) = (q?, k?, v?);
+            layers.push(Layer {
+                qkv: Dense {
+                    w: [q.w, k.w, v.w].concat(),
+                    b: [q.b, k.b, v.b].concat(),
+                    n_in: d,
+                    n_out: 3 * d,
+                },
+                attn_out: w.dense(&format!("{p}.attention.output.dense"), d, d)?,
+                attn_norm: w.norm(&format!("{p}.attention.output.LayerNorm"), d)?,
+                up: w.dense(&format!("{p}.intermediate.dense"), c.intermediate_size, d)?,
+                down: w.dense(&format!("{p}.output.dense"), d, c.intermediate_size)?,
+                out_norm: w.norm(&format!("{p}.output.LayerNorm"), d)?,
+            });
         }
-        .map_err(|source| LoadError::Weights {
-            file: shown("model.safetensors"),
-            source,
-        })?;
-        let model = BertModel::load(vb, &config).map_err(|source| LoadError::Weights {
-            file: shown("model.safetensors"),
-            source,
-        })?;
         Ok(MiniLm {
-            model,
+            // The file may pad its vocabulary beyond the tokenizer's: any row count.
+            word: w.get("embeddings.word_embeddings.weight", &[0, d])?,
+            position: w.get(
+                "embeddings.position_embeddings.weight",
+                &[c.max_position_embeddings, d],
+            )?,
+            // Every text is segment 0: its row is all that is ever added.
+            token_type: w.get("embeddings.token_type_embeddings.weight", &[0, d])?[..d].to_vec(),
+            embed_norm: w.norm("embeddings.LayerNorm", d)?,
+            layers,
             tokenizer,
-            device,
-            dim,
+            dim: d,
+            heads: c.num_attention_heads,
+            eps: c.layer_norm_eps as f32,
         })
     }
 
-    fn forward(&self, ids: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
-        let len = ids.iter().map(|i| i.len()).max().unwrap_or(0);
-        let (mut flat, mut mask) = (Vec::with_capacity(ids.len() * len), Vec::new());
-        for i in ids {
-            flat.extend_from_slice(i);
-            flat.extend(std::iter::repeat_n(0u32, len - i.len()));
-            mask.extend(std::iter::repeat_n(1u32, i.len()));
-            mask.extend(std::iter::repeat_n(0u32, len - i.len()));
+    /// The last layer's token states for texts packed back to back: `rows[i]` is the
+    /// range of text `i`'s rows in the returned `tokens × dim` matrix.
+    fn forward(&self, ids: &[&[u32]]) -> Result<(Vec<f32>, Vec<Range<usize>>), EncodeError> {
+        let d = self.dim;
+        let vocab = self.word.len() / d;
+        let mut rows = Vec::with_capacity(ids.len());
+        let mut x = Vec::with_capacity(ids.iter().map(|i| i.len()).sum::<usize>() * d);
+        for seq in ids {
+            let start = x.len() / d;
+            for (p, &id) in seq.iter().enumerate() {
+                let id = id as usize;
+                if id >= vocab {
+                    return Err(EncodeError(format!(
+                        "token id {id} is outside the model's vocabulary of {vocab}"
+                    )));
+                }
+                let (w, pos) = (&self.word[id * d..][..d], &self.position[p * d..][..d]);
+                x.extend(
+                    w.iter()
+                        .zip(pos)
+                        .zip(&self.token_type)
+                        .map(|((a, b), c)| a + b + c),
+                );
+            }
+            rows.push(start..x.len() / d);
         }
-        let shape = (ids.len(), len);
-        let input = Tensor::from_vec(flat, shape, &self.device)?;
-        let mask = Tensor::from_vec(mask, shape, &self.device)?;
-        let types = input.zeros_like()?;
-        let hidden = self.model.forward(&input, &types, Some(&mask))?;
-        let m = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&m)?.sum(1)?;
-        let counts = m.sum(1)?;
-        let mean = summed.broadcast_div(&counts)?;
-        let norm = mean
-            .sqr()?
-            .sum_keepdim(1)?
-            .sqrt()?
-            .clamp(1e-12f32, f32::MAX)?;
-        mean.broadcast_div(&norm)?.to_vec2::<f32>()
+        let n = x.len() / d;
+        layer_norm(&mut x, d, &self.embed_norm.gamma, &self.embed_norm.beta, self.eps);
+        for layer in &self.layers {
+            let qkv = dense(&x, n, &layer.qkv, None);
+            let ctx = self_attention(&qkv, &rows, d, self.heads);
+            let mut h = dense(&ctx, n, &layer.attn_out, Some(&x));
+            layer_norm(&mut h, d, &layer.attn_norm.gamma, &layer.attn_norm.beta, self.eps);
+            let mut up = dense(&h, n, &layer.up, None);
+            gelu_erf(&mut up);
+            x = dense(&up, n, &layer.down, Some(&h));
+            layer_norm(&mut x, d, &layer.out_norm.gamma, &layer.out_norm.beta, self.eps);
+        }
+        Ok((x, rows))
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    fn tokenize(&self, texts: &[&str]) -> Result<Vec<Encoding>, EncodeError> {
+        self.tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| EncodeError(format!("tokenizing: {e}")))
+    }
 
-    #[test]
-    fn buckets_keep_similar_lengths_together_and_cover_every_text_once() {
-        let lens = [3usize, 4, 5, 12, 14, 15, 250, 251];
-        let order: Vec<usize> = (0..lens.len()).collect();
-        let b = length_buckets(&order, |i| lens[i]);
-        assert_eq!(b, vec![&[0, 1, 2][..], &[3, 4, 5][..], &[6, 7][..]]);
-        let many: Vec<usize> = (0..70).collect();
-        let b = length_buckets(&many, |_| 10);
-        assert_eq!(b.iter().map(|c| c.len()).collect::<Vec<_>>(), [32, 32, 6]);
+    /// Cut texts (in order) into forward passes of at most [`PASS_TOKENS`] tokens and run
+    /// them, in parallel when rayon has more than one thread. Each text's numbers do not
+    /// depend on its neighbours in a pass, so the split changes nothing but speed.
+    fn run<T: Send>(
+        &self,
+        encodings: &[Encoding],
+        each: impl Fn(usize, &[f32]) -> T + Sync,
+    ) -> Result<Vec<T>, EncodeError> {
+        let mut passes: Vec<Range<usize>> = Vec::new();
+        let (mut start, mut tokens) = (0, 0);
+        for (i, e) in encodings.iter().enumerate() {
+            let len = e.get_ids().len();
+            if i > start && tokens + len > PASS_TOKENS {
+                passes.push(start..i);
+                (start, tokens) = (i, 0);
+            }
+            tokens += len;
+        }
+        if start < encodings.len() {
+            passes.push(start..encodings.len());
+        }
+        let run_pass = |pass: &Range<usize>| -> Result<Vec<T>, EncodeError> {
+            let ids: Vec<&[u32]> = encodings[pass.clone()].iter().map(|e| e.get_ids()).collect();
+            let (states, rows) = self.forward(&ids)?;
+            Ok(rows
+                .iter()
+                .enumerate()
+                .map(|(k, r)| each(pass.start + k, &states[r.start * self.dim..r.end * self.dim]))
+                .collect())
+        };
+        let done: Vec<Result<Vec<T>, EncodeError>> =
+            if passes.len() > 1 && rayon::current_num_threads() > 1 {
+                passes.par_iter().map(run_pass).collect()
+            } else {
+                passes.iter().map(run_pass).collect()
+            };
+        let mut out = Vec::with_capacity(encodings.len());
+        for d in done {
+            out.extend(d?);
+        }
+        Ok(out)
     }
 }
 
@@ -170,23 +340,69 @@ impl SentenceEncoder for MiniLm {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
-        let encodings = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| EncodeError(format!("tokenizing: {e}")))?;
-        let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_by_key(|&i| (ids[i].len(), i));
-        let mut out = vec![Vec::new(); ids.len()];
-        for chunk in length_buckets(&order, |i| ids[i].len()) {
-            let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i]).collect();
-            let vecs = self
-                .forward(&batch)
-                .map_err(|e| EncodeError(format!("forward pass: {e}")))?;
-            for (&i, v) in chunk.iter().zip(vecs) {
-                out[i] = v;
+        let encodings = self.tokenize(texts)?;
+        self.run(&encodings, |_, states| {
+            mean_pool(states, self.dim, |_| true).unwrap_or_else(|| vec![0.0; self.dim])
+        })
+    }
+
+    /// A part's vector pools the text's own token states over the tokens inside the
+    /// part (context from the rest of the text included), so a text and its sentences
+    /// cost one pass. A part with no token inside the 256-token window (past the
+    /// truncation point) is encoded on its own.
+    fn encode_parts(
+        &self,
+        texts: &[&str],
+        parts: &[Vec<Range<usize>>],
+    ) -> Result<Vec<PartVectors>, EncodeError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let encodings = self.tokenize(texts)?;
+        let d = self.dim;
+        let mut pooled = self.run(&encodings, |i, states| {
+            let offsets = encodings[i].get_offsets();
+            let special = encodings[i].get_special_tokens_mask();
+            let whole = mean_pool(states, d, |_| true).unwrap_or_else(|| vec![0.0; d]);
+            let of_parts: Vec<Option<Vec<f32>>> = parts
+                .get(i)
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| {
+                            mean_pool(states, d, |t| {
+                                special[t] == 0
+                                    && offsets[t].0 >= p.start
+                                    && offsets[t].1 <= p.end
+                                    && offsets[t].1 > offsets[t].0
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            (whole, of_parts)
+        })?;
+        let mut missing: Vec<(usize, usize)> = Vec::new();
+        for (i, (_, ps)) in pooled.iter().enumerate() {
+            for (j, p) in ps.iter().enumerate() {
+                if p.is_none() {
+                    missing.push((i, j));
+                }
             }
         }
-        Ok(out)
+        let alone: Vec<&str> = missing
+            .iter()
+            .map(|&(i, j)| texts[i].get(parts[i][j].clone()).unwrap_or(""))
+            .collect();
+        let alone = self.encode(&alone)?;
+        for (&(i, j), v) in missing.iter().zip(alone) {
+            pooled[i].1[j] = Some(v);
+        }
+        Ok(pooled
+            .into_iter()
+            .map(|(whole, ps)| PartVectors {
+                whole,
+                parts: ps.into_iter().map(|p| p.unwrap_or_default()).collect(),
+            })
+            .collect())
     }
 }

@@ -1,8 +1,10 @@
 //! all-MiniLM-L6-v2 as sentence-transformers runs it (WordPiece, 256-token truncation,
-//! mean pooling over the attention mask, L2 normalisation), on candle: no libtorch, no
-//! network, weights read from a folder in the Hugging Face layout.
+//! mean pooling over the attention mask, L2 normalisation) in pure Rust: candle reads
+//! the weights, gemm multiplies; no libtorch, no network, weights read from a folder in
+//! the Hugging Face layout.
 
 mod encoder;
+mod kernels;
 pub mod model_dir;
 pub mod train;
 
