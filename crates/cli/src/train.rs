@@ -21,7 +21,9 @@ use feedloop_core::neural::{
 use feedloop_core::sentiment::{Mode, Scorer};
 use feedloop_core::text;
 use feedloop_core::themes::Taxonomy;
-use feedloop_neural::train::{fit_linear, fit_multilabel, fit_softmax, FitSettings};
+use feedloop_neural::train::{
+    fit_linear, fit_multilabel, fit_softmax, single_threaded_fits, FitSettings,
+};
 use feedloop_neural::{resolve_model_dir, MiniLm};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -96,11 +98,12 @@ struct Embedder<'a> {
 }
 
 impl Embedder<'_> {
-    /// Embeddings of `texts`, from the cache when the same model embedded the same
-    /// texts before.
+    /// Embeddings of `texts`, from the cache when the same model and encoder code
+    /// embedded the same texts before.
     fn embed(&self, name: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let mut h = Sha256::new();
         h.update(self.model_sha.as_bytes());
+        h.update(feedloop_neural::ENCODER_REVISION.as_bytes());
         for t in texts {
             h.update([0]);
             h.update(t.as_bytes());
@@ -419,6 +422,7 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
             dir.display()
         );
     }
+    single_threaded_fits();
     let model_dir = resolve_model_dir(opts.model_dir.as_deref())?;
     let encoder = Arc::new(MiniLm::load(&model_dir)?);
     let model_sha = sha256_file(&model_dir.join("model.safetensors"))?;

@@ -265,7 +265,6 @@ impl Analyzer {
 
     /// Analyse many texts; in the neural modes they share one encoder call.
     pub fn analyze_texts(&self, texts: &[&str]) -> Result<Vec<TextAnalysis>, AnalyzerError> {
-        let mut to_encode: Vec<&str> = Vec::new();
         let mut prepared: Vec<Prepared> = texts
             .iter()
             .map(|&text| {
@@ -292,26 +291,52 @@ impl Analyzer {
         let embeddings = match &self.neural {
             None => Vec::new(),
             Some(n) => {
-                for p in prepared.iter_mut().filter(|p| p.skipped.is_none()) {
-                    let whole = to_encode.len();
-                    to_encode.push(p.text);
-                    let sentences = p
-                        .spans
-                        .iter()
-                        .map(|s| {
-                            let sentence = s.of(p.text);
-                            // A one-sentence text is its own sentence: encode it once.
-                            if sentence.trim() == p.text.trim() {
-                                whole
-                            } else {
-                                to_encode.push(sentence);
-                                to_encode.len() - 1
-                            }
-                        })
-                        .collect();
+                // A one-sentence text is its own sentence: only longer texts have parts.
+                let own = |p: &Prepared, s: &Span| s.of(p.text).trim() == p.text.trim();
+                let mut texts: Vec<&str> = Vec::new();
+                let mut parts: Vec<Vec<std::ops::Range<usize>>> = Vec::new();
+                let mut owners: Vec<usize> = Vec::new();
+                for (k, p) in prepared.iter().enumerate() {
+                    if p.skipped.is_none() {
+                        texts.push(p.text);
+                        parts.push(
+                            p.spans
+                                .iter()
+                                .filter(|s| !own(p, s))
+                                .map(|s| s.start..s.end)
+                                .collect(),
+                        );
+                        owners.push(k);
+                    }
+                }
+                let vectors = n.encoder.encode_parts(&texts, &parts)?;
+                let wrong = vectors.len() != texts.len()
+                    || vectors.iter().zip(&parts).any(|(v, p)| v.parts.len() != p.len());
+                if wrong {
+                    return Err(EncodeError(
+                        "the encoder returned a different number of vectors than asked".into(),
+                    )
+                    .into());
+                }
+                let mut flat: Vec<Vec<f32>> = Vec::new();
+                for (k, v) in owners.into_iter().zip(vectors) {
+                    let p = &mut prepared[k];
+                    let whole = flat.len();
+                    flat.push(v.whole);
+                    let mut pooled = v.parts.into_iter();
+                    let mut sentences = Vec::with_capacity(p.spans.len());
+                    for s in &p.spans {
+                        if own(p, s) {
+                            sentences.push(whole);
+                        } else {
+                            // counts were checked above: one pooled vector per part
+                            flat.push(pooled.next().unwrap_or_default());
+                            sentences.push(flat.len() - 1);
+                        }
+                    }
                     p.slots = Some((whole, sentences));
                 }
-                n.encoder.encode(&to_encode)?
+                flat
             }
         };
         Ok(prepared

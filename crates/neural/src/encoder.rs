@@ -10,6 +10,10 @@ use tokenizers::{Encoding, Tokenizer, TruncationParams, TruncationStrategy};
 use crate::kernels::{dense, gelu_erf, layer_norm, mean_pool, self_attention, Dense};
 use crate::model_dir::check_model_dir;
 
+/// Changes whenever the forward pass's arithmetic does (even in the last bits), so
+/// caches of embeddings made by older code are not mistaken for this code's.
+pub const ENCODER_REVISION: &str = "packed-gemm-1";
+
 /// sentence-transformers' `max_seq_length` for this model (the tokenizer file says 128).
 pub const MAX_TOKENS: usize = 256;
 /// Tokens per forward pass at most. Texts are packed back to back (no padding, each

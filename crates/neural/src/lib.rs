@@ -8,5 +8,5 @@ mod kernels;
 pub mod model_dir;
 pub mod train;
 
-pub use encoder::{LoadError, MiniLm};
+pub use encoder::{LoadError, MiniLm, ENCODER_REVISION};
 pub use model_dir::{resolve_model_dir, ModelDirError, DEFAULT_MODEL_DIR, MODEL_DIR_ENV};

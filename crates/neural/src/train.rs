@@ -7,6 +7,24 @@ use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use feedloop_core::neural::LinearHead;
 
+/// Make every later fit independent of the machine's core count. candle splits a matrix
+/// product over `RAYON_NUM_THREADS` threads (read at each product) and the split changes
+/// float sums: two runs on different machines differed by 4e-4. The encoder's own
+/// parallelism (whole texts per thread) changes no number, so the rayon pool keeps the
+/// cores: it is built here, before the variable is pinned to 1 for candle.
+pub fn single_threaded_fits() {
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Err means a pool already exists (it then keeps its size): nothing to do.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct FitSettings {
     /// Penalty on the squared weights (in standardised units), averaged like the loss.

@@ -71,3 +71,38 @@ fn a_missing_model_is_explained_not_guessed() {
     assert!(err.contains("make model"), "{err}");
     assert!(err.contains("config.json"), "{err}");
 }
+
+#[test]
+fn sentences_pooled_from_the_text_pass_stay_near_their_own_encoding() {
+    // GIVEN a two-sentence complaint and a text longer than the 256-token window
+    let encoder = common::encoder();
+    let text = "The parcel never arrived and nobody answered my emails. The staff in the shop were lovely though.";
+    let cut = text.find(" The staff").unwrap();
+    let long = format!("{} Only this last sentence is past the window.", "word ".repeat(300));
+    let tail = long.find("Only").unwrap();
+
+    // WHEN the texts and their sentences come from encode_parts
+    let got = encoder
+        .encode_parts(
+            &[text, &long],
+            &[vec![0..cut, cut + 1..text.len()], vec![tail..long.len()]],
+        )
+        .unwrap();
+
+    // THEN the whole text is exactly what encode gives
+    let whole = encoder.encode(&[text, &long]).unwrap();
+    assert!(cosine(&got[0].whole, &whole[0]) > 0.99999);
+    assert!(cosine(&got[1].whole, &whole[1]) > 0.99999);
+    // each sentence is its own meaning seen in context: nearer its standalone vector
+    // than the other sentence's, yet not identical (it saw the whole text)
+    let alone = encoder
+        .encode(&[&text[..cut], &text[cut + 1..], &long[tail..]])
+        .unwrap();
+    for (k, part) in got[0].parts.iter().enumerate() {
+        let (own, other) = (cosine(part, &alone[k]), cosine(part, &alone[1 - k]));
+        println!("sentence {k}: cosine {own:.3} to itself alone, {other:.3} to the other");
+        assert!(own > other + 0.1 && own < 0.99999, "sentence {k}: {own} vs {other}");
+    }
+    // and a sentence past the window is encoded on its own, not dropped
+    assert!(cosine(&got[1].parts[0], &alone[2]) > 0.99999);
+}
