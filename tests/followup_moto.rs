@@ -44,6 +44,7 @@ fn dispatcher(stack: &Stack, mode: DeliveryMode, now: DateTime<Utc>) -> AwsDispa
         templates: Templates::default_catalog(),
         policy: DispatchPolicy {
             company: Some("Acme Bikes".into()),
+            max_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
             ..DispatchPolicy::default()
         },
         mode,
@@ -66,6 +67,7 @@ fn ingest(stack: &Stack, now: DateTime<Utc>) -> Ingest<DynamoStore, AwsFollowUps
             half_life_days: 30.0,
             aggregate_shards: 2,
             max_concurrency: 4,
+            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
         },
         Arc::new(move || now),
     )
@@ -288,6 +290,7 @@ fn intent(i: usize, customer: &str) -> FollowUpIntent {
         template: "detractor_recovery".into(),
         channels: vec![ContactChannel::Email],
         not_before: test_now() - Duration::hours(1),
+        occurred_at: Some(test_now() - Duration::hours(2)),
         top_negative_theme: None,
         nps_score: Some(2),
         ticket_id: None,
@@ -322,6 +325,7 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
             half_life_days: 30.0,
             aggregate_shards: 2,
             max_concurrency: 4,
+            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
         },
         Arc::new(test_now),
     );

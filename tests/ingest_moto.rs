@@ -33,6 +33,7 @@ fn ingest<S: ProfileStore + RejectStore>(store: S) -> Ingest<S> {
             half_life_days: 30.0,
             aggregate_shards: SHARDS,
             max_concurrency: 8,
+            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
         },
         Arc::new(test_now),
     )

@@ -35,6 +35,7 @@ async fn loaded() -> (Arc<MemoryStore>, Api<Arc<MemoryStore>>) {
             half_life_days: 30.0,
             aggregate_shards: 3,
             max_concurrency: 2,
+            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
         },
         Arc::new(now),
     )

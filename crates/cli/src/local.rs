@@ -53,6 +53,7 @@ pub async fn up(endpoint: &str, prefix: &str, env_file: &Path) -> Result<()> {
         ("RETENTION_DAYS", "365".into()),
         ("AGGREGATE_SHARDS", "8".into()),
         ("MAX_CONCURRENCY", "8".into()),
+        ("MAX_FOLLOWUP_AGE_HOURS", "72".into()),
         ("PLAYBOOK", "builtin:default".into()),
         // The follow-up function's (one file serves both functions).
         ("DELIVERY_MODE", "dry-run".into()),
@@ -246,6 +247,7 @@ pub async fn drain(endpoint: &str, prefix: &str) -> Result<()> {
             half_life_days: 30.0,
             aggregate_shards: 8,
             max_concurrency: 8,
+            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
         },
         std::sync::Arc::new(chrono::Utc::now),
     )
@@ -277,6 +279,7 @@ pub async fn drain(endpoint: &str, prefix: &str) -> Result<()> {
         templates: Templates::default_catalog(),
         policy: DispatchPolicy {
             company: Some("Bean There Coffee".into()),
+            max_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
             ..DispatchPolicy::default()
         },
         mode: feedloop_followup::DeliveryMode::DryRun,

@@ -393,22 +393,39 @@ fn calibrate_similarity(
     Ok(out)
 }
 
-fn max_abs_diff(a: &serde_json::Value, b: &serde_json::Value) -> f64 {
+/// The largest absolute difference between two JSON documents' numbers, and where.
+fn max_abs_diff(a: &serde_json::Value, b: &serde_json::Value) -> (f64, String) {
+    use serde_json::Value as V;
+    let worst = |parts: Vec<(String, (f64, String))>| {
+        parts
+            .into_iter()
+            .map(|(at, (d, below))| (d, format!("{at}{below}")))
+            .fold((0.0, String::new()), |m, x| if x.0 > m.0 { x } else { m })
+    };
     match (a, b) {
-        (serde_json::Value::Number(x), serde_json::Value::Number(y)) => {
-            (x.as_f64().unwrap_or(f64::NAN) - y.as_f64().unwrap_or(f64::NAN)).abs()
-        }
-        (serde_json::Value::Array(x), serde_json::Value::Array(y)) if x.len() == y.len() => x
-            .iter()
-            .zip(y)
-            .map(|(a, b)| max_abs_diff(a, b))
-            .fold(0.0, f64::max),
-        (serde_json::Value::Object(x), serde_json::Value::Object(y)) => x
-            .iter()
-            .map(|(k, v)| y.get(k).map_or(f64::INFINITY, |w| max_abs_diff(v, w)))
-            .fold(0.0, f64::max),
-        (x, y) if x == y => 0.0,
-        _ => f64::INFINITY,
+        (V::Number(x), V::Number(y)) => (
+            (x.as_f64().unwrap_or(f64::NAN) - y.as_f64().unwrap_or(f64::NAN)).abs(),
+            String::new(),
+        ),
+        (V::Array(x), V::Array(y)) if x.len() == y.len() => worst(
+            x.iter()
+                .zip(y)
+                .enumerate()
+                .map(|(i, (a, b))| (format!("[{i}]"), max_abs_diff(a, b)))
+                .collect(),
+        ),
+        (V::Object(x), V::Object(y)) if x.len() == y.len() => worst(
+            x.iter()
+                .map(|(k, v)| {
+                    let d = y
+                        .get(k)
+                        .map_or((f64::INFINITY, String::new()), |w| max_abs_diff(v, w));
+                    (format!(".{k}"), d)
+                })
+                .collect(),
+        ),
+        (x, y) if x == y => (0.0, String::new()),
+        _ => (f64::INFINITY, String::new()),
     }
 }
 
@@ -700,8 +717,8 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
         let mut old = committed.clone();
         fresh["provenance"] = json!(null);
         old["provenance"] = json!(null);
-        let diff = max_abs_diff(&fresh, &old);
-        println!("largest difference from {}: {diff:e}", path.display());
+        let (diff, at) = max_abs_diff(&fresh, &old);
+        println!("largest difference from {}: {diff:e} at {at}", path.display());
         return Ok(if diff <= 1e-6 {
             ExitCode::SUCCESS
         } else {

@@ -106,6 +106,7 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
             half_life_days: 30.0,
             aggregate_shards: 2,
             max_concurrency: 8,
+            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
         },
         Arc::new(test_now),
     );
@@ -430,6 +431,7 @@ async fn stack_outputs_name_the_resources_and_the_stack_id_salts_the_suppression
             half_life_days: 30.0,
             aggregate_shards: 2,
             max_concurrency: 2,
+            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
         },
         Arc::new(test_now),
     );

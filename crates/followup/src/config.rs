@@ -20,7 +20,7 @@ pub struct FollowUpConfig {
 }
 
 impl FollowUpConfig {
-    pub const VARS: [&'static str; 10] = [
+    pub const VARS: [&'static str; 11] = [
         "TABLE_NAME",
         "FOLLOWUP_QUEUE_URL",
         "DELIVERY_MODE",
@@ -31,6 +31,7 @@ impl FollowUpConfig {
         "QUIET_HOURS",
         "SUPPRESSION_SALT",
         "RETENTION_DAYS",
+        "MAX_FOLLOWUP_AGE_HOURS",
     ];
 
     pub fn from_env() -> Result<FollowUpConfig, ConfigError> {
@@ -50,8 +51,8 @@ impl FollowUpConfig {
             })
         };
         let vals: Vec<String> = Self::VARS.iter().map(|k| present(k)).collect();
-        let [table, queue, mode, from, company, global, playbook, quiet, salt, retention] =
-            <[String; 10]>::try_from(vals).expect("ten variables");
+        let [table, queue, mode, from, company, global, playbook, quiet, salt, retention, max_age] =
+            <[String; 11]>::try_from(vals).expect("eleven variables");
         for (k, v) in [
             ("TABLE_NAME", &table),
             ("FOLLOWUP_QUEUE_URL", &queue),
@@ -92,6 +93,13 @@ impl FollowUpConfig {
                 0
             }
         };
+        let max_age_hours = match max_age.trim().parse::<i64>() {
+            Ok(h) if (1..=8760).contains(&h) => h,
+            _ => {
+                errors.push(format!("MAX_FOLLOWUP_AGE_HOURS={max_age:?} is not 1..=8760 hours"));
+                0
+            }
+        };
         let quiet_hours = match parse_quiet_hours(&quiet) {
             Ok(q) => q,
             Err(e) => {
@@ -115,6 +123,7 @@ impl FollowUpConfig {
                     },
                     quiet_hours,
                     company: Some(company.trim().to_owned()).filter(|c| !c.is_empty()),
+                    max_age_hours,
                 },
             }),
             _ => Err(ConfigError(errors)),
@@ -149,6 +158,7 @@ mod tests {
         ("QUIET_HOURS", "21:00-08:00"),
         ("SUPPRESSION_SALT", "s"),
         ("RETENTION_DAYS", "365"),
+        ("MAX_FOLLOWUP_AGE_HOURS", "72"),
     ];
 
     #[test]

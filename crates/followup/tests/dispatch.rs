@@ -45,6 +45,7 @@ fn world(mode: DeliveryMode, now: DateTime<Utc>) -> World {
             half_life_days: 30.0,
             aggregate_shards: 2,
             max_concurrency: 2,
+            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
         },
         Arc::new(move || *c1.lock().unwrap()),
     )
@@ -58,6 +59,7 @@ fn world(mode: DeliveryMode, now: DateTime<Utc>) -> World {
         templates: Templates::default_catalog(),
         policy: DispatchPolicy {
             company: Some("Acme Bikes".into()),
+            max_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
             ..DispatchPolicy::default()
         },
         mode,
@@ -379,6 +381,7 @@ async fn an_enqueue_lost_after_the_commit_is_redone_by_the_redelivery() {
             half_life_days: 30.0,
             aggregate_shards: 2,
             max_concurrency: 2,
+            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
         },
         Arc::new(|| at(12)),
     )
@@ -423,4 +426,35 @@ async fn the_shipped_sample_event_is_a_valid_intent() {
     let (resp, report) = w.dispatcher.handle(event).await;
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!((report.dry_run, report.rejected), (1, 0), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_backfill_of_old_feedback_contacts_nobody_and_a_redrive_is_skipped_as_stale() {
+    // GIVEN last month's detractor survey arriving today (a CSV backfill)
+    let w = world(DeliveryMode::Live, at(12));
+    let old = survey("f1", "c1", 1, "The parcel never arrived.", None)
+        .replace("2026-11-24T09:00:00Z", "2026-10-20T09:00:00Z");
+
+    // WHEN it is ingested, the profile learns from it but no intent is queued
+    w.feed("m1", &old).await;
+    let s = w.store.snapshot();
+    assert!(s.followup_queue.is_empty(), "{:?}", s.followup_queue);
+    assert_eq!(s.profiles["c1"].value.feedback_count, 1);
+
+    // AND a fresh one queues an intent that, redriven from the DLQ four days later,
+    // is skipped as stale instead of apologising for a long-gone complaint
+    w.feed("m2", &survey("f2", "c2", 1, "The parcel never arrived.", None))
+        .await;
+    assert_eq!(w.store.snapshot().followup_queue.len(), 1);
+    *w.clock.lock().unwrap() = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    assert_eq!(
+        w.dispatch_all(0).await,
+        [Handled::Recorded(Status::Skipped)]
+    );
+    assert!(w.outbox.sent.lock().unwrap().is_empty());
+    let h = w.history("c2");
+    assert!(
+        h[0]["reason"].as_str().unwrap().starts_with("stale: the feedback is 99h old"),
+        "{h:?}"
+    );
 }

@@ -22,6 +22,8 @@ pub struct IngestConfig {
     pub retention_days: u32,
     pub aggregate_shards: u16,
     pub max_concurrency: usize,
+    /// No follow-up intent for feedback older than this many hours (`MAX_FOLLOWUP_AGE_HOURS`).
+    pub max_followup_age_hours: i64,
     /// Follow-up rules: `builtin:default` or a file bundled with the function.
     pub playbook: TaxonomySource,
     /// The sentence encoder's folder (`FEEDLOOP_MODEL_DIR`); required by the neural
@@ -41,7 +43,7 @@ impl fmt::Display for ConfigError {
 impl IngestConfig {
     /// Every variable the function reads (the template sets them all);
     /// `FEEDLOOP_MODEL_DIR` may be empty in the lexicon modes.
-    pub const VARS: [&'static str; 10] = [
+    pub const VARS: [&'static str; 11] = [
         "TABLE_NAME",
         "FOLLOWUP_QUEUE_URL",
         "TAXONOMY",
@@ -50,6 +52,7 @@ impl IngestConfig {
         "RETENTION_DAYS",
         "AGGREGATE_SHARDS",
         "MAX_CONCURRENCY",
+        "MAX_FOLLOWUP_AGE_HOURS",
         "PLAYBOOK",
         "FEEDLOOP_MODEL_DIR",
     ];
@@ -77,6 +80,7 @@ impl IngestConfig {
         let retention = req("RETENTION_DAYS");
         let shards = req("AGGREGATE_SHARDS");
         let concurrency = req("MAX_CONCURRENCY");
+        let max_age = req("MAX_FOLLOWUP_AGE_HOURS");
         let model_dir = get("FEEDLOOP_MODEL_DIR").filter(|v| !v.trim().is_empty());
         let playbook = req("PLAYBOOK").map(|t| match t.strip_prefix("builtin:") {
             Some(name) => TaxonomySource::Builtin(name.to_owned()),
@@ -127,6 +131,13 @@ impl IngestConfig {
             |n: &usize| (1..=64).contains(n),
             "1..=64",
         );
+        let max_followup_age_hours = num(
+            &mut errors,
+            "MAX_FOLLOWUP_AGE_HOURS",
+            max_age,
+            |n: &i64| (1..=8760).contains(n),
+            "1..=8760 hours",
+        );
         let mode = mode.and_then(|m| match m.parse::<Mode>() {
             Ok(m) => Some(m),
             Err(e) => {
@@ -162,6 +173,7 @@ impl IngestConfig {
             retention_days,
             aggregate_shards,
             max_concurrency,
+            max_followup_age_hours,
             playbook,
         ) {
             (
@@ -173,6 +185,7 @@ impl IngestConfig {
                 Some(retention_days),
                 Some(aggregate_shards),
                 Some(max_concurrency),
+                Some(max_followup_age_hours),
                 Some(playbook),
             ) => Ok(IngestConfig {
                 table_name,
@@ -183,6 +196,7 @@ impl IngestConfig {
                 retention_days,
                 aggregate_shards,
                 max_concurrency,
+                max_followup_age_hours,
                 playbook,
                 model_dir,
             }),
@@ -253,6 +267,7 @@ mod tests {
         ("RETENTION_DAYS", "365"),
         ("AGGREGATE_SHARDS", "8"),
         ("MAX_CONCURRENCY", "8"),
+        ("MAX_FOLLOWUP_AGE_HOURS", "72"),
         ("PLAYBOOK", "builtin:default"),
     ];
 

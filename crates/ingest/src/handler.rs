@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use feedloop_core::analysis::{AnalyzedFeedback, Analyzer};
 use feedloop_core::envelope::{parse_envelope, CustomerId, Feedback};
 use feedloop_core::followup::outcomes::{attribute, ATTRIBUTION_WINDOW_DAYS};
-use feedloop_core::followup::{FollowUpIntent, Playbook};
+use feedloop_core::followup::{stale_age_hours, FollowUpIntent, Playbook};
 use feedloop_core::records::effects;
 use feedloop_core::sentiment::Label;
 use futures::stream::{self, StreamExt};
@@ -39,6 +39,9 @@ pub struct Settings {
     pub half_life_days: f64,
     pub aggregate_shards: u16,
     pub max_concurrency: usize,
+    /// Feedback older than this (at ingest) gets no follow-up intent: a backfill or a
+    /// redrive updates profiles and reports but contacts nobody.
+    pub max_followup_age_hours: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,9 +318,12 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
                 self.settings.half_life_days,
                 self.settings.aggregate_shards,
             );
+            let occurred = analyzed.feedback.occurred_at;
+            let stale = stale_age_hours(occurred, now, self.settings.max_followup_age_hours);
             fx.feedback.followup = self
                 .playbook
                 .as_ref()
+                .filter(|_| stale.is_none())
                 .and_then(|p| p.decide(&analyzed, &fx.profile));
             let intent = fx.feedback.followup.clone();
             let history_key = fx.feedback.history_key();
@@ -332,6 +338,7 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
                         kind = analyzed.feedback.kind().as_str(),
                         conflicts,
                         followup = intent.as_ref().map(|i| i.playbook.as_str()),
+                        stale_hours = stale,
                         "applied"
                     );
                     self.after_commit(intent, &analyzed, now).await?;
@@ -436,6 +443,7 @@ mod tests {
                 half_life_days: 30.0,
                 aggregate_shards: 4,
                 max_concurrency: 4,
+                max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
             },
             Arc::new(move || now),
         )
@@ -530,6 +538,7 @@ mod tests {
                 half_life_days: 30.0,
                 aggregate_shards: 4,
                 max_concurrency: 4,
+                max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
             },
             Arc::new(move || now),
         );

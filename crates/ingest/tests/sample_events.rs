@@ -20,6 +20,7 @@ fn service() -> Ingest<MemoryStore> {
             half_life_days: 30.0,
             aggregate_shards: 8,
             max_concurrency: 4,
+            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
         },
         Arc::new(move || now),
     )

@@ -44,6 +44,7 @@ async fn sample_events_run_through_the_adapter() {
             half_life_days: 30.0,
             aggregate_shards: 2,
             max_concurrency: 2,
+            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
         },
         Arc::new(move || now),
     );

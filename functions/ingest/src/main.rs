@@ -35,6 +35,7 @@ async fn main() -> Result<(), Error> {
         half_life_days: config.half_life_days,
         aggregate_shards: config.aggregate_shards,
         max_concurrency: config.max_concurrency,
+        max_followup_age_hours: config.max_followup_age_hours,
     };
     let followups = AwsFollowUps {
         store: store.clone(),

@@ -33,6 +33,8 @@ pub enum SkipReason {
     },
     #[error("already handled: one follow-up per feedback and playbook")]
     Duplicate,
+    #[error("stale: the feedback is {age_hours}h old and follow-ups go out within {max_hours}h of it")]
+    Stale { age_hours: i64, max_hours: i64 },
 }
 
 /// The consent policy, explicit and configurable.
@@ -228,6 +230,7 @@ mod tests {
             template: "t".into(),
             channels,
             not_before: Utc::now(),
+            occurred_at: None,
             top_negative_theme: None,
             nps_score: None,
             ticket_id: None,

@@ -18,6 +18,21 @@ pub mod templates;
 
 pub const DEFAULT_PLAYBOOK: &str = include_str!("../../playbooks/default.toml");
 
+/// Follow-ups go out only about recent feedback: a backfill of last year's reviews or
+/// a DLQ redrive must not send "we'll fix it today" about a year-old complaint.
+pub const DEFAULT_MAX_AGE_HOURS: i64 = 72;
+
+/// How old feedback that happened at `occurred_at` is at `now`, in whole hours, when
+/// that is more than `max_age_hours`; `None` while it is fresh enough to follow up.
+pub fn stale_age_hours(
+    occurred_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    max_age_hours: i64,
+) -> Option<i64> {
+    let age = now - occurred_at;
+    (age > Duration::hours(max_age_hours)).then(|| age.num_hours())
+}
+
 /// Service replies answer the customer about their own feedback; marketing asks them
 /// for something. The two have different consent rules and service always wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -96,6 +111,11 @@ pub struct FollowUpIntent {
     pub template: String,
     pub channels: Vec<ContactChannel>,
     pub not_before: DateTime<Utc>,
+    /// When the feedback happened: the dispatcher skips the intent once it is older
+    /// than the freshness limit. Intents queued before this field existed have none
+    /// and are judged by `not_before`.
+    #[serde(default)]
+    pub occurred_at: Option<DateTime<Utc>>,
     /// The most negative theme of this feedback, for "sorry about <theme>".
     pub top_negative_theme: Option<String>,
     pub nps_score: Option<u8>,
@@ -183,6 +203,7 @@ impl Playbook {
             template: rule.template.clone(),
             channels: rule.channels.clone(),
             not_before: f.occurred_at + Duration::minutes(i64::from(rule.delay_minutes)),
+            occurred_at: Some(f.occurred_at),
             top_negative_theme: worst.map(|t| t.theme.clone()),
             theme_label: worst.map(|t| t.label.clone()),
             inbound: f.channel,

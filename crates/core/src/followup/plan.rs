@@ -18,6 +18,13 @@ pub struct DispatchPolicy {
     /// Local time in the customer's zone; start > end wraps midnight. `None`: no quiet hours.
     pub quiet_hours: Option<(NaiveTime, NaiveTime)>,
     pub company: Option<String>,
+    /// Feedback older than this gets no follow-up (skipped as `stale`).
+    #[serde(default = "default_max_age_hours")]
+    pub max_age_hours: i64,
+}
+
+fn default_max_age_hours() -> i64 {
+    super::DEFAULT_MAX_AGE_HOURS
 }
 
 impl Default for DispatchPolicy {
@@ -27,6 +34,7 @@ impl Default for DispatchPolicy {
             caps: CapPolicy::default(),
             quiet_hours: NaiveTime::from_hms_opt(21, 0, 0).zip(NaiveTime::from_hms_opt(8, 0, 0)),
             company: None,
+            max_age_hours: super::DEFAULT_MAX_AGE_HOURS,
         }
     }
 }
@@ -114,6 +122,14 @@ pub fn plan(
     if suppressed {
         return Plan::Skip(SkipReason::Suppressed);
     }
+    // The queue may have held the intent for days (deferrals, a DLQ redrive).
+    let occurred = intent.occurred_at.unwrap_or(intent.not_before);
+    if let Some(age_hours) = super::stale_age_hours(occurred, now, policy.max_age_hours) {
+        return Plan::Skip(SkipReason::Stale {
+            age_hours,
+            max_hours: policy.max_age_hours,
+        });
+    }
     let empty = CustomerInfo::default();
     let customer = customer.unwrap_or(&empty);
     let channel = match guards::choose_channel(intent, customer, intent.inbound, &policy.consent) {
@@ -187,6 +203,7 @@ mod tests {
             template: "detractor_recovery".into(),
             channels: vec![ContactChannel::Email, ContactChannel::Sms],
             not_before: Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap(),
+            occurred_at: Some(Utc.with_ymd_and_hms(2026, 11, 24, 11, 0, 0).unwrap()),
             top_negative_theme: Some("delivery".into()),
             nps_score: Some(2),
             ticket_id: None,
@@ -275,6 +292,39 @@ mod tests {
         assert!(
             matches!(plan(&unknown, Some(&c), false, &t, &pol, now), Plan::Fail(e) if e.contains("nope"))
         );
+    }
+
+    #[test]
+    fn old_feedback_is_skipped_as_stale_however_long_the_queue_held_it() {
+        // GIVEN an intent about feedback from 11:00 and the default 72-hour limit
+        let t = Templates::default_catalog();
+        let pol = DispatchPolicy::default();
+        let c = customer("Europe/London");
+        let at = |h: i64| Utc.with_ymd_and_hms(2026, 11, 24, 11, 0, 0).unwrap() + chrono::Duration::hours(h);
+
+        // WHEN it is dispatched just inside the limit, it goes out
+        assert!(matches!(
+            plan(&intent(Purpose::Service), Some(&c), false, &t, &pol, at(72)),
+            Plan::Send(_)
+        ));
+        // AND a day later (a redrive from the DLQ) it is skipped with the reason
+        let p = plan(&intent(Purpose::Service), Some(&c), false, &t, &pol, at(96));
+        assert_eq!(
+            p,
+            Plan::Skip(SkipReason::Stale {
+                age_hours: 96,
+                max_hours: 72
+            })
+        );
+        let Plan::Skip(reason) = p else { unreachable!() };
+        assert!(reason.to_string().starts_with("stale"), "{reason}");
+        // AND an intent queued by an older version (no occurred_at) is judged by its delay
+        let mut old = intent(Purpose::Service);
+        old.occurred_at = None;
+        assert!(matches!(
+            plan(&old, Some(&c), false, &t, &pol, at(1 + 73)),
+            Plan::Skip(SkipReason::Stale { .. })
+        ));
     }
 
     #[test]
