@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::AnalyzedFeedback;
-use crate::envelope::{CustomerId, CustomerInfo, Details, Kind, Priority, TicketStatus};
+use crate::envelope::{Consent, CustomerId, CustomerInfo, Details, Kind, Priority, TicketStatus};
 use crate::nps::{NpsCategory, NpsCounts};
 
 /// Tickets kept per profile; closed ones are dropped first beyond this.
@@ -41,6 +41,45 @@ fn stamp<T>(at: DateTime<Utc>, feedback_id: &str, value: T) -> Latest<T> {
 fn keep_latest<T>(slot: &mut Option<Latest<T>>, candidate: Latest<T>) {
     if slot.as_ref().is_none_or(|cur| candidate.newer_than(cur)) {
         *slot = Some(candidate);
+    }
+}
+
+/// Consent per channel as a fact: the latest explicit statement, with when and where
+/// it was made (a feedback id, or the staff route). An opt-out stands until a later
+/// explicit opt-in; a customer block that says nothing about a channel changes
+/// nothing. Latest-wins by time, so the fold stays order-independent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConsentFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Latest<bool>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<Latest<bool>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Latest<bool>>,
+}
+
+impl ConsentFacts {
+    /// Record what `consent` states explicitly, as said at `at` by `source`.
+    pub fn record(&mut self, at: DateTime<Utc>, source: &str, consent: &Consent) {
+        for (slot, said) in [
+            (&mut self.email, consent.email),
+            (&mut self.sms, consent.sms),
+            (&mut self.phone, consent.phone),
+        ] {
+            if let Some(v) = said {
+                keep_latest(slot, stamp(at, source, v));
+            }
+        }
+    }
+
+    /// The consent in force: each channel's latest explicit statement.
+    pub fn current(&self) -> Consent {
+        let v = |f: &Option<Latest<bool>>| f.as_ref().map(|l| l.value);
+        Consent {
+            email: v(&self.email),
+            sms: v(&self.sms),
+            phone: v(&self.phone),
+        }
     }
 }
 
@@ -171,11 +210,27 @@ pub struct Profile {
     pub last_rating: Option<Latest<u8>>,
     pub themes: BTreeMap<String, ThemeStats>,
     pub tickets: BTreeMap<String, Latest<TicketState>>,
+    /// The latest contact block; its `consent` is always `consent.current()`.
     pub contact: Option<Latest<CustomerInfo>>,
+    #[serde(default)]
+    pub consent: ConsentFacts,
     pub last_excerpt: Option<Latest<String>>,
 }
 
 impl Profile {
+    /// Record a consent change made outside feedback (staff, an unsubscribe link).
+    pub fn set_consent(&mut self, at: DateTime<Utc>, source: &str, consent: &Consent) {
+        self.consent.record(at, source, consent);
+        self.refresh_contact_consent();
+    }
+
+    fn refresh_contact_consent(&mut self) {
+        let current = self.consent.current();
+        if let Some(c) = &mut self.contact {
+            c.value.consent = current;
+        }
+    }
+
     pub fn new(customer_id: CustomerId, half_life_days: f64) -> Profile {
         Profile {
             customer_id,
@@ -192,6 +247,7 @@ impl Profile {
             themes: BTreeMap::new(),
             tickets: BTreeMap::new(),
             contact: None,
+            consent: ConsentFacts::default(),
             last_excerpt: None,
         }
     }
@@ -220,7 +276,9 @@ impl Profile {
             keep_latest(&mut self.last_excerpt, stamp(at, &id, af.excerpt.clone()));
         }
         if let Some(info) = &f.customer {
+            self.consent.record(at, &id, &info.consent);
             keep_latest(&mut self.contact, stamp(at, &id, info.clone()));
+            self.refresh_contact_consent();
         }
 
         match &f.details {

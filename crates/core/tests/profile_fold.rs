@@ -239,3 +239,50 @@ fn segments_and_churn_risk_follow_their_definitions() {
     );
     assert!(p.churn_risk().score < risk.score);
 }
+
+#[test]
+fn an_opt_out_stands_until_a_later_explicit_opt_in_in_any_order() {
+    // GIVEN an opt-out by e-mail, a later block that says nothing about consent, and
+    // (separately) a still later explicit opt-in
+    let analyzer = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
+    let fb = |id: &str, days_ago: i64, consent: Option<Value>| {
+        let mut customer = json!({"name": "Ada", "email": "ada@example.com"});
+        if let Some(c) = consent {
+            customer["consent"] = c;
+        }
+        analyzed(
+            &analyzer,
+            json!({"feedback_id": id, "customer_id": "c-1", "kind": "review", "rating": 4,
+                   "occurred_at": (now() - Duration::days(days_ago)).to_rfc3339(),
+                   "text": "Fine.", "customer": customer}),
+        )
+    };
+    let opt_out = fb("a", 3, Some(json!({"email": false, "sms": true})));
+    let silent = fb("b", 2, None);
+    let opt_in = fb("c", 1, Some(json!({"email": true})));
+    let fold = |items: &[&AnalyzedFeedback]| {
+        let mut p = Profile::new(CustomerId::parse("c-1").unwrap(), 30.0);
+        for af in items {
+            p.apply(af);
+        }
+        p
+    };
+
+    // WHEN the silent block comes after the opt-out, in either arrival order
+    for order in [[&opt_out, &silent], [&silent, &opt_out]] {
+        let p = fold(&order);
+        let consent = &p.contact.as_ref().unwrap().value.consent;
+        // THEN the opt-out stands (and the sms opt-in it carried too)
+        assert_eq!((consent.email, consent.sms), (Some(false), Some(true)));
+        assert_eq!(p.consent.email.as_ref().unwrap().feedback_id, "a");
+    }
+    // AND only a later explicit opt-in lifts it, whatever the order of arrival
+    for order in [
+        [&opt_out, &silent, &opt_in],
+        [&opt_in, &opt_out, &silent],
+        [&silent, &opt_in, &opt_out],
+    ] {
+        let consent = fold(&order).contact.unwrap().value.consent;
+        assert_eq!((consent.email, consent.sms), (Some(true), Some(true)));
+    }
+}

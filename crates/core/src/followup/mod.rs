@@ -369,7 +369,10 @@ mod tests {
         ];
         let r = json!({"feedback_id": "r1", "customer_id": "c1", "kind": "review", "occurred_at": "2026-11-21T10:00:00Z",
                        "rating": 2, "text": "Meh."});
-        assert_eq!(decide(&history, r).unwrap().playbook, "at_risk_winback");
+        let winback = decide(&history, r).unwrap();
+        assert_eq!(winback.playbook, "at_risk_winback");
+        // an offer asks for something: marketing, so it needs an explicit opt-in
+        assert_eq!(winback.purpose, Purpose::Marketing);
         let first = json!({"feedback_id": "r2", "customer_id": "c1", "kind": "review", "occurred_at": "2026-11-21T10:00:00Z",
                            "rating": 5, "text": "Great shop!"});
         assert_eq!(decide(&[], first).unwrap().playbook, "first_review_thanks");
