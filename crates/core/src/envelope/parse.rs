@@ -81,12 +81,27 @@ pub enum EnvelopeError {
     Invalid(Vec<Problem>),
 }
 
+/// A reject reason is at most this long: an envelope of 64 KiB of bad keys must not
+/// make a reject record that DynamoDB refuses (400 KB items) or a log line that floods.
+pub const MAX_REASON_BYTES: usize = 1024;
+/// Room kept for the "… and N more problems" tail.
+const TAIL_BYTES: usize = 40;
+
 fn join(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
+    let mut out = String::new();
+    for (i, p) in problems.iter().enumerate() {
+        let item = p.to_string();
+        let sep = if i == 0 { "" } else { "; " };
+        if out.len() + sep.len() + item.len() > MAX_REASON_BYTES - TAIL_BYTES {
+            let more = problems.len() - i;
+            let noun = if more == 1 { "problem" } else { "problems" };
+            out.push_str(&format!("{sep}… and {more} more {noun}"));
+            return out;
+        }
+        out.push_str(sep);
+        out.push_str(&item);
+    }
+    out
 }
 
 impl EnvelopeError {
@@ -241,8 +256,14 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        // A path is the sender's key: a long one is cut so one problem stays short.
+        let mut path: String = path.into();
+        if let Some((cut, _)) = path.char_indices().nth(100) {
+            path.truncate(cut);
+            path.push('…');
+        }
         self.problems.push(Problem {
-            path: path.into(),
+            path,
             message: message.into(),
         });
     }
@@ -532,7 +553,11 @@ impl Checker<'_> {
                 if looks_like_email(&e) {
                     Some(e)
                 } else {
-                    self.problem("customer.email", format!("{e:?} is not an e-mail address"));
+                    // The rule, never the value: rejects and logs must not hold PII.
+                    self.problem(
+                        "customer.email",
+                        "is not an e-mail address (local@domain.tld)",
+                    );
                     None
                 }
             });
@@ -543,7 +568,7 @@ impl Checker<'_> {
                 if normalised.is_none() {
                     self.problem(
                         "customer.phone",
-                        format!("{p:?} is not an E.164 number (+ then 8 to 15 digits)"),
+                        "is not an E.164 number (+ then 8 to 15 digits)",
                     );
                 }
                 normalised
