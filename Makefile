@@ -40,10 +40,10 @@ test: $(PY) chromium $(MODEL) ## the whole test suite (installs what it needs): 
 	$(CARGO) test --workspace --locked
 	$(QUICK_RELEASE) $(MAKE) --no-print-directory sam-check
 
-sam-check: $(PY) $(MODEL) ## sam validate, sam validate --lint, sam build (x86_64)
+sam-check: $(PY) $(MODEL) ## sam validate, sam validate --lint, sam build (x86_64, into its own folder: never deployed)
 	$(SAM_ENV) sam validate
 	$(SAM_ENV) sam validate --lint
-	$(SAM_ENV) sam build --parameter-overrides Architecture=x86_64
+	$(SAM_ENV) sam build --parameter-overrides Architecture=x86_64 --build-dir .aws-sam/check-x86_64
 
 check: ## formatting and lints, warnings are errors
 	$(CARGO) fmt --all -- --check

@@ -311,3 +311,43 @@ fn outputs_name_what_users_need() {
         assert!(!t["Outputs"][o]["Value"].is_null(), "output {o}");
     }
 }
+
+#[test]
+fn build_and_deploy_pin_the_same_architecture_and_the_x86_check_build_is_never_deployed() {
+    // GIVEN samconfig.toml and the Makefile
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let config: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root.join("samconfig.toml")).unwrap()).unwrap();
+    let overrides = |cmd: &str| {
+        config["default"][cmd]["parameters"]
+            .get("parameter_overrides")
+            .and_then(|v| v.as_str())
+            .unwrap_or_else(|| panic!("samconfig.toml: {cmd} pins no parameter_overrides"))
+            .to_owned()
+    };
+
+    // THEN build and deploy name one architecture, the same one, that the template allows
+    let (build, deploy) = (overrides("build"), overrides("deploy"));
+    let arch = |o: &str| {
+        o.split_whitespace()
+            .find_map(|kv| kv.strip_prefix("Architecture="))
+            .map(str::to_owned)
+    };
+    assert_eq!(arch(&build), arch(&deploy), "{build} vs {deploy}");
+    let t = template();
+    let allowed: Vec<String> = t["Parameters"]["Architecture"]["AllowedValues"]
+        .as_sequence()
+        .expect("Architecture has AllowedValues")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    assert!(allowed.contains(&arch(&build).unwrap()), "{allowed:?}");
+
+    // AND the suite's x86_64 build goes to its own folder, not the one deploy reads
+    let makefile = std::fs::read_to_string(root.join("Makefile")).unwrap();
+    let check = makefile
+        .lines()
+        .find(|l| l.contains("sam build") && l.contains("Architecture=x86_64"))
+        .expect("the Makefile's x86_64 check build");
+    assert!(check.contains("--build-dir") && !check.contains(".aws-sam/build "), "{check}");
+}
