@@ -351,3 +351,13 @@ fn build_and_deploy_pin_the_same_architecture_and_the_x86_check_build_is_never_d
         .expect("the Makefile's x86_64 check build");
     assert!(check.contains("--build-dir") && !check.contains(".aws-sam/build "), "{check}");
 }
+
+#[test]
+fn the_table_survives_a_stack_delete_and_a_replacing_update() {
+    // The suppression list lives in it: losing it means contacting opted-out people.
+    let t = template();
+    let table = &t["Resources"]["FeedbackTable"];
+    assert_eq!(table["DeletionPolicy"], "Retain");
+    assert_eq!(table["UpdateReplacePolicy"], "Retain");
+    assert_eq!(table["Properties"]["DeletionProtectionEnabled"], true);
+}
