@@ -372,10 +372,15 @@ impl<S: QueryStore> Api<S> {
             followups = erased.followups,
             "customer erased"
         );
+        let outside: Vec<Value> = OUTSIDE_ERASE_REACH
+            .iter()
+            .map(|(place, lasts)| json!({"where": place, "until": lasts}))
+            .collect();
         Ok(ApiResponse::json(
             200,
             json!({"customer_id": id.as_str(), "deleted": erased,
-                   "kept": "salted hashes of the id and contact addresses on the suppression list; anonymous daily counters"}),
+                   "kept": "salted hashes of the id and contact addresses on the suppression list; anonymous daily counters",
+                   "outside_reach": outside}),
         ))
     }
 
@@ -421,3 +426,21 @@ impl<S: QueryStore> Api<S> {
         })
     }
 }
+
+/// What an erasure cannot reach and how long it lingers there (the template's
+/// settings: `samplesam.yaml` queues, table and log groups). Said in every erase
+/// response, so nobody mistakes "erased" for "gone from every copy".
+pub const OUTSIDE_ERASE_REACH: &[(&str, &str)] = &[
+    (
+        "messages still in the ingest or follow-up dead-letter queue",
+        "14 days after they arrived (queue retention)",
+    ),
+    (
+        "DynamoDB point-in-time recovery",
+        "35 days (restorable snapshots of the table)",
+    ),
+    (
+        "CloudWatch Logs of the functions",
+        "30 days (log group retention)",
+    ),
+];

@@ -35,7 +35,8 @@ async fn loaded() -> (Arc<MemoryStore>, Api<Arc<MemoryStore>>) {
             half_life_days: 30.0,
             aggregate_shards: 3,
             max_concurrency: 2,
-            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
+            // The fixtures span November up to the 20th: follow up on all of them.
+            max_followup_age_hours: 24 * 30,
         },
         Arc::new(now),
     )
@@ -372,6 +373,16 @@ async fn erase_leaves_only_the_suppression_record_and_later_follow_ups_are_suppr
     assert_eq!(v["deleted"]["rejects"], 1);
     assert_eq!(v["deleted"]["suppression_keys"], 2);
     assert!(!r.body.contains("c1@example.com"));
+    // and it says where copies outlive it, and for how long
+    let outside: Vec<String> = v["outside_reach"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| format!("{} {}", o["where"], o["until"]))
+        .collect();
+    for want in ["dead-letter queue", "14 days", "point-in-time recovery", "35 days", "Logs", "30 days"] {
+        assert!(outside.iter().any(|o| o.contains(want)), "{want} in {outside:?}");
+    }
     let s = store.snapshot();
     assert!(!s.profiles.contains_key("c1"));
     assert!(s.feedback.keys().all(|(c, _)| c != "c1"));

@@ -62,6 +62,7 @@ pub async fn up(endpoint: &str, prefix: &str, env_file: &Path) -> Result<()> {
         ("GLOBAL_CAP_DAYS", "7".into()),
         ("PLAYBOOK_CAP_DAYS", "30".into()),
         ("QUIET_HOURS", "21:00-08:00".into()),
+        ("DEFAULT_TIMEZONE", "Europe/London".into()),
         ("SUPPRESSION_SALT", "feedloop-local".into()),
         ("AWS_ENDPOINT_URL", endpoint.into()),
         ("AWS_REGION", "us-east-1".into()),

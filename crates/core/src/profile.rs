@@ -328,7 +328,8 @@ impl Profile {
                     TicketState {
                         status: *status,
                         priority: *priority,
-                        subject: subject.clone(),
+                        // Redacted like excerpts: a subject quotes addresses and numbers.
+                        subject: subject.as_deref().map(crate::pii::redact),
                     },
                 );
                 let slot = self

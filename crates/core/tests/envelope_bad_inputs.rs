@@ -532,3 +532,26 @@ fn a_flood_of_problems_makes_a_bounded_reason() {
     assert!(reason.ends_with("more problems"), "{reason}");
     assert!(err.problems().iter().all(|p| p.path.chars().count() <= 101));
 }
+
+#[test]
+fn a_rejected_wrapped_envelope_still_names_its_customer_for_erasure() {
+    use feedloop_core::envelope::customer_hint;
+    // GIVEN invalid envelopes (NPS 42) bare, in an SNS notification and in an EventBridge event
+    let bad = json!({"feedback_id": "fb-9", "customer_id": "cust-7", "kind": "survey",
+                     "occurred_at": "2026-11-20T09:30:00Z", "nps_score": 42});
+    let sns = json!({"Type": "Notification", "MessageId": "m", "Message": bad.to_string()});
+    let eb = json!({"version": "0", "detail-type": "feedback", "source": "shop", "detail": bad});
+    for body in [bad.to_string(), sns.to_string(), eb.to_string()] {
+        // WHEN parsing fails
+        assert!(parse_envelope(body.as_bytes(), now()).is_err());
+        // THEN the customer pointer is still found
+        assert_eq!(
+            customer_hint(body.as_bytes()).map(|c| c.to_string()).as_deref(),
+            Some("cust-7"),
+            "{body}"
+        );
+    }
+    // AND a body without a usable id gives none
+    assert_eq!(customer_hint(b"{\"customer_id\": \"\"}"), None);
+    assert_eq!(customer_hint(b"not json"), None);
+}

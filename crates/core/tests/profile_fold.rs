@@ -286,3 +286,18 @@ fn an_opt_out_stands_until_a_later_explicit_opt_in_in_any_order() {
         assert_eq!((consent.email, consent.sms), (Some(true), Some(true)));
     }
 }
+
+#[test]
+fn a_ticket_subject_is_kept_redacted_like_an_excerpt() {
+    let analyzer = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
+    let af = analyzed(
+        &analyzer,
+        json!({"feedback_id": "t1", "customer_id": "c-1", "kind": "ticket", "ticket_id": "T-1",
+               "occurred_at": now().to_rfc3339(), "status": "open", "priority": "high",
+               "subject": "Refund to ada@example.com, call +44 20 7946 0958", "text": "Please help."}),
+    );
+    let mut p = Profile::new(CustomerId::parse("c-1").unwrap(), 30.0);
+    p.apply(&af);
+    let subject = p.tickets["T-1"].value.subject.clone().unwrap();
+    assert_eq!(subject, "Refund to [email], call [phone]");
+}

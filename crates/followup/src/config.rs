@@ -1,7 +1,7 @@
 //! The follow-up function's configuration, from the environment, validated once at
 //! cold start. Every variable is required (the SAM template sets them all).
 
-use feedloop_core::followup::guards::{CapPolicy, ConsentPolicy};
+use feedloop_core::followup::guards::{is_known_timezone, CapPolicy, ConsentPolicy};
 use feedloop_core::followup::plan::{parse_quiet_hours, DispatchPolicy};
 pub use feedloop_ingest::config::ConfigError;
 
@@ -20,7 +20,7 @@ pub struct FollowUpConfig {
 }
 
 impl FollowUpConfig {
-    pub const VARS: [&'static str; 11] = [
+    pub const VARS: [&'static str; 12] = [
         "TABLE_NAME",
         "FOLLOWUP_QUEUE_URL",
         "DELIVERY_MODE",
@@ -32,6 +32,7 @@ impl FollowUpConfig {
         "SUPPRESSION_SALT",
         "RETENTION_DAYS",
         "MAX_FOLLOWUP_AGE_HOURS",
+        "DEFAULT_TIMEZONE",
     ];
 
     pub fn from_env() -> Result<FollowUpConfig, ConfigError> {
@@ -51,8 +52,14 @@ impl FollowUpConfig {
             })
         };
         let vals: Vec<String> = Self::VARS.iter().map(|k| present(k)).collect();
-        let [table, queue, mode, from, company, global, playbook, quiet, salt, retention, max_age] =
-            <[String; 11]>::try_from(vals).expect("eleven variables");
+        let [table, queue, mode, from, company, global, playbook, quiet, salt, retention, max_age, zone] =
+            <[String; 12]>::try_from(vals).expect("twelve variables");
+        let default_timezone = zone.trim().to_owned();
+        if !is_known_timezone(&default_timezone) {
+            errors.push(format!(
+                "DEFAULT_TIMEZONE={zone:?} is not an IANA time zone (e.g. Europe/London)"
+            ));
+        }
         for (k, v) in [
             ("TABLE_NAME", &table),
             ("FOLLOWUP_QUEUE_URL", &queue),
@@ -124,6 +131,7 @@ impl FollowUpConfig {
                     quiet_hours,
                     company: Some(company.trim().to_owned()).filter(|c| !c.is_empty()),
                     max_age_hours,
+                    default_timezone,
                 },
             }),
             _ => Err(ConfigError(errors)),
@@ -159,6 +167,7 @@ mod tests {
         ("SUPPRESSION_SALT", "s"),
         ("RETENTION_DAYS", "365"),
         ("MAX_FOLLOWUP_AGE_HOURS", "72"),
+        ("DEFAULT_TIMEZONE", "Europe/London"),
     ];
 
     #[test]

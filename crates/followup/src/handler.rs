@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Duration, Utc};
+use feedloop_core::envelope::customer_hint;
 use feedloop_core::followup::guards::SkipReason;
 use feedloop_core::followup::outcomes::SentState;
-use feedloop_core::followup::plan::{plan, DispatchPolicy, Plan};
+use feedloop_core::followup::plan::{plan, quiet_hours_zone, DispatchPolicy, Plan};
 use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::{suppression, FollowUpIntent};
 use feedloop_ingest::ports::{RejectRecord, RejectStore};
@@ -143,7 +144,9 @@ where
                         reason: format!("follow-up intent is not valid: {e}"),
                         body_prefix: body.chars().take(2048).collect(),
                         received_at: now,
-                        customer_id: None,
+                        // An intent names its customer like an envelope does: keep
+                        // the pointer so an erasure finds this record too.
+                        customer_id: customer_hint(body.as_bytes()).map(|c| c.to_string()),
                     })
                     .await?;
                 warn!(error = %e, "rejected malformed intent");
@@ -239,7 +242,9 @@ where
             }
             Claim::Granted => {}
         }
-        let mut attempt = record(Status::DryRun, None);
+        // Say so in the history when quiet hours were judged in the business's zone.
+        let (_, zone_note) = quiet_hours_zone(contact.as_ref(), &self.policy);
+        let mut attempt = record(Status::DryRun, zone_note);
         attempt.channel = Some(message.channel());
         attempt.variant = Some(message.variant().to_owned());
         attempt.preview = Some(message.preview().to_owned());

@@ -317,15 +317,16 @@ async fn a_malformed_intent_is_rejected_and_acknowledged() {
     let w = world(DeliveryMode::Live, at(12));
     let mut m = SqsMessage::default();
     m.message_id = Some("bad".into());
-    m.body = Some("{\"feedback_id\": 1}".into());
+    m.body = Some("{\"feedback_id\": 1, \"customer_id\": \"c9\"}".into());
     let mut e = SqsEvent::default();
     e.records = vec![m];
     let (resp, report) = w.dispatcher.handle(e).await;
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!(report.rejected, 1);
-    assert!(w.store.snapshot().rejects["bad"]
-        .reason
-        .starts_with("follow-up intent is not valid"));
+    let reject = &w.store.snapshot().rejects["bad"];
+    assert!(reject.reason.starts_with("follow-up intent is not valid"));
+    // the customer pointer is kept, so erasing c9 finds this record
+    assert_eq!(reject.customer_id.as_deref(), Some("c9"));
 }
 
 /// Fails the first enqueue, as if the Lambda died between the commit and the send.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use feedloop_core::analysis::{AnalyzedFeedback, Analyzer};
-use feedloop_core::envelope::{parse_envelope, CustomerId, Feedback};
+use feedloop_core::envelope::{customer_hint, parse_envelope, CustomerId, Feedback};
 use feedloop_core::followup::outcomes::{attribute, ATTRIBUTION_WINDOW_DAYS};
 use feedloop_core::followup::{stale_age_hours, FollowUpIntent, Playbook};
 use feedloop_core::records::effects;
@@ -289,7 +289,7 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
                 reason: e.to_string(),
                 body_prefix: prefix(body, REJECT_BODY_BYTES).to_owned(),
                 received_at: now,
-                customer_id: customer_hint(body),
+                customer_id: customer_hint(body.as_bytes()).map(|c| c.to_string()),
             }),
         }
     }
@@ -417,13 +417,6 @@ fn prefix(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// The customer id of a body that failed validation, when it has a usable one, so an
-/// erasure request can find the reject records too.
-fn customer_hint(body: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    let id = v.get("customer_id")?.as_str()?;
-    CustomerId::parse(id).ok().map(|c| c.to_string())
-}
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use parse::{parse_envelope, EnvelopeError, Limits, Problem, Wrapper};
+pub use parse::{customer_hint, parse_envelope, EnvelopeError, Limits, Problem, Wrapper};
 
 pub const SCHEMA: &str = "feedloop.feedback/v1";
 

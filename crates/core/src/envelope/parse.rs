@@ -161,6 +161,15 @@ pub fn parse_envelope_with(
     }
 }
 
+/// The customer id of a body that failed validation, when it names a usable one —
+/// bare, in an SNS notification or in an EventBridge event, like any envelope — so an
+/// erasure finds the customer's reject records too.
+pub fn customer_hint(bytes: &[u8]) -> Option<CustomerId> {
+    let value: Value = serde_json::from_slice(bytes).ok()?;
+    let (inner, _) = unwrap(value).ok()?;
+    CustomerId::parse(inner.get("customer_id")?.as_str()?).ok()
+}
+
 fn unwrap(value: Value) -> Result<(Value, Wrapper), EnvelopeError> {
     let Value::Object(ref obj) = value else {
         return Ok((value, Wrapper::None));

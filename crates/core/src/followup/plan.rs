@@ -21,6 +21,32 @@ pub struct DispatchPolicy {
     /// Feedback older than this gets no follow-up (skipped as `stale`).
     #[serde(default = "default_max_age_hours")]
     pub max_age_hours: i64,
+    /// The business's own IANA zone: quiet hours for a customer without a time zone
+    /// are judged here, never in UTC by accident (`DefaultTimezone`).
+    #[serde(default = "default_timezone")]
+    pub default_timezone: String,
+}
+
+fn default_timezone() -> String {
+    "UTC".to_owned()
+}
+
+/// The zone quiet hours are judged in for `customer`, and a note for the history
+/// record when it is not the customer's own.
+pub fn quiet_hours_zone<'a>(
+    customer: Option<&'a CustomerInfo>,
+    policy: &'a DispatchPolicy,
+) -> (&'a str, Option<String>) {
+    match customer.and_then(|c| c.timezone.as_deref()) {
+        Some(tz) => (tz, None),
+        None => (
+            policy.default_timezone.as_str(),
+            Some(format!(
+                "quiet hours judged in {} (DefaultTimezone): the customer has no time zone",
+                policy.default_timezone
+            )),
+        ),
+    }
 }
 
 fn default_max_age_hours() -> i64 {
@@ -35,6 +61,7 @@ impl Default for DispatchPolicy {
             quiet_hours: NaiveTime::from_hms_opt(21, 0, 0).zip(NaiveTime::from_hms_opt(8, 0, 0)),
             company: None,
             max_age_hours: super::DEFAULT_MAX_AGE_HOURS,
+            default_timezone: default_timezone(),
         }
     }
 }
@@ -138,7 +165,8 @@ pub fn plan(
     };
     let mut at = now.max(intent.not_before);
     if let Some((start, end)) = policy.quiet_hours {
-        at = guards::not_before_quiet_hours(at, customer.timezone.as_deref(), start, end);
+        let (zone, _) = quiet_hours_zone(Some(customer), policy);
+        at = guards::not_before_quiet_hours(at, Some(zone), start, end);
     }
     if at > now {
         return Plan::Defer(at);
@@ -325,6 +353,30 @@ mod tests {
             plan(&old, Some(&c), false, &t, &pol, at(1 + 73)),
             Plan::Skip(SkipReason::Stale { .. })
         ));
+    }
+
+    #[test]
+    fn without_a_customer_zone_quiet_hours_follow_the_business_zone_not_utc() {
+        // GIVEN a customer with no time zone and a business in Los Angeles
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap(); // 04:00 in LA
+        let t = Templates::default_catalog();
+        let pol = DispatchPolicy {
+            default_timezone: "America/Los_Angeles".into(),
+            ..DispatchPolicy::default()
+        };
+        let mut c = customer("Europe/London");
+        c.timezone = None;
+
+        // WHEN the follow-up falls due at noon UTC
+        let p = plan(&intent(Purpose::Service), Some(&c), false, &t, &pol, now);
+
+        // THEN it waits for 08:00 in Los Angeles (16:00 UTC), where UTC would send now
+        assert_eq!(p, Plan::Defer(Utc.with_ymd_and_hms(2026, 11, 24, 16, 0, 0).unwrap()));
+        let (zone, note) = quiet_hours_zone(Some(&c), &pol);
+        assert_eq!(zone, "America/Los_Angeles");
+        assert!(note.unwrap().contains("DefaultTimezone"));
+        // and a customer's own zone needs no note
+        assert_eq!(quiet_hours_zone(Some(&customer("Asia/Tokyo")), &pol), ("Asia/Tokyo", None));
     }
 
     #[test]
