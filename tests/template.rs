@@ -349,7 +349,10 @@ fn build_and_deploy_pin_the_same_architecture_and_the_x86_check_build_is_never_d
         .lines()
         .find(|l| l.contains("sam build") && l.contains("Architecture=x86_64"))
         .expect("the Makefile's x86_64 check build");
-    assert!(check.contains("--build-dir") && !check.contains(".aws-sam/build "), "{check}");
+    assert!(
+        check.contains("--build-dir") && !check.contains(".aws-sam/build "),
+        "{check}"
+    );
 }
 
 #[test]
@@ -360,4 +363,21 @@ fn the_table_survives_a_stack_delete_and_a_replacing_update() {
     assert_eq!(table["DeletionPolicy"], "Retain");
     assert_eq!(table["UpdateReplacePolicy"], "Retain");
     assert_eq!(table["Properties"]["DeletionProtectionEnabled"], true);
+}
+
+#[test]
+fn the_dedupe_record_outlives_a_message_parked_in_the_dlq() {
+    // Feedback items are the dedupe records; their TTL is RetentionDays. A redrive after
+    // they expired would apply the message again.
+    let t = template();
+    let dlq_days = num(&res(&t, "IngestDeadLetterQueue")["MessageRetentionPeriod"]) / 86_400;
+    let min_days = num(&t["Parameters"]["RetentionDays"]["MinValue"]);
+    assert!(
+        min_days > dlq_days,
+        "RetentionDays min {min_days} vs DLQ {dlq_days} days"
+    );
+    assert_eq!(
+        min_days,
+        i64::from(feedloop_ingest::config::MIN_RETENTION_DAYS)
+    );
 }

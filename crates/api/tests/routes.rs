@@ -380,8 +380,18 @@ async fn erase_leaves_only_the_suppression_record_and_later_follow_ups_are_suppr
         .iter()
         .map(|o| format!("{} {}", o["where"], o["until"]))
         .collect();
-    for want in ["dead-letter queue", "14 days", "point-in-time recovery", "35 days", "Logs", "30 days"] {
-        assert!(outside.iter().any(|o| o.contains(want)), "{want} in {outside:?}");
+    for want in [
+        "dead-letter queue",
+        "14 days",
+        "point-in-time recovery",
+        "35 days",
+        "Logs",
+        "30 days",
+    ] {
+        assert!(
+            outside.iter().any(|o| o.contains(want)),
+            "{want} in {outside:?}"
+        );
     }
     let s = store.snapshot();
     assert!(!s.profiles.contains_key("c1"));

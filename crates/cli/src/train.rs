@@ -718,7 +718,10 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
         fresh["provenance"] = json!(null);
         old["provenance"] = json!(null);
         let (diff, at) = max_abs_diff(&fresh, &old);
-        println!("largest difference from {}: {diff:e} at {at}", path.display());
+        println!(
+            "largest difference from {}: {diff:e} at {at}",
+            path.display()
+        );
         return Ok(if diff <= 1e-6 {
             ExitCode::SUCCESS
         } else {

@@ -311,7 +311,10 @@ impl Analyzer {
                 }
                 let vectors = n.encoder.encode_parts(&texts, &parts)?;
                 let wrong = vectors.len() != texts.len()
-                    || vectors.iter().zip(&parts).any(|(v, p)| v.parts.len() != p.len());
+                    || vectors
+                        .iter()
+                        .zip(&parts)
+                        .any(|(v, p)| v.parts.len() != p.len());
                 if wrong {
                     return Err(EncodeError(
                         "the encoder returned a different number of vectors than asked".into(),

@@ -507,9 +507,18 @@ fn a_rejected_address_or_number_is_named_by_its_field_never_quoted() {
 
     // THEN the reason names the fields and the rules, and holds neither value
     let reason = err.to_string();
-    assert!(reason.contains("customer.email: is not an e-mail address"), "{reason}");
-    assert!(reason.contains("customer.phone: is not an E.164 number"), "{reason}");
-    assert!(!reason.contains("ada.lovelace") && !reason.contains("0207"), "{reason}");
+    assert!(
+        reason.contains("customer.email: is not an e-mail address"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("customer.phone: is not an E.164 number"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains("ada.lovelace") && !reason.contains("0207"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -528,7 +537,11 @@ fn a_flood_of_problems_makes_a_bounded_reason() {
     // THEN every problem is kept for the caller but the reason stays within 1 KiB
     assert_eq!(err.problems().len(), 2001, "{err}");
     let reason = err.to_string();
-    assert!(reason.len() <= 1024 + "envelope is invalid: ".len(), "{}", reason.len());
+    assert!(
+        reason.len() <= 1024 + "envelope is invalid: ".len(),
+        "{}",
+        reason.len()
+    );
     assert!(reason.ends_with("more problems"), "{reason}");
     assert!(err.problems().iter().all(|p| p.path.chars().count() <= 101));
 }
@@ -546,7 +559,9 @@ fn a_rejected_wrapped_envelope_still_names_its_customer_for_erasure() {
         assert!(parse_envelope(body.as_bytes(), now()).is_err());
         // THEN the customer pointer is still found
         assert_eq!(
-            customer_hint(body.as_bytes()).map(|c| c.to_string()).as_deref(),
+            customer_hint(body.as_bytes())
+                .map(|c| c.to_string())
+                .as_deref(),
             Some("cust-7"),
             "{body}"
         );

@@ -94,16 +94,20 @@ impl FollowUpConfig {
         let global_window_days = days("GLOBAL_CAP_DAYS", &global);
         let playbook_window_days = days("PLAYBOOK_CAP_DAYS", &playbook);
         let retention_days = match retention.trim().parse::<u32>() {
-            Ok(d) if (1..=3650).contains(&d) => d,
+            Ok(d) if (feedloop_ingest::config::MIN_RETENTION_DAYS..=3650).contains(&d) => d,
             _ => {
-                errors.push(format!("RETENTION_DAYS={retention:?} is not 1..=3650 days"));
+                errors.push(format!(
+                    "RETENTION_DAYS={retention:?} is not 15..=3650 days"
+                ));
                 0
             }
         };
         let max_age_hours = match max_age.trim().parse::<i64>() {
             Ok(h) if (1..=8760).contains(&h) => h,
             _ => {
-                errors.push(format!("MAX_FOLLOWUP_AGE_HOURS={max_age:?} is not 1..=8760 hours"));
+                errors.push(format!(
+                    "MAX_FOLLOWUP_AGE_HOURS={max_age:?} is not 1..=8760 hours"
+                ));
                 0
             }
         };

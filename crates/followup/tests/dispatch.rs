@@ -444,8 +444,11 @@ async fn a_backfill_of_old_feedback_contacts_nobody_and_a_redrive_is_skipped_as_
 
     // AND a fresh one queues an intent that, redriven from the DLQ four days later,
     // is skipped as stale instead of apologising for a long-gone complaint
-    w.feed("m2", &survey("f2", "c2", 1, "The parcel never arrived.", None))
-        .await;
+    w.feed(
+        "m2",
+        &survey("f2", "c2", 1, "The parcel never arrived.", None),
+    )
+    .await;
     assert_eq!(w.store.snapshot().followup_queue.len(), 1);
     *w.clock.lock().unwrap() = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
     assert_eq!(
@@ -455,7 +458,10 @@ async fn a_backfill_of_old_feedback_contacts_nobody_and_a_redrive_is_skipped_as_
     assert!(w.outbox.sent.lock().unwrap().is_empty());
     let h = w.history("c2");
     assert!(
-        h[0]["reason"].as_str().unwrap().starts_with("stale: the feedback is 99h old"),
+        h[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("stale: the feedback is 99h old"),
         "{h:?}"
     );
 }

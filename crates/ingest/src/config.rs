@@ -6,6 +6,10 @@ use std::fmt;
 
 use feedloop_core::sentiment::Mode;
 
+/// Feedback items double as dedupe records: they must outlive a message kept in the
+/// DLQ (14 days, the template's retention), or a redrive applies it twice.
+pub const MIN_RETENTION_DAYS: u32 = 15;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaxonomySource {
     Builtin(String),
@@ -114,8 +118,8 @@ impl IngestConfig {
             &mut errors,
             "RETENTION_DAYS",
             retention,
-            |d: &u32| (1..=3650).contains(d),
-            "1..=3650 days",
+            |d: &u32| (MIN_RETENTION_DAYS..=3650).contains(d),
+            "15..=3650 days (the dedupe record must outlive the DLQ's 14 days)",
         );
         let aggregate_shards = num(
             &mut errors,
@@ -296,6 +300,15 @@ mod tests {
         let c = IngestConfig::from_lookup(env(&vars)).unwrap();
         assert_eq!(c.mode, Mode::Hybrid);
         assert_eq!(c.model_dir.as_deref(), Some("/opt/all-MiniLM-L6-v2"));
+    }
+
+    #[test]
+    fn retention_shorter_than_the_dlq_is_refused() {
+        let mut vars = GOOD.to_vec();
+        vars.retain(|(k, _)| *k != "RETENTION_DAYS");
+        vars.push(("RETENTION_DAYS", "14"));
+        let err = IngestConfig::from_lookup(env(&vars)).unwrap_err();
+        assert!(err.to_string().contains("outlive the DLQ"), "{err}");
     }
 
     #[test]

@@ -417,7 +417,6 @@ fn prefix(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

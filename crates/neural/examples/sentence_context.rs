@@ -37,7 +37,9 @@ fn label(compound: f64) -> &'static str {
 
 fn main() {
     std::env::set_var("RAYON_NUM_THREADS", "1");
-    let eval_dir = std::env::args().nth(1).unwrap_or_else(|| "../shared/eval".into());
+    let eval_dir = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "../shared/eval".into());
     let model = Arc::new(MiniLm::load(&resolve_model_dir(None).expect("model")).expect("load"));
     let build = |e: SharedEncoder| {
         Analyzer::build(Mode::Hybrid, Taxonomy::default_small_business(), Some(e))
@@ -46,7 +48,10 @@ fn main() {
     let pooled = build(model.clone());
     let alone = build(Arc::new(Alone(model)));
 
-    let corpus = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/parity/vader_3.3.2.jsonl");
+    let corpus = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../core/tests/parity/vader_3.3.2.jsonl"
+    );
     let all: Vec<String> = std::fs::read_to_string(corpus)
         .expect("parity corpus")
         .lines()
@@ -61,7 +66,10 @@ fn main() {
         .take(512)
         .map(String::as_str)
         .collect();
-    for (name, a) in [("pooled in context", &pooled), ("every sentence alone", &alone)] {
+    for (name, a) in [
+        ("pooled in context", &pooled),
+        ("every sentence alone", &alone),
+    ] {
         let t = Instant::now();
         for chunk in short.chunks(32) {
             std::hint::black_box(a.analyze_texts(chunk).expect("analysis"));
@@ -77,7 +85,10 @@ fn main() {
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).expect("row");
             let text = v["text"].as_str().unwrap_or("").to_owned();
-            (text, v["gold"]["sentiment"].as_str().unwrap_or("").to_owned())
+            (
+                text,
+                v["gold"]["sentiment"].as_str().unwrap_or("").to_owned(),
+            )
         })
         .collect();
     let (mut pairs, mut right_pooled, mut right_alone) = (0, 0, 0);

@@ -113,7 +113,10 @@ impl Weights {
             .map_err(|e| err(format!("{full}: {e}")))?;
         // A 0 in `shape` accepts any size along that axis.
         let fits = t.dims().len() == shape.len()
-            && t.dims().iter().zip(shape).all(|(&got, &want)| want == 0 || got == want);
+            && t.dims()
+                .iter()
+                .zip(shape)
+                .all(|(&got, &want)| want == 0 || got == want);
         if !fits {
             return Err(err(format!(
                 "{full} has shape {:?}, the config says {shape:?}",
@@ -271,16 +274,34 @@ impl MiniLm {
             rows.push(start..x.len() / d);
         }
         let n = x.len() / d;
-        layer_norm(&mut x, d, &self.embed_norm.gamma, &self.embed_norm.beta, self.eps);
+        layer_norm(
+            &mut x,
+            d,
+            &self.embed_norm.gamma,
+            &self.embed_norm.beta,
+            self.eps,
+        );
         for layer in &self.layers {
             let qkv = dense(&x, n, &layer.qkv, None);
             let ctx = self_attention(&qkv, &rows, d, self.heads);
             let mut h = dense(&ctx, n, &layer.attn_out, Some(&x));
-            layer_norm(&mut h, d, &layer.attn_norm.gamma, &layer.attn_norm.beta, self.eps);
+            layer_norm(
+                &mut h,
+                d,
+                &layer.attn_norm.gamma,
+                &layer.attn_norm.beta,
+                self.eps,
+            );
             let mut up = dense(&h, n, &layer.up, None);
             gelu_erf(&mut up);
             x = dense(&up, n, &layer.down, Some(&h));
-            layer_norm(&mut x, d, &layer.out_norm.gamma, &layer.out_norm.beta, self.eps);
+            layer_norm(
+                &mut x,
+                d,
+                &layer.out_norm.gamma,
+                &layer.out_norm.beta,
+                self.eps,
+            );
         }
         Ok((x, rows))
     }
@@ -313,12 +334,20 @@ impl MiniLm {
             passes.push(start..encodings.len());
         }
         let run_pass = |pass: &Range<usize>| -> Result<Vec<T>, EncodeError> {
-            let ids: Vec<&[u32]> = encodings[pass.clone()].iter().map(|e| e.get_ids()).collect();
+            let ids: Vec<&[u32]> = encodings[pass.clone()]
+                .iter()
+                .map(|e| e.get_ids())
+                .collect();
             let (states, rows) = self.forward(&ids)?;
             Ok(rows
                 .iter()
                 .enumerate()
-                .map(|(k, r)| each(pass.start + k, &states[r.start * self.dim..r.end * self.dim]))
+                .map(|(k, r)| {
+                    each(
+                        pass.start + k,
+                        &states[r.start * self.dim..r.end * self.dim],
+                    )
+                })
                 .collect())
         };
         let done: Vec<Result<Vec<T>, EncodeError>> =

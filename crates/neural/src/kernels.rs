@@ -71,7 +71,10 @@ pub fn dense(x: &[f32], rows: usize, layer: &Dense, residual: Option<&[f32]>) ->
 pub fn self_attention(qkv: &[f32], rows: &[Range<usize>], d: usize, heads: usize) -> Vec<f32> {
     let tokens = qkv.len() / (3 * d);
     assert_eq!(qkv.len(), tokens * 3 * d, "qkv is not tokens × 3d");
-    assert!(rows.iter().all(|r| r.end <= tokens), "rows beyond the tokens");
+    assert!(
+        rows.iter().all(|r| r.end <= tokens),
+        "rows beyond the tokens"
+    );
     let hd = d / heads;
     let scale = 1.0 / (hd as f32).sqrt();
     let mut ctx = vec![0.0f32; tokens * d];
@@ -268,7 +271,15 @@ mod tests {
         };
         let x = [1.0, 0.0, -1.0, 2.0, 1.0, 0.0]; // 2 × 3
         let y = dense(&x, 2, &layer, Some(&[10.0, 20.0, 30.0, 40.0]));
-        assert_eq!(y, vec![10.0 + 0.5 - 2.0, 20.0 - 0.5 - 2.0, 30.0 + 0.5 + 4.0, 40.0 - 0.5 + 13.0]);
+        assert_eq!(
+            y,
+            vec![
+                10.0 + 0.5 - 2.0,
+                20.0 - 0.5 - 2.0,
+                30.0 + 0.5 + 4.0,
+                40.0 - 0.5 + 13.0
+            ]
+        );
     }
 
     #[test]

@@ -78,7 +78,10 @@ fn sentences_pooled_from_the_text_pass_stay_near_their_own_encoding() {
     let encoder = common::encoder();
     let text = "The parcel never arrived and nobody answered my emails. The staff in the shop were lovely though.";
     let cut = text.find(" The staff").unwrap();
-    let long = format!("{} Only this last sentence is past the window.", "word ".repeat(300));
+    let long = format!(
+        "{} Only this last sentence is past the window.",
+        "word ".repeat(300)
+    );
     let tail = long.find("Only").unwrap();
 
     // WHEN the texts and their sentences come from encode_parts
@@ -101,7 +104,10 @@ fn sentences_pooled_from_the_text_pass_stay_near_their_own_encoding() {
     for (k, part) in got[0].parts.iter().enumerate() {
         let (own, other) = (cosine(part, &alone[k]), cosine(part, &alone[1 - k]));
         println!("sentence {k}: cosine {own:.3} to itself alone, {other:.3} to the other");
-        assert!(own > other + 0.1 && own < 0.99999, "sentence {k}: {own} vs {other}");
+        assert!(
+            own > other + 0.1 && own < 0.99999,
+            "sentence {k}: {own} vs {other}"
+        );
     }
     // and a sentence past the window is encoded on its own, not dropped
     assert!(cosine(&got[1].parts[0], &alone[2]) > 0.99999);

@@ -33,7 +33,9 @@ pub enum SkipReason {
     },
     #[error("already handled: one follow-up per feedback and playbook")]
     Duplicate,
-    #[error("stale: the feedback is {age_hours}h old and follow-ups go out within {max_hours}h of it")]
+    #[error(
+        "stale: the feedback is {age_hours}h old and follow-ups go out within {max_hours}h of it"
+    )]
     Stale { age_hours: i64, max_hours: i64 },
 }
 

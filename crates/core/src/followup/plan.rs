@@ -328,7 +328,9 @@ mod tests {
         let t = Templates::default_catalog();
         let pol = DispatchPolicy::default();
         let c = customer("Europe/London");
-        let at = |h: i64| Utc.with_ymd_and_hms(2026, 11, 24, 11, 0, 0).unwrap() + chrono::Duration::hours(h);
+        let at = |h: i64| {
+            Utc.with_ymd_and_hms(2026, 11, 24, 11, 0, 0).unwrap() + chrono::Duration::hours(h)
+        };
 
         // WHEN it is dispatched just inside the limit, it goes out
         assert!(matches!(
@@ -344,7 +346,9 @@ mod tests {
                 max_hours: 72
             })
         );
-        let Plan::Skip(reason) = p else { unreachable!() };
+        let Plan::Skip(reason) = p else {
+            unreachable!()
+        };
         assert!(reason.to_string().starts_with("stale"), "{reason}");
         // AND an intent queued by an older version (no occurred_at) is judged by its delay
         let mut old = intent(Purpose::Service);
@@ -371,12 +375,18 @@ mod tests {
         let p = plan(&intent(Purpose::Service), Some(&c), false, &t, &pol, now);
 
         // THEN it waits for 08:00 in Los Angeles (16:00 UTC), where UTC would send now
-        assert_eq!(p, Plan::Defer(Utc.with_ymd_and_hms(2026, 11, 24, 16, 0, 0).unwrap()));
+        assert_eq!(
+            p,
+            Plan::Defer(Utc.with_ymd_and_hms(2026, 11, 24, 16, 0, 0).unwrap())
+        );
         let (zone, note) = quiet_hours_zone(Some(&c), &pol);
         assert_eq!(zone, "America/Los_Angeles");
         assert!(note.unwrap().contains("DefaultTimezone"));
         // and a customer's own zone needs no note
-        assert_eq!(quiet_hours_zone(Some(&customer("Asia/Tokyo")), &pol), ("Asia/Tokyo", None));
+        assert_eq!(
+            quiet_hours_zone(Some(&customer("Asia/Tokyo")), &pol),
+            ("Asia/Tokyo", None)
+        );
     }
 
     #[test]
