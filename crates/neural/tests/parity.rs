@@ -88,7 +88,10 @@ fn sentences_pooled_from_the_text_pass_stay_near_their_own_encoding() {
     let got = encoder
         .encode_parts(
             &[text, &long],
-            &[vec![0..cut, cut + 1..text.len()], vec![tail..long.len()]],
+            &[
+                vec![0..cut, cut + 1..text.len()],
+                std::iter::once(tail..long.len()).collect(),
+            ],
         )
         .unwrap();
 
