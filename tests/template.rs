@@ -287,7 +287,8 @@ fn api_function_has_every_route_iam_auth_and_no_scan() {
             "GET /dashboard",
             "GET /reports/drivers",
             "GET /reports/nps",
-            "GET /segments/{segment}"
+            "GET /segments/{segment}",
+            "PUT /customers/{id}/consent"
         ]
     );
     let policy = format!("{:?}", f["Properties"]["Policies"]);

@@ -192,6 +192,10 @@ impl<S: QueryStore> Api<S> {
                 unknown_params(q, &[])?;
                 self.erase(&customer_id(id)?).await
             }
+            ("PUT", ["customers", id, "consent"]) => {
+                unknown_params(q, &["email", "sms", "phone", "source"])?;
+                self.consent(&customer_id(id)?, q).await
+            }
             ("GET", ["segments", name]) => {
                 unknown_params(q, &["limit", "cursor"])?;
                 self.segment(segment(name)?, q).await
@@ -229,6 +233,63 @@ impl<S: QueryStore> Api<S> {
                 format!("no route for {path}"),
             ))),
         }
+    }
+
+    /// Staff record an explicit consent statement: `?email=on|off&sms=on|off&phone=on|off`
+    /// (at least one) and an optional `source` (who or where, default `staff`).
+    async fn consent(
+        &self,
+        id: &CustomerId,
+        q: &HashMap<String, String>,
+    ) -> Result<ApiResponse, Reject> {
+        let switch = |k: &str| -> Result<Option<bool>, Reject> {
+            match q.get(k).map(String::as_str) {
+                None => Ok(None),
+                Some("on") => Ok(Some(true)),
+                Some("off") => Ok(Some(false)),
+                Some(_) => Err(bad("invalid_consent", format!("{k} must be on or off"))),
+            }
+        };
+        let consent = Consent {
+            email: switch("email")?,
+            sms: switch("sms")?,
+            phone: switch("phone")?,
+        };
+        if consent == Consent::default() {
+            return Err(bad(
+                "invalid_consent",
+                "say at least one of email, sms, phone (on or off)",
+            ));
+        }
+        let source = q.get("source").map_or("staff", String::as_str);
+        if source.is_empty()
+            || source.len() > 64
+            || !source
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        {
+            return Err(bad(
+                "invalid_source",
+                "source is 1 to 64 characters of letters, digits and -_.:",
+            ));
+        }
+        let now = (self.clock)();
+        let Some(p) = self
+            .store
+            .set_consent(id.as_str(), &consent, &format!("consent:{source}"), now)
+            .await?
+        else {
+            return Err(Reject(ApiResponse::error(
+                404,
+                "customer_not_found",
+                "no such customer",
+            )));
+        };
+        info!(email = ?consent.email, sms = ?consent.sms, phone = ?consent.phone, "consent recorded");
+        Ok(ApiResponse::json(
+            200,
+            json!({"customer_id": id.as_str(), "consent": p.consent, "in_force": p.consent.current()}),
+        ))
     }
 
     async fn customer(&self, id: &CustomerId) -> Result<ApiResponse, Reject> {

@@ -140,4 +140,19 @@ impl QueryStore for MemoryStore {
             e
         }))
     }
+
+    async fn set_consent(
+        &self,
+        customer: &str,
+        consent: &Consent,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Profile>, StoreError> {
+        Ok(self.with(|s| {
+            let p = s.profiles.get_mut(customer)?;
+            p.value.set_consent(now, source, consent);
+            p.version += 1;
+            Some(p.value.clone())
+        }))
+    }
 }

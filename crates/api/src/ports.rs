@@ -1,8 +1,9 @@
-//! What the API reads and deletes, one narrow trait.
+//! What the API reads, deletes and (consent only) changes, one narrow trait.
 
 use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, Utc};
+pub use feedloop_core::envelope::Consent;
 use feedloop_core::profile::Profile;
 use feedloop_core::records::FeedbackRecord;
 use feedloop_core::reports::Counters;
@@ -75,6 +76,15 @@ pub trait QueryStore: Send + Sync {
         suppression_keys: &[String],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Erased, StoreError>> + Send;
+    /// Record an explicit consent statement on the customer's profile (a versioned
+    /// write, retried on conflict with ingest). `None` when there is no such profile.
+    fn set_consent(
+        &self,
+        customer: &str,
+        consent: &Consent,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
 }
 
 impl<T: QueryStore> QueryStore for std::sync::Arc<T> {
@@ -119,5 +129,14 @@ impl<T: QueryStore> QueryStore for std::sync::Arc<T> {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Erased, StoreError>> + Send {
         (**self).erase(c, keys, now)
+    }
+    fn set_consent(
+        &self,
+        c: &str,
+        consent: &Consent,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send {
+        (**self).set_consent(c, consent, source, now)
     }
 }

@@ -332,6 +332,15 @@ impl QueryStore for Broken {
     ) -> Result<Erased, StoreError> {
         Ok(Erased::default())
     }
+    async fn set_consent(
+        &self,
+        _: &str,
+        _: &Consent,
+        _: &str,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<Option<feedloop_core::profile::Profile>, StoreError> {
+        Err(StoreError::Transient("table on fire".into()))
+    }
 }
 
 #[tokio::test]
@@ -445,4 +454,45 @@ async fn the_dashboard_renders_its_charts() {
         assert!(r.body.contains(&format!("id=\"{id}\"")), "{id}");
     }
     assert!(r.body.matches("class=\"point\"").count() >= 10);
+}
+
+#[tokio::test]
+async fn staff_record_consent_which_sticks_until_changed_and_bad_requests_are_named() {
+    // GIVEN a loaded store (c2 gave no consent in their feedback)
+    let (store, api) = loaded().await;
+    let put = |q: &[(&str, &str)]| {
+        let q: HashMap<String, String> = q
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let api = &api;
+        async move { api.handle("PUT", "/customers/c2/consent", &q).await }
+    };
+
+    // WHEN staff record an e-mail opt-out
+    let r = put(&[("email", "off"), ("source", "support-desk")]).await;
+
+    // THEN it is in force, recorded with its time and source, and on the stored profile
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["in_force"]["email"], false);
+    assert_eq!(v["consent"]["email"]["feedback_id"], "consent:support-desk");
+    assert_eq!(v["consent"]["email"]["at"], "2026-11-24T12:00:00Z");
+    let p = store.snapshot().profiles["c2"].value.clone();
+    assert_eq!(p.contact.unwrap().value.consent.email, Some(false));
+
+    // AND bad requests say what is wrong; an unknown customer is a 404
+    for (q, code) in [
+        (vec![], "invalid_consent"),
+        (vec![("email", "maybe")], "invalid_consent"),
+        (vec![("email", "on"), ("source", "a b")], "invalid_source"),
+        (vec![("fax", "on")], "unknown_parameter"),
+    ] {
+        let r = put(&q).await;
+        assert_eq!(r.status, 400, "{q:?}");
+        assert!(r.body.contains(code), "{q:?}: {}", r.body);
+    }
+    let q: HashMap<String, String> = [("sms".to_string(), "on".to_string())].into();
+    let r = api.handle("PUT", "/customers/nobody/consent", &q).await;
+    assert_eq!(r.status, 404);
 }

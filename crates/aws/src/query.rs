@@ -333,4 +333,32 @@ impl QueryStore for DynamoStore {
         delete_all(self, doomed).await?;
         Ok(e)
     }
+
+    async fn set_consent(
+        &self,
+        customer: &str,
+        consent: &Consent,
+        source: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Profile>, StoreError> {
+        use feedloop_ingest::ports::ProfileStore;
+        let id = feedloop_core::envelope::CustomerId::parse(customer)
+            .map_err(|e| StoreError::Permanent(format!("customer id: {e}")))?;
+        // Ingest may commit the same profile meanwhile: reload and reapply on conflict.
+        for _ in 0..5 {
+            let Some(mut current) = self.load_profile(&id).await? else {
+                return Ok(None);
+            };
+            current.value.set_consent(now, source, consent);
+            if self
+                .put_profile(&current.value, current.version, now)
+                .await?
+            {
+                return Ok(Some(current.value));
+            }
+        }
+        Err(StoreError::Transient(
+            "the profile kept changing during the consent update".into(),
+        ))
+    }
 }

@@ -197,6 +197,37 @@ impl DynamoStore {
         Ok(item)
     }
 
+    /// Replace the profile if it is still at version `expected`; `Ok(false)` when ingest
+    /// wrote it in between (the caller reloads and tries again).
+    pub(crate) async fn put_profile(
+        &self,
+        p: &Profile,
+        expected: u64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let item = self.profile_item(p, expected + 1, now)?;
+        let sent = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":expected", n(expected))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(classify("put profile", &e)),
+        }
+    }
+
     /// One item's `data` attribute, decoded; `None` when the item does not exist.
     pub(crate) async fn get_data<T: serde::de::DeserializeOwned>(
         &self,

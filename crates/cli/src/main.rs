@@ -164,6 +164,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Record a customer's consent as staff heard it (stays until the next explicit change).
+    Consent {
+        #[command(flatten)]
+        target: target::AwsTarget,
+        customer_id: String,
+        #[arg(long, value_enum)]
+        email: Option<ops::Switch>,
+        #[arg(long, value_enum)]
+        sms: Option<ops::Switch>,
+        #[arg(long, value_enum)]
+        phone: Option<ops::Switch>,
+        /// Who or where the statement came from (recorded with it).
+        #[arg(long, default_value = "staff")]
+        source: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// The ingest dead-letter queue.
     Dlq {
         #[command(subcommand)]
@@ -438,6 +455,25 @@ fn main() -> ExitCode {
                 async move { ops::erase(&target.resolve().await?, &customer_id, yes, json).await },
             )
         }
+        Command::Consent {
+            target,
+            customer_id,
+            email,
+            sms,
+            phone,
+            source,
+            json,
+        } => block_on(async move {
+            let switches = ops::ConsentSwitches { email, sms, phone };
+            ops::consent(
+                &target.resolve().await?,
+                &customer_id,
+                &switches,
+                &source,
+                json,
+            )
+            .await
+        }),
         Command::Dlq { command } => block_on(async move {
             match command {
                 DlqCommand::List { target, max, json } => {

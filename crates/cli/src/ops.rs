@@ -310,6 +310,71 @@ pub async fn erase(r: &Resolved, id: &str, yes: bool, json: bool) -> Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    On,
+    Off,
+}
+
+impl Switch {
+    fn as_str(self) -> &'static str {
+        match self {
+            Switch::On => "on",
+            Switch::Off => "off",
+        }
+    }
+}
+
+pub struct ConsentSwitches {
+    pub email: Option<Switch>,
+    pub sms: Option<Switch>,
+    pub phone: Option<Switch>,
+}
+
+/// `PUT /customers/{id}/consent` through the same router as the HTTP API.
+pub async fn consent(
+    r: &Resolved,
+    id: &str,
+    switches: &ConsentSwitches,
+    source: &str,
+    json: bool,
+) -> Result<ExitCode> {
+    let mut q: Vec<(&str, String)> = [
+        ("email", switches.email),
+        ("sms", switches.sms),
+        ("phone", switches.phone),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v.as_str().to_owned())))
+    .collect();
+    if q.is_empty() {
+        bail!("say at least one of --email, --sms, --phone (on or off)");
+    }
+    q.push(("source", source.to_owned()));
+    let v = call(
+        &api(r)?,
+        "PUT",
+        &format!("/customers/{}/consent", encode(id)),
+        &q,
+    )
+    .await?;
+    if json {
+        return print_json(&v);
+    }
+    let show = |k: &str| match v["in_force"][k].as_bool() {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "not given",
+    };
+    println!(
+        "consent for {id} now: email {}, sms {}, phone {} (recorded as consent:{source})",
+        show("email"),
+        show("sms"),
+        show("phone")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Column mapping for CSV input: envelope field -> header.
 pub struct CsvMapping {
     pub columns: Vec<(String, String)>,

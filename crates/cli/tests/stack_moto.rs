@@ -235,6 +235,35 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
     assert_eq!(r.status, 200);
     assert!(r.body.contains("id=\"drivers-chart\""));
 
+    // Staff record an opt-out through the CLI: a versioned write on the real table that
+    // the next read (and the dispatcher's contact lookup) sees.
+    let consent = json_of(&feedloop(
+        &stack,
+        &[
+            "consent",
+            "cust-0018",
+            "--email",
+            "off",
+            "--source",
+            "phone-call",
+            "--json",
+        ],
+    ));
+    assert_eq!(consent["in_force"]["email"], false, "{consent}");
+    assert_eq!(
+        consent["consent"]["email"]["feedback_id"],
+        "consent:phone-call"
+    );
+    let (_, after) = api_get(&api, "/customers/cust-0018", &[]).await;
+    assert_eq!(
+        after["profile"]["consent"]["email"]["value"], false,
+        "{after}"
+    );
+    assert_eq!(
+        after["profile"]["consent"]["email"]["feedback_id"],
+        "consent:phone-call"
+    );
+
     // Erase one customer through the CLI.
     let erased = json_of(&feedloop(
         &stack,
