@@ -199,14 +199,19 @@ pub fn plan(
                     email,
                 })
         }
-        ContactChannel::Sms => {
-            templates
-                .render_sms(t, locale, c, p, &vars)
-                .map(|sms| Message::Sms {
-                    to: customer.phone.clone().unwrap_or_default(),
-                    sms,
-                })
-        }
+        ContactChannel::Sms => templates
+            .render_sms(
+                t,
+                locale,
+                c,
+                p,
+                &vars,
+                intent.purpose == super::Purpose::Marketing,
+            )
+            .map(|sms| Message::Sms {
+                to: customer.phone.clone().unwrap_or_default(),
+                sms,
+            }),
     };
     match rendered {
         Ok(m) => Plan::Send(m),

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_TEMPLATES: &str = include_str!("../../playbooks/templates.toml");
 
+/// Appended to every marketing SMS: carriers and SNS honour STOP replies.
+pub const SMS_OPT_OUT: &str = " Reply STOP to opt out.";
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
@@ -204,6 +207,8 @@ impl Templates {
         })
     }
 
+    /// A marketing text always ends with the opt-out line (added here, so no template
+    /// can forget it); the count of segments includes it.
     pub fn render_sms(
         &self,
         template: &str,
@@ -211,9 +216,14 @@ impl Templates {
         customer: &str,
         playbook: &str,
         vars: &Variables,
+        marketing: bool,
     ) -> Result<RenderedSms, TemplateError> {
         let (variant, v) = self.assign(template, locale, customer, playbook)?;
-        let text = Self::render_part(&format!("{template}.{locale}.{variant}.sms"), &v.sms, vars)?;
+        let mut text =
+            Self::render_part(&format!("{template}.{locale}.{variant}.sms"), &v.sms, vars)?;
+        if marketing {
+            text.push_str(SMS_OPT_OUT);
+        }
         let (encoding, segments) = sms_segments(&text);
         Ok(RenderedSms {
             variant: variant.to_owned(),
@@ -287,6 +297,48 @@ mod tests {
         ["{{", "}}", "{%", "%}", "None", "none", "undefined"]
             .iter()
             .any(|p| s.contains(p))
+    }
+
+    #[test]
+    fn no_text_invites_a_reply_nothing_receives_and_marketing_texts_say_how_to_stop() {
+        // SNS delivers texts one way: only carriers' STOP handling reads replies.
+        let t = Templates::default_catalog();
+        let full = Variables {
+            first_name: Some("Ada".into()),
+            company: Some("Bean There Coffee".into()),
+            theme_label: Some("Delivery & shipping".into()),
+            score: Some(8),
+            ticket_id: Some("T-1042".into()),
+            ..Variables::default()
+        };
+        for (template, locales) in t.catalog() {
+            for (locale, variants) in locales {
+                for (variant, v) in variants {
+                    let plain = Templates::render_part("sms", &v.sms, &full).unwrap();
+                    assert!(
+                        !plain.to_lowercase().contains("reply"),
+                        "{template}.{locale}.{variant}: {plain:?}"
+                    );
+                }
+                // Every customer gets some variant: check the marketing rendering of each.
+                for customer in ["c1", "c2", "c3", "c4", "c5", "c6"] {
+                    let sms = t
+                        .render_sms(template, locale, customer, "p", &full, true)
+                        .unwrap();
+                    assert!(sms.text.ends_with(SMS_OPT_OUT), "{:?}", sms.text);
+                    assert_eq!(
+                        (sms.encoding, sms.segments.len()),
+                        (SmsEncoding::Gsm7, 1),
+                        "{template}: {:?}",
+                        sms.text
+                    );
+                    let service = t
+                        .render_sms(template, locale, customer, "p", &full, false)
+                        .unwrap();
+                    assert!(!service.text.contains("STOP"), "{:?}", service.text);
+                }
+            }
+        }
     }
 
     #[test]
