@@ -146,6 +146,15 @@ async fn ingest_to_followup_queue_to_ses_and_sns_end_to_end() {
             "sms",
             json!({"name": "Bo", "phone": "+447700900123"}),
         ),
+        // Replied STOP at some point: on SNS's opt-out list (moto: numbers ending 99).
+        survey(
+            "f-stop",
+            "c-stop",
+            1,
+            at,
+            "sms",
+            json!({"name": "Cy", "phone": "+447700900199"}),
+        ),
         survey(
             "f-out",
             "c-out",
@@ -232,6 +241,12 @@ async fn ingest_to_followup_queue_to_ses_and_sns_end_to_end() {
         .as_deref()
         .is_some_and(|id| !id.is_empty()));
     assert_eq!(hist("c-sms").await[0].1, Status::Sent);
+    let stop = hist("c-stop").await;
+    assert_eq!(stop[0].1, Status::Failed);
+    assert!(
+        stop[0].2.as_deref().unwrap().contains("opt-out list"),
+        "{stop:?}"
+    );
     let out = hist("c-out").await;
     assert_eq!(out[0].1, Status::Skipped);
     assert!(out[0]

@@ -235,7 +235,8 @@ fn followup_function_is_configured_completely_and_least_privileged() {
             "dynamodb:UpdateItem",
             "sqs:SendMessage",
             "ses:SendEmail",
-            "sns:Publish"
+            "sns:Publish",
+            "sns:CheckIfPhoneNumberIsOptedOut"
         ]
     );
     let ses = format!(

@@ -547,6 +547,22 @@ impl Deliver for AwsDelivery {
                         message: format!("building SMS attributes: {e}"),
                         retryable: false,
                     })?;
+                // A STOP reply puts the number on the account's opt-out list; SNS would
+                // drop the text anyway, so say why instead of counting it as sent.
+                let opted_out = self
+                    .sns
+                    .check_if_phone_number_is_opted_out()
+                    .phone_number(to)
+                    .send()
+                    .await
+                    .map_err(|e| delivery_error("sns opt-out check", &e))?;
+                if opted_out.is_opted_out() {
+                    return Err(DeliveryError {
+                        message: "the number is on the SNS SMS opt-out list (it replied STOP)"
+                            .into(),
+                        retryable: false,
+                    });
+                }
                 let out = self
                     .sns
                     .publish()
