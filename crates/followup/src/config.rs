@@ -93,11 +93,12 @@ impl FollowUpConfig {
         };
         let global_window_days = days("GLOBAL_CAP_DAYS", &global);
         let playbook_window_days = days("PLAYBOOK_CAP_DAYS", &playbook);
+        let min = feedloop_ingest::config::MIN_RETENTION_DAYS;
         let retention_days = match retention.trim().parse::<u32>() {
-            Ok(d) if (feedloop_ingest::config::MIN_RETENTION_DAYS..=3650).contains(&d) => d,
+            Ok(d) if (min..=3650).contains(&d) => d,
             _ => {
                 errors.push(format!(
-                    "RETENTION_DAYS={retention:?} is not 15..=3650 days"
+                    "RETENTION_DAYS={retention:?} is not {min}..=3650 days"
                 ));
                 0
             }
