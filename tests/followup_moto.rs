@@ -14,7 +14,7 @@ use feedloop_core::followup::{suppression, ContactChannel, FollowUpIntent, Playb
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
 use feedloop_followup::handler::Handled;
-use feedloop_followup::ports::{Claim, ClaimRequest, FollowUpStore, Status};
+use feedloop_followup::ports::{Claim, ClaimRequest, FollowUpStore, Status, SuppressionList};
 use feedloop_followup::{DeliveryMode, Dispatcher};
 use feedloop_ingest::poller::{poll_once, succeeded, to_event};
 use feedloop_ingest::ports::MessageQueue;
@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 
 const SALT: &str = "moto-salt";
 const FROM: &str = "care@acme.test";
+const CONFIGURATION_SET: &str = "feedloop-followups";
 
 type AwsDispatcher = Dispatcher<DynamoStore, AwsDelivery, SqsQueue>;
 
@@ -39,6 +40,7 @@ fn dispatcher(stack: &Stack, mode: DeliveryMode, now: DateTime<Utc>) -> AwsDispa
             ses: aws_sdk_sesv2::Client::new(&stack.sdk),
             sns: aws_sdk_sns::Client::new(&stack.sdk),
             from: FROM.into(),
+            configuration_set: Some(CONFIGURATION_SET.into()),
         },
         requeue: SqsQueue::new(stack.sqs(), &stack.urls.followup, 0),
         templates: Templates::default_catalog(),
@@ -75,9 +77,15 @@ fn ingest(stack: &Stack, now: DateTime<Utc>) -> Ingest<DynamoStore, AwsFollowUps
 }
 
 async fn verify_sender(stack: &Stack) {
-    aws_sdk_sesv2::Client::new(&stack.sdk)
-        .create_email_identity()
+    let ses = aws_sdk_sesv2::Client::new(&stack.sdk);
+    ses.create_email_identity()
         .email_identity(FROM)
+        .send()
+        .await
+        .unwrap();
+    // What the template creates: mail goes through the stack's configuration set.
+    ses.create_configuration_set()
+        .configuration_set_name(CONFIGURATION_SET)
         .send()
         .await
         .unwrap();
@@ -313,6 +321,7 @@ fn intent(i: usize, customer: &str) -> FollowUpIntent {
         inbound: Some(feedloop_core::envelope::Channel::Email),
         locale: None,
         sentiment: Some(-0.6),
+        delivery_attempts: 0,
     }
 }
 
@@ -410,6 +419,58 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
         seq,
         [Granted, Capped, Granted, Capped, Granted, AlreadyClaimed]
     );
+
+    // A delivery the provider refused gives the caps back (the values from before the
+    // claim, kept beside them), and forgets the claim unless the attempt is final.
+    let req3 = |f: &'static str, pb: &'static str, hours: i64| ClaimRequest {
+        customer_id: "cust-3",
+        feedback_id: f,
+        playbook: pb,
+        now: test_now() + Duration::hours(hours),
+        global_window: Duration::days(7),
+        playbook_window: Duration::days(30),
+    };
+    let mut seq = Vec::new();
+    seq.push(s.claim(&req3("a", "detractor_recovery", 0)).await.unwrap());
+    s.release(&req3("a", "detractor_recovery", 0), false)
+        .await
+        .unwrap();
+    seq.push(s.claim(&req3("a", "detractor_recovery", 1)).await.unwrap()); // sent
+    seq.push(
+        s.claim(&req3("b", "promoter_review_ask", 8 * 24))
+            .await
+            .unwrap(),
+    );
+    s.release(&req3("b", "promoter_review_ask", 8 * 24), true)
+        .await
+        .unwrap();
+    seq.push(
+        s.claim(&req3("b", "promoter_review_ask", 8 * 24 + 1))
+            .await
+            .unwrap(),
+    );
+    // Back to the send at hour 1: 8 days later another playbook may go, and the
+    // refused one's own window never started.
+    seq.push(
+        s.claim(&req3("c", "promoter_review_ask", 8 * 24 + 2))
+            .await
+            .unwrap(),
+    );
+    // A release after someone else moved the caps on leaves theirs alone.
+    s.release(&req3("b", "promoter_review_ask", 8 * 24), true)
+        .await
+        .unwrap();
+    seq.push(
+        s.claim(&req3("d", "at_risk_winback", 8 * 24 + 3))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        seq,
+        [Granted, Granted, Granted, AlreadyClaimed, Granted, Capped]
+    );
+    let h = s.followup_history("cust-3").await.unwrap_or_default();
+    assert!(h.is_empty(), "claims are not history records: {h:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,4 +505,67 @@ async fn dry_run_mode_records_what_it_would_send_and_sends_nothing() {
         h[0].preview.as_deref().is_some_and(|p| p.contains("Ada")),
         "{h:?}"
     );
+}
+
+fn sample_sns(name: &str) -> feedloop_followup::notifications::SnsEvent {
+    let p =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../events/{name}.json"));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    match feedloop_followup::Incoming::from_value(v).unwrap() {
+        feedloop_followup::Incoming::Notifications(e) => e,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ses_bounces_and_complaints_suppress_addresses_in_dynamodb() {
+    let stack = Stack::start("bounce").await;
+    let n = feedloop_followup::notifications::Notifications {
+        store: store(&stack),
+        suppression_salt: SALT.into(),
+        clock: Arc::new(test_now),
+    };
+    for name in ["ses-bounce-hard", "ses-complaint"] {
+        let r = n.handle(&sample_sns(name)).await.unwrap();
+        assert_eq!(r.suppressed, 1, "{name}: {r:?}");
+    }
+    // Soft bounces: the first one re-delivered three times counts once.
+    let soft = sample_sns("ses-bounce-soft");
+    let first = feedloop_followup::notifications::SnsEvent {
+        records: vec![soft.records[0].clone()],
+    };
+    for _ in 0..3 {
+        assert_eq!(n.handle(&first).await.unwrap().suppressed, 0);
+    }
+    let key = |a: &str| vec![suppression::email_key(SALT, a)];
+    let s = store(&stack);
+    assert!(!s.is_suppressed(&key("full@example.com")).await.unwrap());
+    assert_eq!(n.handle(&soft).await.unwrap().suppressed, 1);
+    for a in ["gone@example.com", "angry@example.com", "full@example.com"] {
+        assert!(s.is_suppressed(&key(a)).await.unwrap(), "{a}");
+    }
+    assert!(!s.is_suppressed(&key("ada@example.com")).await.unwrap());
+
+    // The bounced address is not mailed again: its customer's next apology is
+    // suppressed before anything is claimed or sent.
+    verify_sender(&stack).await;
+    let body = survey(
+        "f-gone",
+        "c-gone",
+        2,
+        "2026-11-24T08:00:00Z",
+        "email",
+        json!({"email": "GONE@example.com"}),
+    );
+    SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0)
+        .send_all(&[body])
+        .await
+        .unwrap();
+    drain_ingest(&stack, &ingest(&stack, test_now())).await;
+    let reports =
+        drain_followups(&stack, &dispatcher(&stack, DeliveryMode::Live, test_now())).await;
+    let suppressed: u32 = reports.iter().map(|r| r.suppressed).sum();
+    assert_eq!(suppressed, 1, "{reports:?}");
+    let data = stack.moto_data().await;
+    assert!(data["ses"]["Message"].as_array().is_none_or(Vec::is_empty));
 }

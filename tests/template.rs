@@ -14,6 +14,14 @@ fn template() -> Value {
         .expect("template is YAML")
 }
 
+/// The resource a `!Ref` names.
+fn ref_to(v: &Value) -> Option<&str> {
+    match v {
+        Value::Tagged(t) if t.tag == "Ref" => t.value.as_str(),
+        _ => None,
+    }
+}
+
 fn res<'a>(t: &'a Value, name: &str) -> &'a Value {
     &t["Resources"][name]["Properties"]
 }
@@ -233,6 +241,7 @@ fn followup_function_is_configured_completely_and_least_privileged() {
             "dynamodb:BatchGetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
             "sqs:SendMessage",
             "ses:SendEmail",
             "sns:Publish",
@@ -244,8 +253,32 @@ fn followup_function_is_configured_completely_and_least_privileged() {
         f["Properties"]["Policies"][0]["Statement"][2]["Resource"]
     );
     assert!(
-        ses.contains(":identity/"),
-        "SendEmail only on the configured identity: {ses}"
+        ses.contains(":identity/") && ses.contains(":configuration-set/${SesConfigurationSet}"),
+        "SendEmail only on the configured identity and the stack's configuration set: {ses}"
+    );
+    // Bounces and complaints come back to this function through SNS.
+    let r = &t["Resources"];
+    assert_eq!(
+        ref_to(&f["Properties"]["Events"]["SesNotifications"]["Properties"]["Topic"]),
+        Some("SesEventsTopic")
+    );
+    let dest = &r["SesBounceDestination"]["Properties"];
+    assert_eq!(
+        ref_to(&dest["ConfigurationSetName"]),
+        Some("SesConfigurationSet")
+    );
+    assert_eq!(
+        dest["EventDestination"]["MatchingEventTypes"],
+        serde_yaml::from_str::<serde_yaml::Value>("[bounce, complaint]").unwrap()
+    );
+    assert_eq!(
+        ref_to(&dest["EventDestination"]["SnsDestination"]["TopicARN"]),
+        Some("SesEventsTopic")
+    );
+    assert_eq!(
+        r["SesEventsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Principal"]
+            ["Service"],
+        "ses.amazonaws.com"
     );
 }
 

@@ -13,6 +13,7 @@ use feedloop_core::envelope::CustomerInfo;
 use feedloop_core::followup::outcomes::{Outcome, SentState};
 use feedloop_core::followup::plan::Message;
 use feedloop_core::followup::{FollowUpIntent, Purpose};
+use feedloop_core::pii;
 use feedloop_core::profile::Profile;
 use feedloop_core::records::FeedbackRecord;
 use feedloop_followup::ports::*;
@@ -108,29 +109,6 @@ impl DynamoStore {
             .collect())
     }
 
-    /// Put hashes on the suppression list (no personal data; kept forever).
-    pub async fn suppress(
-        &self,
-        keys_: &[String],
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        for k in keys_ {
-            self.client()
-                .put_item()
-                .table_name(self.table())
-                .item(schema::PK, s(keys::suppression(k)))
-                .item(schema::SK, s(keys::SUPPRESSION))
-                .item("type", s("suppression"))
-                .item("reason", s(reason))
-                .item("since", s(now.to_rfc3339()))
-                .send()
-                .await
-                .map_err(|e| classify("put suppression", &e))?;
-        }
-        Ok(())
-    }
-
     fn stats_update(
         &self,
         playbook: &str,
@@ -222,12 +200,19 @@ impl FollowUpStore for DynamoStore {
             .expression_attribute_names("#pk", schema::PK)
             .build()
             .map_err(Self::build_err("follow-up put"))?;
-        // RFC 3339 in UTC sorts like time, so string comparison is a time comparison.
+        // RFC 3339 in UTC sorts like time, so string comparison is a time comparison;
+        // "" (never) sorts before every time. The values before the claim are kept
+        // beside it so a delivery the provider refuses can give the caps back.
         let cap = Update::builder()
             .table_name(self.table())
             .key(schema::PK, s(keys::customer(r.customer_id)))
             .key(schema::SK, s(keys::FOLLOWUP_CAP))
-            .update_expression("SET #last = :now, #pb = :now")
+            .update_expression(
+                "SET #prev_last = if_not_exists(#last, :never), #prev_pb = if_not_exists(#pb, :never), #last = :now, #pb = :now",
+            )
+            .expression_attribute_names("#prev_last", "before_last_sent_at")
+            .expression_attribute_names("#prev_pb", format!("before:{}", r.playbook))
+            .expression_attribute_values(":never", s(""))
             .condition_expression(
                 "(attribute_not_exists(#last) OR #last < :global_cutoff) AND (attribute_not_exists(#pb) OR #pb < :pb_cutoff)",
             )
@@ -264,6 +249,58 @@ impl FollowUpStore for DynamoStore {
                 "follow-up claim cancelled: {codes:?}"
             ))),
         }
+    }
+
+    async fn release(&self, r: &ClaimRequest<'_>, keep_attempt: bool) -> Result<(), StoreError> {
+        let now = r.now.to_rfc3339();
+        // Only while the caps are still this claim's own: a later send (possible when a
+        // window is 0 days) is never rolled back.
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(schema::PK, s(keys::customer(r.customer_id)))
+            .key(schema::SK, s(keys::FOLLOWUP_CAP))
+            .update_expression("SET #last = #prev_last, #pb = #prev_pb")
+            .condition_expression(
+                "#last = :now AND #pb = :now AND attribute_exists(#prev_last) AND attribute_exists(#prev_pb)",
+            )
+            .expression_attribute_names("#last", "last_sent_at")
+            .expression_attribute_names("#pb", format!("last:{}", r.playbook))
+            .expression_attribute_names("#prev_last", "before_last_sent_at")
+            .expression_attribute_names("#prev_pb", format!("before:{}", r.playbook))
+            .expression_attribute_values(":now", s(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(classify("release follow-up caps", &e)),
+        }
+        if !keep_attempt {
+            let result = self
+                .client()
+                .delete_item()
+                .table_name(self.table())
+                .key(schema::PK, s(keys::customer(r.customer_id)))
+                .key(schema::SK, s(keys::followup(r.feedback_id, r.playbook)))
+                .condition_expression("#status = :claimed")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":claimed", s("claimed"))
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                // Already recorded by someone (it cannot be, but never erase a record).
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(classify("release follow-up claim", &e)),
+            }
+        }
+        Ok(())
     }
 
     async fn record(&self, a: &AttemptRecord) -> Result<(), StoreError> {
@@ -319,6 +356,63 @@ impl FollowUpStore for DynamoStore {
                 _ => Err(classify("record follow-up", &e)),
             },
         }
+    }
+}
+
+impl SuppressionList for DynamoStore {
+    /// Put hashes on the suppression list (no personal data; kept forever).
+    async fn suppress(
+        &self,
+        keys_: &[String],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        for k in keys_ {
+            self.client()
+                .put_item()
+                .table_name(self.table())
+                .item(schema::PK, s(keys::suppression(k)))
+                .item(schema::SK, s(keys::SUPPRESSION))
+                .item("type", s("suppression"))
+                .item("reason", s(reason))
+                .item("since", s(now.to_rfc3339()))
+                .send()
+                .await
+                .map_err(|e| classify("put suppression", &e))?;
+        }
+        Ok(())
+    }
+
+    async fn count_soft_bounce(
+        &self,
+        key: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        // A string set of notification ids: a re-delivered notification adds nothing.
+        // Soft bounces older than the item's TTL (90 days after the latest) are forgotten.
+        let out = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(schema::PK, s(keys::suppression(key)))
+            .key(schema::SK, s(keys::SOFT_BOUNCES))
+            .update_expression("ADD #events :event SET #type = :type, #ttl = :ttl")
+            .expression_attribute_names("#events", "events")
+            .expression_attribute_names("#type", "type")
+            .expression_attribute_names("#ttl", schema::TTL_ATTRIBUTE)
+            .expression_attribute_values(":event", AttributeValue::Ss(vec![event_id.to_owned()]))
+            .expression_attribute_values(":type", s("soft_bounces"))
+            .expression_attribute_values(":ttl", n((now + chrono::Duration::days(90)).timestamp()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| classify("count soft bounce", &e))?;
+        Ok(out
+            .attributes()
+            .and_then(|a| a.get("events"))
+            .and_then(|e| e.as_ss().ok())
+            .map_or(0, |e| e.len() as u32))
     }
 }
 
@@ -460,6 +554,36 @@ pub struct AwsDelivery {
     pub ses: aws_sdk_sesv2::Client,
     pub sns: aws_sdk_sns::Client,
     pub from: String,
+    /// Sent through this SES configuration set, whose bounce and complaint events come
+    /// back (SNS) to suppress the address.
+    pub configuration_set: Option<String>,
+}
+
+/// What kind of failure a provider error is. Sending pauses and quotas are passing
+/// (the account recovers, the next day's quota comes); a refused address is the
+/// recipient's; everything else is ours to fix and retrying will not.
+fn failure_kind(code: &str, message: &str) -> FailureKind {
+    match code {
+        "TooManyRequestsException"
+        | "Throttling"
+        | "ThrottlingException"
+        | "ThrottledException"
+        | "KMSThrottlingException"
+        | "LimitExceededException"
+        | "SendingPausedException"
+        | "InternalFailure"
+        | "InternalError"
+        | "InternalErrorException"
+        | "ServiceUnavailable" => FailureKind::Transient,
+        "BadRequestException" | "InvalidParameter" | "InvalidParameterException"
+            if ["address", "phone", "recipient", "destination"]
+                .iter()
+                .any(|w| message.to_lowercase().contains(w)) =>
+        {
+            FailureKind::BadRecipient
+        }
+        _ => FailureKind::Permanent,
+    }
 }
 
 fn delivery_error<E, R>(what: &str, e: &aws_sdk_sesv2::error::SdkError<E, R>) -> DeliveryError
@@ -471,24 +595,15 @@ where
     match e {
         SdkError::ServiceError(se) => {
             let code = se.err().code().unwrap_or("Unknown");
+            let message = se.err().message().unwrap_or("");
             DeliveryError {
-                message: format!("{what}: {code}: {}", se.err().message().unwrap_or("")),
-                retryable: matches!(
-                    code,
-                    "TooManyRequestsException"
-                        | "Throttling"
-                        | "ThrottlingException"
-                        | "ThrottledException"
-                        | "InternalFailure"
-                        | "ServiceUnavailable"
-                ),
+                // Providers quote the address they refused: keep it out of logs.
+                message: format!("{what}: {code}: {}", pii::redact(message)),
+                kind: failure_kind(code, message),
             }
         }
         // Timeouts and connection errors: the provider did not answer.
-        other => DeliveryError {
-            message: format!("{what}: {other}"),
-            retryable: true,
-        },
+        other => DeliveryError::transient(format!("{what}: {}", pii::redact(&other.to_string()))),
     }
 }
 
@@ -506,17 +621,13 @@ impl Deliver for AwsDelivery {
                     content(&email.html),
                 ) {
                     (Ok(s), Ok(t), Ok(h)) => (s, t, h),
-                    _ => {
-                        return Err(DeliveryError {
-                            message: "building e-mail content".into(),
-                            retryable: false,
-                        })
-                    }
+                    _ => return Err(DeliveryError::permanent("building e-mail content")),
                 };
                 let out = self
                     .ses
                     .send_email()
                     .from_email_address(&self.from)
+                    .set_configuration_set_name(self.configuration_set.clone())
                     .destination(Destination::builder().to_addresses(to).build())
                     .content(
                         EmailContent::builder()
@@ -543,9 +654,8 @@ impl Deliver for AwsDelivery {
                     .data_type("String")
                     .string_value(kind)
                     .build()
-                    .map_err(|e| DeliveryError {
-                        message: format!("building SMS attributes: {e}"),
-                        retryable: false,
+                    .map_err(|e| {
+                        DeliveryError::permanent(format!("building SMS attributes: {e}"))
                     })?;
                 // A STOP reply puts the number on the account's opt-out list; SNS would
                 // drop the text anyway, so say why instead of counting it as sent.
@@ -557,11 +667,9 @@ impl Deliver for AwsDelivery {
                     .await
                     .map_err(|e| delivery_error("sns opt-out check", &e))?;
                 if opted_out.is_opted_out() {
-                    return Err(DeliveryError {
-                        message: "the number is on the SNS SMS opt-out list (it replied STOP)"
-                            .into(),
-                        retryable: false,
-                    });
+                    return Err(DeliveryError::permanent(
+                        "the number is on the SNS SMS opt-out list (it replied STOP)",
+                    ));
                 }
                 let out = self
                     .sns
@@ -574,6 +682,51 @@ impl Deliver for AwsDelivery {
                     .map_err(|e| delivery_error("sns publish", &e))?;
                 Ok(out.message_id().unwrap_or_default().to_owned())
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_errors_are_classified() {
+        for (code, message, want) in [
+            (
+                "SendingPausedException",
+                "sending paused",
+                FailureKind::Transient,
+            ),
+            (
+                "LimitExceededException",
+                "Maximum sending rate exceeded",
+                FailureKind::Transient,
+            ),
+            ("TooManyRequestsException", "", FailureKind::Transient),
+            (
+                "BadRequestException",
+                "Illegal address",
+                FailureKind::BadRecipient,
+            ),
+            (
+                "InvalidParameter",
+                "Invalid parameter: PhoneNumber",
+                FailureKind::BadRecipient,
+            ),
+            (
+                "MessageRejected",
+                "Email address is not verified",
+                FailureKind::Permanent,
+            ),
+            (
+                "BadRequestException",
+                "Invalid content",
+                FailureKind::Permanent,
+            ),
+            ("AccountSuspendedException", "", FailureKind::Permanent),
+        ] {
+            assert_eq!(failure_kind(code, message), want, "{code}: {message}");
         }
     }
 }

@@ -283,7 +283,8 @@ impl QueryStore for DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<Erased, StoreError> {
         // Suppress first: a follow-up dispatched while the erase runs is refused.
-        self.suppress(suppression_keys, "erased", now).await?;
+        feedloop_followup::ports::SuppressionList::suppress(self, suppression_keys, "erased", now)
+            .await?;
         let mut e = Erased {
             suppression_keys: suppression_keys.len() as u64,
             ..Erased::default()

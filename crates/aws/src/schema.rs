@@ -64,6 +64,8 @@ pub mod keys {
         format!("SUPP#{hash}")
     }
     pub const SUPPRESSION: &str = "SUPP";
+    /// Beside a suppression key: the soft bounces counted towards suppressing it.
+    pub const SOFT_BOUNCES: &str = "SOFTBOUNCE";
     /// In the customer's partition: where their reject records are (for erasure).
     pub fn reject_pointer(day: chrono::NaiveDate, message_id: &str) -> String {
         format!("REJ#{day}#{message_id}")

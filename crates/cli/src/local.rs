@@ -63,6 +63,7 @@ pub async fn up(endpoint: &str, prefix: &str, env_file: &Path) -> Result<()> {
         ("PLAYBOOK_CAP_DAYS", "30".into()),
         ("QUIET_HOURS", "21:00-08:00".into()),
         ("DEFAULT_TIMEZONE", "Europe/London".into()),
+        ("SES_CONFIGURATION_SET", "".into()),
         ("SUPPRESSION_SALT", "feedloop-local".into()),
         ("AWS_ENDPOINT_URL", endpoint.into()),
         ("AWS_REGION", "us-east-1".into()),

@@ -14,13 +14,15 @@ pub struct FollowUpConfig {
     pub mode: DeliveryMode,
     /// The SES identity mail is sent from; may be empty only in dry-run mode.
     pub email_from: Option<String>,
+    /// The stack's SES configuration set (bounce and complaint events).
+    pub configuration_set: Option<String>,
     pub suppression_salt: String,
     pub retention_days: u32,
     pub policy: DispatchPolicy,
 }
 
 impl FollowUpConfig {
-    pub const VARS: [&'static str; 12] = [
+    pub const VARS: [&'static str; 13] = [
         "TABLE_NAME",
         "FOLLOWUP_QUEUE_URL",
         "DELIVERY_MODE",
@@ -33,6 +35,7 @@ impl FollowUpConfig {
         "RETENTION_DAYS",
         "MAX_FOLLOWUP_AGE_HOURS",
         "DEFAULT_TIMEZONE",
+        "SES_CONFIGURATION_SET",
     ];
 
     pub fn from_env() -> Result<FollowUpConfig, ConfigError> {
@@ -52,8 +55,8 @@ impl FollowUpConfig {
             })
         };
         let vals: Vec<String> = Self::VARS.iter().map(|k| present(k)).collect();
-        let [table, queue, mode, from, company, global, playbook, quiet, salt, retention, max_age, zone] =
-            <[String; 12]>::try_from(vals).expect("twelve variables");
+        let [table, queue, mode, from, company, global, playbook, quiet, salt, retention, max_age, zone, config_set] =
+            <[String; 13]>::try_from(vals).expect("thirteen variables");
         let default_timezone = zone.trim().to_owned();
         if !is_known_timezone(&default_timezone) {
             errors.push(format!(
@@ -83,6 +86,14 @@ impl FollowUpConfig {
             errors.push(format!(
                 "EMAIL_FROM={from:?} must be a verified SES address in live mode"
             ));
+        }
+        let configuration_set = Some(config_set.trim().to_owned()).filter(|c| !c.is_empty());
+        if mode == Some(DeliveryMode::Live) && configuration_set.is_none() {
+            // Without it bounces and complaints never come back, and SES suspends
+            // accounts whose bounce rate it sees climbing.
+            errors.push(
+                "SES_CONFIGURATION_SET must name the stack's configuration set in live mode".into(),
+            );
         }
         let mut days = |k: &str, v: &str| match v.trim().parse::<i64>() {
             Ok(d) if (0..=365).contains(&d) => d,
@@ -125,6 +136,7 @@ impl FollowUpConfig {
                 queue_url: queue,
                 mode,
                 email_from,
+                configuration_set,
                 suppression_salt: salt,
                 retention_days,
                 policy: DispatchPolicy {
@@ -173,6 +185,7 @@ mod tests {
         ("RETENTION_DAYS", "365"),
         ("MAX_FOLLOWUP_AGE_HOURS", "72"),
         ("DEFAULT_TIMEZONE", "Europe/London"),
+        ("SES_CONFIGURATION_SET", ""),
     ];
 
     #[test]
@@ -194,6 +207,7 @@ mod tests {
             err.contains("EMAIL_FROM=\"\" must be a verified SES address"),
             "{err}"
         );
+        assert!(err.contains("SES_CONFIGURATION_SET must name"), "{err}");
     }
 
     #[test]

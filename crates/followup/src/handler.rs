@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use feedloop_core::envelope::customer_hint;
 use feedloop_core::followup::guards::SkipReason;
 use feedloop_core::followup::outcomes::SentState;
-use feedloop_core::followup::plan::{plan, quiet_hours_zone, DispatchPolicy, Plan};
+use feedloop_core::followup::plan::{plan, quiet_hours_zone, DispatchPolicy, Message, Plan};
 use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::{suppression, FollowUpIntent};
 use feedloop_ingest::ports::{RejectRecord, RejectStore};
@@ -24,6 +24,15 @@ use crate::ports::*;
 pub const MAX_REQUEUE_DELAY: std::time::Duration = std::time::Duration::from_secs(900);
 /// Delivery attempts within one invocation for throttling / network errors.
 pub const DELIVERY_ATTEMPTS: u32 = 3;
+/// Invocations that may try an intent the provider keeps refusing for a passing
+/// reason; between them it waits on the queue (`backoff_delay`), about an hour in all.
+pub const DELIVERY_ROUNDS: u32 = 8;
+
+/// How long an intent waits on the queue after `failed_rounds` refused deliveries.
+pub fn backoff_delay(failed_rounds: u32) -> std::time::Duration {
+    let secs = 60u64.saturating_mul(1 << failed_rounds.min(10));
+    std::time::Duration::from_secs(secs).min(MAX_REQUEUE_DELAY)
+}
 
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
@@ -56,6 +65,8 @@ pub struct DispatchReport {
     pub rejected: u32,
     pub retried: u32,
     pub suppressed: u32,
+    /// Refused by the provider for a passing reason: caps given back, intent requeued.
+    pub backed_off: u32,
 }
 
 impl DispatchReport {
@@ -70,6 +81,7 @@ impl DispatchReport {
             ("FollowUpsRejected", self.rejected),
             ("FollowUpsRetried", self.retried),
             ("FollowUpsSuppressed", self.suppressed),
+            ("FollowUpsBackedOff", self.backed_off),
         ];
         feedloop_ingest::handler::emf_line("followup", &metrics, now)
     }
@@ -84,6 +96,8 @@ pub enum Handled {
     Rejected,
     /// On the suppression list: not contacted and, deliberately, not recorded.
     Suppressed,
+    /// The provider refused it for now: claim and caps released, back on the queue.
+    BackedOff,
 }
 
 pub struct Dispatcher<S, D, Q> {
@@ -99,7 +113,7 @@ pub struct Dispatcher<S, D, Q> {
 
 impl<S, D, Q> Dispatcher<S, D, Q>
 where
-    S: FollowUpStore + RejectStore,
+    S: FollowUpStore + RejectStore + SuppressionList,
     D: Deliver,
     Q: Requeue,
 {
@@ -121,6 +135,7 @@ where
                 Ok(Handled::Suppressed) => report.suppressed += 1,
                 Ok(Handled::Duplicate) => report.duplicate += 1,
                 Ok(Handled::Rejected) => report.rejected += 1,
+                Ok(Handled::BackedOff) => report.backed_off += 1,
                 Err(e) => {
                     warn!(message_id = %id, error = %e, "intent will be retried");
                     report.retried += 1;
@@ -213,17 +228,15 @@ where
             }
         };
         let caps = &self.policy.caps;
-        let claim = self
-            .store
-            .claim(&ClaimRequest {
-                customer_id: &intent.customer_id,
-                feedback_id: &intent.feedback_id,
-                playbook: &intent.playbook,
-                now,
-                global_window: Duration::days(caps.global_window_days),
-                playbook_window: Duration::days(caps.playbook_window_days),
-            })
-            .await?;
+        let claim_request = ClaimRequest {
+            customer_id: &intent.customer_id,
+            feedback_id: &intent.feedback_id,
+            playbook: &intent.playbook,
+            now,
+            global_window: Duration::days(caps.global_window_days),
+            playbook_window: Duration::days(caps.playbook_window_days),
+        };
+        let claim = self.store.claim(&claim_request).await?;
         match claim {
             Claim::AlreadyClaimed => {
                 info!("already claimed: one follow-up per feedback and playbook");
@@ -262,8 +275,48 @@ where
                     });
                 }
                 Err(e) => {
+                    let rounds = intent.delivery_attempts + 1;
+                    if e.kind == FailureKind::Transient && rounds < DELIVERY_ROUNDS {
+                        // Forget the claim before requeueing: were it the other way
+                        // round, a failed release would leave a requeued intent that
+                        // can never claim again.
+                        self.store.release(&claim_request, false).await?;
+                        let mut again = intent.clone();
+                        again.delivery_attempts = rounds;
+                        let body = serde_json::to_string(&again).map_err(|e| {
+                            StoreError::Permanent(format!("encoding the intent: {e}"))
+                        })?;
+                        let wait = backoff_delay(intent.delivery_attempts);
+                        self.requeue.requeue(&body, wait).await?;
+                        warn!(error = %e, round = rounds, wait_s = wait.as_secs(), "provider refused the message for now; caps released, intent requeued");
+                        return Ok(Handled::BackedOff);
+                    }
+                    // Final: the attempt stays claimed (never retried), but only a
+                    // sent message counts against the caps.
+                    self.store.release(&claim_request, true).await?;
+                    if e.kind == FailureKind::BadRecipient {
+                        let key = match &message {
+                            Message::Email { to, .. } => {
+                                suppression::email_key(&self.suppression_salt, to)
+                            }
+                            Message::Sms { to, .. } => {
+                                suppression::phone_key(&self.suppression_salt, to)
+                            }
+                        };
+                        self.store
+                            .suppress(&[key], "provider rejected the address", now)
+                            .await?;
+                    }
                     attempt.status = Status::Failed;
-                    attempt.reason = Some(e.message);
+                    attempt.reason = Some(match e.kind {
+                        FailureKind::Transient => {
+                            format!("gave up after {rounds} deliveries: {}", e.message)
+                        }
+                        FailureKind::BadRecipient => {
+                            format!("{} (address suppressed)", e.message)
+                        }
+                        FailureKind::Permanent => e.message,
+                    });
                 }
             }
         }
@@ -287,14 +340,14 @@ where
 
     async fn deliver_with_retries(
         &self,
-        message: &feedloop_core::followup::plan::Message,
+        message: &Message,
         intent: &FollowUpIntent,
     ) -> Result<String, DeliveryError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.deliver.deliver(message, intent.purpose).await {
-                Err(e) if e.retryable && attempt < DELIVERY_ATTEMPTS => {
+                Err(e) if e.kind == FailureKind::Transient && attempt < DELIVERY_ATTEMPTS => {
                     warn!(error = %e, attempt, "delivery failed, retrying");
                     tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
                 }

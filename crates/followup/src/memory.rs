@@ -38,12 +38,45 @@ impl FollowUpStore for MemoryStore {
             if recent("*", r.global_window) || recent(r.playbook, r.playbook_window) {
                 return Claim::Capped;
             }
-            last.insert("*".into(), r.now);
-            last.insert(r.playbook.to_owned(), r.now);
+            let before = (
+                last.insert("*".into(), r.now),
+                last.insert(r.playbook.to_owned(), r.now),
+            );
+            s.caps_before_claim.insert(key.clone(), before);
             s.followups
                 .insert(key, serde_json::json!({"status": "claimed"}));
             Claim::Granted
         }))
+    }
+
+    async fn release(&self, r: &ClaimRequest<'_>, keep_attempt: bool) -> Result<(), StoreError> {
+        self.with(|s| {
+            let key = (
+                r.customer_id.to_owned(),
+                r.feedback_id.to_owned(),
+                r.playbook.to_owned(),
+            );
+            let Some((global, playbook)) = s.caps_before_claim.remove(&key) else {
+                return;
+            };
+            let last = s.last_sent.entry(r.customer_id.to_owned()).or_default();
+            // Only while the caps are still this claim's own (like the DynamoDB
+            // condition): a later send is never rolled back.
+            if last.get("*") == Some(&r.now) && last.get(r.playbook) == Some(&r.now) {
+                for (k, v) in [("*", global), (r.playbook, playbook)] {
+                    match v {
+                        Some(t) => last.insert(k.to_owned(), t),
+                        None => last.remove(k),
+                    };
+                }
+            }
+            if !keep_attempt
+                && s.followups.get(&key) == Some(&serde_json::json!({"status": "claimed"}))
+            {
+                s.followups.remove(&key);
+            }
+        });
+        Ok(())
     }
 
     async fn record(&self, a: &AttemptRecord) -> Result<(), StoreError> {
@@ -69,6 +102,31 @@ impl FollowUpStore for MemoryStore {
             }
         });
         Ok(())
+    }
+}
+
+impl SuppressionList for MemoryStore {
+    async fn suppress(
+        &self,
+        keys: &[String],
+        _reason: &str,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.with(|s| s.suppressed.extend(keys.iter().cloned()));
+        Ok(())
+    }
+
+    async fn count_soft_bounce(
+        &self,
+        key: &str,
+        event_id: &str,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u32, StoreError> {
+        Ok(self.with(|s| {
+            let seen = s.soft_bounces.entry(key.to_owned()).or_default();
+            seen.insert(event_id.to_owned());
+            seen.len() as u32
+        }))
     }
 }
 

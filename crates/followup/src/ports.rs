@@ -87,6 +87,15 @@ pub trait FollowUpStore: Send + Sync {
         &self,
         request: &ClaimRequest<'_>,
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send;
+    /// Undo a granted claim whose message the provider did not take: the caps go back
+    /// to where they were (only a sent message counts against them) and, unless
+    /// `keep_attempt`, the (feedback, playbook) attempt is forgotten so a later
+    /// delivery of the intent may claim it again.
+    fn release(
+        &self,
+        request: &ClaimRequest<'_>,
+        keep_attempt: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Write the attempt's final status. A sent record also makes it the customer's
     /// pending follow-up (for attribution) and counts it for its variant. A skipped
     /// record never overwrites an existing one (a duplicate intent must not turn a
@@ -97,12 +106,62 @@ pub trait FollowUpStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
+/// Salted keys that are never contacted again (see `core::followup::suppression`).
+pub trait SuppressionList: Send + Sync {
+    fn suppress(
+        &self,
+        keys: &[String],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Count one soft bounce for this key (idempotent per `event_id`, so a
+    /// re-delivered notification counts once); the count so far.
+    fn count_soft_bounce(
+        &self,
+        key: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The provider did not take the message for a passing reason (throttling, quota,
+    /// a sending pause, no answer): try again later.
+    Transient,
+    /// The address itself was refused (malformed, unknown, opted out at the carrier):
+    /// never try it again.
+    BadRecipient,
+    /// Anything else that retrying will not fix (our sender, our content).
+    Permanent,
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct DeliveryError {
     pub message: String,
-    /// Throttling or a network error: the provider did not take the message.
-    pub retryable: bool,
+    pub kind: FailureKind,
+}
+
+impl DeliveryError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        DeliveryError {
+            message: message.into(),
+            kind: FailureKind::Transient,
+        }
+    }
+    pub fn bad_recipient(message: impl Into<String>) -> Self {
+        DeliveryError {
+            message: message.into(),
+            kind: FailureKind::BadRecipient,
+        }
+    }
+    pub fn permanent(message: impl Into<String>) -> Self {
+        DeliveryError {
+            message: message.into(),
+            kind: FailureKind::Permanent,
+        }
+    }
 }
 
 pub trait Deliver: Send + Sync {
@@ -143,8 +202,34 @@ impl<T: FollowUpStore> FollowUpStore for std::sync::Arc<T> {
     ) -> impl Future<Output = Result<Claim, StoreError>> + Send {
         (**self).claim(r)
     }
+    fn release(
+        &self,
+        r: &ClaimRequest<'_>,
+        keep: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).release(r, keep)
+    }
     fn record(&self, a: &AttemptRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).record(a)
+    }
+}
+
+impl<T: SuppressionList> SuppressionList for std::sync::Arc<T> {
+    fn suppress(
+        &self,
+        keys: &[String],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).suppress(keys, reason, now)
+    }
+    fn count_soft_bounce(
+        &self,
+        key: &str,
+        event_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send {
+        (**self).count_soft_bounce(key, event_id, now)
     }
 }
 

@@ -11,7 +11,7 @@ use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::{suppression, Playbook};
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
-use feedloop_followup::handler::Handled;
+use feedloop_followup::handler::{self, Handled};
 use feedloop_followup::memory::{Outbox, RequeueList};
 use feedloop_followup::ports::{DeliveryError, Status};
 use feedloop_followup::{DeliveryMode, Dispatcher};
@@ -285,20 +285,22 @@ async fn quiet_hours_defer_through_the_queue() {
 #[tokio::test]
 async fn delivery_errors_are_retried_then_recorded_as_failed() {
     let w = world(DeliveryMode::Live, at(12));
-    let throttled = DeliveryError {
-        message: "Throttling".into(),
-        retryable: true,
-    };
-    w.outbox.fail_next.lock().unwrap().push(throttled);
+    w.outbox
+        .fail_next
+        .lock()
+        .unwrap()
+        .push(DeliveryError::transient("Throttling"));
     w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
         .await;
     assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::Sent)]);
 
-    let bad = DeliveryError {
-        message: "MessageRejected: address is not verified".into(),
-        retryable: false,
-    };
-    w.outbox.fail_next.lock().unwrap().push(bad);
+    w.outbox
+        .fail_next
+        .lock()
+        .unwrap()
+        .push(DeliveryError::permanent(
+            "MessageRejected: sender is not verified",
+        ));
     w.feed("m2", &survey("f2", "c2", 2, "Rude staff.", None))
         .await;
     assert_eq!(w.dispatch_all(1).await, [Handled::Recorded(Status::Failed)]);
@@ -307,9 +309,108 @@ async fn delivery_errors_are_retried_then_recorded_as_failed() {
         (h[0]["status"].as_str(), h[0]["reason"].as_str()),
         (
             Some("failed"),
-            Some("MessageRejected: address is not verified")
+            Some("MessageRejected: sender is not verified")
         )
     );
+    // Nothing reached c2, so nothing counts against their caps: the next complaint
+    // (same playbook, inside both windows) is followed up. The failed one is not
+    // tried again, and the address is not suppressed for a fault of ours.
+    w.feed("m3", &survey("f3", "c2", 1, "Still rude.", None))
+        .await;
+    assert_eq!(w.dispatch_all(2).await, [Handled::Recorded(Status::Sent)]);
+    assert!(w.store.snapshot().suppressed.is_empty());
+}
+
+#[tokio::test]
+async fn a_provider_refusing_for_now_gives_back_claim_and_caps_and_requeues_with_backoff() {
+    let w = world(DeliveryMode::Live, at(12));
+    // Every try inside the invocation is refused (a sending pause).
+    for _ in 0..handler::DELIVERY_ATTEMPTS {
+        w.outbox
+            .fail_next
+            .lock()
+            .unwrap()
+            .push(DeliveryError::transient("SendingPausedException: paused"));
+    }
+    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
+        .await;
+    assert_eq!(w.dispatch_all(0).await, [Handled::BackedOff]);
+    assert!(w.history("c1").is_empty(), "the claim is given back");
+    let (body, wait) = w.requeued.0.lock().unwrap()[0].clone();
+    assert_eq!(wait, std::time::Duration::from_secs(60));
+    let again: feedloop_core::followup::FollowUpIntent = serde_json::from_str(&body).unwrap();
+    assert_eq!(again.delivery_attempts, 1);
+
+    // The requeued intent, delivered again once the pause is over, claims and sends:
+    // neither the claim nor the caps were left behind.
+    *w.clock.lock().unwrap() = at(12) + chrono::Duration::minutes(1);
+    let h = w.dispatcher.process("again", &body).await.unwrap();
+    assert_eq!(h, Handled::Recorded(Status::Sent));
+    assert_eq!(w.outbox.sent.lock().unwrap().len(), 1);
+
+    // Backoff doubles up to SQS's 15 minutes; the last round gives up for good.
+    assert_eq!(
+        handler::backoff_delay(3),
+        std::time::Duration::from_secs(480)
+    );
+    assert_eq!(
+        handler::backoff_delay(7),
+        std::time::Duration::from_secs(900)
+    );
+    w.feed("m2", &survey("f2", "c2", 2, "Rude staff.", None))
+        .await;
+    let mut last = w.store.snapshot().followup_queue[1].clone();
+    last.delivery_attempts = handler::DELIVERY_ROUNDS - 1;
+    for _ in 0..handler::DELIVERY_ATTEMPTS {
+        w.outbox
+            .fail_next
+            .lock()
+            .unwrap()
+            .push(DeliveryError::transient(
+                "LimitExceededException: daily quota",
+            ));
+    }
+    let h = w
+        .dispatcher
+        .process("last", &serde_json::to_string(&last).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(h, Handled::Recorded(Status::Failed));
+    let reason = w.history("c2")[0]["reason"].as_str().unwrap().to_owned();
+    assert_eq!(
+        reason,
+        format!(
+            "gave up after {} deliveries: LimitExceededException: daily quota",
+            handler::DELIVERY_ROUNDS
+        )
+    );
+    assert_eq!(w.requeued.0.lock().unwrap().len(), 1, "not requeued again");
+}
+
+#[tokio::test]
+async fn a_refused_address_fails_at_once_and_is_suppressed() {
+    let w = world(DeliveryMode::Live, at(12));
+    w.outbox
+        .fail_next
+        .lock()
+        .unwrap()
+        .push(DeliveryError::bad_recipient(
+            "BadRequestException: Illegal address",
+        ));
+    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
+        .await;
+    assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::Failed)]);
+    assert_eq!(
+        w.history("c1")[0]["reason"].as_str(),
+        Some("BadRequestException: Illegal address (address suppressed)")
+    );
+    let key = suppression::email_key(SALT, "c1@example.com");
+    assert!(w.store.snapshot().suppressed.contains(&key));
+    // The address is never tried again, whichever customer it is on.
+    w.feed("m2", &survey("f2", "c1", 1, "Still rude.", None))
+        .await;
+    assert_eq!(w.dispatch_all(1).await, [Handled::Suppressed]);
+    assert!(w.outbox.sent.lock().unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -28,10 +28,17 @@ pub struct MemoryState {
     /// overall and per playbook (the caps).
     pub pending_followups: BTreeMap<String, SentState>,
     pub last_sent: BTreeMap<String, BTreeMap<String, DateTime<Utc>>>,
+    /// What a granted claim found in `last_sent` (overall, playbook), so a delivery
+    /// the provider refused can give the caps back.
+    pub caps_before_claim: BTreeMap<(String, String, String), CapsBefore>,
+    /// Soft-bounce notifications seen per suppression key (by event id).
+    pub soft_bounces: BTreeMap<String, std::collections::BTreeSet<String>>,
     pub variant_stats: BTreeMap<(String, String), VariantStats>,
     /// Salted hashes on the suppression list.
     pub suppressed: std::collections::BTreeSet<String>,
 }
+
+pub type CapsBefore = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {

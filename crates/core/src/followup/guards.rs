@@ -246,6 +246,7 @@ mod tests {
             inbound: None,
             locale: None,
             sentiment: None,
+            delivery_attempts: 0,
         }
     }
 

@@ -9,6 +9,7 @@ use crate::envelope::{Channel, Details, Kind, Priority, TicketStatus};
 use crate::nps::NpsCategory;
 use crate::profile::{Profile, Segment};
 
+pub mod bounces;
 pub mod dry_run;
 pub mod guards;
 pub mod outcomes;
@@ -131,6 +132,14 @@ pub struct FollowUpIntent {
     /// The feedback's sentiment, the baseline for the A/B outcome.
     #[serde(default)]
     pub sentiment: Option<f64>,
+    /// Deliveries of this intent the provider refused for a passing reason
+    /// (throttling, quota, a sending pause); each put it back on the queue later.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub delivery_attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Playbook {
@@ -209,6 +218,7 @@ impl Playbook {
             inbound: f.channel,
             locale: f.locale.clone(),
             sentiment: af.compound(),
+            delivery_attempts: 0,
             nps_score: f.details.nps_score(),
             ticket_id: match &f.details {
                 Details::Ticket { ticket_id, .. } => Some(ticket_id.clone()),

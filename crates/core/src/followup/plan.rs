@@ -244,6 +244,7 @@ mod tests {
             inbound: Some(Channel::Email),
             locale: None,
             sentiment: Some(-0.7),
+            delivery_attempts: 0,
         }
     }
 

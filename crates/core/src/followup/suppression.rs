@@ -17,16 +17,27 @@ fn hash(salt: &str, kind: &str, value: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Every key under which a customer may be suppressed: the id, and the e-mail
-/// (trimmed, lower-cased) and phone when known.
+/// The key of one e-mail address (trimmed, lower-cased): what a bounce, a complaint
+/// or a rejected send suppresses, whichever customer record the address is on.
+pub fn email_key(salt: &str, email: &str) -> String {
+    hash(salt, "email", &email.trim().to_lowercase())
+}
+
+/// The key of one phone number (as stored, E.164).
+pub fn phone_key(salt: &str, phone: &str) -> String {
+    hash(salt, "phone", phone.trim())
+}
+
+/// Every key under which a customer may be suppressed: the id, and the e-mail and
+/// phone when known.
 pub fn keys(salt: &str, customer_id: &str, contact: Option<&CustomerInfo>) -> Vec<String> {
     let mut out = vec![hash(salt, "id", customer_id)];
     if let Some(c) = contact {
         if let Some(e) = &c.email {
-            out.push(hash(salt, "email", &e.trim().to_lowercase()));
+            out.push(email_key(salt, e));
         }
         if let Some(p) = &c.phone {
-            out.push(hash(salt, "phone", p));
+            out.push(phone_key(salt, p));
         }
     }
     out

@@ -1,0 +1,113 @@
+//! SES bounce and complaint notifications, delivered by SNS, put addresses on the
+//! suppression list. SNS invokes the function asynchronously: a store error fails the
+//! invocation and Lambda retries it; a notification that cannot be read is logged with
+//! its reason and counted (retrying would not make it readable).
+
+use feedloop_core::followup::bounces::{
+    parse_ses_notification, DeliveryEventKind, SOFT_BOUNCES_TO_SUPPRESS,
+};
+use feedloop_core::followup::suppression;
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::handler::Clock;
+use crate::ports::{StoreError, SuppressionList};
+
+/// The parts of an SNS event this needs; the rest (signatures, URLs) is ignored so a
+/// record missing one of them is still read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SnsEvent {
+    #[serde(rename = "Records")]
+    pub records: Vec<SnsRecord>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SnsRecord {
+    #[serde(rename = "Sns")]
+    pub sns: SnsMessage,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SnsMessage {
+    #[serde(rename = "MessageId", default)]
+    pub message_id: String,
+    #[serde(rename = "Message")]
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NotificationReport {
+    pub hard_bounces: u32,
+    pub soft_bounces: u32,
+    pub complaints: u32,
+    /// Addresses put on the suppression list by this invocation.
+    pub suppressed: u32,
+    pub ignored: u32,
+    pub malformed: u32,
+}
+
+impl NotificationReport {
+    pub fn emf(&self, now: chrono::DateTime<chrono::Utc>) -> String {
+        let metrics = [
+            ("HardBounces", self.hard_bounces),
+            ("SoftBounces", self.soft_bounces),
+            ("Complaints", self.complaints),
+            ("AddressesSuppressed", self.suppressed),
+            ("NotificationsMalformed", self.malformed),
+        ];
+        feedloop_ingest::handler::emf_line("followup", &metrics, now)
+    }
+}
+
+pub struct Notifications<S> {
+    pub store: S,
+    pub suppression_salt: String,
+    pub clock: Clock,
+}
+
+impl<S: SuppressionList> Notifications<S> {
+    pub async fn handle(&self, event: &SnsEvent) -> Result<NotificationReport, StoreError> {
+        let mut report = NotificationReport::default();
+        let now = (self.clock)();
+        for record in &event.records {
+            let sns_id = &record.sns.message_id;
+            let e = match parse_ses_notification(&record.sns.message) {
+                Ok(e) => e,
+                Err(reason) => {
+                    warn!(sns_message_id = %sns_id, %reason, "SES notification ignored");
+                    report.malformed += 1;
+                    continue;
+                }
+            };
+            for address in &e.recipients {
+                let key = suppression::email_key(&self.suppression_salt, address);
+                let reason = match e.kind {
+                    DeliveryEventKind::HardBounce => {
+                        report.hard_bounces += 1;
+                        Some("hard bounce".to_owned())
+                    }
+                    DeliveryEventKind::Complaint => {
+                        report.complaints += 1;
+                        Some("complaint".to_owned())
+                    }
+                    DeliveryEventKind::SoftBounce => {
+                        report.soft_bounces += 1;
+                        let seen = self.store.count_soft_bounce(&key, &e.id, now).await?;
+                        (seen >= SOFT_BOUNCES_TO_SUPPRESS).then(|| format!("{seen} soft bounces"))
+                    }
+                    DeliveryEventKind::Other => None,
+                };
+                if let Some(reason) = reason {
+                    self.store.suppress(&[key], &reason, now).await?;
+                    report.suppressed += 1;
+                    // The id is SES's, the key a salted hash: no address in the log.
+                    info!(ses_feedback_id = %e.id, %reason, "address suppressed");
+                }
+            }
+            if e.kind == DeliveryEventKind::Other {
+                report.ignored += 1;
+            }
+        }
+        Ok(report)
+    }
+}
