@@ -256,6 +256,15 @@ fn followup_function_is_configured_completely_and_least_privileged() {
         ses.contains(":identity/") && ses.contains(":configuration-set/${SesConfigurationSet}"),
         "SendEmail only on the configured identity and the stack's configuration set: {ses}"
     );
+    // A follow-up that ends failed raises an alarm on the dispatcher's own metric.
+    let alarm = res(&t, "FollowUpsFailedAlarm");
+    assert_eq!(
+        (alarm["Namespace"].as_str(), alarm["MetricName"].as_str()),
+        (Some("feedloop"), Some("FollowUpsFailed"))
+    );
+    assert!(feedloop_followup::DispatchReport::default()
+        .emf(chrono::Utc::now())
+        .contains("\"FollowUpsFailed\""));
     // Bounces and complaints come back to this function through SNS.
     let r = &t["Resources"];
     assert_eq!(

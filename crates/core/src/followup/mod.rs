@@ -10,6 +10,7 @@ use crate::nps::NpsCategory;
 use crate::profile::{Profile, Segment};
 
 pub mod bounces;
+mod country_zones;
 pub mod dry_run;
 pub mod guards;
 pub mod outcomes;

@@ -32,21 +32,52 @@ fn default_timezone() -> String {
 }
 
 /// The zone quiet hours are judged in for `customer`, and a note for the history
-/// record when it is not the customer's own.
+/// record when it is not the customer's own: the zone of their phone number's country
+/// where that country keeps one time, else the business's `DefaultTimezone`. Never
+/// UTC by accident.
 pub fn quiet_hours_zone<'a>(
     customer: Option<&'a CustomerInfo>,
     policy: &'a DispatchPolicy,
 ) -> (&'a str, Option<String>) {
-    match customer.and_then(|c| c.timezone.as_deref()) {
-        Some(tz) => (tz, None),
-        None => (
-            policy.default_timezone.as_str(),
-            Some(format!(
-                "quiet hours judged in {} (DefaultTimezone): the customer has no time zone",
-                policy.default_timezone
-            )),
-        ),
+    if let Some(tz) = customer.and_then(|c| c.timezone.as_deref()) {
+        return (tz, None);
     }
+    if let Some((country, zone)) = customer
+        .and_then(|c| c.phone.as_deref())
+        .and_then(phone_country_zone)
+    {
+        return (
+            zone,
+            Some(format!(
+                "quiet hours judged in {zone}, the zone of the phone number's country ({country}): the customer has no time zone"
+            )),
+        );
+    }
+    (
+        policy.default_timezone.as_str(),
+        Some(format!(
+            "quiet hours judged in {} (DefaultTimezone): the customer has no time zone{}",
+            policy.default_timezone,
+            if customer.is_some_and(|c| c.phone.is_some()) {
+                " and their phone number's country has several"
+            } else {
+                ""
+            }
+        )),
+    )
+}
+
+/// The country of an international (E.164) number and its zone, when that country
+/// keeps one time (`country_zones`); `None` for several-zone countries (US, Canada,
+/// Australia, ...) and numbers libphonenumber does not place.
+pub fn phone_country_zone(phone: &str) -> Option<(&'static str, &'static str)> {
+    let number = phonenumber::parse(None, phone).ok()?;
+    let id = number.country().id()?;
+    let id: &str = id.as_ref();
+    super::country_zones::COUNTRY_ZONES
+        .iter()
+        .find(|(c, _)| *c == id)
+        .map(|(c, z)| (*c, *z))
 }
 
 fn default_max_age_hours() -> i64 {
@@ -393,6 +424,61 @@ mod tests {
             quiet_hours_zone(Some(&customer("Asia/Tokyo")), &pol),
             ("Asia/Tokyo", None)
         );
+    }
+
+    #[test]
+    fn without_a_customer_zone_the_phone_numbers_country_decides_where_it_has_one_zone() {
+        // GIVEN a business in Los Angeles and customers with no time zone
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 22, 30, 0).unwrap(); // 23:30 in Berlin
+        let t = Templates::default_catalog();
+        let pol = DispatchPolicy {
+            default_timezone: "America/Los_Angeles".into(),
+            ..DispatchPolicy::default()
+        };
+        let with_phone = |phone: &str| CustomerInfo {
+            timezone: None,
+            phone: Some(phone.into()),
+            ..customer("UTC")
+        };
+        // WHEN one has a German mobile number
+        let de = with_phone("+4915123456789");
+        // THEN quiet hours are Berlin's: the 23:30 message waits for 08:00 there
+        assert_eq!(
+            plan(&intent(Purpose::Service), Some(&de), false, &t, &pol, now),
+            Plan::Defer(Utc.with_ymd_and_hms(2026, 11, 25, 7, 0, 0).unwrap())
+        );
+        let (zone, note) = quiet_hours_zone(Some(&de), &pol);
+        assert_eq!(zone, "Europe/Berlin");
+        assert!(note.unwrap().contains("phone number's country (DE)"));
+        // A British and an Indian number place theirs too.
+        assert_eq!(
+            quiet_hours_zone(Some(&with_phone("+447400123456")), &pol).0,
+            "Europe/London"
+        );
+        assert_eq!(
+            quiet_hours_zone(Some(&with_phone("+919876543210")), &pol).0,
+            "Asia/Kolkata"
+        );
+        // A US number could be any of six zones: the business's zone, and the note says why.
+        let us = with_phone("+12125550123");
+        let (zone, note) = quiet_hours_zone(Some(&us), &pol);
+        assert_eq!(zone, "America/Los_Angeles");
+        assert!(note.unwrap().contains("DefaultTimezone"));
+        // A number libphonenumber cannot place changes nothing either.
+        assert_eq!(
+            quiet_hours_zone(Some(&with_phone("+999123")), &pol).0,
+            "America/Los_Angeles"
+        );
+    }
+
+    #[test]
+    fn every_country_zone_is_a_zone_chrono_tz_knows() {
+        for (country, zone) in super::super::country_zones::COUNTRY_ZONES {
+            assert!(
+                crate::followup::guards::is_known_timezone(zone),
+                "{country}: {zone}"
+            );
+        }
     }
 
     #[test]
