@@ -156,7 +156,12 @@ where
                 self.store
                     .record_reject(&RejectRecord {
                         message_id: message_id.to_owned(),
-                        reason: format!("follow-up intent is not valid: {e}"),
+                        // serde quotes the offending value ("unknown variant
+                        // `ada@example.com`"): keep contact data out of the record.
+                        reason: format!(
+                            "follow-up intent is not valid: {}",
+                            feedloop_core::pii::redact(&e.to_string())
+                        ),
                         body_prefix: body.chars().take(2048).collect(),
                         received_at: now,
                         // An intent names its customer like an envelope does: keep
@@ -164,7 +169,11 @@ where
                         customer_id: customer_hint(body.as_bytes()).map(|c| c.to_string()),
                     })
                     .await?;
-                warn!(error = %e, "rejected malformed intent");
+                warn!(
+                    line = e.line(),
+                    column = e.column(),
+                    "rejected malformed intent"
+                );
                 return Ok(Handled::Rejected);
             }
         };

@@ -240,6 +240,23 @@ pub(crate) fn check_id(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A rejected value, quoted only when it is a short token that cannot be contact data
+/// or a name (an enum value, a zone, a tag): reasons are logged, and a customer's
+/// details pasted into the wrong field must not follow them there. The reject record
+/// keeps the body, where an erasure reaches it.
+fn shown(s: &str) -> String {
+    let digits = s.chars().filter(char::is_ascii_digit).count();
+    let token = s.chars().count() <= 24
+        && digits < 7
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:+".contains(c));
+    if token {
+        format!("{s:?}")
+    } else {
+        format!("(a {}-character value, not shown)", s.chars().count())
+    }
+}
+
 fn describe_char(c: char) -> String {
     if c.is_control() || c.is_whitespace() {
         format!("U+{:04X}", c as u32)
@@ -407,7 +424,8 @@ impl Checker<'_> {
             self.problem(
                 path,
                 format!(
-                    "unknown value {s:?} (expected one of: {})",
+                    "unknown value {} (expected one of: {})",
+                    shown(s),
                     names.join(", ")
                 ),
             );
@@ -421,7 +439,7 @@ impl Checker<'_> {
         let Ok(t) = DateTime::parse_from_rfc3339(s) else {
             self.problem(
                 "occurred_at",
-                format!("not RFC 3339 ({s:?}; e.g. 2026-11-24T10:00:00Z)"),
+                format!("not RFC 3339 ({}; e.g. 2026-11-24T10:00:00Z)", shown(s)),
             );
             return None;
         };
@@ -462,7 +480,10 @@ impl Checker<'_> {
         } else {
             self.problem(
                 "locale",
-                format!("{s:?} is not a BCP 47 language tag (e.g. en, en-GB)"),
+                format!(
+                    "{} is not a BCP 47 language tag (e.g. en, en-GB)",
+                    shown(&s)
+                ),
             );
             None
         }
@@ -590,7 +611,10 @@ impl Checker<'_> {
                 } else {
                     self.problem(
                         "customer.timezone",
-                        format!("unknown time zone {tz:?} (use an IANA name such as Europe/Paris)"),
+                        format!(
+                            "unknown time zone {} (use an IANA name such as Europe/Paris)",
+                            shown(&tz)
+                        ),
                     );
                     None
                 }
@@ -645,7 +669,11 @@ impl Checker<'_> {
             if v.as_str() != Some(SCHEMA) {
                 self.problem(
                     "schema",
-                    format!("unsupported schema {v} (expected {SCHEMA:?})"),
+                    format!(
+                        "unsupported schema {} (expected {SCHEMA:?})",
+                        v.as_str()
+                            .map_or_else(|| "(not a string)".to_owned(), shown)
+                    ),
                 );
             }
         }
