@@ -10,6 +10,7 @@ use feedloop_aws::{DynamoStore, SqsQueue};
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::followup::plan::DispatchPolicy;
 use feedloop_core::followup::templates::Templates;
+use feedloop_core::followup::unsubscribe::UnsubscribeLinks;
 use feedloop_core::followup::{suppression, ContactChannel, FollowUpIntent, Playbook, Purpose};
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
@@ -19,13 +20,19 @@ use feedloop_followup::{DeliveryMode, Dispatcher};
 use feedloop_ingest::poller::{poll_once, succeeded, to_event};
 use feedloop_ingest::ports::MessageQueue;
 use feedloop_ingest::{Ingest, Settings};
-use feedloop_tests::harness::Stack;
+use feedloop_tests::harness::{SentMail, Stack};
 use feedloop_tests::test_now;
 use serde_json::{json, Value};
 
 const SALT: &str = "moto-salt";
 const FROM: &str = "care@acme.test";
 const CONFIGURATION_SET: &str = "feedloop-followups";
+const SECRET: &str = "followup-moto-secret-0123456789abcdef";
+const UNSUBSCRIBE_URL: &str = "https://api.example.test/unsubscribe";
+
+fn keys() -> feedloop_core::keys::StackKeys {
+    feedloop_core::keys::StackKeys::derive(SECRET).unwrap()
+}
 
 type AwsDispatcher = Dispatcher<DynamoStore, AwsDelivery, SqsQueue>;
 
@@ -47,6 +54,10 @@ fn dispatcher(stack: &Stack, mode: DeliveryMode, now: DateTime<Utc>) -> AwsDispa
         policy: DispatchPolicy {
             company: Some("Acme Bikes".into()),
             max_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
+            unsubscribe: Some(UnsubscribeLinks {
+                url: UNSUBSCRIBE_URL.into(),
+                key: keys().unsubscribe_key,
+            }),
             ..DispatchPolicy::default()
         },
         mode,
@@ -209,21 +220,32 @@ async fn ingest_to_followup_queue_to_ses_and_sns_end_to_end() {
 
     // What moto's SES and SNS actually received.
     let data = stack.moto_data().await;
-    let mails = data["ses"]["Message"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let mails = SentMail::all(&data);
     assert_eq!(mails.len(), 1, "{mails:?}");
-    assert_eq!(
-        mails[0]["destinations"]["ToAddresses"],
-        json!(["ada@example.com"])
-    );
-    assert_eq!(mails[0]["source"], FROM);
-    let body = mails[0]["body"].as_str().unwrap();
+    assert_eq!(mails[0].to, ["ada@example.com"]);
+    assert_eq!(mails[0].source, FROM);
+    assert_eq!(mails[0].header("To").as_deref(), Some("ada@example.com"));
+    let body = mails[0].part("plain");
     assert!(
         body.contains("Ada") && body.contains("Acme Bikes") && !body.contains("{{"),
         "{body}"
     );
+    // RFC 8058 one-click headers, and the same signed link in both parts.
+    let link = mails[0]
+        .header("List-Unsubscribe")
+        .and_then(|h| Some(h.strip_prefix('<')?.strip_suffix('>')?.to_owned()))
+        .expect("a List-Unsubscribe header with one https URL");
+    assert!(
+        link.starts_with(&format!("{UNSUBSCRIBE_URL}?token=")),
+        "{link}"
+    );
+    assert_eq!(
+        mails[0].header("List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+    assert!(body.contains(&link), "{body}");
+    assert!(mails[0].part("html").contains(&format!("href=\"{link}\"")));
+    assert!(!link.contains("ada"), "the link carries no address: {link}");
     let sms = data["sns"]["SMS"].as_array().cloned().unwrap_or_default();
     assert_eq!(sms.len(), 1, "{sms:?}");
     assert_eq!(sms[0]["phone_number"], "+447700900123");
@@ -384,7 +406,7 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
         "{outcomes:?}"
     );
     let data = stack.moto_data().await;
-    assert_eq!(data["ses"]["Message"].as_array().map(Vec::len), Some(1));
+    assert_eq!(SentMail::all(&data).len(), 1);
     let h = store(&stack).followup_history("cust-1").await.unwrap();
     assert_eq!(h.len(), 20);
     assert!(h.iter().filter(|a| a.status == Status::Skipped).all(|a| a
@@ -496,9 +518,7 @@ async fn dry_run_mode_records_what_it_would_send_and_sends_nothing() {
     .await;
     assert_eq!(reports.iter().map(|r| r.dry_run).sum::<u32>(), 1);
     let data = stack.moto_data().await;
-    assert!(data["ses"]["Message"]
-        .as_array()
-        .is_none_or(|m| m.is_empty()));
+    assert!(SentMail::all(&data).is_empty());
     let h = store(&stack).followup_history("c1").await.unwrap();
     assert_eq!(h[0].status, Status::DryRun);
     assert!(
@@ -567,5 +587,82 @@ async fn ses_bounces_and_complaints_suppress_addresses_in_dynamodb() {
     let suppressed: u32 = reports.iter().map(|r| r.suppressed).sum();
     assert_eq!(suppressed, 1, "{reports:?}");
     let data = stack.moto_data().await;
-    assert!(data["ses"]["Message"].as_array().is_none_or(Vec::is_empty));
+    assert!(SentMail::all(&data).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unsubscribe_link_in_a_sent_mail_opts_the_customer_out_end_to_end() {
+    // GIVEN a detractor's apology, sent live through moto's SES
+    let stack = Stack::start("unsub").await;
+    verify_sender(&stack).await;
+    let first = survey(
+        "f1",
+        "c-unsub",
+        2,
+        "2026-11-24T09:00:00Z",
+        "email",
+        json!({"name": "Ada", "email": "ada@example.com"}),
+    );
+    SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0)
+        .send_all(&[first])
+        .await
+        .unwrap();
+    drain_ingest(&stack, &ingest(&stack, test_now())).await;
+    drain_followups(&stack, &dispatcher(&stack, DeliveryMode::Live, test_now())).await;
+    let mails = SentMail::all(&stack.moto_data().await);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let link = mails[0].header("List-Unsubscribe").unwrap();
+    let token = link
+        .trim_matches(['<', '>'])
+        .split_once("?token=")
+        .map(|(_, t)| t.to_owned())
+        .unwrap();
+
+    // WHEN the customer's mail client posts the one-click unsubscribe to the API
+    let api = feedloop_api::Api {
+        store: store(&stack),
+        keys: keys(),
+        clock: Arc::new(test_now),
+    };
+    let q: std::collections::HashMap<String, String> = [("token".into(), token.clone())].into();
+    let page = api.handle("GET", "/unsubscribe", &q).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let done = api.handle("POST", "/unsubscribe", &q).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+
+    // THEN the profile in DynamoDB says e-mail is off, from the link
+    use feedloop_api::ports::QueryStore;
+    let p = store(&stack).profile("c-unsub").await.unwrap().unwrap();
+    let fact = p.consent.email.clone().expect("an e-mail consent fact");
+    assert_eq!(
+        (fact.value, fact.feedback_id.as_str()),
+        (false, "consent:unsubscribe-link")
+    );
+
+    // AND the next apology, ten days later, is skipped for consent and nothing is sent,
+    // even though the new feedback's customer block says nothing about consent
+    let later = test_now() + Duration::days(10);
+    let second = survey(
+        "f2",
+        "c-unsub",
+        1,
+        "2026-12-04T09:00:00Z",
+        "email",
+        json!({"name": "Ada", "email": "ada@example.com"}),
+    );
+    SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0)
+        .send_all(&[second])
+        .await
+        .unwrap();
+    drain_ingest(&stack, &ingest(&stack, later)).await;
+    drain_followups(&stack, &dispatcher(&stack, DeliveryMode::Live, later)).await;
+    assert_eq!(SentMail::all(&stack.moto_data().await).len(), 1);
+    let h = statuses(&store(&stack).followup_history("c-unsub").await.unwrap());
+    assert_eq!(h.len(), 2, "{h:?}");
+    assert!(
+        h.iter().any(|(_, st, r)| *st == Status::Skipped
+            && r.as_deref()
+                .is_some_and(|r| r.starts_with("no channel with both an address and consent"))),
+        "{h:?}"
+    );
 }

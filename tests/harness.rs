@@ -105,6 +105,17 @@ impl Stack {
         aws_sdk_sqs::Client::new(&self.sdk)
     }
 
+    /// The stack's keys, from its secret in moto (created as `feedloop local up` does,
+    /// the first time it is asked for).
+    pub async fn keys(&self) -> feedloop_core::keys::StackKeys {
+        let arn = feedloop_aws::secrets::ensure_local_secret(&self.sdk, &self.names.secret)
+            .await
+            .expect("create the stack secret on moto");
+        feedloop_aws::secrets::stack_keys(&self.sdk, &arn)
+            .await
+            .expect("read the stack secret from moto")
+    }
+
     /// moto's record of everything it holds, sent e-mails and SMS included.
     pub async fn moto_data(&self) -> serde_json::Value {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -124,5 +135,74 @@ impl Stack {
             .map(|(_, b)| b)
             .unwrap_or_default();
         serde_json::from_str(body).expect("data.json is JSON")
+    }
+}
+
+/// One e-mail as moto's SES received it (raw MIME, as the dispatcher sends it).
+#[derive(Debug, Clone)]
+pub struct SentMail {
+    pub source: String,
+    pub to: Vec<String>,
+    pub raw: String,
+}
+
+impl SentMail {
+    /// Every sent e-mail in moto's `data.json`.
+    pub fn all(data: &serde_json::Value) -> Vec<SentMail> {
+        data["ses"]["RawMessage"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| SentMail {
+                source: m["source"].as_str().unwrap_or_default().to_owned(),
+                to: m["destinations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|d| d.as_str().map(str::to_owned))
+                    .collect(),
+                raw: m["raw_data"].as_str().unwrap_or_default().to_owned(),
+            })
+            .collect()
+    }
+
+    /// A top-level header's value, folded lines joined.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = self.raw.split("\r\n\r\n").next().unwrap_or_default();
+        let mut value: Option<String> = None;
+        for line in head.split("\r\n") {
+            if let Some(v) = value.as_mut().filter(|_| line.starts_with([' ', '\t'])) {
+                v.push_str(line.trim_start());
+                continue;
+            }
+            if value.is_some() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case(name) {
+                    value = Some(v.trim().to_owned());
+                }
+            }
+        }
+        value
+    }
+
+    /// The decoded `text/plain` or `text/html` part.
+    pub fn part(&self, subtype: &str) -> String {
+        use base64::Engine;
+        let start = self
+            .raw
+            .find(&format!("Content-Type: text/{subtype}"))
+            .unwrap_or_else(|| panic!("no text/{subtype} part in {}", self.raw));
+        let rest = &self.raw[start..];
+        let body = &rest[rest.find("\r\n\r\n").expect("part headers end") + 4..];
+        let b64: String = body
+            .split("\r\n")
+            .take_while(|l| !l.starts_with("--"))
+            .collect();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .expect("the part is base64");
+        String::from_utf8(bytes).expect("the part is UTF-8")
     }
 }

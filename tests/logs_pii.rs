@@ -2,7 +2,8 @@
 //! log capture at the most verbose level of our own crates: ingest of good and poison
 //! messages (a wrong-typed field holding an e-mail, a bad e-mail, a customer id that
 //! is an e-mail address), a live follow-up through SES, a malformed intent quoting an
-//! address, an SES complaint, and the API's consent change, read and erase. None of
+//! address, an SES complaint, the customer's one-click unsubscribe, and the API's
+//! consent change, read and erase. None of
 //! the seeded names, addresses, numbers, texts or subjects may appear in what was
 //! logged.
 
@@ -16,6 +17,7 @@ use feedloop_aws::{DynamoStore, SqsQueue};
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::followup::plan::DispatchPolicy;
 use feedloop_core::followup::templates::Templates;
+use feedloop_core::followup::unsubscribe::UnsubscribeLinks;
 use feedloop_core::followup::Playbook;
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
@@ -24,7 +26,7 @@ use feedloop_followup::{DeliveryMode, Dispatcher};
 use feedloop_ingest::poller::{poll_once, succeeded, to_event};
 use feedloop_ingest::ports::MessageQueue;
 use feedloop_ingest::{Ingest, Settings};
-use feedloop_tests::harness::Stack;
+use feedloop_tests::harness::{SentMail, Stack};
 use feedloop_tests::test_now;
 use serde_json::json;
 
@@ -94,6 +96,8 @@ async fn no_seeded_personal_data_reaches_the_logs() {
         .init();
 
     let stack = Stack::start("pii").await;
+    let keys =
+        feedloop_core::keys::StackKeys::derive("logs-pii-secret-0123456789abcdef0123").unwrap();
     let store = DynamoStore::new(stack.ddb(), &stack.names.table, 365);
     let ses = aws_sdk_sesv2::Client::new(&stack.sdk);
     ses.create_email_identity()
@@ -155,10 +159,14 @@ async fn no_seeded_personal_data_reaches_the_logs() {
         templates: Templates::default_catalog(),
         policy: DispatchPolicy {
             company: Some("Acme Bikes".into()),
+            unsubscribe: Some(UnsubscribeLinks {
+                url: "https://api.example.test/unsubscribe".into(),
+                key: keys.unsubscribe_key.clone(),
+            }),
             ..DispatchPolicy::default()
         },
         mode: DeliveryMode::Live,
-        suppression_salt: "salt".into(),
+        suppression_salt: keys.suppression_salt.clone(),
         clock: Arc::new(test_now),
     };
     let (mut sent, mut bad_intents) = (0, 0);
@@ -177,11 +185,12 @@ async fn no_seeded_personal_data_reaches_the_logs() {
         (1, 1),
         "one apology went out, one intent was poison"
     );
-    let mails = stack.moto_data().await["ses"]["Message"].clone();
+    let mails = SentMail::all(&stack.moto_data().await);
     assert!(
-        mails.to_string().contains(EMAIL),
-        "the mail itself went to the seeded address: {mails}"
+        mails.iter().any(|m| m.to == [EMAIL]),
+        "the mail itself went to the seeded address: {mails:?}"
     );
+    let unsubscribe_link = mails[0].header("List-Unsubscribe").expect("a link");
 
     // An SES complaint about the address.
     let complaint = json!({"eventType": "Complaint", "mail": {"messageId": "ses-1", "destination": [EMAIL]},
@@ -191,7 +200,7 @@ async fn no_seeded_personal_data_reaches_the_logs() {
     .unwrap();
     let notifications = Notifications {
         store: store.clone(),
-        suppression_salt: "salt".into(),
+        suppression_salt: keys.suppression_salt.clone(),
         clock: Arc::new(test_now),
     };
     assert_eq!(notifications.handle(&event).await.unwrap().suppressed, 1);
@@ -199,10 +208,20 @@ async fn no_seeded_personal_data_reaches_the_logs() {
     // The API: consent change, read, erase, for both customers.
     let api = Api {
         store: store.clone(),
-        cursor_key: b"0123456789abcdef".to_vec(),
-        suppression_salt: "salt".into(),
+        keys: keys.clone(),
         clock: Arc::new(test_now),
     };
+    // The customer's own one-click unsubscribe, from the link in the mail.
+    let token = unsubscribe_link
+        .trim_matches(['<', '>'])
+        .split_once("?token=")
+        .map(|(_, t)| t.to_owned())
+        .unwrap();
+    let one_click: HashMap<String, String> = [("token".into(), token)].into();
+    for method in ["GET", "POST"] {
+        let r = api.handle(method, "/unsubscribe", &one_click).await;
+        assert_eq!(r.status, 200, "{method}: {}", r.body);
+    }
     let q = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
         pairs
             .iter()

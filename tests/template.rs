@@ -243,6 +243,7 @@ fn followup_function_is_configured_completely_and_least_privileged() {
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
             "sqs:SendMessage",
+            "secretsmanager:GetSecretValue",
             "ses:SendEmail",
             "sns:Publish",
             "sns:CheckIfPhoneNumberIsOptedOut"
@@ -250,7 +251,7 @@ fn followup_function_is_configured_completely_and_least_privileged() {
     );
     let ses = format!(
         "{:?}",
-        f["Properties"]["Policies"][0]["Statement"][2]["Resource"]
+        f["Properties"]["Policies"][0]["Statement"][3]["Resource"]
     );
     assert!(
         ses.contains(":identity/") && ses.contains(":configuration-set/${SesConfigurationSet}"),
@@ -331,9 +332,17 @@ fn api_function_has_every_route_iam_auth_and_no_scan() {
             "GET /reports/drivers",
             "GET /reports/nps",
             "GET /segments/{segment}",
-            "PUT /customers/{id}/consent"
+            "GET /unsubscribe",
+            "POST /unsubscribe",
+            "PUT /customers/{id}/consent",
         ]
     );
+    // Only the opt-out link is public; every other route keeps the IAM default.
+    for (name, e) in f["Properties"]["Events"].as_mapping().unwrap() {
+        let public = e["Properties"]["Auth"]["Authorizer"].as_str() == Some("NONE");
+        let unsubscribe = e["Properties"]["Path"].as_str() == Some("/unsubscribe");
+        assert_eq!(public, unsubscribe, "{name:?}");
+    }
     let policy = format!("{:?}", f["Properties"]["Policies"]);
     assert!(
         !policy.contains("Scan") && !policy.contains("dynamodb:*"),
@@ -396,6 +405,55 @@ fn build_and_deploy_pin_the_same_architecture_and_the_x86_check_build_is_never_d
     assert!(
         check.contains("--build-dir") && !check.contains(".aws-sam/build "),
         "{check}"
+    );
+}
+
+#[test]
+fn keys_come_from_a_generated_retained_secret_not_the_stack_id() {
+    let t = template();
+    let secret = &t["Resources"]["StackSecret"];
+    assert_eq!(secret["Type"], "AWS::SecretsManager::Secret");
+    // Without the secret the suppression list matches nobody: it outlives the stack.
+    assert_eq!(secret["DeletionPolicy"], "Retain");
+    assert_eq!(secret["UpdateReplacePolicy"], "Retain");
+    let gen = &secret["Properties"]["GenerateSecretString"];
+    assert!(
+        num(&gen["PasswordLength"]) >= feedloop_core::keys::MIN_SECRET_LEN as i64,
+        "{gen:?}"
+    );
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../samplesam.yaml"),
+    )
+    .unwrap();
+    assert!(
+        !text.contains("AWS::StackId"),
+        "no key derives from the stack id"
+    );
+    for f in ["FollowUpFunction", "ApiFunction"] {
+        let p = &t["Resources"][f]["Properties"];
+        assert_eq!(
+            ref_to(&p["Environment"]["Variables"]["SECRET_ARN"]),
+            Some("StackSecret"),
+            "{f}"
+        );
+        let reads: Vec<&Value> = p["Policies"][0]["Statement"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter(|st| st["Action"][0] == "secretsmanager:GetSecretValue")
+            .collect();
+        assert_eq!(reads.len(), 1, "{f} reads the secret");
+        assert_eq!(ref_to(&reads[0]["Resource"]), Some("StackSecret"), "{f}");
+    }
+    // The link in every e-mail is the API's public route.
+    let url = format!(
+        "{:?}",
+        t["Resources"]["FollowUpFunction"]["Properties"]["Environment"]["Variables"]
+            ["UNSUBSCRIBE_URL"]
+    );
+    assert!(
+        url.contains("https://${HttpApi}.execute-api.") && url.contains("/unsubscribe"),
+        "{url}"
     );
 }
 

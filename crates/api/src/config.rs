@@ -6,18 +6,13 @@ pub use feedloop_ingest::config::ConfigError;
 pub struct ApiConfig {
     pub table_name: String,
     pub aggregate_shards: u16,
-    /// Signs pagination cursors; unique per stack.
-    pub cursor_key: String,
-    pub suppression_salt: String,
+    /// The Secrets Manager secret the cursor key, the suppression salt and the
+    /// unsubscribe key derive from (read once at cold start).
+    pub secret_arn: String,
 }
 
 impl ApiConfig {
-    pub const VARS: [&'static str; 4] = [
-        "TABLE_NAME",
-        "AGGREGATE_SHARDS",
-        "CURSOR_KEY",
-        "SUPPRESSION_SALT",
-    ];
+    pub const VARS: [&'static str; 3] = ["TABLE_NAME", "AGGREGATE_SHARDS", "SECRET_ARN"];
 
     pub fn from_env() -> Result<ApiConfig, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -31,11 +26,10 @@ impl ApiConfig {
                 String::new()
             })
         };
-        let (table_name, shards, cursor_key, suppression_salt) = (
+        let (table_name, shards, secret_arn) = (
             req("TABLE_NAME"),
             req("AGGREGATE_SHARDS"),
-            req("CURSOR_KEY"),
-            req("SUPPRESSION_SALT"),
+            req("SECRET_ARN"),
         );
         let aggregate_shards = match shards.parse::<u16>() {
             Ok(n) if (1..=100).contains(&n) => n,
@@ -46,15 +40,11 @@ impl ApiConfig {
                 0
             }
         };
-        if !cursor_key.is_empty() && cursor_key.len() < 16 {
-            errors.push("CURSOR_KEY must be at least 16 characters".into());
-        }
         if errors.is_empty() {
             Ok(ApiConfig {
                 table_name,
                 aggregate_shards,
-                cursor_key,
-                suppression_salt,
+                secret_arn,
             })
         } else {
             Err(ConfigError(errors))
@@ -74,7 +64,7 @@ mod tests {
         for want in [
             "TABLE_NAME is not set",
             "AGGREGATE_SHARDS=\"0\" is not 1..=100",
-            "CURSOR_KEY is not set",
+            "SECRET_ARN is not set",
         ] {
             assert!(text.contains(want), "{want} in {text}");
         }

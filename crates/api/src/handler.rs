@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use feedloop_core::envelope::{CustomerId, CustomerInfo};
-use feedloop_core::followup::suppression;
+use feedloop_core::followup::templates::html_escape;
+use feedloop_core::followup::{suppression, unsubscribe, ContactChannel};
+use feedloop_core::keys::StackKeys;
 use feedloop_core::profile::Segment;
 use feedloop_core::reports::{self, Counters, Granularity};
 use serde_json::{json, Value};
@@ -70,9 +72,8 @@ fn bad(code: &str, message: impl Into<String>) -> Reject {
 
 pub struct Api<S> {
     pub store: S,
-    /// Signs pagination cursors.
-    pub cursor_key: Vec<u8>,
-    pub suppression_salt: String,
+    /// Sign cursors and unsubscribe links, salt the suppression list.
+    pub keys: StackKeys,
     pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
 
@@ -208,6 +209,15 @@ impl<S: QueryStore> Api<S> {
                 unknown_params(q, &["from", "to"])?;
                 self.drivers(q).await
             }
+            // The one public route (no IAM): what a customer's e-mail links to.
+            ("GET", ["unsubscribe"]) => {
+                unknown_params(q, &["token"]).map_err(page_error)?;
+                self.unsubscribe_page(q)
+            }
+            ("POST", ["unsubscribe"]) => {
+                unknown_params(q, &["token"]).map_err(page_error)?;
+                self.unsubscribe(q).await
+            }
             ("GET", ["dashboard"]) => {
                 let html = dashboard::render(&self.dashboard_data().await?);
                 Ok(ApiResponse {
@@ -220,7 +230,7 @@ impl<S: QueryStore> Api<S> {
                 _,
                 ["customers", _] | ["customers", _, "feedback" | "followups"] | ["segments", _],
             )
-            | (_, ["reports", "nps" | "drivers"] | ["dashboard"]) => {
+            | (_, ["reports", "nps" | "drivers"] | ["dashboard"] | ["unsubscribe"]) => {
                 Err(Reject(ApiResponse::error(
                     405,
                     "method_not_allowed",
@@ -233,6 +243,81 @@ impl<S: QueryStore> Api<S> {
                 format!("no route for {path}"),
             ))),
         }
+    }
+
+    fn opt_out(&self, q: &HashMap<String, String>) -> Result<unsubscribe::OptOut, Reject> {
+        let token = q
+            .get("token")
+            .ok_or_else(|| page_error(bad("invalid_token", "the link has no token")))?;
+        unsubscribe::verify(&self.keys.unsubscribe_key, token, (self.clock)()).map_err(|e| {
+            let (status, code) = match e {
+                unsubscribe::TokenError::Expired => (410, "expired_token"),
+                _ => (400, "invalid_token"),
+            };
+            info!(code, "unsubscribe link refused");
+            Reject(page(
+                status,
+                "This link does not work",
+                &format!(
+                    "{}. To stop hearing from us, reply to any of our messages and we will take you off the list.",
+                    capitalise(&e.to_string())
+                ),
+                None,
+            ))
+        })
+    }
+
+    /// The confirm page. It changes nothing: mail scanners open links, and an
+    /// unsubscribe must be the customer's act (a POST, RFC 8058).
+    fn unsubscribe_page(&self, q: &HashMap<String, String>) -> Result<ApiResponse, Reject> {
+        let o = self.opt_out(q)?;
+        let token = q.get("token").map(String::as_str).unwrap_or_default();
+        Ok(page(
+            200,
+            &format!("Unsubscribe from {}?", channel_words(o.channel)),
+            &format!(
+                "You will get no more {} from us about your feedback.",
+                channel_words(o.channel)
+            ),
+            Some(token),
+        ))
+    }
+
+    /// One click: a mail client's `List-Unsubscribe-Post` or the confirm page's button.
+    async fn unsubscribe(&self, q: &HashMap<String, String>) -> Result<ApiResponse, Reject> {
+        let o = self.opt_out(q)?;
+        let consent = match o.channel {
+            ContactChannel::Email => Consent {
+                email: Some(false),
+                ..Consent::default()
+            },
+            ContactChannel::Sms => Consent {
+                sms: Some(false),
+                ..Consent::default()
+            },
+        };
+        let found = self
+            .store
+            .set_consent(
+                &o.customer_id,
+                &consent,
+                "consent:unsubscribe-link",
+                (self.clock)(),
+            )
+            .await
+            .map_err(|e| page_error(Reject::from(e)))?;
+        // An erased customer has nothing left to opt out of; the answer is the same,
+        // so the link tells nobody whether a record exists.
+        info!(channel = ?o.channel, on_file = found.is_some(), "unsubscribed by link");
+        Ok(page(
+            200,
+            "You are unsubscribed",
+            &format!(
+                "You will get no more {} from us. If this was a mistake, tell us when you next write and we will switch them back on.",
+                channel_words(o.channel)
+            ),
+            None,
+        ))
     }
 
     /// Staff record an explicit consent statement: `?email=on|off&sms=on|off&phone=on|off`
@@ -316,7 +401,7 @@ impl<S: QueryStore> Api<S> {
     fn position(&self, scope: &str, q: &HashMap<String, String>) -> Result<Option<String>, Reject> {
         q.get("cursor")
             .map(|c| {
-                cursor::verify(&self.cursor_key, scope, c)
+                cursor::verify(&self.keys.cursor_key, scope, c)
                     .map_err(|e| bad("invalid_cursor", e.to_string()))
             })
             .transpose()
@@ -335,7 +420,7 @@ impl<S: QueryStore> Api<S> {
             .await?;
         let next = page
             .next
-            .map(|p| cursor::issue(&self.cursor_key, &scope, &p));
+            .map(|p| cursor::issue(&self.keys.cursor_key, &scope, &p));
         Ok(ApiResponse::json(
             200,
             json!({"customer_id": id.as_str(), "items": page.items, "next_cursor": next}),
@@ -355,7 +440,7 @@ impl<S: QueryStore> Api<S> {
             .await?;
         let next = page
             .next
-            .map(|p| cursor::issue(&self.cursor_key, &scope, &p));
+            .map(|p| cursor::issue(&self.keys.cursor_key, &scope, &p));
         Ok(ApiResponse::json(
             200,
             json!({"segment": seg.as_str(), "items": page.items, "next_cursor": next}),
@@ -425,7 +510,7 @@ impl<S: QueryStore> Api<S> {
             .profile(id.as_str())
             .await?
             .and_then(|p| p.contact.map(|c| c.value));
-        let keys = suppression::keys(&self.suppression_salt, id.as_str(), contact.as_ref());
+        let keys = suppression::keys(&self.keys.suppression_salt, id.as_str(), contact.as_ref());
         let erased = self.store.erase(id.as_str(), &keys, (self.clock)()).await?;
         info!(
             profile = erased.profile,
@@ -486,6 +571,59 @@ impl<S: QueryStore> Api<S> {
             at_risk,
         })
     }
+}
+
+fn channel_words(c: ContactChannel) -> &'static str {
+    match c {
+        ContactChannel::Email => "e-mails",
+        ContactChannel::Sms => "text messages",
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// A customer-facing page: plain HTML, no script; text is escaped, and the token is
+/// echoed only when it is URL-safe characters.
+fn page(status: u16, title: &str, text: &str, confirm_token: Option<&str>) -> ApiResponse {
+    let (title, text) = (html_escape(title), html_escape(text));
+    let form = confirm_token
+        .filter(|t| t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .map(|t| {
+            format!(
+                r#"<form method="post" action="?token={t}"><button type="submit">Unsubscribe</button></form>"#
+            )
+        })
+        .unwrap_or_default();
+    ApiResponse {
+        status,
+        content_type: "text/html; charset=utf-8",
+        body: format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><meta name=\"robots\" content=\"noindex\"><title>{title}</title></head><body style=\"font-family:sans-serif;max-width:32em;margin:3em auto\"><h1>{title}</h1><p>{text}</p>{form}</body></html>"
+        ),
+    }
+}
+
+/// The unsubscribe route answers people, not programs: its errors are pages too.
+fn page_error(r: Reject) -> Reject {
+    let Reject(r) = r;
+    if r.content_type.starts_with("text/html") {
+        return Reject(r);
+    }
+    let message = serde_json::from_str::<Value>(&r.body)
+        .ok()
+        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "something went wrong".into());
+    Reject(page(
+        r.status,
+        "This link does not work",
+        &capitalise(&message),
+        None,
+    ))
 }
 
 /// What an erasure cannot reach and how long it lingers there (the template's

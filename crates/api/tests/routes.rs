@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{TimeZone, Utc};
+use chrono::{Duration, TimeZone, Utc};
 use feedloop_api::ports::*;
 use feedloop_api::Api;
 use feedloop_core::analysis::Analyzer;
@@ -20,7 +20,11 @@ use feedloop_ingest::memory::MemoryStore;
 use feedloop_ingest::{Ingest, Settings};
 use serde_json::{json, Value};
 
-const SALT: &str = "salt";
+const SECRET: &str = "routes-test-secret-0123456789abcdef";
+
+fn keys() -> feedloop_core::keys::StackKeys {
+    feedloop_core::keys::StackKeys::derive(SECRET).unwrap()
+}
 
 fn now() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
@@ -64,8 +68,7 @@ async fn loaded() -> (Arc<MemoryStore>, Api<Arc<MemoryStore>>) {
         .unwrap();
     let api = Api {
         store: store.clone(),
-        cursor_key: b"0123456789abcdef".to_vec(),
-        suppression_salt: SALT.into(),
+        keys: keys(),
         clock: Arc::new(now),
     };
     (store, api)
@@ -347,8 +350,7 @@ impl QueryStore for Broken {
 async fn store_failures_are_answered_without_internal_text() {
     let api = Api {
         store: Broken,
-        cursor_key: b"0123456789abcdef".to_vec(),
-        suppression_salt: SALT.into(),
+        keys: keys(),
         clock: Arc::new(now),
     };
     let r = api.handle("GET", "/customers/c1", &HashMap::new()).await;
@@ -427,7 +429,7 @@ async fn erase_leaves_only_the_suppression_record_and_later_follow_ups_are_suppr
         templates: Templates::default_catalog(),
         policy: DispatchPolicy::default(),
         mode: DeliveryMode::Live,
-        suppression_salt: SALT.into(),
+        suppression_salt: keys().suppression_salt,
         clock: Arc::new(now),
     };
     let handled = d
@@ -495,4 +497,87 @@ async fn staff_record_consent_which_sticks_until_changed_and_bad_requests_are_na
     let q: HashMap<String, String> = [("sms".to_string(), "on".to_string())].into();
     let r = api.handle("PUT", "/customers/nobody/consent", &q).await;
     assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn the_unsubscribe_link_confirms_on_get_records_on_post_and_refuses_forgeries() {
+    use feedloop_core::followup::unsubscribe::{issue, OptOut};
+    use feedloop_core::followup::ContactChannel;
+    // GIVEN a loaded store and the link an e-mail to c2 carries
+    let (store, api) = loaded().await;
+    let token = |customer: &str, days: i64, key: &[u8]| {
+        issue(
+            key,
+            &OptOut {
+                customer_id: customer.into(),
+                channel: ContactChannel::Email,
+                expires: now() + Duration::days(days),
+            },
+        )
+    };
+    let good = token("c2", 30, &keys().unsubscribe_key);
+    let q = |t: &str| -> HashMap<String, String> { [("token".to_string(), t.to_string())].into() };
+    let consent = |store: &MemoryStore| {
+        store.snapshot().profiles["c2"]
+            .value
+            .contact
+            .as_ref()
+            .and_then(|c| c.value.consent.email)
+    };
+    let before = consent(&store);
+
+    // WHEN the customer (or a mail scanner) opens it, THEN a confirm page, nothing changed
+    let r = api.handle("GET", "/unsubscribe", &q(&good)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.content_type.starts_with("text/html"));
+    assert!(
+        r.body.contains(&format!("action=\"?token={good}\"")),
+        "{}",
+        r.body
+    );
+    assert_eq!(consent(&store), before);
+
+    // WHEN the one-click POST arrives, THEN the opt-out is recorded with its source
+    let r = api.handle("POST", "/unsubscribe", &q(&good)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("You are unsubscribed"));
+    assert_eq!(consent(&store), Some(false));
+    let fact = store.snapshot().profiles["c2"].value.consent.email.clone();
+    assert_eq!(
+        fact.map(|f| (f.feedback_id, f.at)),
+        Some(("consent:unsubscribe-link".to_owned(), now()))
+    );
+
+    // AND forged, foreign, expired or missing tokens are refused with a page that says so
+    let mut forged = good.clone();
+    forged.replace_range(..2, if good.starts_with("Yz") { "Yx" } else { "Yz" });
+    for (t, status) in [
+        (forged, 400),
+        (token("c2", 30, b"another stack's key"), 400),
+        (token("c2", -1, &keys().unsubscribe_key), 410),
+        ("garbage".to_owned(), 400),
+    ] {
+        let r = api.handle("POST", "/unsubscribe", &q(&t)).await;
+        assert_eq!(r.status, status, "{t}: {}", r.body);
+        assert!(r.content_type.starts_with("text/html"), "{t}");
+        assert!(r.body.contains("This link does not work"), "{t}");
+    }
+    let r = api.handle("GET", "/unsubscribe", &HashMap::new()).await;
+    assert_eq!(
+        (r.status, r.content_type.starts_with("text/html")),
+        (400, true)
+    );
+    let r = api.handle("PUT", "/unsubscribe", &q(&good)).await;
+    assert_eq!(r.status, 405);
+
+    // AND a link for someone with no record answers the same, telling nobody who exists
+    let r = api
+        .handle(
+            "POST",
+            "/unsubscribe",
+            &q(&token("nobody", 30, &keys().unsubscribe_key)),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("You are unsubscribed"));
 }

@@ -609,33 +609,30 @@ where
 
 impl Deliver for AwsDelivery {
     async fn deliver(&self, m: &Message, purpose: Purpose) -> Result<String, DeliveryError> {
-        use aws_sdk_sesv2::types::{
-            Body, Content, Destination, EmailContent, Message as SesMessage,
-        };
+        use aws_sdk_sesv2::primitives::Blob;
+        use aws_sdk_sesv2::types::{EmailContent, RawMessage};
+        use feedloop_core::followup::mime;
         match m {
             Message::Email { to, email } => {
-                let content = |t: &str| Content::builder().data(t).charset("UTF-8").build();
-                let (subject, text, html) = match (
-                    content(&email.subject),
-                    content(&email.text),
-                    content(&email.html),
-                ) {
-                    (Ok(s), Ok(t), Ok(h)) => (s, t, h),
-                    _ => return Err(DeliveryError::permanent("building e-mail content")),
-                };
+                // Raw MIME, so the one-click unsubscribe headers travel in the message.
+                let raw = mime::raw_email(&self.from, to, email)
+                    .map_err(|e| DeliveryError::permanent(format!("building the e-mail: {e}")))?;
                 let out = self
                     .ses
                     .send_email()
                     .from_email_address(&self.from)
                     .set_configuration_set_name(self.configuration_set.clone())
-                    .destination(Destination::builder().to_addresses(to).build())
                     .content(
                         EmailContent::builder()
-                            .simple(
-                                SesMessage::builder()
-                                    .subject(subject)
-                                    .body(Body::builder().text(text).html(html).build())
-                                    .build(),
+                            .raw(
+                                RawMessage::builder()
+                                    .data(Blob::new(raw.into_bytes()))
+                                    .build()
+                                    .map_err(|e| {
+                                        DeliveryError::permanent(format!(
+                                            "building the e-mail: {e}"
+                                        ))
+                                    })?,
                             )
                             .build(),
                     )

@@ -4,6 +4,7 @@ pub mod followups;
 pub mod query;
 pub mod queue;
 pub mod schema;
+pub mod secrets;
 pub mod setup;
 pub mod store;
 

@@ -89,6 +89,8 @@ pub struct Names {
     pub ingest_dlq: String,
     pub followup_queue: String,
     pub followup_dlq: String,
+    /// The stack secret (Secrets Manager) the keys derive from.
+    pub secret: String,
 }
 
 impl Names {
@@ -99,6 +101,7 @@ impl Names {
             ingest_dlq: format!("{prefix}-ingest-dlq"),
             followup_queue: format!("{prefix}-followup"),
             followup_dlq: format!("{prefix}-followup-dlq"),
+            secret: format!("{prefix}-keys"),
         }
     }
 }

@@ -33,8 +33,8 @@ pub fn demo_page() -> Result<String> {
 pub async fn table_page(r: &Resolved) -> Result<String> {
     let api = feedloop_api::Api {
         store: r.store()?,
-        cursor_key: b"dashboard-local-only".to_vec(),
-        suppression_salt: String::new(),
+        keys: feedloop_core::keys::StackKeys::derive("dashboard-local-only-0123456789abcdef")
+            .expect("long enough"),
         clock: std::sync::Arc::new(chrono::Utc::now),
     };
     let data = api

@@ -28,6 +28,9 @@ pub async fn up(endpoint: &str, prefix: &str, env_file: &Path) -> Result<()> {
     let urls = setup::create_resources(&sdk, &names)
         .await
         .with_context(|| format!("creating resources on {endpoint}"))?;
+    let secret_arn = feedloop_aws::secrets::ensure_local_secret(&sdk, &names.secret)
+        .await
+        .with_context(|| format!("creating the stack secret on {endpoint}"))?;
     // `cargo lambda watch` runs the function as deployed: hybrid when the model is
     // installed; otherwise the lexicon, and the note says how to get the model.
     let (mode, model_dir) = match feedloop_neural::resolve_model_dir(None) {
@@ -64,7 +67,8 @@ pub async fn up(endpoint: &str, prefix: &str, env_file: &Path) -> Result<()> {
         ("QUIET_HOURS", "21:00-08:00".into()),
         ("DEFAULT_TIMEZONE", "Europe/London".into()),
         ("SES_CONFIGURATION_SET", "".into()),
-        ("SUPPRESSION_SALT", "feedloop-local".into()),
+        ("SECRET_ARN", secret_arn),
+        ("UNSUBSCRIBE_URL", "".into()),
         ("AWS_ENDPOINT_URL", endpoint.into()),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "testing".into()),
@@ -285,7 +289,10 @@ pub async fn drain(endpoint: &str, prefix: &str) -> Result<()> {
             ..DispatchPolicy::default()
         },
         mode: feedloop_followup::DeliveryMode::DryRun,
-        suppression_salt: crate::target::LOCAL_SALT.into(),
+        suppression_salt: feedloop_aws::secrets::stack_keys(&sdk, &names.secret)
+            .await
+            .context("the local stack's secret (`feedloop local up` creates it)")?
+            .suppression_salt,
         clock: std::sync::Arc::new(chrono::Utc::now),
     };
     let fq = feedloop_aws::SqsQueue::new(sqs, &followup_url, 0);

@@ -13,6 +13,7 @@ use chrono::Utc;
 use feedloop_api::Api;
 use feedloop_aws::DynamoStore;
 use feedloop_core::envelope::parse_envelope;
+use feedloop_core::keys::StackKeys;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 
@@ -24,12 +25,22 @@ const BATCH_BYTES: usize = 256 * 1024;
 /// Attempts per entry (throttling, 5xx) before it counts as failed.
 const SEND_ATTEMPTS: u32 = 5;
 
+/// Queries need no stack key: cursors never leave this process, so a per-process one
+/// signs them. Only the erase reads the stack secret (`keyed_api`).
 fn api(r: &Resolved) -> Result<Api<DynamoStore>> {
+    let process_secret = format!(
+        "cli-{}-{}",
+        std::process::id(),
+        Utc::now().timestamp_nanos_opt().unwrap_or(0)
+    )
+    .repeat(2);
+    keyed_api(r, StackKeys::derive(&process_secret)?)
+}
+
+fn keyed_api(r: &Resolved, keys: StackKeys) -> Result<Api<DynamoStore>> {
     Ok(Api {
         store: r.store()?,
-        // Cursors never leave this process.
-        cursor_key: format!("cli-{}", std::process::id()).repeat(4).into_bytes(),
-        suppression_salt: r.salt.clone().unwrap_or_default(),
+        keys,
         clock: std::sync::Arc::new(Utc::now),
     })
 }
@@ -282,13 +293,13 @@ pub async fn report_drivers(
 }
 
 pub async fn erase(r: &Resolved, id: &str, yes: bool, json: bool) -> Result<ExitCode> {
-    r.salt()?;
+    let keys = r.keys().await?;
     if !yes {
         eprintln!("This deletes customer {id}'s profile, feedback, follow-up history and rejects, and suppresses them for good. Re-run with --yes.");
         return Ok(ExitCode::from(1));
     }
     let v = call(
-        &api(r)?,
+        &keyed_api(r, keys)?,
         "DELETE",
         &format!("/customers/{}", encode(id)),
         &[],

@@ -8,9 +8,7 @@ use anyhow::{bail, Context, Result};
 use aws_config::SdkConfig;
 use feedloop_aws::schema::Names;
 use feedloop_aws::DynamoStore;
-
-/// The salt a local stack (`feedloop local up`) uses for its suppression list.
-pub const LOCAL_SALT: &str = "feedloop-local";
+use feedloop_core::keys::StackKeys;
 
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct AwsTarget {
@@ -37,14 +35,10 @@ pub struct AwsTarget {
     /// The ingest dead-letter queue (IngestDeadLetterQueueUrl).
     #[arg(long, env = "FEEDLOOP_DLQ_URL", global = true)]
     pub dlq_url: Option<String>,
-    /// The suppression salt (from the stack id with --stack; `feedloop-local` locally).
-    #[arg(
-        long,
-        env = "FEEDLOOP_SUPPRESSION_SALT",
-        global = true,
-        hide_env_values = true
-    )]
-    pub suppression_salt: Option<String>,
+    /// The stack secret the suppression salt derives from (the SecretArn output; found
+    /// by --stack or --prefix).
+    #[arg(long, env = "FEEDLOOP_SECRET_ID", global = true)]
+    pub secret_id: Option<String>,
 }
 
 /// Names resolved once per command.
@@ -53,7 +47,8 @@ pub struct Resolved {
     pub table: Option<String>,
     pub queue_url: Option<String>,
     pub dlq_url: Option<String>,
-    pub salt: Option<String>,
+    /// The stack secret's ARN or name.
+    pub secret: Option<String>,
     pub aggregate_shards: u16,
 }
 
@@ -73,10 +68,12 @@ impl Resolved {
             .as_deref()
             .context("no dead-letter queue: pass --stack NAME, --dlq-url (IngestDeadLetterQueueUrl output), or --prefix")
     }
-    pub fn salt(&self) -> Result<&str> {
-        self.salt
-            .as_deref()
-            .context("no suppression salt: pass --stack NAME (the salt derives from the stack id) or --suppression-salt")
+    /// The stack's keys, read from its secret (only by the commands that need them).
+    pub async fn keys(&self) -> Result<StackKeys> {
+        let id = self.secret.as_deref().context(
+            "no stack secret: pass --stack NAME, --secret-id (SecretArn output, or FEEDLOOP_SECRET_ID), or --prefix",
+        )?;
+        Ok(feedloop_aws::secrets::stack_keys(&self.sdk, id).await?)
     }
     pub fn store(&self) -> Result<DynamoStore> {
         Ok(
@@ -97,14 +94,6 @@ pub async fn queue_url(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String> 
             format!("queue {name} not found (is the local stack up? `make local-up`)")
         })?;
     Ok(out.queue_url().unwrap_or_default().to_owned())
-}
-
-/// The stack id's last part, as the template derives SUPPRESSION_SALT.
-pub fn salt_from_stack_id(id: &str) -> Option<String> {
-    id.split('/')
-        .nth(2)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
 }
 
 impl AwsTarget {
@@ -128,7 +117,7 @@ impl AwsTarget {
             table: None,
             queue_url: None,
             dlq_url: None,
-            salt: None,
+            secret: None,
             aggregate_shards: 8,
             sdk,
         };
@@ -153,7 +142,7 @@ impl AwsTarget {
             r.dlq_url = outputs
                 .get("IngestDeadLetterQueueUrl")
                 .map(|v| v.to_string());
-            r.salt = s.stack_id().and_then(salt_from_stack_id);
+            r.secret = outputs.get("SecretArn").map(|v| v.to_string());
             if let Some(p) = s
                 .parameters()
                 .iter()
@@ -170,7 +159,7 @@ impl AwsTarget {
             r.queue_url = Some(queue_url(&sqs, &names.ingest_queue).await?);
             r.dlq_url = Some(queue_url(&sqs, &names.ingest_dlq).await?);
             r.table = Some(names.table);
-            r.salt = Some(LOCAL_SALT.to_owned());
+            r.secret = Some(names.secret);
         }
         // Explicit flags win over what the stack says.
         if self.table.is_some() {
@@ -182,23 +171,9 @@ impl AwsTarget {
         if self.dlq_url.is_some() {
             r.dlq_url = self.dlq_url.clone();
         }
-        if self.suppression_salt.is_some() {
-            r.salt = self.suppression_salt.clone();
+        if self.secret_id.is_some() {
+            r.secret = self.secret_id.clone();
         }
         Ok(r)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_salt_is_the_stack_ids_uuid() {
-        assert_eq!(
-            salt_from_stack_id("arn:aws:cloudformation:eu-west-1:123456789012:stack/feedloop/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab").as_deref(),
-            Some("0f1e2d3c-aaaa-bbbb-cccc-1234567890ab")
-        );
-        assert_eq!(salt_from_stack_id("nonsense"), None);
     }
 }

@@ -21,8 +21,6 @@ use feedloop_tests::harness::Stack;
 use feedloop_tests::{envelopes, test_now};
 use serde_json::Value;
 
-const SALT: &str = "cli-test-salt";
-
 fn feedloop(stack: &Stack, args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_feedloop"))
         .args(args)
@@ -31,8 +29,6 @@ fn feedloop(stack: &Stack, args: &[&str]) -> Output {
             &stack.moto.endpoint,
             "--prefix",
             prefix(stack),
-            "--suppression-salt",
-            SALT,
         ])
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -123,8 +119,7 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
 
     let api = Api {
         store: store(&stack),
-        cursor_key: b"0123456789abcdef".to_vec(),
-        suppression_salt: SALT.into(),
+        keys: stack.keys().await,
         clock: Arc::new(test_now),
     };
     for id in ["cust-0001", "cust-0017", "cust-0042"] {
@@ -281,7 +276,12 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
         .await
         .unwrap();
     assert_eq!(left.count(), 0, "nothing left under the customer");
-    let key = feedloop_core::followup::suppression::keys(SALT, "cust-0017", None)[0].clone();
+    let key = feedloop_core::followup::suppression::keys(
+        &stack.keys().await.suppression_salt,
+        "cust-0017",
+        None,
+    )[0]
+    .clone();
     let supp = stack
         .ddb()
         .get_item()
@@ -313,7 +313,7 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
         templates: Templates::default_catalog(),
         policy: DispatchPolicy::default(),
         mode: DeliveryMode::Live,
-        suppression_salt: SALT.into(),
+        suppression_salt: stack.keys().await.suppression_salt,
         clock: Arc::new(test_now),
     };
     let intent = serde_json::json!({"feedback_id": "late", "customer_id": "cust-0017", "playbook": "detractor_recovery",
@@ -400,17 +400,21 @@ async fn csv_send_and_dead_letter_list_and_redrive() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// `--stack NAME`: names from the CloudFormation outputs, the suppression salt from the
-/// stack id, as after `sam deploy` (a stack on moto with the same outputs).
+/// `--stack NAME`: names and the stack secret from the CloudFormation outputs, as after
+/// `sam deploy` (a stack on moto with the same outputs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stack_outputs_name_the_resources_and_the_stack_id_salts_the_suppression_list() {
+async fn stack_outputs_name_the_resources_and_the_stack_secret_salts_the_suppression_list() {
     let stack = Stack::start("cli-cfn").await;
+    let secret_arn = feedloop_aws::secrets::ensure_local_secret(&stack.sdk, "deployed-stack-keys")
+        .await
+        .unwrap();
     let template = serde_json::json!({
         "Resources": {"Marker": {"Type": "AWS::SQS::Queue"}},
         "Outputs": {
             "TableName": {"Value": stack.names.table},
             "IngestQueueUrl": {"Value": stack.urls.ingest},
             "IngestDeadLetterQueueUrl": {"Value": stack.urls.ingest_dlq},
+            "SecretArn": {"Value": secret_arn},
         }
     });
     let cfn = aws_sdk_cloudformation::Client::new(&stack.sdk);
@@ -421,8 +425,11 @@ async fn stack_outputs_name_the_resources_and_the_stack_id_salts_the_suppression
         .send()
         .await
         .unwrap();
-    let stack_id = created.stack_id().unwrap().to_owned();
-    let salt = stack_id.rsplit('/').next().unwrap().to_owned();
+    assert!(created.stack_id().is_some());
+    let salt = feedloop_aws::secrets::stack_keys(&stack.sdk, &secret_arn)
+        .await
+        .unwrap()
+        .suppression_salt;
 
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_feedloop"))
@@ -436,7 +443,7 @@ async fn stack_outputs_name_the_resources_and_the_stack_id_salts_the_suppression
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env_remove("AWS_PROFILE")
-            .env_remove("FEEDLOOP_SUPPRESSION_SALT")
+            .env_remove("FEEDLOOP_SECRET_ID")
             .output()
             .unwrap()
     };
@@ -497,7 +504,7 @@ async fn stack_outputs_name_the_resources_and_the_stack_id_salts_the_suppression
             .unwrap();
         assert!(
             got.item().is_some(),
-            "suppression entry salted with the stack id's uuid"
+            "suppression entry salted with the key from the SecretArn output"
         );
     }
     std::fs::remove_dir_all(&dir).ok();

@@ -4,6 +4,7 @@ pub mod analysis;
 pub mod envelope;
 pub mod eval;
 pub mod followup;
+pub mod keys;
 pub mod language;
 pub mod neural;
 pub mod nps;

@@ -16,13 +16,17 @@ pub struct FollowUpConfig {
     pub email_from: Option<String>,
     /// The stack's SES configuration set (bounce and complaint events).
     pub configuration_set: Option<String>,
-    pub suppression_salt: String,
+    /// The Secrets Manager secret the suppression salt and the link key derive from
+    /// (read once at cold start).
+    pub secret_arn: String,
+    /// The public opt-out route e-mails link to; required in live mode.
+    pub unsubscribe_url: Option<String>,
     pub retention_days: u32,
     pub policy: DispatchPolicy,
 }
 
 impl FollowUpConfig {
-    pub const VARS: [&'static str; 13] = [
+    pub const VARS: [&'static str; 14] = [
         "TABLE_NAME",
         "FOLLOWUP_QUEUE_URL",
         "DELIVERY_MODE",
@@ -31,11 +35,12 @@ impl FollowUpConfig {
         "GLOBAL_CAP_DAYS",
         "PLAYBOOK_CAP_DAYS",
         "QUIET_HOURS",
-        "SUPPRESSION_SALT",
+        "SECRET_ARN",
         "RETENTION_DAYS",
         "MAX_FOLLOWUP_AGE_HOURS",
         "DEFAULT_TIMEZONE",
         "SES_CONFIGURATION_SET",
+        "UNSUBSCRIBE_URL",
     ];
 
     pub fn from_env() -> Result<FollowUpConfig, ConfigError> {
@@ -55,8 +60,8 @@ impl FollowUpConfig {
             })
         };
         let vals: Vec<String> = Self::VARS.iter().map(|k| present(k)).collect();
-        let [table, queue, mode, from, company, global, playbook, quiet, salt, retention, max_age, zone, config_set] =
-            <[String; 13]>::try_from(vals).expect("thirteen variables");
+        let [table, queue, mode, from, company, global, playbook, quiet, secret_arn, retention, max_age, zone, config_set, unsubscribe] =
+            <[String; 14]>::try_from(vals).expect("fourteen variables");
         let default_timezone = zone.trim().to_owned();
         if !is_known_timezone(&default_timezone) {
             errors.push(format!(
@@ -66,7 +71,7 @@ impl FollowUpConfig {
         for (k, v) in [
             ("TABLE_NAME", &table),
             ("FOLLOWUP_QUEUE_URL", &queue),
-            ("SUPPRESSION_SALT", &salt),
+            ("SECRET_ARN", &secret_arn),
         ] {
             if v.trim().is_empty() && !errors.iter().any(|e| e.starts_with(k)) {
                 errors.push(format!("{k} is empty"));
@@ -94,6 +99,16 @@ impl FollowUpConfig {
             errors.push(
                 "SES_CONFIGURATION_SET must name the stack's configuration set in live mode".into(),
             );
+        }
+        let unsubscribe_url = Some(unsubscribe.trim().to_owned()).filter(|u| !u.is_empty());
+        match &unsubscribe_url {
+            Some(u) if !is_public_url(u) => errors.push(format!(
+                "UNSUBSCRIBE_URL={u:?} must be an https:// URL (http:// only for 127.0.0.1 or localhost)"
+            )),
+            None if mode == Some(DeliveryMode::Live) => errors.push(
+                "UNSUBSCRIBE_URL must name the API's /unsubscribe route in live mode: every e-mail carries it".into(),
+            ),
+            _ => {}
         }
         let mut days = |k: &str, v: &str| match v.trim().parse::<i64>() {
             Ok(d) if (0..=365).contains(&d) => d,
@@ -137,7 +152,8 @@ impl FollowUpConfig {
                 mode,
                 email_from,
                 configuration_set,
-                suppression_salt: salt,
+                secret_arn: secret_arn.trim().to_owned(),
+                unsubscribe_url,
                 retention_days,
                 policy: DispatchPolicy {
                     consent: ConsentPolicy::default(),
@@ -149,10 +165,37 @@ impl FollowUpConfig {
                     company: Some(company.trim().to_owned()).filter(|c| !c.is_empty()),
                     max_age_hours,
                     default_timezone,
+                    // Keyed once the secret is read (`with_keys`).
+                    unsubscribe: None,
                 },
             }),
             _ => Err(ConfigError(errors)),
         }
+    }
+}
+
+/// Mail clients follow only https one-click links (RFC 8058); plain http is for a
+/// local stack.
+fn is_public_url(u: &str) -> bool {
+    let host_of = |rest: &str| rest.split(['/', '?', ':']).next().unwrap_or("").to_owned();
+    if let Some(rest) = u.strip_prefix("https://") {
+        return !host_of(rest).is_empty();
+    }
+    u.strip_prefix("http://")
+        .is_some_and(|rest| matches!(host_of(rest).as_str(), "127.0.0.1" | "localhost"))
+}
+
+impl FollowUpConfig {
+    /// The policy with the stack's keys: links signed with the unsubscribe key.
+    pub fn policy_with(&self, keys: &feedloop_core::keys::StackKeys) -> DispatchPolicy {
+        let mut p = self.policy.clone();
+        p.unsubscribe = self.unsubscribe_url.as_ref().map(|url| {
+            feedloop_core::followup::unsubscribe::UnsubscribeLinks {
+                url: url.clone(),
+                key: keys.unsubscribe_key.clone(),
+            }
+        });
+        p
     }
 }
 
@@ -181,11 +224,15 @@ mod tests {
         ("GLOBAL_CAP_DAYS", "7"),
         ("PLAYBOOK_CAP_DAYS", "30"),
         ("QUIET_HOURS", "21:00-08:00"),
-        ("SUPPRESSION_SALT", "s"),
+        (
+            "SECRET_ARN",
+            "arn:aws:secretsmanager:eu-west-1:1:secret:feedloop-x",
+        ),
         ("RETENTION_DAYS", "365"),
         ("MAX_FOLLOWUP_AGE_HOURS", "72"),
         ("DEFAULT_TIMEZONE", "Europe/London"),
         ("SES_CONFIGURATION_SET", ""),
+        ("UNSUBSCRIBE_URL", ""),
     ];
 
     #[test]
@@ -208,6 +255,43 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("SES_CONFIGURATION_SET must name"), "{err}");
+        assert!(err.contains("UNSUBSCRIBE_URL must name"), "{err}");
+    }
+
+    #[test]
+    fn unsubscribe_links_are_https_and_signed_with_the_stack_key() {
+        for (url, ok) in [
+            (
+                "https://abc.execute-api.eu-west-1.amazonaws.com/unsubscribe",
+                true,
+            ),
+            ("http://127.0.0.1:9000/unsubscribe", true),
+            ("http://example.com/unsubscribe", false),
+            ("https://", false),
+            ("ftp://x/unsubscribe", false),
+        ] {
+            let lookup = |k: &str| {
+                if k == "UNSUBSCRIBE_URL" {
+                    Some(url.to_owned())
+                } else {
+                    env(GOOD)(k)
+                }
+            };
+            assert_eq!(FollowUpConfig::from_lookup(lookup).is_ok(), ok, "{url}");
+        }
+        let lookup = |k: &str| {
+            if k == "UNSUBSCRIBE_URL" {
+                Some("https://x.example/unsubscribe".to_owned())
+            } else {
+                env(GOOD)(k)
+            }
+        };
+        let c = FollowUpConfig::from_lookup(lookup).unwrap();
+        let keys =
+            feedloop_core::keys::StackKeys::derive("0123456789abcdef0123456789abcdef").unwrap();
+        let links = c.policy_with(&keys).unsubscribe.unwrap();
+        assert_eq!(links.key, keys.unsubscribe_key);
+        assert_eq!(links.url, "https://x.example/unsubscribe");
     }
 
     #[test]
@@ -220,7 +304,7 @@ mod tests {
             "TABLE_NAME is not set",
             "DELIVERY_MODE: \"loud\" is not dry-run or live",
             "QUIET_HOURS",
-            "SUPPRESSION_SALT is not set",
+            "SECRET_ARN is not set",
         ] {
             assert!(err.contains(want), "{want} in {err}");
         }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use feedloop_core::envelope::customer_hint;
 use feedloop_core::followup::guards::SkipReason;
 use feedloop_core::followup::outcomes::SentState;
-use feedloop_core::followup::plan::{plan, quiet_hours_zone, DispatchPolicy, Message, Plan};
+use feedloop_core::followup::plan::{plan, DispatchPolicy, Message, Plan};
 use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::{suppression, FollowUpIntent};
 use feedloop_ingest::ports::{RejectRecord, RejectStore};
@@ -197,7 +197,7 @@ where
             provider_id: None,
             sent: None,
         };
-        let message = match plan(
+        let (message, zone_note) = match plan(
             &intent,
             contact.as_ref(),
             suppressed,
@@ -205,7 +205,7 @@ where
             &self.policy,
             now,
         ) {
-            Plan::Send(m) => m,
+            Plan::Send(m, note) => (m, note),
             Plan::Defer(until) => {
                 let wait = (until - now)
                     .to_std()
@@ -265,7 +265,6 @@ where
             Claim::Granted => {}
         }
         // Say so in the history when quiet hours were judged in the business's zone.
-        let (_, zone_note) = quiet_hours_zone(contact.as_ref(), &self.policy);
         let mut attempt = record(Status::DryRun, zone_note);
         attempt.channel = Some(message.channel());
         attempt.variant = Some(message.variant().to_owned());

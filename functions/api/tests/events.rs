@@ -57,8 +57,8 @@ async fn sample_events_run_through_the_adapter() {
     }
     let api = Api {
         store,
-        cursor_key: b"0123456789abcdef".to_vec(),
-        suppression_salt: "s".into(),
+        keys: feedloop_core::keys::StackKeys::derive("events-test-secret-0123456789abcdef")
+            .unwrap(),
         clock: Arc::new(move || now),
     };
 

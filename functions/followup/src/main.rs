@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use feedloop_aws::followups::AwsDelivery;
-use feedloop_aws::{setup, DynamoStore, SqsQueue};
+use feedloop_aws::{secrets, setup, DynamoStore, SqsQueue};
 use feedloop_core::followup::templates::Templates;
 use feedloop_followup::config::FollowUpConfig;
 use feedloop_followup::notifications::Notifications;
@@ -18,6 +18,7 @@ async fn main() -> Result<(), Error> {
     setup::init_lambda_logging();
     let config = FollowUpConfig::from_env()?;
     let sdk = setup::sdk_config(std::env::var("AWS_ENDPOINT_URL").ok().as_deref(), None).await;
+    let keys = secrets::stack_keys(&sdk, &config.secret_arn).await?;
     let store = DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         &config.table_name,
@@ -25,7 +26,7 @@ async fn main() -> Result<(), Error> {
     );
     let notifications = Notifications {
         store: store.clone(),
-        suppression_salt: config.suppression_salt.clone(),
+        suppression_salt: keys.suppression_salt.clone(),
         clock: Arc::new(chrono::Utc::now),
     };
     let dispatcher = Dispatcher {
@@ -38,9 +39,9 @@ async fn main() -> Result<(), Error> {
         },
         requeue: SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.queue_url, 0),
         templates: Templates::default_catalog(),
-        policy: config.policy,
+        policy: config.policy_with(&keys),
         mode: config.mode,
-        suppression_salt: config.suppression_salt,
+        suppression_salt: keys.suppression_salt,
         clock: Arc::new(chrono::Utc::now),
     };
     let (dispatcher, notifications) = (&dispatcher, &notifications);

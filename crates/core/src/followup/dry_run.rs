@@ -90,7 +90,7 @@ impl DryRun {
         let mut now = intent.not_before;
         let message = loop {
             match plan(&intent, customer, false, &self.templates, &self.policy, now) {
-                Plan::Send(m) => break m,
+                Plan::Send(m, _) => break m,
                 Plan::Defer(until) if until > now => now = until,
                 Plan::Defer(_) => unreachable!("plan defers only to a later time"),
                 Plan::Skip(reason) => {

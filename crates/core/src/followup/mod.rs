@@ -13,10 +13,12 @@ pub mod bounces;
 mod country_zones;
 pub mod dry_run;
 pub mod guards;
+pub mod mime;
 pub mod outcomes;
 pub mod plan;
 pub mod suppression;
 pub mod templates;
+pub mod unsubscribe;
 
 pub const DEFAULT_PLAYBOOK: &str = include_str!("../../playbooks/default.toml");
 

@@ -25,6 +25,10 @@ pub struct DispatchPolicy {
     /// are judged here, never in UTC by accident (`DefaultTimezone`).
     #[serde(default = "default_timezone")]
     pub default_timezone: String,
+    /// Signs the opt-out link of every e-mail. `None` only where nothing is sent for
+    /// real (the embedded demo, dry runs); live mode requires it.
+    #[serde(skip)]
+    pub unsubscribe: Option<super::unsubscribe::UnsubscribeLinks>,
 }
 
 fn default_timezone() -> String {
@@ -93,6 +97,7 @@ impl Default for DispatchPolicy {
             company: None,
             max_age_hours: super::DEFAULT_MAX_AGE_HOURS,
             default_timezone: default_timezone(),
+            unsubscribe: None,
         }
     }
 }
@@ -157,8 +162,9 @@ impl Message {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Plan {
-    /// Ready to go now (after the atomic cap claim).
-    Send(Message),
+    /// Ready to go now (after the atomic cap claim), with the note for the history
+    /// record when quiet hours were judged in a zone that is not the customer's own.
+    Send(Message, Option<String>),
     /// Not before this time (the intent's delay or quiet hours): try again then.
     Defer(DateTime<Utc>),
     Skip(SkipReason),
@@ -195,8 +201,8 @@ pub fn plan(
         Err(reason) => return Plan::Skip(reason),
     };
     let mut at = now.max(intent.not_before);
+    let (zone, zone_note) = quiet_hours_zone(Some(customer), policy);
     if let Some((start, end)) = policy.quiet_hours {
-        let (zone, _) = quiet_hours_zone(Some(customer), policy);
         at = guards::not_before_quiet_hours(at, Some(zone), start, end);
     }
     if at > now {
@@ -227,7 +233,12 @@ pub fn plan(
                 .render_email(t, locale, c, p, &vars)
                 .map(|email| Message::Email {
                     to: customer.email.clone().unwrap_or_default(),
-                    email,
+                    email: match &policy.unsubscribe {
+                        Some(links) => {
+                            email.with_unsubscribe(&links.link(c, ContactChannel::Email, now))
+                        }
+                        None => email,
+                    },
                 })
         }
         ContactChannel::Sms => templates
@@ -245,7 +256,7 @@ pub fn plan(
             }),
     };
     match rendered {
-        Ok(m) => Plan::Send(m),
+        Ok(m) => Plan::Send(m, zone_note),
         Err(e) => Plan::Fail(e.to_string()),
     }
 }
@@ -299,7 +310,7 @@ mod tests {
             &DispatchPolicy::default(),
             now,
         );
-        let Plan::Send(Message::Email { to, email }) = p else {
+        let Plan::Send(Message::Email { to, email }, _) = p else {
             panic!("expected an e-mail, got {p:?}")
         };
         assert_eq!(to, "ada@example.com");
@@ -372,7 +383,7 @@ mod tests {
         // WHEN it is dispatched just inside the limit, it goes out
         assert!(matches!(
             plan(&intent(Purpose::Service), Some(&c), false, &t, &pol, at(72)),
-            Plan::Send(_)
+            Plan::Send(..)
         ));
         // AND a day later (a redrive from the DLQ) it is skipped with the reason
         let p = plan(&intent(Purpose::Service), Some(&c), false, &t, &pol, at(96));

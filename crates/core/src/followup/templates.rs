@@ -83,6 +83,46 @@ pub struct RenderedEmail {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// The one-click opt-out link: in the footer of both parts and, as RFC 8058
+    /// headers, where mail clients show their own "unsubscribe" button.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribe_url: Option<String>,
+}
+
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl RenderedEmail {
+    /// Add the opt-out footer (here, not in the templates, so no template can forget
+    /// it) and remember the link for the headers. The HTML footer goes before
+    /// `</body>` when the part has one.
+    pub fn with_unsubscribe(mut self, url: &str) -> RenderedEmail {
+        self.text.push_str(&format!(
+            "\n\n--\nDon't want these e-mails? Unsubscribe with one click: {url}\n"
+        ));
+        let footer = format!(
+            "<p style=\"font-size:12px;color:#666\">Don't want these e-mails? <a href=\"{}\">Unsubscribe</a>.</p>",
+            html_escape(url)
+        );
+        match self.html.rfind("</body>") {
+            Some(i) => self.html.insert_str(i, &footer),
+            None => self.html.push_str(&footer),
+        }
+        self.unsubscribe_url = Some(url.to_owned());
+        self
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,6 +244,7 @@ impl Templates {
             subject: Self::render_part(&n("subject"), &v.subject, vars)?.replace('\n', " "),
             text: Self::render_part(&n("text"), &v.text, vars)?,
             html: Self::render_part(&n("html"), &v.html, vars)?,
+            unsubscribe_url: None,
         })
     }
 
