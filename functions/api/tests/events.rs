@@ -91,6 +91,31 @@ async fn sample_events_run_through_the_adapter() {
         (404, Some("customer_not_found"))
     );
 
+    // The mail client's one-click POST (RFC 8058): public route, form body, signed token.
+    // The sample holds a placeholder; a real link's token is issued by the dispatcher.
+    let token = feedloop_core::followup::unsubscribe::issue(
+        &api.keys.unsubscribe_key,
+        &feedloop_core::followup::unsubscribe::OptOut {
+            customer_id: "cust-042".into(),
+            channel: feedloop_core::followup::ContactChannel::Email,
+            expires: now + chrono::Duration::days(1),
+        },
+    );
+    let raw = event("api-unsubscribe-post.json").replace("TOKEN", &token);
+    let req = lambda_http::request::from_str(&raw).expect("a valid HTTP API v2 event");
+    let resp = feedloop_api_fn::respond(&api, req).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let (_, v) = call(&api, &event("api-get-customer.json")).await;
+    assert_eq!(v["profile"]["consent"]["email"]["value"], false, "{v}");
+    assert_eq!(
+        v["profile"]["consent"]["email"]["feedback_id"],
+        "consent:unsubscribe-link"
+    );
+
     let (status, v) = call(&api, &event("api-delete-customer.json")).await;
     assert_eq!((status, v["deleted"]["feedback"].as_u64()), (200, Some(3)));
     let (status, _) = call(&api, &event("api-get-customer.json")).await;
