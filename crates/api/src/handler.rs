@@ -181,13 +181,8 @@ impl<S: QueryStore> Api<S> {
                 self.feedback(&customer_id(id)?, q).await
             }
             ("GET", ["customers", id, "followups"]) => {
-                unknown_params(q, &[])?;
-                let id = customer_id(id)?;
-                let items = self.store.followups(id.as_str()).await?;
-                Ok(ApiResponse::json(
-                    200,
-                    json!({"customer_id": id.as_str(), "items": items}),
-                ))
+                unknown_params(q, &["limit", "cursor"])?;
+                self.followups(&customer_id(id)?, q).await
             }
             ("DELETE", ["customers", id]) => {
                 unknown_params(q, &[])?;
@@ -427,6 +422,42 @@ impl<S: QueryStore> Api<S> {
         ))
     }
 
+    /// A customer's follow-up attempts, newest first like the feedback history, a page
+    /// at a time behind the same signed cursor (position: time, feedback id, playbook).
+    async fn followups(
+        &self,
+        id: &CustomerId,
+        q: &HashMap<String, String>,
+    ) -> Result<ApiResponse, Reject> {
+        let scope = format!("followups:{id}");
+        let after = self.position(&scope, q)?;
+        let limit = limit(q)?;
+        let mut items = self.store.followups(id.as_str()).await?;
+        let key = |a: &feedloop_followup::ports::AttemptRecord| {
+            format!(
+                "{}#{}#{}",
+                a.at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                a.feedback_id,
+                a.playbook
+            )
+        };
+        items.sort_by_key(|a| std::cmp::Reverse((a.at, a.feedback_id.clone(), a.playbook.clone())));
+        let rest: Vec<_> = items
+            .into_iter()
+            .filter(|a| after.as_ref().is_none_or(|p| key(a).as_str() < p.as_str()))
+            .collect();
+        let more = rest.len() > limit;
+        let page: Vec<_> = rest.into_iter().take(limit).collect();
+        let next = page
+            .last()
+            .filter(|_| more)
+            .map(|a| cursor::issue(&self.keys.cursor_key, &scope, &key(a)));
+        Ok(ApiResponse::json(
+            200,
+            json!({"customer_id": id.as_str(), "items": page, "next_cursor": next}),
+        ))
+    }
+
     async fn segment(
         &self,
         seg: Segment,
@@ -469,12 +500,10 @@ impl<S: QueryStore> Api<S> {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<(BTreeMap<NaiveDate, Counters>, Counters), StoreError> {
-        let mut by_day = BTreeMap::new();
+        let mut by_day = self.store.day_counters(from, to).await?;
         let mut total = Counters::new();
         for day in reports::days(from, to) {
-            let c = self.store.day_counters(day).await?;
-            reports::add_into(&mut total, &c);
-            by_day.insert(day, c);
+            reports::add_into(&mut total, by_day.entry(day).or_default());
         }
         Ok((by_day, total))
     }
@@ -536,13 +565,11 @@ impl<S: QueryStore> Api<S> {
         let to = now.date_naive();
         let from = to - Duration::days(DEFAULT_REPORT_DAYS - 1);
         let (by_day, total) = self.counters(from, to).await?;
-        let mut segments = Vec::new();
-        for s in Segment::ALL {
-            segments.push((
-                s.as_str().to_owned(),
-                self.store.segment_count(s.as_str()).await?,
-            ));
-        }
+        let counts = self.store.segment_counts().await?;
+        let segments: Vec<(String, u64)> = Segment::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), counts.get(s).copied().unwrap_or(0)))
+            .collect();
         let mut at_risk = Vec::new();
         for m in self
             .store

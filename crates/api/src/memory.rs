@@ -91,21 +91,32 @@ impl QueryStore for MemoryStore {
         }))
     }
 
-    async fn segment_count(&self, segment: &str) -> Result<u64, StoreError> {
+    async fn segment_counts(
+        &self,
+    ) -> Result<std::collections::BTreeMap<feedloop_core::profile::Segment, u64>, StoreError> {
         Ok(self.with(|s| {
-            s.profiles
-                .values()
-                .filter(|p| p.value.segment().as_str() == segment)
-                .count() as u64
+            let mut out: std::collections::BTreeMap<_, u64> =
+                feedloop_core::profile::Segment::ALL.map(|g| (g, 0)).into();
+            for p in s.profiles.values() {
+                *out.entry(p.value.segment()).or_insert(0) += 1;
+            }
+            out
         }))
     }
 
-    async fn day_counters(&self, day: NaiveDate) -> Result<Counters, StoreError> {
+    async fn day_counters(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<std::collections::BTreeMap<NaiveDate, Counters>, StoreError> {
         Ok(self.with(|s| {
-            let mut out = Counters::new();
+            let mut out = std::collections::BTreeMap::new();
             for ((d, _), c) in &s.aggregates {
-                if *d == day {
-                    feedloop_core::reports::add_into(&mut out, c);
+                if (from..=to).contains(d) {
+                    feedloop_core::reports::add_into(
+                        out.entry(*d).or_insert_with(Counters::new),
+                        c,
+                    );
                 }
             }
             out

@@ -1,10 +1,11 @@
 //! What the API reads, deletes and (consent only) changes, one narrow trait.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, Utc};
 pub use feedloop_core::envelope::Consent;
-use feedloop_core::profile::Profile;
+use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::records::FeedbackRecord;
 use feedloop_core::reports::Counters;
 use feedloop_followup::ports::AttemptRecord;
@@ -62,12 +63,18 @@ pub trait QueryStore: Send + Sync {
         limit: usize,
         after: Option<String>,
     ) -> impl Future<Output = Result<Page<Member>, StoreError>> + Send;
-    fn segment_count(&self, segment: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
-    /// The summed counters of one day (all shards).
+    /// Customers per segment, every segment present (kept at write time: no count at
+    /// read time).
+    fn segment_counts(
+        &self,
+    ) -> impl Future<Output = Result<BTreeMap<Segment, u64>, StoreError>> + Send;
+    /// The summed counters (all shards) of every day in `from..=to` that has any; read
+    /// as one range so a store can batch the keys.
     fn day_counters(
         &self,
-        day: NaiveDate,
-    ) -> impl Future<Output = Result<Counters, StoreError>> + Send;
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Future<Output = Result<BTreeMap<NaiveDate, Counters>, StoreError>> + Send;
     /// Put the keys on the suppression list, then delete everything stored under the
     /// customer (profile, feedback, follow-ups, caps) and their reject records.
     fn erase(
@@ -113,14 +120,17 @@ impl<T: QueryStore> QueryStore for std::sync::Arc<T> {
     ) -> impl Future<Output = Result<Page<Member>, StoreError>> + Send {
         (**self).segment_page(s, limit, after)
     }
-    fn segment_count(&self, s: &str) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        (**self).segment_count(s)
+    fn segment_counts(
+        &self,
+    ) -> impl Future<Output = Result<BTreeMap<Segment, u64>, StoreError>> + Send {
+        (**self).segment_counts()
     }
     fn day_counters(
         &self,
-        d: NaiveDate,
-    ) -> impl Future<Output = Result<Counters, StoreError>> + Send {
-        (**self).day_counters(d)
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Future<Output = Result<BTreeMap<NaiveDate, Counters>, StoreError>> + Send {
+        (**self).day_counters(from, to)
     }
     fn erase(
         &self,

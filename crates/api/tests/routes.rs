@@ -318,13 +318,19 @@ impl QueryStore for Broken {
             next: None,
         })
     }
-    async fn segment_count(&self, _: &str) -> Result<u64, StoreError> {
-        Ok(0)
+    async fn segment_counts(
+        &self,
+    ) -> Result<std::collections::BTreeMap<feedloop_core::profile::Segment, u64>, StoreError> {
+        Ok(Default::default())
     }
     async fn day_counters(
         &self,
         _: chrono::NaiveDate,
-    ) -> Result<feedloop_core::reports::Counters, StoreError> {
+        _: chrono::NaiveDate,
+    ) -> Result<
+        std::collections::BTreeMap<chrono::NaiveDate, feedloop_core::reports::Counters>,
+        StoreError,
+    > {
         Ok(Default::default())
     }
     async fn erase(
@@ -580,4 +586,63 @@ async fn the_unsubscribe_link_confirms_on_get_records_on_post_and_refuses_forger
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("You are unsubscribed"));
+}
+
+#[tokio::test]
+async fn follow_up_history_pages_newest_first_behind_the_signed_cursor() {
+    use feedloop_followup::ports::{AttemptRecord, FollowUpStore, Status};
+    // GIVEN a customer with 45 recorded follow-up attempts
+    let (store, api) = loaded().await;
+    for i in 0..45 {
+        store
+            .record(&AttemptRecord {
+                customer_id: "c2".into(),
+                feedback_id: format!("fb-{i:02}"),
+                playbook: "detractor_recovery".into(),
+                status: Status::Skipped,
+                at: now() - Duration::hours(i),
+                reason: Some("frequency cap".into()),
+                channel: None,
+                variant: None,
+                preview: None,
+                provider_id: None,
+                sent: None,
+            })
+            .await
+            .unwrap();
+    }
+    // WHEN the history is walked 20 at a time
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut first_cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut q: HashMap<String, String> = [("limit".to_string(), "20".to_string())].into();
+        if let Some(c) = &cursor {
+            q.insert("cursor".into(), c.clone());
+        }
+        let r = api.handle("GET", "/customers/c2/followups", &q).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        pages += 1;
+        for it in v["items"].as_array().unwrap() {
+            seen.push(it["feedback_id"].as_str().unwrap().to_owned());
+        }
+        match v["next_cursor"].as_str() {
+            Some(c) => {
+                first_cursor.get_or_insert_with(|| c.to_owned());
+                cursor = Some(c.to_owned())
+            }
+            None => break,
+        }
+    }
+    // THEN every attempt comes once, newest first, in three pages
+    let want: Vec<String> = (0..45).map(|i| format!("fb-{i:02}")).collect();
+    assert_eq!(pages, 3);
+    assert_eq!(seen, want);
+    // AND a cursor is bound to this customer's history
+    let q: HashMap<String, String> = [("cursor".to_string(), first_cursor.unwrap())].into();
+    let other = api.handle("GET", "/customers/c1/followups", &q).await;
+    assert_eq!(other.status, 400, "{}", other.body);
+    assert!(other.body.contains("invalid_cursor"));
 }

@@ -40,25 +40,36 @@ impl DynamoStore {
     }
 
     /// A customer's follow-up history (every attempt with its status), newest last.
+    /// Every attempt of a customer, oldest first: all pages of the query (one page
+    /// stops at 1 MB).
     pub async fn followup_history(&self, customer: &str) -> Result<Vec<AttemptRecord>, StoreError> {
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :fu)")
-            .expression_attribute_names("#pk", schema::PK)
-            .expression_attribute_names("#sk", schema::SK)
-            .expression_attribute_values(":pk", s(keys::customer(customer)))
-            .expression_attribute_values(":fu", s(keys::FOLLOWUP_PREFIX))
-            .send()
-            .await
-            .map_err(|e| classify("query follow-up history", &e))?;
-        let mut v: Vec<AttemptRecord> = out
-            .items()
-            .iter()
-            .filter_map(|i| i.get("data")?.as_s().ok())
-            .filter_map(|d| serde_json::from_str(d).ok())
-            .collect();
+        let mut v: Vec<AttemptRecord> = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :fu)")
+                .expression_attribute_names("#pk", schema::PK)
+                .expression_attribute_names("#sk", schema::SK)
+                .expression_attribute_values(":pk", s(keys::customer(customer)))
+                .expression_attribute_values(":fu", s(keys::FOLLOWUP_PREFIX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| classify("query follow-up history", &e))?;
+            v.extend(
+                out.items()
+                    .iter()
+                    .filter_map(|i| i.get("data")?.as_s().ok())
+                    .filter_map(|d| serde_json::from_str::<AttemptRecord>(d).ok()),
+            );
+            start = out.last_evaluated_key().cloned();
+            if start.is_none() {
+                break;
+            }
+        }
         v.sort_by_key(|a| a.at);
         Ok(v)
     }

@@ -1,13 +1,11 @@
 //! The API's reads and the GDPR erase over the single table: keys only, no scans.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, KeysAndAttributes, Select, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, WriteRequest};
 use chrono::{DateTime, NaiveDate, Utc};
 use feedloop_api::ports::*;
-use feedloop_core::profile::Profile;
+use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::records::FeedbackRecord;
 use feedloop_core::reports::Counters;
 use feedloop_followup::ports::AttemptRecord;
@@ -242,38 +240,40 @@ impl QueryStore for DynamoStore {
         })
     }
 
-    async fn segment_count(&self, segment: &str) -> Result<u64, StoreError> {
-        let mut total = 0u64;
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(schema::GSI1)
-                .key_condition_expression("#pk = :seg")
-                .expression_attribute_names("#pk", schema::GSI1PK)
-                .expression_attribute_values(":seg", s(keys::segment(segment)))
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| classify("count segment", &e))?;
-            total += out.count().max(0) as u64;
-            start = out.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(total);
+    async fn segment_counts(&self) -> Result<BTreeMap<Segment, u64>, StoreError> {
+        let keys: Vec<Item> = (0..keys::SEGMENT_COUNT_SHARDS)
+            .map(|shard| {
+                HashMap::from([
+                    (schema::PK.to_owned(), s(keys::segment_count(shard))),
+                    (schema::SK.to_owned(), s(keys::SEGMENT_COUNT)),
+                ])
+            })
+            .collect();
+        let mut out = BTreeMap::new();
+        for item in self.batch_get(keys).await? {
+            for seg in Segment::ALL {
+                let n = item
+                    .get(&format!("n:{}", seg.as_str()))
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0);
+                *out.entry(seg).or_insert(0i64) += n;
             }
         }
+        Ok(out.into_iter().map(|(k, v)| (k, v.max(0) as u64)).collect())
     }
 
-    async fn day_counters(&self, day: NaiveDate) -> Result<Counters, StoreError> {
-        Ok(
-            DynamoStore::day_counters(self, day, self.aggregate_shards())
-                .await?
-                .into_iter()
-                .collect(),
-        )
+    async fn day_counters(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<std::collections::BTreeMap<NaiveDate, Counters>, StoreError> {
+        Ok(self
+            .day_range_counters(from, to)
+            .await?
+            .into_iter()
+            .map(|(day, c)| (day, c.into_iter().collect()))
+            .collect())
     }
 
     async fn erase(
@@ -291,6 +291,7 @@ impl QueryStore for DynamoStore {
         };
         let pk = keys::customer(customer);
         let mut doomed: Vec<(String, String)> = Vec::new();
+        let mut segment: Option<Segment> = None;
         let mut start: Option<Item> = None;
         loop {
             let out = self
@@ -300,7 +301,8 @@ impl QueryStore for DynamoStore {
                 .key_condition_expression("#pk = :pk")
                 .expression_attribute_names("#pk", schema::PK)
                 .expression_attribute_values(":pk", s(&pk))
-                .projection_expression("PK, SK, reject_pk, reject_sk")
+                .projection_expression("PK, SK, reject_pk, reject_sk, #segment")
+                .expression_attribute_names("#segment", "segment")
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
@@ -311,7 +313,13 @@ impl QueryStore for DynamoStore {
                     continue;
                 };
                 match sk {
-                    keys::PROFILE => e.profile = true,
+                    keys::PROFILE => {
+                        e.profile = true;
+                        segment = str_of(i, "segment")
+                            .and_then(|n| Segment::ALL.into_iter().find(|x| x.as_str() == n));
+                        // Deleted below together with its segment count.
+                        continue;
+                    }
                     s if s.starts_with(keys::FEEDBACK_PREFIX) => e.feedback += 1,
                     s if s.starts_with(keys::FOLLOWUP_PREFIX) => e.followups += 1,
                     s if s.starts_with("REJ#") => {
@@ -330,6 +338,9 @@ impl QueryStore for DynamoStore {
             if start.is_none() {
                 break;
             }
+        }
+        if e.profile {
+            self.delete_profile(customer, segment).await?;
         }
         delete_all(self, doomed).await?;
         Ok(e)
@@ -361,5 +372,44 @@ impl QueryStore for DynamoStore {
         Err(StoreError::Transient(
             "the profile kept changing during the consent update".into(),
         ))
+    }
+}
+
+impl DynamoStore {
+    /// The profile and its place in the segment counts go together (one transaction),
+    /// so an erase never leaves a segment size counting someone who is gone.
+    async fn delete_profile(
+        &self,
+        customer: &str,
+        segment: Option<Segment>,
+    ) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
+        let delete = Delete::builder()
+            .table_name(self.table())
+            .key(schema::PK, s(keys::customer(customer)))
+            .key(schema::SK, s(keys::PROFILE))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", schema::PK)
+            .build()
+            .map_err(|e| StoreError::Permanent(format!("building profile delete: {e}")))?;
+        let mut tx = self
+            .client()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(delete).build());
+        if let Some(u) = crate::store::segment_move(self.table(), customer, segment, None)? {
+            tx = tx.transact_items(TransactWriteItem::builder().update(u).build());
+        }
+        match tx.send().await {
+            Ok(_) => Ok(()),
+            // Gone already (a concurrent erase): nothing left to count.
+            Err(err)
+                if crate::store::cancellation_codes(&err).is_some_and(|c| {
+                    c.first().map(String::as_str) == Some("ConditionalCheckFailed")
+                }) =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(classify("delete profile", &err)),
+        }
     }
 }

@@ -40,6 +40,22 @@ pub mod keys {
         format!("AGG#{day}#{shard:02}")
     }
     pub const AGGREGATE: &str = "AGG";
+    /// Every shard count a writer has used (a number set), so readers sum every shard
+    /// whatever `AggregateShards` says today.
+    pub const AGGREGATE_SHARDS_PK: &str = "CONFIG#aggregate-shards";
+    pub const AGGREGATE_SHARDS_SK: &str = "CONFIG";
+    /// Segment sizes, kept at write time in this many items so a burst of new
+    /// customers spreads over partitions (a customer always counts in the same one).
+    pub const SEGMENT_COUNT_SHARDS: u16 = 16;
+    pub fn segment_count(shard: u16) -> String {
+        format!("SEGCOUNT#{shard:02}")
+    }
+    pub const SEGMENT_COUNT: &str = "SEGCOUNT";
+    /// `AGG#<day>#<shard>` back to the day.
+    pub fn aggregate_day(pk: &str) -> Option<chrono::NaiveDate> {
+        let rest = pk.strip_prefix("AGG#")?;
+        rest.split('#').next()?.parse().ok()
+    }
     pub fn reject_day(day: chrono::NaiveDate) -> String {
         format!("REJECT#{day}")
     }

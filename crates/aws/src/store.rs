@@ -11,7 +11,8 @@
 //! so 3 x 2 = 6 WCU; the KEYS_ONLY segment index costs nothing unless the customer's
 //! segment or 0.05 churn-risk bucket changes (then 2 more: delete + put of the index entry).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -21,7 +22,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use feedloop_core::envelope::CustomerId;
-use feedloop_core::profile::Profile;
+use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::records::FeedbackRecord;
 use feedloop_ingest::ports::*;
 
@@ -88,7 +89,14 @@ pub struct DynamoStore {
     table: String,
     retention_days: u32,
     aggregate_shards: u16,
+    /// Shard counts this process has put on the table's registry (once each).
+    registered_shards: Arc<Mutex<BTreeSet<u16>>>,
 }
+
+/// Keys per BatchGetItem (the service's limit).
+const BATCH_GET_KEYS: usize = 100;
+/// BatchGetItem calls in flight at once for one report.
+const BATCH_GET_PARALLEL: usize = 8;
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>, retention_days: u32) -> DynamoStore {
@@ -97,6 +105,7 @@ impl DynamoStore {
             table: table.into(),
             retention_days,
             aggregate_shards: 8,
+            registered_shards: Arc::default(),
         }
     }
 
@@ -303,31 +312,165 @@ impl DynamoStore {
             .collect())
     }
 
-    /// The summed counters of one day (all shards), read by key: no scan.
-    pub async fn day_counters(
+    /// Put `shards` on the registry of shard counts before the first write with it, so
+    /// no reader can miss a shard that holds data.
+    async fn register_shards(&self, shards: u16) -> Result<(), StoreError> {
+        if self
+            .registered_shards
+            .lock()
+            .expect("not poisoned")
+            .contains(&shards)
+        {
+            return Ok(());
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(schema::PK, s(keys::AGGREGATE_SHARDS_PK))
+            .key(schema::SK, s(keys::AGGREGATE_SHARDS_SK))
+            .update_expression("ADD #counts :n")
+            .expression_attribute_names("#counts", "counts")
+            .expression_attribute_values(":n", AttributeValue::Ns(vec![shards.to_string()]))
+            .send()
+            .await
+            .map_err(|e| classify("register aggregate shard count", &e))?;
+        self.registered_shards
+            .lock()
+            .expect("not poisoned")
+            .insert(shards);
+        Ok(())
+    }
+
+    /// How many shards a day may use: the most any writer ever used, at least the
+    /// configured count.
+    pub async fn shards_to_read(&self) -> Result<u16, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(schema::PK, s(keys::AGGREGATE_SHARDS_PK))
+            .key(schema::SK, s(keys::AGGREGATE_SHARDS_SK))
+            .send()
+            .await
+            .map_err(|e| classify("read aggregate shard counts", &e))?;
+        let used = out
+            .item()
+            .and_then(|i| i.get("counts"))
+            .and_then(|v| v.as_ns().ok())
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.parse::<u16>().ok())
+            .max()
+            .unwrap_or(0);
+        Ok(used.max(self.aggregate_shards))
+    }
+
+    /// The summed counters of every day in `from..=to` (every shard ever written), read
+    /// by key in BatchGetItem calls of 100 keys, several at once; unprocessed keys are
+    /// retried with backoff. A day without feedback is absent.
+    pub async fn day_range_counters(
         &self,
-        day: NaiveDate,
-        shards: u16,
-    ) -> Result<HashMap<String, i64>, StoreError> {
-        let mut total: HashMap<String, i64> = HashMap::new();
-        for shard in 0..shards {
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key(schema::PK, s(keys::aggregate(day, shard)))
-                .key(schema::SK, s(keys::AGGREGATE))
-                .send()
-                .await
-                .map_err(|e| classify("get aggregate", &e))?;
-            for (k, v) in out.item().into_iter().flatten() {
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<BTreeMap<NaiveDate, HashMap<String, i64>>, StoreError> {
+        use futures::stream::{self, StreamExt, TryStreamExt};
+        let shards = self.shards_to_read().await?;
+        let keys: Vec<Item> = feedloop_core::reports::days(from, to)
+            .flat_map(|day| {
+                (0..shards).map(move |shard| {
+                    HashMap::from([
+                        (schema::PK.to_owned(), s(keys::aggregate(day, shard))),
+                        (schema::SK.to_owned(), s(keys::AGGREGATE)),
+                    ])
+                })
+            })
+            .collect();
+        let chunks: Vec<Vec<Item>> = keys.chunks(BATCH_GET_KEYS).map(<[Item]>::to_vec).collect();
+        let pages: Vec<Vec<Item>> = stream::iter(chunks)
+            .map(|chunk| self.batch_get(chunk))
+            .buffer_unordered(BATCH_GET_PARALLEL)
+            .try_collect()
+            .await?;
+        let mut by_day: BTreeMap<NaiveDate, HashMap<String, i64>> = BTreeMap::new();
+        for item in pages.iter().flatten() {
+            let Some(day) = str_attr(item, schema::PK).and_then(keys::aggregate_day) else {
+                continue;
+            };
+            let total = by_day.entry(day).or_default();
+            for (k, v) in item {
                 if let (Some(name), Ok(num)) = (k.strip_prefix("c:"), v.as_n()) {
                     *total.entry(name.to_owned()).or_default() += num.parse::<i64>().unwrap_or(0);
                 }
             }
         }
-        Ok(total)
+        Ok(by_day)
     }
+
+    /// One BatchGetItem of at most 100 keys, until nothing is left unprocessed.
+    pub(crate) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let ka = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .build()
+            .map_err(|e| StoreError::Permanent(format!("building batch get: {e}")))?;
+        let mut request = HashMap::from([(self.table.clone(), ka)]);
+        let mut items = Vec::new();
+        for attempt in 0..8u32 {
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(request))
+                .send()
+                .await
+                .map_err(|e| classify("batch get aggregates", &e))?;
+            if let Some(found) = out.responses().and_then(|r| r.get(&self.table)) {
+                items.extend(found.iter().cloned());
+            }
+            request = out.unprocessed_keys().cloned().unwrap_or_default();
+            if request.values().all(|ka| ka.keys().is_empty()) {
+                return Ok(items);
+            }
+            // Unprocessed keys mean the table is throttling: back off before asking again.
+            tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+        }
+        Err(StoreError::Throttled(
+            "aggregate keys left unprocessed".into(),
+        ))
+    }
+}
+
+/// The counter update for a customer leaving `from` and joining `to` (either may be
+/// `None`: a new or an erased customer); `None` when the segment stays.
+pub(crate) fn segment_move(
+    table: &str,
+    customer: &str,
+    from: Option<Segment>,
+    to: Option<Segment>,
+) -> Result<Option<Update>, StoreError> {
+    if from == to {
+        return Ok(None);
+    }
+    let shard = feedloop_core::records::shard_of(customer, keys::SEGMENT_COUNT_SHARDS);
+    let mut u = Update::builder()
+        .table_name(table)
+        .key(schema::PK, s(keys::segment_count(shard)))
+        .key(schema::SK, s(keys::SEGMENT_COUNT));
+    let mut adds = Vec::new();
+    for (name, seg, delta) in [("#from", from, -1), ("#to", to, 1)] {
+        if let Some(seg) = seg {
+            adds.push(format!("{name} :{}", &name[1..]));
+            u = u
+                .expression_attribute_names(name, format!("n:{}", seg.as_str()))
+                .expression_attribute_values(format!(":{}", &name[1..]), n(delta));
+        }
+    }
+    u.update_expression(format!("ADD {}", adds.join(", ")))
+        .build()
+        .map(Some)
+        .map_err(|e| StoreError::Permanent(format!("building segment count update: {e}")))
+}
+
+fn str_attr<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
+    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
 fn decode<T: serde::de::DeserializeOwned>(item: &Item, what: &str) -> Result<T, StoreError> {
@@ -401,6 +544,7 @@ impl ProfileStore for DynamoStore {
             .map_err(|e| StoreError::Permanent(format!("building profile put: {e}")))?;
 
         let agg = &fx.aggregate;
+        self.register_shards(agg.shards).await?;
         let mut update = Update::builder()
             .table_name(&self.table)
             .key(schema::PK, s(keys::aggregate(agg.day, agg.shard)))
@@ -424,14 +568,22 @@ impl ProfileStore for DynamoStore {
             .build()
             .map_err(|e| StoreError::Permanent(format!("building aggregate update: {e}")))?;
 
-        let result = self
+        let mut tx = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(feedback).build())
             .transact_items(TransactWriteItem::builder().put(profile).build())
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .send()
-            .await;
+            .transact_items(TransactWriteItem::builder().update(update).build());
+        // In the same transaction, so a segment size can never drift from the profiles.
+        if let Some(moved) = segment_move(
+            &self.table,
+            fx.profile.customer_id.as_str(),
+            c.previous_segment,
+            Some(fx.profile.segment()),
+        )? {
+            tx = tx.transact_items(TransactWriteItem::builder().update(moved).build());
+        }
+        let result = tx.send().await;
         let err = match result {
             Ok(_) => return Ok(CommitOutcome::Applied),
             Err(e) => e,

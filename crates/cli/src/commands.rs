@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::eval::{self, Record, Split};
+use feedloop_core::lines;
 use feedloop_core::pipeline::{LocalPipeline, Outcome};
 use feedloop_core::themes::Taxonomy;
 use serde_json::json;
@@ -152,16 +153,16 @@ pub fn process(
     let mut pipeline = LocalPipeline::new(analyzer(opts)?, half_life_days);
     let mut outcomes = Vec::new();
     let now = Utc::now();
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("reading {} line {}", file.display(), i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let source = format!("line {}", i + 1);
-        let outcome = pipeline.ingest(line.as_bytes(), &source, now)?;
+    for (n, line) in lines::numbered_lines(reader) {
+        let source = format!("line {n}");
+        let outcome = match line {
+            Ok(line) => pipeline.ingest(line.as_bytes(), &source, now)?,
+            Err(e @ lines::LineError::NotUtf8 { .. }) => pipeline.reject(&source, e.to_string()),
+            Err(e) => return Err(e).with_context(|| format!("{} line {n}", file.display())),
+        };
         if json {
             let mut v = serde_json::to_value(&outcome)?;
-            v["line"] = json!(i + 1);
+            v["line"] = json!(n);
             if let (Outcome::Applied { .. }, Some(a)) = (&outcome, pipeline.last_analyzed()) {
                 v["analysis"] = serde_json::to_value(&a.analysis)?;
                 v["nps_category"] = json!(a.nps_category);
@@ -245,51 +246,4 @@ fn split_name(s: Split) -> &'static str {
         Split::Train => "train",
         Split::Test => "test",
     }
-}
-
-/// `feedloop report followups`: the per-variant A/B counters, one row per variant.
-pub async fn report_followups(target: &crate::target::AwsTarget, json: bool) -> Result<ExitCode> {
-    let store = target.resolve().await?.store()?;
-    let mut rows = store
-        .followup_stats()
-        .await
-        .context("reading follow-up statistics")?;
-    rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    if json {
-        let v: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|(p, v, s)| {
-                serde_json::json!({
-                    "playbook": p, "variant": v, "sent": s.sent, "responded": s.responded,
-                    "response_rate": s.response_rate(), "mean_nps_change": s.mean_nps_change(),
-                    "mean_sentiment_change": s.mean_sentiment_change(),
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if rows.is_empty() {
-        println!("No follow-ups sent yet (in dry-run mode nothing is sent; see the follow-up history of a customer).");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let opt = |v: Option<f64>, p: usize| v.map_or("-".to_owned(), |v| format!("{v:+.p$}"));
-    println!(
-        "{:<34} {:<8} {:>6} {:>9} {:>7} {:>8} {:>10}",
-        "playbook", "variant", "sent", "responded", "rate", "ΔNPS", "Δsentiment"
-    );
-    for (p, v, s) in &rows {
-        println!(
-            "{:<34} {:<8} {:>6} {:>9} {:>7} {:>8} {:>10}",
-            p,
-            v,
-            s.sent,
-            s.responded,
-            s.response_rate()
-                .map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0)),
-            opt(s.mean_nps_change(), 1),
-            opt(s.mean_sentiment_change(), 3),
-        );
-    }
-    Ok(ExitCode::SUCCESS)
 }

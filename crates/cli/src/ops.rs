@@ -413,10 +413,10 @@ const CSV_FIELDS: [&str; 17] = [
 ];
 
 /// Turn CSV rows into envelopes: (line number, envelope or the reason it is invalid).
-pub fn csv_envelopes(src: &str, m: &CsvMapping) -> Result<Vec<(usize, Result<String, String>)>> {
+pub fn csv_envelopes(src: &[u8], m: &CsvMapping) -> Result<Vec<(usize, Result<String, String>)>> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(false)
-        .from_reader(src.as_bytes());
+        .from_reader(feedloop_core::lines::strip_bom(src));
     let headers: Vec<String> = rdr
         .headers()
         .context("reading the CSV header")?
@@ -514,15 +514,11 @@ pub async fn send(
     concurrency: usize,
     json: bool,
 ) -> Result<ExitCode> {
-    let src =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let src = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let rows: Vec<(usize, Result<String, String>)> = match csv_map {
         Some(m) => csv_envelopes(&src, &m)?,
-        None => src
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| (i + 1, Ok(l.trim().to_owned())))
+        None => feedloop_core::lines::numbered_lines(&src[..])
+            .map(|(n, l)| (n, l.map_err(|e| e.to_string())))
             .collect(),
     };
     // Validate before sending: a bad line is reported here, not discovered as a reject.
@@ -831,5 +827,52 @@ pub async fn dlq_redrive(r: &Resolved, max: usize, dry_run: bool, json: bool) ->
         return print_json(&json!({"dry_run": false, "moved": moved}));
     }
     println!("moved {moved} message(s) from the dead-letter queue to the ingest queue");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `feedloop report followups`: the per-variant A/B counters, one row per variant.
+pub async fn report_followups(target: &crate::target::AwsTarget, json: bool) -> Result<ExitCode> {
+    let store = target.resolve().await?.store()?;
+    let mut rows = store
+        .followup_stats()
+        .await
+        .context("reading follow-up statistics")?;
+    rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    if json {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(p, v, s)| {
+                serde_json::json!({
+                    "playbook": p, "variant": v, "sent": s.sent, "responded": s.responded,
+                    "response_rate": s.response_rate(), "mean_nps_change": s.mean_nps_change(),
+                    "mean_sentiment_change": s.mean_sentiment_change(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        println!("No follow-ups sent yet (in dry-run mode nothing is sent; see the follow-up history of a customer).");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let opt = |v: Option<f64>, p: usize| v.map_or("-".to_owned(), |v| format!("{v:+.p$}"));
+    println!(
+        "{:<34} {:<8} {:>6} {:>9} {:>7} {:>8} {:>10}",
+        "playbook", "variant", "sent", "responded", "rate", "ΔNPS", "Δsentiment"
+    );
+    for (p, v, s) in &rows {
+        println!(
+            "{:<34} {:<8} {:>6} {:>9} {:>7} {:>8} {:>10}",
+            p,
+            v,
+            s.sent,
+            s.responded,
+            s.response_rate()
+                .map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0)),
+            opt(s.mean_nps_change(), 1),
+            opt(s.mean_sentiment_change(), 3),
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

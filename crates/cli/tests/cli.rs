@@ -252,3 +252,44 @@ fn bad_arguments_fail_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("opening /nonexistent/file.jsonl"));
 }
+
+#[test]
+fn process_accepts_a_byte_order_mark_and_reports_a_line_that_is_not_utf8_by_number() {
+    // GIVEN a file saved by a spreadsheet: a BOM, CRLF endings, one Latin-1 line
+    let dir = std::env::temp_dir().join(format!("feedloop-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("latin1.jsonl");
+    let good = |id: &str| {
+        format!(
+            r#"{{"feedback_id":"{id}","customer_id":"c-{id}","kind":"review","occurred_at":"2026-11-01T10:00:00Z","rating":5,"text":"Great coffee"}}"#
+        )
+        .into_bytes()
+    };
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(good("a"));
+    bytes.extend(b"\r\n");
+    bytes.extend(br#"{"feedback_id":"b","customer_id":"c-b","kind":"review","occurred_at":"2026-11-01T10:00:00Z","rating":1,"text":"Caf"#);
+    bytes.extend(b"\xe9 froid\"}\r\n");
+    bytes.extend(good("c"));
+    bytes.extend(b"\n");
+    std::fs::write(&path, &bytes).unwrap();
+
+    // WHEN it is processed
+    let out = feedloop(
+        &["process", "--mode", "lexicon", path.to_str().unwrap()],
+        None,
+    );
+
+    // THEN the first and last lines are applied and line 2 is reported, not fatal
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("messages 3: 2 applied, 0 duplicate (ignored), 1 rejected; 2 customers"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rejected line 2: not valid UTF-8 (first bad byte at column"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

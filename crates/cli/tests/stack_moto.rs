@@ -344,7 +344,8 @@ async fn csv_send_and_dead_letter_list_and_redrive() {
     let csv = dir.join("reviews.csv");
     std::fs::write(
         &csv,
-        "Review ID,Customer,Date,Stars,Comment\nr1,c1,2026-10-01T10:00:00Z,5,\"Great, fast delivery\"\nr2,c2,2026-10-02T10:00:00Z,two,Bad\nr3,c3,2026-10-03T10:00:00Z,1,\"Broke after a day, \"\"awful\"\"\"\n",
+        // Saved by a spreadsheet: a byte-order mark before the header.
+        "\u{feff}Review ID,Customer,Date,Stars,Comment\nr1,c1,2026-10-01T10:00:00Z,5,\"Great, fast delivery\"\nr2,c2,2026-10-02T10:00:00Z,two,Bad\nr3,c3,2026-10-03T10:00:00Z,1,\"Broke after a day, \"\"awful\"\"\"\n",
     )
     .unwrap();
     let out = feedloop(
@@ -375,6 +376,24 @@ async fn csv_send_and_dead_letter_list_and_redrive() {
         .unwrap()
         .contains("rating"));
 
+    // A JSON Lines file with one line in Latin-1: reported by number, the rest is sent.
+    let jsonl = dir.join("mixed-encoding.jsonl");
+    let mut bytes = br#"{"feedback_id":"j1","customer_id":"c9","kind":"review","occurred_at":"2026-10-04T10:00:00Z","rating":4,"text":"Caf"#.to_vec();
+    bytes.extend(b"\xe9 ok\"}\n");
+    bytes.extend(br#"{"feedback_id":"j2","customer_id":"c9","kind":"review","occurred_at":"2026-10-04T11:00:00Z","rating":4,"text":"ok"}"#);
+    std::fs::write(&jsonl, bytes).unwrap();
+    let out = feedloop(&stack, &["send", jsonl.to_str().unwrap(), "--json"]);
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["sent"], 1, "{s}");
+    assert_eq!(s["invalid"][0]["line"], 1, "{s}");
+    assert!(
+        s["invalid"][0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("not valid UTF-8"),
+        "{s}"
+    );
+
     let dlq = SqsQueue::new(stack.sqs(), &stack.urls.ingest_dlq, 0);
     dlq.send_all(&[
         "{\"a\":1}".to_string(),
@@ -394,7 +413,10 @@ async fn csv_send_and_dead_letter_list_and_redrive() {
     assert_eq!(moved["moved"], 3);
     let q = SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0);
     let (visible, _) = q.depth().await.unwrap();
-    assert_eq!(visible, 5, "2 from the CSV + 3 redriven");
+    assert_eq!(
+        visible, 6,
+        "2 from the CSV + 1 from the JSON Lines + 3 redriven"
+    );
     let (left, _) = dlq.depth().await.unwrap();
     assert_eq!(left, 0);
     std::fs::remove_dir_all(&dir).ok();

@@ -6,6 +6,7 @@ pub mod eval;
 pub mod followup;
 pub mod keys;
 pub mod language;
+pub mod lines;
 pub mod neural;
 pub mod nps;
 pub mod pii;

@@ -74,14 +74,7 @@ impl LocalPipeline {
     ) -> Result<Outcome, AnalyzerError> {
         let feedback = match parse_envelope(bytes, now) {
             Ok(p) => p.feedback,
-            Err(e) => {
-                let reason = e.to_string();
-                self.rejects.push(Reject {
-                    source: source.to_owned(),
-                    reason: reason.clone(),
-                });
-                return Ok(Outcome::Rejected { reason });
-            }
+            Err(e) => return Ok(self.reject(source, e.to_string())),
         };
         let feedback_id = feedback.feedback_id.as_str().to_owned();
         if !self.seen.insert(feedback_id.clone()) {
@@ -115,6 +108,15 @@ impl LocalPipeline {
             feedback_id,
             customer_id: customer_id.to_string(),
         })
+    }
+
+    /// Record input that never became an envelope (a line that is not UTF-8).
+    pub fn reject(&mut self, source: &str, reason: String) -> Outcome {
+        self.rejects.push(Reject {
+            source: source.to_owned(),
+            reason: reason.clone(),
+        });
+        Outcome::Rejected { reason }
     }
 
     /// The analysis of the most recently applied feedback.

@@ -103,6 +103,9 @@ impl FeedbackRecord {
 pub struct AggregateDelta {
     pub day: NaiveDate,
     pub shard: u16,
+    /// How many shards the writer spreads a day over: readers must learn every count
+    /// ever used, or changing `AggregateShards` would hide the higher shards' history.
+    pub shards: u16,
     pub counters: BTreeMap<String, i64>,
 }
 
@@ -189,6 +192,7 @@ impl AggregateDelta {
         AggregateDelta {
             day: af.feedback.occurred_at.date_naive(),
             shard: shard_of(af.feedback.feedback_id.as_str(), shards),
+            shards: shards.max(1),
             counters: c,
         }
     }

@@ -312,6 +312,7 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
         loop {
             let current = self.store.load_profile(&customer).await?;
             let expected_version = current.as_ref().map(|c| c.version);
+            let previous_segment = current.as_ref().map(|c| c.value.segment());
             let mut fx = effects(
                 current.map(|c| c.value),
                 &analyzed,
@@ -330,6 +331,7 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
             let commit = Commit {
                 effects: fx,
                 expected_version,
+                previous_segment,
                 received_at: now,
             };
             match self.store.commit(&commit).await? {

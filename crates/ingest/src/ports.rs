@@ -24,6 +24,9 @@ pub struct Commit {
     pub effects: Effects,
     /// `None`: the profile must not exist yet.
     pub expected_version: Option<u64>,
+    /// The stored profile's segment before this feedback (`None`: a new customer), so
+    /// a store can keep segment sizes as counters instead of counting at read time.
+    pub previous_segment: Option<feedloop_core::profile::Segment>,
     pub received_at: DateTime<Utc>,
 }
 

@@ -1,10 +1,9 @@
 use std::ops::Range;
 use std::path::Path;
 
-use candle_core::safetensors::MmapedSafetensors;
-use candle_core::{DType, Device};
 use feedloop_core::neural::{EncodeError, PartVectors, SentenceEncoder};
 use rayon::prelude::*;
+use safetensors::tensor::{Dtype, Metadata, SafeTensors};
 use tokenizers::{Encoding, Tokenizer, TruncationParams, TruncationStrategy};
 
 use crate::kernels::{dense, gelu_erf, layer_norm, mean_pool, self_attention, Dense};
@@ -94,8 +93,11 @@ pub struct MiniLm {
     eps: f32,
 }
 
+/// The mapped weights file and its parsed header: each tensor is copied out as f32.
 struct Weights {
-    st: MmapedSafetensors,
+    map: memmap2::Mmap,
+    header_len: usize,
+    meta: Metadata,
     prefix: &'static str,
     file: String,
 }
@@ -108,25 +110,54 @@ impl Weights {
             reason,
         };
         let t = self
-            .st
-            .load(&full, &Device::Cpu)
-            .map_err(|e| err(format!("{full}: {e}")))?;
+            .meta
+            .info(&full)
+            .ok_or_else(|| err(format!("{full}: no such tensor")))?;
         // A 0 in `shape` accepts any size along that axis.
-        let fits = t.dims().len() == shape.len()
-            && t.dims()
+        let fits = t.shape.len() == shape.len()
+            && t.shape
                 .iter()
                 .zip(shape)
                 .all(|(&got, &want)| want == 0 || got == want);
         if !fits {
             return Err(err(format!(
                 "{full} has shape {:?}, the config says {shape:?}",
-                t.dims()
+                t.shape
             )));
         }
-        t.to_dtype(DType::F32)
-            .and_then(|t| t.flatten_all())
-            .and_then(|t| t.to_vec1::<f32>())
-            .map_err(|e| err(format!("{full}: {e}")))
+        let (start, end) = t.data_offsets;
+        let bytes = self
+            .map
+            .get(self.header_len + start..self.header_len + end)
+            .ok_or_else(|| err(format!("{full}: data outside the file")))?;
+        let n: usize = t.shape.iter().product();
+        let values: Vec<f32> = match t.dtype {
+            Dtype::F32 => bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            Dtype::F16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => bytes
+                .chunks_exact(2)
+                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            other => {
+                return Err(err(format!(
+                    "{full} is {other:?}; F32, F16 and BF16 weights are supported"
+                )))
+            }
+        };
+        if values.len() != n {
+            return Err(err(format!(
+                "{full}: {} values for shape {:?}",
+                values.len(),
+                t.shape
+            )));
+        }
+        Ok(values)
     }
 
     fn dense(&self, name: &str, n_out: usize, n_in: usize) -> Result<Dense, LoadError> {
@@ -193,21 +224,31 @@ impl MiniLm {
         tokenizer.with_padding(None);
 
         let file = shown("model.safetensors");
+        let weights_err = |reason: String| LoadError::Weights {
+            file: file.clone(),
+            reason,
+        };
+        let handle = std::fs::File::open(path("model.safetensors"))
+            .map_err(|e| weights_err(e.to_string()))?;
         // SAFETY: the weights file is mapped read-only and feedloop never writes it;
         // every tensor is copied out before `load` returns.
-        let st = unsafe { MmapedSafetensors::new(path("model.safetensors")) }.map_err(|e| {
-            LoadError::Weights {
-                file: file.clone(),
-                reason: e.to_string(),
-            }
-        })?;
+        let map = unsafe { memmap2::Mmap::map(&handle) }.map_err(|e| weights_err(e.to_string()))?;
+        let (header, meta) =
+            SafeTensors::read_metadata(&map).map_err(|e| weights_err(e.to_string()))?;
         // A fine-tuned BertFor* checkpoint keeps the encoder under `bert.`.
-        let prefix = if st.get("embeddings.word_embeddings.weight").is_ok() {
+        let prefix = if meta.info("embeddings.word_embeddings.weight").is_some() {
             ""
         } else {
             "bert."
         };
-        let w = Weights { st, prefix, file };
+        let w = Weights {
+            map,
+            // The 8-byte length, then the JSON header, then the data.
+            header_len: 8 + header,
+            meta,
+            prefix,
+            file,
+        };
         let d = c.hidden_size;
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for l in 0..c.num_hidden_layers {

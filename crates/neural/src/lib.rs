@@ -6,6 +6,7 @@
 mod encoder;
 mod kernels;
 pub mod model_dir;
+#[cfg(feature = "train")]
 pub mod train;
 
 pub use encoder::{LoadError, MiniLm, ENCODER_REVISION};
