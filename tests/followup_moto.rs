@@ -120,7 +120,7 @@ async fn drain_followups(
         if msgs.is_empty() {
             return reports;
         }
-        let (resp, report) = d.handle(to_event(&msgs)).await;
+        let (resp, report) = d.handle(to_event(&msgs)).await.unwrap();
         q.ack(&succeeded(&msgs, &resp)).await.unwrap();
         reports.push(report);
     }

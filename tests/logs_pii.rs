@@ -175,7 +175,7 @@ async fn no_seeded_personal_data_reaches_the_logs() {
         if msgs.is_empty() {
             break;
         }
-        let (resp, report) = dispatcher.handle(to_event(&msgs)).await;
+        let (resp, report) = dispatcher.handle(to_event(&msgs)).await.unwrap();
         fq.ack(&succeeded(&msgs, &resp)).await.unwrap();
         sent += report.sent;
         bad_intents += report.rejected;

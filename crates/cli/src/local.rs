@@ -302,7 +302,7 @@ pub async fn drain(endpoint: &str, prefix: &str) -> Result<()> {
         if msgs.is_empty() {
             break;
         }
-        let (resp, r) = dispatcher.handle(to_event(&msgs)).await;
+        let (resp, r) = dispatcher.handle(to_event(&msgs)).await?;
         fq.ack(&succeeded(&msgs, &resp))
             .await
             .context("follow-up queue")?;

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Duration, Utc};
 use feedloop_core::envelope::customer_hint;
 use feedloop_core::followup::guards::SkipReason;
@@ -14,6 +14,7 @@ use feedloop_core::followup::outcomes::SentState;
 use feedloop_core::followup::plan::{plan, DispatchPolicy, Message, Plan};
 use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::{suppression, FollowUpIntent};
+use feedloop_ingest::batch::{self, BatchError};
 use feedloop_ingest::ports::{RejectRecord, RejectStore};
 use serde::Serialize;
 use tracing::{info, warn, Instrument};
@@ -117,14 +118,15 @@ where
     D: Deliver,
     Q: Requeue,
 {
-    pub async fn handle(&self, event: SqsEvent) -> (SqsBatchResponse, DispatchReport) {
+    pub async fn handle(
+        &self,
+        event: SqsEvent,
+    ) -> Result<(SqsBatchResponse, DispatchReport), BatchError> {
         let mut report = DispatchReport::default();
-        let mut response = SqsBatchResponse::default();
+        let mut retry = Vec::new();
         // One at a time: a batch is at most 10 intents, and two intents for the same
         // customer in one batch then meet the cap in order instead of racing.
-        for r in event.records {
-            let id = r.message_id.unwrap_or_default();
-            let body = r.body.unwrap_or_default();
+        for (id, body) in batch::records(event)? {
             let span = tracing::info_span!("intent", message_id = %id);
             match self.process(&id, &body).instrument(span).await {
                 Ok(Handled::Recorded(Status::Sent)) => report.sent += 1,
@@ -139,13 +141,11 @@ where
                 Err(e) => {
                     warn!(message_id = %id, error = %e, "intent will be retried");
                     report.retried += 1;
-                    let mut f = BatchItemFailure::default();
-                    f.item_identifier = id;
-                    response.batch_item_failures.push(f);
+                    retry.push(id);
                 }
             }
         }
-        (response, report)
+        Ok((batch::failures(retry), report))
     }
 
     pub async fn process(&self, message_id: &str, body: &str) -> Result<Handled, StoreError> {
@@ -162,7 +162,7 @@ where
                             "follow-up intent is not valid: {}",
                             feedloop_core::pii::redact(&e.to_string())
                         ),
-                        body_prefix: body.chars().take(2048).collect(),
+                        body_prefix: batch::reject_body(body),
                         received_at: now,
                         // An intent names its customer like an envelope does: keep
                         // the pointer so an erasure finds this record too.

@@ -414,6 +414,22 @@ async fn a_refused_address_fails_at_once_and_is_suppressed() {
 }
 
 #[tokio::test]
+async fn a_record_without_message_id_fails_the_invocation_like_ingest() {
+    // A transient failure of such a record could not be reported, so it would be lost:
+    // the whole batch is retried instead (the claim makes a second look harmless).
+    let w = world(DeliveryMode::Live, at(12));
+    let mut m = SqsMessage::default();
+    m.body = Some("{}".into());
+    let mut e = SqsEvent::default();
+    e.records = vec![m];
+    assert!(matches!(
+        w.dispatcher.handle(e).await,
+        Err(feedloop_ingest::batch::BatchError::MissingMessageId { index: 0 })
+    ));
+    assert!(w.outbox.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn a_malformed_intent_is_rejected_and_acknowledged() {
     let w = world(DeliveryMode::Live, at(12));
     let mut m = SqsMessage::default();
@@ -421,7 +437,7 @@ async fn a_malformed_intent_is_rejected_and_acknowledged() {
     m.body = Some("{\"feedback_id\": 1, \"customer_id\": \"c9\"}".into());
     let mut e = SqsEvent::default();
     e.records = vec![m];
-    let (resp, report) = w.dispatcher.handle(e).await;
+    let (resp, report) = w.dispatcher.handle(e).await.unwrap();
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!(report.rejected, 1);
     let reject = &w.store.snapshot().rejects["bad"];
@@ -525,7 +541,7 @@ async fn the_shipped_sample_event_is_a_valid_intent() {
         .to_string(),
     )
     .await;
-    let (resp, report) = w.dispatcher.handle(event).await;
+    let (resp, report) = w.dispatcher.handle(event).await.unwrap();
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!((report.dry_run, report.rejected), (1, 0), "{report:?}");
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use feedloop_core::analysis::{AnalyzedFeedback, Analyzer};
 use feedloop_core::envelope::{customer_hint, parse_envelope, CustomerId, Feedback};
@@ -20,7 +20,7 @@ use tracing::{info, warn, Instrument};
 use crate::ports::*;
 
 /// Bytes of a poison body kept in its reject record.
-pub const REJECT_BODY_BYTES: usize = 8 * 1024;
+pub use crate::batch::REJECT_BODY_BYTES;
 /// Optimistic-concurrency attempts before handing the message back to SQS.
 pub const MAX_COMMIT_ATTEMPTS: u32 = 6;
 
@@ -56,13 +56,8 @@ pub enum Processed {
     },
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    /// Without a message id no partial failure can be reported; failing the whole
-    /// invocation makes SQS retry the batch, which the dedupe makes safe.
-    #[error("SQS record {index} has no messageId")]
-    MissingMessageId { index: usize },
-}
+/// The one batch error, shared with the follow-up dispatcher.
+pub use crate::batch::BatchError as HandlerError;
 
 /// Counts for one batch, emitted as CloudWatch Embedded Metric Format.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -165,15 +160,12 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
         event: SqsEvent,
     ) -> Result<(SqsBatchResponse, BatchReport), HandlerError> {
         let now = (self.clock)();
-        let mut ids = Vec::with_capacity(event.records.len());
-        let mut parsed = Vec::with_capacity(event.records.len());
-        for (index, r) in event.records.into_iter().enumerate() {
-            let Some(id) = r.message_id.filter(|id| !id.is_empty()) else {
-                return Err(HandlerError::MissingMessageId { index });
-            };
-            parsed.push(self.parse(&id, r.body.as_deref().unwrap_or_default(), now));
-            ids.push(id);
-        }
+        let records = crate::batch::records(event)?;
+        let parsed: Vec<_> = records
+            .iter()
+            .map(|(id, body)| self.parse(id, body, now))
+            .collect();
+        let ids: Vec<String> = records.into_iter().map(|(id, _)| id).collect();
         let mut units: Vec<Vec<(String, Step)>> = Vec::new();
         let mut by_customer: std::collections::HashMap<String, usize> =
             std::collections::HashMap::new();
@@ -207,7 +199,7 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
             .await;
 
         let mut report = BatchReport::default();
-        let mut response = SqsBatchResponse::default();
+        let mut retry = Vec::new();
         for (id, result) in results {
             match result {
                 Ok(Processed::Applied { label, conflicts }) => {
@@ -225,13 +217,11 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
                 Err(e) => {
                     warn!(message_id = %id, error = %e, "message will be retried");
                     report.retried += 1;
-                    let mut failure = BatchItemFailure::default();
-                    failure.item_identifier = id;
-                    response.batch_item_failures.push(failure);
+                    retry.push(id);
                 }
             }
         }
-        Ok((response, report))
+        Ok((crate::batch::failures(retry), report))
     }
 
     /// Process one message body. `Err` means "retry later"; everything else is final.
@@ -287,7 +277,7 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
             Err(e) => Err(RejectRecord {
                 message_id: message_id.to_owned(),
                 reason: e.to_string(),
-                body_prefix: prefix(body, REJECT_BODY_BYTES).to_owned(),
+                body_prefix: crate::batch::reject_body(body),
                 received_at: now,
                 customer_id: customer_hint(body.as_bytes()).map(|c| c.to_string()),
             }),
@@ -406,17 +396,6 @@ impl<S, F: FollowUpSink> Ingest<S, F> {
         }
         Ok(())
     }
-}
-
-fn prefix(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 #[cfg(test)]
@@ -599,13 +578,6 @@ mod tests {
             ingest().handle(event(vec![m])).await,
             Err(HandlerError::MissingMessageId { index: 0 })
         ));
-    }
-
-    #[test]
-    fn reject_prefix_is_cut_on_a_character_boundary() {
-        let body = "é".repeat(5000);
-        let p = prefix(&body, REJECT_BODY_BYTES);
-        assert!(p.len() <= REJECT_BODY_BYTES && p.len() >= REJECT_BODY_BYTES - 1);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The ingest service, independent of AWS: SQS batch in, commits through narrow ports.
 
+pub mod batch;
 pub mod config;
 pub mod handler;
 pub mod memory;

@@ -48,7 +48,7 @@ async fn main() -> Result<(), Error> {
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         match Incoming::from_value(event.payload)? {
             Incoming::Intents(e) => {
-                let (response, report) = dispatcher.handle(e).await;
+                let (response, report) = dispatcher.handle(e).await?;
                 println!("{}", report.emf(chrono::Utc::now()));
                 Ok::<_, Error>(serde_json::to_value(response)?)
             }
