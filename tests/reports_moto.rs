@@ -32,7 +32,7 @@ fn ingest(store: &DynamoStore, shards: u16) -> Ingest<DynamoStore> {
 }
 
 fn survey(i: usize, day: NaiveDate) -> String {
-    let text = if i % 3 == 0 {
+    let text = if i.is_multiple_of(3) {
         "Delivery was late again and the parcel was damaged."
     } else {
         "Lovely coffee, friendly staff."

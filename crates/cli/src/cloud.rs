@@ -4,7 +4,24 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chrono::NaiveDate;
 use clap::Subcommand;
+
+/// The NPS report's periods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Granularity {
+    Day,
+    Week,
+}
+
+impl Granularity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Granularity::Day => "day",
+            Granularity::Week => "week",
+        }
+    }
+}
 
 use crate::{dashboard, local, ops, target};
 
@@ -142,12 +159,12 @@ pub enum ReportCommand {
         target: target::AwsTarget,
         /// First day, YYYY-MM-DD (default: 29 days before --to).
         #[arg(long)]
-        from: Option<String>,
+        from: Option<NaiveDate>,
         /// Last day, YYYY-MM-DD (default: today, UTC).
         #[arg(long)]
-        to: Option<String>,
-        #[arg(long, default_value = "day")]
-        granularity: String,
+        to: Option<NaiveDate>,
+        #[arg(long, value_enum, default_value_t = Granularity::Day)]
+        granularity: Granularity,
         #[arg(long)]
         json: bool,
     },
@@ -155,10 +172,12 @@ pub enum ReportCommand {
     Drivers {
         #[command(flatten)]
         target: target::AwsTarget,
+        /// First day, YYYY-MM-DD (default: 29 days before --to).
         #[arg(long)]
-        from: Option<String>,
+        from: Option<NaiveDate>,
+        /// Last day, YYYY-MM-DD (default: today, UTC).
         #[arg(long)]
-        to: Option<String>,
+        to: Option<NaiveDate>,
         #[arg(long)]
         json: bool,
     },
@@ -381,15 +400,13 @@ pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
                     to,
                     granularity,
                     json,
-                } => {
-                    ops::report_nps(&target.resolve().await?, &from, &to, &granularity, json).await
-                }
+                } => ops::report_nps(&target.resolve().await?, from, to, granularity, json).await,
                 ReportCommand::Drivers {
                     target,
                     from,
                     to,
                     json,
-                } => ops::report_drivers(&target.resolve().await?, &from, &to, json).await,
+                } => ops::report_drivers(&target.resolve().await?, from, to, json).await,
             }
         }),
     }

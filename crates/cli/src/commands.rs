@@ -193,7 +193,7 @@ pub fn process(
     })
 }
 
-pub fn eval(opts: &AnalysisOpts, split: Split, file: &Path) -> Result<ExitCode> {
+pub fn eval(opts: &AnalysisOpts, json: bool, split: Split, file: &Path) -> Result<ExitCode> {
     let src = fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let mut records = Vec::new();
     for (i, line) in src
@@ -236,8 +236,35 @@ pub fn eval(opts: &AnalysisOpts, split: Split, file: &Path) -> Result<ExitCode> 
     });
     v["taxonomy"] = json!(opts.taxonomy);
     v["split"] = json!(if presplit { "file" } else { split_name(split) });
-    println!("{v}");
+    if json {
+        println!("{v}");
+    } else {
+        print_metrics("", &v);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One `name value` line per metric, nested objects as dotted names.
+fn print_metrics(prefix: &str, v: &serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                let name = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                print_metrics(&name, x);
+            }
+        }
+        serde_json::Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() => println!("{prefix:<36} {f:.4}"),
+            _ => println!("{prefix:<36} {n}"),
+        },
+        serde_json::Value::String(s) => println!("{prefix:<36} {s}"),
+        serde_json::Value::Null => {}
+        other => println!("{prefix:<36} {other}"),
+    }
 }
 
 fn split_name(s: Split) -> &'static str {

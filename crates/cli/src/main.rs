@@ -99,7 +99,7 @@ enum Command {
     Eval {
         #[command(flatten)]
         opts: AnalysisOpts,
-        /// Accepted for symmetry with the other commands; the report is always JSON.
+        /// One JSON object (for scripts); otherwise one metric per line.
         #[arg(long)]
         json: bool,
         /// Which records to use: all, train (70%) or test (30%, by a hash of the id).
@@ -139,8 +139,11 @@ fn main() -> ExitCode {
             file,
         } => commands::process(&opts, json, half_life_days, &file),
         Command::Eval {
-            opts, split, file, ..
-        } => commands::eval(&opts, split, &file),
+            opts,
+            json,
+            split,
+            file,
+        } => commands::eval(&opts, json, split, &file),
         #[cfg(feature = "train")]
         Command::Train { opts } => train::train(&opts),
         #[cfg(feature = "aws")]

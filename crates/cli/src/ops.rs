@@ -207,26 +207,29 @@ pub async fn segment(r: &Resolved, name: &str, limit: usize, json: bool) -> Resu
     Ok(ExitCode::SUCCESS)
 }
 
-fn range_query(from: &Option<String>, to: &Option<String>) -> Vec<(&'static str, String)> {
+fn range_query(
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+) -> Vec<(&'static str, String)> {
     let mut q = Vec::new();
     if let Some(f) = from {
-        q.push(("from", f.clone()));
+        q.push(("from", f.to_string()));
     }
     if let Some(t) = to {
-        q.push(("to", t.clone()));
+        q.push(("to", t.to_string()));
     }
     q
 }
 
 pub async fn report_nps(
     r: &Resolved,
-    from: &Option<String>,
-    to: &Option<String>,
-    granularity: &str,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+    granularity: crate::cloud::Granularity,
     json: bool,
 ) -> Result<ExitCode> {
     let mut q = range_query(from, to);
-    q.push(("granularity", granularity.to_owned()));
+    q.push(("granularity", granularity.as_str().to_owned()));
     let v = call(&api(r)?, "GET", "/reports/nps", &q).await?;
     if json {
         return print_json(&v);
@@ -261,8 +264,8 @@ pub async fn report_nps(
 
 pub async fn report_drivers(
     r: &Resolved,
-    from: &Option<String>,
-    to: &Option<String>,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
     json: bool,
 ) -> Result<ExitCode> {
     let v = call(&api(r)?, "GET", "/reports/drivers", &range_query(from, to)).await?;

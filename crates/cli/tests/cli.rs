@@ -293,3 +293,34 @@ fn process_accepts_a_byte_order_mark_and_reports_a_line_that_is_not_utf8_by_numb
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn closed_sets_and_dates_are_checked_by_the_argument_parser() {
+    // GIVEN report options that are not a granularity or not a date
+    for args in [
+        &["report", "nps", "--granularity", "month"][..],
+        &["report", "drivers", "--from", "2026-13-01"][..],
+    ] {
+        // WHEN the command line is parsed, THEN it fails before any AWS call, naming the value
+        let out = feedloop(args, None);
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("invalid value"), "{args:?}: {err}");
+    }
+    // AND eval prints metrics line by line without --json, one object with it
+    let plain = feedloop(
+        &[
+            "eval",
+            "--taxonomy",
+            "restaurants",
+            &fixture("tiny_eval.jsonl"),
+        ],
+        None,
+    );
+    let text = String::from_utf8(plain.stdout).unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with("sentiment.accuracy")),
+        "{text}"
+    );
+    assert!(serde_json::from_str::<Value>(&text).is_err());
+}
