@@ -3,9 +3,8 @@
 //! logged in full and answered with a generic message.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate};
 use feedloop_core::envelope::{CustomerId, CustomerInfo};
 use feedloop_core::followup::templates::html_escape;
 use feedloop_core::followup::{suppression, unsubscribe, ContactChannel};
@@ -74,7 +73,7 @@ pub struct Api<S> {
     pub store: S,
     /// Sign cursors and unsubscribe links, salt the suppression list.
     pub keys: StackKeys,
-    pub clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    pub clock: feedloop_ingest::Clock,
 }
 
 fn customer_id(raw: &str) -> Result<CustomerId, Reject> {

@@ -4,8 +4,6 @@
 //! Store errors are transient: the record is reported as a batch item failure and SQS
 //! redelivers it; the claim keeps a redelivery from sending twice.
 
-use std::sync::Arc;
-
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Duration, Utc};
 use feedloop_core::envelope::customer_hint;
@@ -35,7 +33,8 @@ pub fn backoff_delay(failed_rounds: u32) -> std::time::Duration {
     std::time::Duration::from_secs(secs).min(MAX_REQUEUE_DELAY)
 }
 
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+/// The one clock type, the ingest service's: tests and the demo pass a fixed time.
+pub use feedloop_ingest::Clock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryMode {
