@@ -17,7 +17,10 @@ use feedloop_tests::harness::Stack;
 use feedloop_tests::test_now;
 use serde_json::{json, Value};
 
-fn ingest(store: &DynamoStore, shards: u16) -> Ingest<DynamoStore> {
+fn ingest<S>(store: &S, shards: u16) -> Ingest<S>
+where
+    S: Clone + feedloop_ingest::ports::ProfileStore + feedloop_ingest::ports::RejectStore,
+{
     Ingest::new(
         store.clone(),
         Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
@@ -137,17 +140,7 @@ async fn segment_sizes_are_kept_at_write_time_through_moves_redeliveries_and_era
     let stack = Stack::start("segcount").await;
     let store = DynamoStore::new(stack.ddb(), &stack.names.table, 365);
     let memory = Arc::new(MemoryStore::default());
-    let in_memory = Ingest::new(
-        memory.clone(),
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
-            aggregate_shards: 8,
-            max_concurrency: 4,
-            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-        },
-        Arc::new(test_now),
-    );
+    let in_memory = ingest(&memory, 8);
 
     // GIVEN 20 customers whose scores move them between segments over 30 surveys...
     let day = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();

@@ -7,6 +7,17 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 use clap::Subcommand;
 
+/// The days a report covers.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct DateRange {
+    /// First day, YYYY-MM-DD (default: 29 days before --to).
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// Last day, YYYY-MM-DD (default: today, UTC).
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+}
+
 /// The NPS report's periods.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Granularity {
@@ -157,12 +168,8 @@ pub enum ReportCommand {
     Nps {
         #[command(flatten)]
         target: target::AwsTarget,
-        /// First day, YYYY-MM-DD (default: 29 days before --to).
-        #[arg(long)]
-        from: Option<NaiveDate>,
-        /// Last day, YYYY-MM-DD (default: today, UTC).
-        #[arg(long)]
-        to: Option<NaiveDate>,
+        #[command(flatten)]
+        range: DateRange,
         #[arg(long, value_enum, default_value_t = Granularity::Day)]
         granularity: Granularity,
         #[arg(long)]
@@ -172,12 +179,8 @@ pub enum ReportCommand {
     Drivers {
         #[command(flatten)]
         target: target::AwsTarget,
-        /// First day, YYYY-MM-DD (default: 29 days before --to).
-        #[arg(long)]
-        from: Option<NaiveDate>,
-        /// Last day, YYYY-MM-DD (default: today, UTC).
-        #[arg(long)]
-        to: Option<NaiveDate>,
+        #[command(flatten)]
+        range: DateRange,
         #[arg(long)]
         json: bool,
     },
@@ -396,17 +399,15 @@ pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
                 }
                 ReportCommand::Nps {
                     target,
-                    from,
-                    to,
+                    range,
                     granularity,
                     json,
-                } => ops::report_nps(&target.resolve().await?, from, to, granularity, json).await,
+                } => ops::report_nps(&target.resolve().await?, range, granularity, json).await,
                 ReportCommand::Drivers {
                     target,
-                    from,
-                    to,
+                    range,
                     json,
-                } => ops::report_drivers(&target.resolve().await?, from, to, json).await,
+                } => ops::report_drivers(&target.resolve().await?, range, json).await,
             }
         }),
     }

@@ -207,15 +207,12 @@ pub async fn segment(r: &Resolved, name: &str, limit: usize, json: bool) -> Resu
     Ok(ExitCode::SUCCESS)
 }
 
-fn range_query(
-    from: Option<chrono::NaiveDate>,
-    to: Option<chrono::NaiveDate>,
-) -> Vec<(&'static str, String)> {
+fn range_query(range: crate::cloud::DateRange) -> Vec<(&'static str, String)> {
     let mut q = Vec::new();
-    if let Some(f) = from {
+    if let Some(f) = range.from {
         q.push(("from", f.to_string()));
     }
-    if let Some(t) = to {
+    if let Some(t) = range.to {
         q.push(("to", t.to_string()));
     }
     q
@@ -223,12 +220,11 @@ fn range_query(
 
 pub async fn report_nps(
     r: &Resolved,
-    from: Option<chrono::NaiveDate>,
-    to: Option<chrono::NaiveDate>,
+    range: crate::cloud::DateRange,
     granularity: crate::cloud::Granularity,
     json: bool,
 ) -> Result<ExitCode> {
-    let mut q = range_query(from, to);
+    let mut q = range_query(range);
     q.push(("granularity", granularity.as_str().to_owned()));
     let v = call(&api(r)?, "GET", "/reports/nps", &q).await?;
     if json {
@@ -264,11 +260,10 @@ pub async fn report_nps(
 
 pub async fn report_drivers(
     r: &Resolved,
-    from: Option<chrono::NaiveDate>,
-    to: Option<chrono::NaiveDate>,
+    range: crate::cloud::DateRange,
     json: bool,
 ) -> Result<ExitCode> {
-    let v = call(&api(r)?, "GET", "/reports/drivers", &range_query(from, to)).await?;
+    let v = call(&api(r)?, "GET", "/reports/drivers", &range_query(range)).await?;
     if json {
         return print_json(&v);
     }
