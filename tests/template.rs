@@ -348,6 +348,11 @@ fn api_function_has_every_route_iam_auth_and_no_scan() {
         !policy.contains("Scan") && !policy.contains("dynamodb:*"),
         "{policy}"
     );
+    // A transaction is authorised per item action: the erase deletes the profile and
+    // updates its segment count in one.
+    for action in ["dynamodb:DeleteItem", "dynamodb:UpdateItem"] {
+        assert!(policy.contains(action), "{action} in {policy}");
+    }
 }
 
 #[test]
