@@ -412,13 +412,22 @@ impl<S: QueryStore> Api<S> {
             .store
             .feedback_page(id.as_str(), limit(q)?, after)
             .await?;
+        Ok(self.listed(&scope, ("customer_id", id.as_str()), page))
+    }
+
+    /// One page of a list and, when there is more, the cursor signed for its scope.
+    fn listed<T: serde::Serialize>(
+        &self,
+        scope: &str,
+        (owner, name): (&str, &str),
+        page: Page<T>,
+    ) -> ApiResponse {
         let next = page
             .next
-            .map(|p| cursor::issue(&self.keys.cursor_key, &scope, &p));
-        Ok(ApiResponse::json(
-            200,
-            json!({"customer_id": id.as_str(), "items": page.items, "next_cursor": next}),
-        ))
+            .map(|p| cursor::issue(&self.keys.cursor_key, scope, &p));
+        let mut body = json!({"items": page.items, "next_cursor": next});
+        body[owner] = json!(name);
+        ApiResponse::json(200, body)
     }
 
     /// A customer's follow-up attempts, newest first like the feedback history, a page
@@ -440,21 +449,17 @@ impl<S: QueryStore> Api<S> {
                 a.playbook
             )
         };
-        items.sort_by_key(|a| std::cmp::Reverse((a.at, a.feedback_id.clone(), a.playbook.clone())));
+        items.sort_by(|a, b| {
+            (b.at, &b.feedback_id, &b.playbook).cmp(&(a.at, &a.feedback_id, &a.playbook))
+        });
         let rest: Vec<_> = items
             .into_iter()
             .filter(|a| after.as_ref().is_none_or(|p| key(a).as_str() < p.as_str()))
             .collect();
         let more = rest.len() > limit;
-        let page: Vec<_> = rest.into_iter().take(limit).collect();
-        let next = page
-            .last()
-            .filter(|_| more)
-            .map(|a| cursor::issue(&self.keys.cursor_key, &scope, &key(a)));
-        Ok(ApiResponse::json(
-            200,
-            json!({"customer_id": id.as_str(), "items": page, "next_cursor": next}),
-        ))
+        let items: Vec<_> = rest.into_iter().take(limit).collect();
+        let next = items.last().filter(|_| more).map(key);
+        Ok(self.listed(&scope, ("customer_id", id.as_str()), Page { items, next }))
     }
 
     async fn segment(
@@ -468,13 +473,7 @@ impl<S: QueryStore> Api<S> {
             .store
             .segment_page(seg.as_str(), limit(q)?, after)
             .await?;
-        let next = page
-            .next
-            .map(|p| cursor::issue(&self.keys.cursor_key, &scope, &p));
-        Ok(ApiResponse::json(
-            200,
-            json!({"segment": seg.as_str(), "items": page.items, "next_cursor": next}),
-        ))
+        Ok(self.listed(&scope, ("segment", seg.as_str()), page))
     }
 
     fn range(&self, q: &HashMap<String, String>) -> Result<(NaiveDate, NaiveDate), Reject> {

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use chrono::{DateTime, NaiveDate, Utc};
 use feedloop_api::ports::*;
 use feedloop_core::profile::{Profile, Segment};
@@ -19,9 +19,7 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn str_of<'a>(i: &'a Item, k: &str) -> Option<&'a str> {
-    i.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
-}
+use crate::store::str_attr as str_of;
 
 fn decode<T: serde::de::DeserializeOwned>(i: &Item, what: &str) -> Result<T, StoreError> {
     let data = str_of(i, "data")
@@ -184,48 +182,25 @@ impl QueryStore for DynamoStore {
             .collect();
         let mut risk: HashMap<String, f64> = HashMap::new();
         if !ids.is_empty() {
-            let mut ka =
-                KeysAndAttributes::builder().projection_expression("customer_id, churn_risk");
-            for id in &ids {
-                ka = ka.keys(HashMap::from([
-                    (schema::PK.to_owned(), s(keys::customer(id))),
-                    (schema::SK.to_owned(), s(keys::PROFILE)),
-                ]));
-            }
-            let mut request = HashMap::from([(
-                self.table().to_owned(),
-                ka.build()
-                    .map_err(|e| StoreError::Permanent(format!("building batch get: {e}")))?,
-            )]);
-            for attempt in 0..8u32 {
-                let out = self
-                    .client()
-                    .batch_get_item()
-                    .set_request_items(Some(request))
-                    .send()
-                    .await
-                    .map_err(|e| classify("batch get profiles", &e))?;
-                for i in out
-                    .responses()
-                    .and_then(|r| r.get(self.table()))
-                    .into_iter()
-                    .flatten()
-                {
-                    if let (Some(id), Some(r)) = (
-                        str_of(i, "customer_id"),
-                        i.get("churn_risk").and_then(|v| v.as_n().ok()),
-                    ) {
-                        risk.insert(id.to_owned(), r.parse().unwrap_or(0.0));
-                    }
+            let keys = ids
+                .iter()
+                .map(|id| {
+                    HashMap::from([
+                        (schema::PK.to_owned(), s(keys::customer(id))),
+                        (schema::SK.to_owned(), s(keys::PROFILE)),
+                    ])
+                })
+                .collect();
+            for i in self
+                .batch_get(keys, Some("customer_id, churn_risk"))
+                .await?
+            {
+                if let (Some(id), Some(r)) = (
+                    str_of(&i, "customer_id"),
+                    i.get("churn_risk").and_then(|v| v.as_n().ok()),
+                ) {
+                    risk.insert(id.to_owned(), r.parse().unwrap_or(0.0));
                 }
-                request = out.unprocessed_keys().cloned().unwrap_or_default();
-                if request.is_empty() {
-                    break;
-                }
-                if attempt == 7 {
-                    return Err(StoreError::Throttled("profiles left unprocessed".into()));
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
             }
         }
         Ok(Page {
@@ -250,7 +225,7 @@ impl QueryStore for DynamoStore {
             })
             .collect();
         let mut out = BTreeMap::new();
-        for item in self.batch_get(keys).await? {
+        for item in self.batch_get(keys, None).await? {
             for seg in Segment::ALL {
                 let n = item
                     .get(&format!("n:{}", seg.as_str()))

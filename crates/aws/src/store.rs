@@ -387,7 +387,7 @@ impl DynamoStore {
             .collect();
         let chunks: Vec<Vec<Item>> = keys.chunks(BATCH_GET_KEYS).map(<[Item]>::to_vec).collect();
         let pages: Vec<Vec<Item>> = stream::iter(chunks)
-            .map(|chunk| self.batch_get(chunk))
+            .map(|chunk| self.batch_get(chunk, None))
             .buffer_unordered(BATCH_GET_PARALLEL)
             .try_collect()
             .await?;
@@ -406,10 +406,16 @@ impl DynamoStore {
         Ok(by_day)
     }
 
-    /// One BatchGetItem of at most 100 keys, until nothing is left unprocessed.
-    pub(crate) async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+    /// One BatchGetItem of at most 100 keys (only `projection`'s attributes, if given),
+    /// until nothing is left unprocessed.
+    pub(crate) async fn batch_get(
+        &self,
+        keys: Vec<Item>,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
         let ka = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
             .set_keys(Some(keys))
+            .set_projection_expression(projection.map(str::to_owned))
             .build()
             .map_err(|e| StoreError::Permanent(format!("building batch get: {e}")))?;
         let mut request = HashMap::from([(self.table.clone(), ka)]);
@@ -469,7 +475,7 @@ pub(crate) fn segment_move(
         .map_err(|e| StoreError::Permanent(format!("building segment count update: {e}")))
 }
 
-fn str_attr<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
+pub(crate) fn str_attr<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
     item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
