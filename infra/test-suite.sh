@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole suite, arranged for a 2-core machine. One test dominates the wall clock:
+# the 10k-message chaos run against moto (10-15 minutes, most of it moto's Python on
+# one core). Run one after the other, the suite took 48 minutes; here that run starts
+# as soon as everything is built and the rest of the suite, the slim demo build check
+# and the SAM checks use the other core beside it. Its output is printed at the end,
+# and any failure, of it or of anything else, fails the suite.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+CARGO=${CARGO:-cargo}
+CHAOS=chaos_faults_lose_and_double_count_nothing
+LOG=target/chaos-test.log
+
+step() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
+
+step "build every test target"
+$CARGO test --workspace --locked --no-run || exit 1
+
+step "start the moto chaos run in the background (log: $LOG)"
+mkdir -p target
+$CARGO test --locked -p feedloop-tests --test ingest_moto -- --exact "$CHAOS" --nocapture >"$LOG" 2>&1 &
+chaos_pid=$!
+# Stop it if this script is interrupted: nothing is left running on the machine.
+trap 'kill "$chaos_pid" 2>/dev/null' EXIT
+
+failed=()
+step "the rest of the suite"
+$CARGO test --workspace --locked -- --skip "$CHAOS" || failed+=("cargo test")
+step "the slim build make demo uses"
+$CARGO check --locked -p feedloop-cli --no-default-features || failed+=("slim build")
+step "SAM checks"
+make --no-print-directory sam-check || failed+=("sam-check")
+
+step "waiting for the moto chaos run"
+wait "$chaos_pid" || failed+=("chaos run")
+trap - EXIT
+grep -E '^(chaos:|test |test result)' "$LOG" || tail -n 40 "$LOG"
+
+if ((${#failed[@]})); then
+  printf '\nFAILED: %s\n' "${failed[*]}"
+  [[ " ${failed[*]} " == *" chaos run "* ]] && tail -n 60 "$LOG"
+  exit 1
+fi
+step "all green"
