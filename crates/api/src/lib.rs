@@ -7,5 +7,7 @@ pub mod dashboard;
 pub mod handler;
 pub mod memory;
 pub mod ports;
+pub mod queries;
 
 pub use handler::{Api, ApiResponse};
+pub use queries::{Queries, QueryError, Range};

@@ -123,6 +123,18 @@ impl QueryStore for MemoryStore {
         }))
     }
 
+    async fn variant_stats(
+        &self,
+    ) -> Result<Vec<(String, String, feedloop_core::followup::outcomes::VariantStats)>, StoreError>
+    {
+        Ok(self.with(|s| {
+            s.variant_stats
+                .iter()
+                .map(|((p, v), st)| (p.clone(), v.clone(), st.clone()))
+                .collect()
+        }))
+    }
+
     async fn erase(
         &self,
         customer: &str,

@@ -5,12 +5,13 @@ use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, Utc};
 pub use feedloop_core::envelope::Consent;
+use feedloop_core::followup::outcomes::VariantStats;
 use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::records::FeedbackRecord;
 use feedloop_core::reports::Counters;
 use feedloop_followup::ports::AttemptRecord;
 pub use feedloop_ingest::ports::StoreError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One page and the store's position after it (`None`: last page). The position is
 /// the store's own (a sort key); the API signs it into an opaque cursor.
@@ -21,14 +22,14 @@ pub struct Page<T> {
 }
 
 /// A customer in a segment list, without loading the whole profile.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Member {
     pub customer_id: String,
     pub churn_risk: f64,
 }
 
 /// What an erasure removed. Counts only: the response must not echo personal data.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Erased {
     pub profile: bool,
     pub feedback: u64,
@@ -75,6 +76,10 @@ pub trait QueryStore: Send + Sync {
         from: NaiveDate,
         to: NaiveDate,
     ) -> impl Future<Output = Result<BTreeMap<NaiveDate, Counters>, StoreError>> + Send;
+    /// Every playbook variant's A/B counters: (playbook, variant, counters).
+    fn variant_stats(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, String, VariantStats)>, StoreError>> + Send;
     /// Put the keys on the suppression list, then delete everything stored under the
     /// customer (profile, feedback, follow-ups, caps) and their reject records.
     fn erase(
@@ -131,6 +136,11 @@ impl<T: QueryStore> QueryStore for std::sync::Arc<T> {
         to: NaiveDate,
     ) -> impl Future<Output = Result<BTreeMap<NaiveDate, Counters>, StoreError>> + Send {
         (**self).day_counters(from, to)
+    }
+    fn variant_stats(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, String, VariantStats)>, StoreError>> + Send {
+        (**self).variant_stats()
     }
     fn erase(
         &self,

@@ -323,6 +323,12 @@ impl QueryStore for Broken {
     ) -> Result<std::collections::BTreeMap<feedloop_core::profile::Segment, u64>, StoreError> {
         Ok(Default::default())
     }
+    async fn variant_stats(
+        &self,
+    ) -> Result<Vec<(String, String, feedloop_core::followup::outcomes::VariantStats)>, StoreError>
+    {
+        Err(StoreError::Transient("connection reset by 10.0.0.7".into()))
+    }
     async fn day_counters(
         &self,
         _: chrono::NaiveDate,
@@ -371,6 +377,11 @@ async fn store_failures_are_answered_without_internal_text() {
         .await;
     assert_eq!(r.status, 503);
     assert!(!r.body.contains("xyz"), "{}", r.body);
+    let r = api
+        .handle("GET", "/reports/followups", &HashMap::new())
+        .await;
+    assert_eq!(r.status, 503);
+    assert!(!r.body.contains("10.0.0.7"), "{}", r.body);
 }
 
 #[tokio::test]

@@ -251,6 +251,13 @@ impl QueryStore for DynamoStore {
             .collect())
     }
 
+    async fn variant_stats(
+        &self,
+    ) -> Result<Vec<(String, String, feedloop_core::followup::outcomes::VariantStats)>, StoreError>
+    {
+        self.followup_stats().await
+    }
+
     async fn erase(
         &self,
         customer: &str,

@@ -37,8 +37,9 @@ pub async fn table_page(r: &Resolved) -> Result<String> {
             .expect("long enough"),
         clock: std::sync::Arc::new(chrono::Utc::now),
     };
+    let range = feedloop_api::Range::new(None, None, api.today())?;
     let data = api
-        .dashboard_data()
+        .dashboard(range, feedloop_core::reports::Granularity::Day)
         .await
         .context("reading the dashboard data")?;
     Ok(render(&data))

@@ -1,0 +1,553 @@
+//! The typed query service: one method per view, over the [`QueryStore`] port. The HTTP
+//! router only turns requests into these calls and the views into JSON; the CLI and the
+//! embedded demo call the same methods and print the same structs.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use feedloop_core::envelope::{Consent, CustomerId, CustomerInfo};
+use feedloop_core::followup::outcomes::VariantStats;
+use feedloop_core::followup::suppression;
+use feedloop_core::keys::StackKeys;
+use feedloop_core::nps::{DriverReport, NpsCategory, NpsCounts};
+use feedloop_core::profile::{ChurnRisk, ConsentFacts, Profile, Segment};
+use feedloop_core::records::FeedbackRecord;
+use feedloop_core::reports::{self, Counters, Granularity, NpsPoint};
+use feedloop_followup::ports::AttemptRecord;
+use serde::{Deserialize, Serialize};
+use tracing::{error, info};
+
+use crate::cursor;
+use crate::dashboard::{AtRisk, DashboardData};
+use crate::ports::*;
+
+pub const DEFAULT_LIMIT: usize = 20;
+pub const MAX_LIMIT: usize = 100;
+/// Longest date range of a report: one read per day and shard.
+pub const MAX_REPORT_DAYS: i64 = 366;
+pub const DEFAULT_REPORT_DAYS: i64 = 30;
+
+/// Why a query has no answer. Each variant has a stable code and an HTTP status; the
+/// message is safe to show (a store failure's detail goes to the log, never out).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    #[error("no such customer")]
+    CustomerNotFound,
+    #[error("the service is busy, retry shortly")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl QueryError {
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> QueryError {
+        QueryError::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            QueryError::Invalid { code, .. } => code,
+            QueryError::CustomerNotFound => "customer_not_found",
+            QueryError::Unavailable => "unavailable",
+            QueryError::Internal => "internal",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            QueryError::Invalid { .. } => 400,
+            QueryError::CustomerNotFound => 404,
+            QueryError::Unavailable => 503,
+            QueryError::Internal => 500,
+        }
+    }
+}
+
+impl From<StoreError> for QueryError {
+    fn from(e: StoreError) -> QueryError {
+        error!(error = %e, "store error");
+        match e {
+            StoreError::Throttled(_) | StoreError::Transient(_) => QueryError::Unavailable,
+            StoreError::Permanent(_) => QueryError::Internal,
+        }
+    }
+}
+
+/// `GET /customers/{id}`: the profile and what is derived from it on read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerView {
+    pub customer_id: String,
+    pub segment: Segment,
+    pub churn_risk: ChurnRisk,
+    pub nps_category: Option<NpsCategory>,
+    pub decayed_sentiment: Option<f64>,
+    pub profile: Profile,
+}
+
+/// One page of a customer's feedback or follow-up history, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPage<T> {
+    pub customer_id: String,
+    pub items: Vec<T>,
+    /// Pass back as `cursor` for the next page; `None` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// One page of a segment, highest churn risk first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentPage {
+    pub segment: Segment,
+    pub items: Vec<Member>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NpsReport {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub granularity: Granularity,
+    pub nps: Option<f64>,
+    pub responses: NpsCounts,
+    pub points: Vec<NpsPoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DriversReport {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    #[serde(flatten)]
+    pub report: DriverReport,
+}
+
+/// Segment sizes (kept at write time) and the customers most at risk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentsOverview {
+    pub customers: u64,
+    pub sizes: Vec<(Segment, u64)>,
+    pub most_at_risk: Vec<RiskView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskView {
+    pub customer_id: String,
+    pub segment: Segment,
+    pub churn_risk: ChurnRisk,
+    pub last_feedback_at: Option<DateTime<Utc>>,
+    /// The name on file, for people reading the list (the CLI, the demo); never logged.
+    pub name: Option<String>,
+}
+
+/// One playbook variant's A/B counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariantRow {
+    pub playbook: String,
+    pub variant: String,
+    pub sent: u64,
+    pub responded: u64,
+    pub response_rate: Option<f64>,
+    pub mean_nps_change: Option<f64>,
+    pub mean_sentiment_change: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowUpReport {
+    pub variants: Vec<VariantRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutsideReach {
+    #[serde(rename = "where")]
+    pub place: String,
+    pub until: String,
+}
+
+/// What an erasure did: counts only, the answer must not echo personal data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErasureView {
+    pub customer_id: String,
+    pub deleted: Erased,
+    pub kept: String,
+    pub outside_reach: Vec<OutsideReach>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsentView {
+    pub customer_id: String,
+    pub consent: ConsentFacts,
+    pub in_force: Consent,
+}
+
+/// A report's days, checked: `from <= to`, at most [`MAX_REPORT_DAYS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl Range {
+    /// Either end may be left out: `to` defaults to today, `from` to 30 days before it.
+    pub fn new(
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        today: NaiveDate,
+    ) -> Result<Range, QueryError> {
+        let to = to.unwrap_or(today);
+        let from = from.unwrap_or(to - Duration::days(DEFAULT_REPORT_DAYS - 1));
+        if from > to {
+            return Err(QueryError::invalid(
+                "invalid_range",
+                "from must not be after to",
+            ));
+        }
+        if (to - from).num_days() >= MAX_REPORT_DAYS {
+            return Err(QueryError::invalid(
+                "invalid_range",
+                format!("at most {MAX_REPORT_DAYS} days per report"),
+            ));
+        }
+        Ok(Range { from, to })
+    }
+}
+
+/// A page size, checked against [`MAX_LIMIT`].
+pub fn limit(n: Option<usize>) -> Result<usize, QueryError> {
+    match n {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(QueryError::invalid(
+            "invalid_limit",
+            format!("limit must be 1..={MAX_LIMIT}"),
+        )),
+    }
+}
+
+/// What an erasure cannot reach and how long it lingers there (the template's
+/// settings: `samplesam.yaml` queues, table and log groups). Said in every erase
+/// response, so nobody mistakes "erased" for "gone from every copy".
+pub const OUTSIDE_ERASE_REACH: &[(&str, &str)] = &[
+    (
+        "messages still in the ingest or follow-up dead-letter queue",
+        "14 days after they arrived (queue retention)",
+    ),
+    (
+        "DynamoDB point-in-time recovery",
+        "35 days (restorable snapshots of the table)",
+    ),
+    (
+        "CloudWatch Logs of the functions",
+        "30 days (log group retention)",
+    ),
+];
+
+pub struct Queries<S> {
+    pub store: S,
+    /// Sign cursors and unsubscribe links, salt the suppression list.
+    pub keys: StackKeys,
+    pub clock: feedloop_ingest::Clock,
+}
+
+impl<S: QueryStore> Queries<S> {
+    pub fn today(&self) -> NaiveDate {
+        (self.clock)().date_naive()
+    }
+
+    pub async fn customer(&self, id: &CustomerId) -> Result<CustomerView, QueryError> {
+        let p = self
+            .store
+            .profile(id.as_str())
+            .await?
+            .ok_or(QueryError::CustomerNotFound)?;
+        Ok(CustomerView {
+            customer_id: id.to_string(),
+            segment: p.segment(),
+            churn_risk: p.churn_risk(),
+            nps_category: p.nps_category(),
+            decayed_sentiment: p.decayed_sentiment(),
+            profile: p,
+        })
+    }
+
+    fn position(&self, scope: &str, cursor: Option<&str>) -> Result<Option<String>, QueryError> {
+        cursor
+            .map(|c| {
+                cursor::verify(&self.keys.cursor_key, scope, c)
+                    .map_err(|e| QueryError::invalid("invalid_cursor", e.to_string()))
+            })
+            .transpose()
+    }
+
+    fn sign(&self, scope: &str, next: Option<String>) -> Option<String> {
+        next.map(|p| cursor::issue(&self.keys.cursor_key, scope, &p))
+    }
+
+    pub async fn feedback(
+        &self,
+        id: &CustomerId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<HistoryPage<FeedbackRecord>, QueryError> {
+        let scope = format!("feedback:{id}");
+        let after = self.position(&scope, cursor)?;
+        let page = self.store.feedback_page(id.as_str(), limit, after).await?;
+        Ok(HistoryPage {
+            customer_id: id.to_string(),
+            items: page.items,
+            next_cursor: self.sign(&scope, page.next),
+        })
+    }
+
+    /// A customer's follow-up attempts, newest first like the feedback history, a page
+    /// at a time behind the same signed cursor (position: time, feedback id, playbook).
+    pub async fn followups(
+        &self,
+        id: &CustomerId,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<HistoryPage<AttemptRecord>, QueryError> {
+        let scope = format!("followups:{id}");
+        let after = self.position(&scope, cursor)?;
+        let mut items = self.store.followups(id.as_str()).await?;
+        let key = |a: &AttemptRecord| {
+            format!(
+                "{}#{}#{}",
+                a.at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                a.feedback_id,
+                a.playbook
+            )
+        };
+        items.sort_by(|a, b| {
+            (b.at, &b.feedback_id, &b.playbook).cmp(&(a.at, &a.feedback_id, &a.playbook))
+        });
+        let rest: Vec<_> = items
+            .into_iter()
+            .filter(|a| after.as_ref().is_none_or(|p| key(a).as_str() < p.as_str()))
+            .collect();
+        let more = rest.len() > limit;
+        let items: Vec<_> = rest.into_iter().take(limit).collect();
+        let next = items.last().filter(|_| more).map(key);
+        Ok(HistoryPage {
+            customer_id: id.to_string(),
+            items,
+            next_cursor: self.sign(&scope, next),
+        })
+    }
+
+    pub async fn segment(
+        &self,
+        seg: Segment,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<SegmentPage, QueryError> {
+        let scope = format!("segment:{}", seg.as_str());
+        let after = self.position(&scope, cursor)?;
+        let page = self.store.segment_page(seg.as_str(), limit, after).await?;
+        Ok(SegmentPage {
+            segment: seg,
+            items: page.items,
+            next_cursor: self.sign(&scope, page.next),
+        })
+    }
+
+    /// The day items of a range (read by key, no scan) and their sum.
+    async fn counters(
+        &self,
+        r: Range,
+    ) -> Result<(BTreeMap<NaiveDate, Counters>, Counters), StoreError> {
+        let mut by_day = self.store.day_counters(r.from, r.to).await?;
+        let mut total = Counters::new();
+        for day in reports::days(r.from, r.to) {
+            reports::add_into(&mut total, by_day.entry(day).or_default());
+        }
+        Ok((by_day, total))
+    }
+
+    pub async fn nps(&self, r: Range, g: Granularity) -> Result<NpsReport, QueryError> {
+        let (by_day, total) = self.counters(r).await?;
+        let all = reports::nps_counts(&total);
+        Ok(NpsReport {
+            from: r.from,
+            to: r.to,
+            granularity: g,
+            nps: all.nps(),
+            responses: all,
+            points: reports::nps_series(&by_day, g),
+        })
+    }
+
+    pub async fn drivers(&self, r: Range) -> Result<DriversReport, QueryError> {
+        let (_, total) = self.counters(r).await?;
+        Ok(DriversReport {
+            from: r.from,
+            to: r.to,
+            report: reports::drivers(&total),
+        })
+    }
+
+    /// Segment sizes and the `n` customers of highest churn risk in any segment: the
+    /// first page of each segment (already ordered by risk) merged, so no scan.
+    pub async fn segments_overview(&self, n: usize) -> Result<SegmentsOverview, QueryError> {
+        let counts = self.store.segment_counts().await?;
+        let mut top: Vec<(Segment, Member)> = Vec::new();
+        for seg in Segment::ALL {
+            if counts.get(&seg).copied().unwrap_or(0) == 0 {
+                continue;
+            }
+            let page = self.store.segment_page(seg.as_str(), n.max(1), None).await?;
+            top.extend(page.items.into_iter().map(|m| (seg, m)));
+        }
+        top.sort_by(|a, b| {
+            b.1.churn_risk
+                .total_cmp(&a.1.churn_risk)
+                .then_with(|| a.1.customer_id.cmp(&b.1.customer_id))
+        });
+        top.truncate(n);
+        let mut most_at_risk = Vec::with_capacity(top.len());
+        for (segment, m) in top {
+            if let Some(p) = self.store.profile(&m.customer_id).await? {
+                most_at_risk.push(RiskView {
+                    customer_id: m.customer_id,
+                    segment,
+                    churn_risk: p.churn_risk(),
+                    last_feedback_at: p.last_feedback_at,
+                    name: p.contact.and_then(|c| c.value.name),
+                });
+            }
+        }
+        Ok(SegmentsOverview {
+            customers: counts.values().sum(),
+            sizes: Segment::ALL
+                .iter()
+                .map(|s| (*s, counts.get(s).copied().unwrap_or(0)))
+                .collect(),
+            most_at_risk,
+        })
+    }
+
+    /// The A/B counters of every playbook variant that sent something.
+    pub async fn followup_report(&self) -> Result<FollowUpReport, QueryError> {
+        let mut rows = self.store.variant_stats().await?;
+        rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        Ok(FollowUpReport {
+            variants: rows
+                .into_iter()
+                .map(|(playbook, variant, s): (String, String, VariantStats)| VariantRow {
+                    playbook,
+                    variant,
+                    sent: s.sent,
+                    responded: s.responded,
+                    response_rate: s.response_rate(),
+                    mean_nps_change: s.mean_nps_change(),
+                    mean_sentiment_change: s.mean_sentiment_change(),
+                })
+                .collect(),
+        })
+    }
+
+    pub async fn erase(&self, id: &CustomerId) -> Result<ErasureView, QueryError> {
+        let contact: Option<CustomerInfo> = self
+            .store
+            .profile(id.as_str())
+            .await?
+            .and_then(|p| p.contact.map(|c| c.value));
+        let keys = suppression::keys(&self.keys.suppression_salt, id.as_str(), contact.as_ref());
+        let erased = self.store.erase(id.as_str(), &keys, (self.clock)()).await?;
+        info!(
+            profile = erased.profile,
+            feedback = erased.feedback,
+            followups = erased.followups,
+            "customer erased"
+        );
+        Ok(ErasureView {
+            customer_id: id.to_string(),
+            deleted: erased,
+            kept: "salted hashes of the id and contact addresses on the suppression list; anonymous daily counters".into(),
+            outside_reach: OUTSIDE_ERASE_REACH
+                .iter()
+                .map(|(place, until)| OutsideReach {
+                    place: (*place).into(),
+                    until: (*until).into(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Record an explicit consent statement; `source` is checked (1 to 64 characters
+    /// of letters, digits and `-_.:`) and stored as `consent:<source>`.
+    pub async fn consent(
+        &self,
+        id: &CustomerId,
+        consent: Consent,
+        source: &str,
+    ) -> Result<ConsentView, QueryError> {
+        if consent == Consent::default() {
+            return Err(QueryError::invalid(
+                "invalid_consent",
+                "say at least one of email, sms, phone (on or off)",
+            ));
+        }
+        if source.is_empty()
+            || source.len() > 64
+            || !source
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        {
+            return Err(QueryError::invalid(
+                "invalid_source",
+                "source is 1 to 64 characters of letters, digits and -_.:",
+            ));
+        }
+        let p = self
+            .store
+            .set_consent(id.as_str(), &consent, &format!("consent:{source}"), (self.clock)())
+            .await?
+            .ok_or(QueryError::CustomerNotFound)?;
+        info!(email = ?consent.email, sms = ?consent.sms, phone = ?consent.phone, "consent recorded");
+        Ok(ConsentView {
+            customer_id: id.to_string(),
+            in_force: p.consent.current(),
+            consent: p.consent,
+        })
+    }
+
+    /// What the dashboard shows over `r` (the API: the last 30 days).
+    pub async fn dashboard(&self, r: Range, g: Granularity) -> Result<DashboardData, QueryError> {
+        let nps = self.nps(r, g).await?;
+        let drivers = self.drivers(r).await?;
+        let counts = self.store.segment_counts().await?;
+        let mut at_risk = Vec::new();
+        for m in self
+            .store
+            .segment_page(Segment::AtRisk.as_str(), 10, None)
+            .await?
+            .items
+        {
+            if let Some(p) = self.store.profile(&m.customer_id).await? {
+                let risk = p.churn_risk();
+                at_risk.push(AtRisk {
+                    customer_id: m.customer_id,
+                    churn_risk: risk.score,
+                    reasons: risk.reasons,
+                    last_feedback_at: p.last_feedback_at,
+                });
+            }
+        }
+        Ok(DashboardData {
+            generated_at: (self.clock)(),
+            from: r.from,
+            to: r.to,
+            nps: nps.points,
+            granularity: g,
+            drivers: drivers.report,
+            segments: Segment::ALL
+                .iter()
+                .map(|s| (s.as_str().to_owned(), counts.get(s).copied().unwrap_or(0)))
+                .collect(),
+            at_risk,
+        })
+    }
+}
