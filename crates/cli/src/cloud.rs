@@ -25,16 +25,16 @@ pub enum Granularity {
     Week,
 }
 
-impl Granularity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Granularity::Day => "day",
-            Granularity::Week => "week",
+impl From<Granularity> for feedloop_core::reports::Granularity {
+    fn from(g: Granularity) -> Self {
+        match g {
+            Granularity::Day => feedloop_core::reports::Granularity::Day,
+            Granularity::Week => feedloop_core::reports::Granularity::Week,
         }
     }
 }
 
-use crate::{dashboard, local, ops, target};
+use crate::{dashboard, local, ops, query, target};
 
 #[derive(Subcommand)]
 pub enum AwsCommand {
@@ -101,11 +101,11 @@ pub enum AwsCommand {
         target: target::AwsTarget,
         customer_id: String,
         #[arg(long, value_enum)]
-        email: Option<ops::Switch>,
+        email: Option<query::Switch>,
         #[arg(long, value_enum)]
-        sms: Option<ops::Switch>,
+        sms: Option<query::Switch>,
         #[arg(long, value_enum)]
-        phone: Option<ops::Switch>,
+        phone: Option<query::Switch>,
         /// Who or where the statement came from (recorded with it).
         #[arg(long, default_value = "staff")]
         source: String,
@@ -340,7 +340,7 @@ pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
             customer_id,
             json,
         } => block_on(
-            async move { ops::profile(&target.resolve().await?, &customer_id, json).await },
+            async move { query::profile(&target.resolve().await?, &customer_id, json).await },
         ),
         AwsCommand::Segment {
             target,
@@ -348,7 +348,7 @@ pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
             limit,
             json,
         } => block_on(
-            async move { ops::segment(&target.resolve().await?, &name, limit, json).await },
+            async move { query::segment(&target.resolve().await?, &name, limit, json).await },
         ),
         AwsCommand::Erase {
             target,
@@ -357,7 +357,7 @@ pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
             json,
         } => {
             block_on(
-                async move { ops::erase(&target.resolve().await?, &customer_id, yes, json).await },
+                async move { query::erase(&target.resolve().await?, &customer_id, yes, json).await },
             )
         }
         AwsCommand::Consent {
@@ -369,8 +369,8 @@ pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
             source,
             json,
         } => block_on(async move {
-            let switches = ops::ConsentSwitches { email, sms, phone };
-            ops::consent(
+            let switches = query::ConsentSwitches { email, sms, phone };
+            query::consent(
                 &target.resolve().await?,
                 &customer_id,
                 &switches,
@@ -395,19 +395,19 @@ pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
         AwsCommand::Report { report } => block_on(async move {
             match report {
                 ReportCommand::Followups { target, json } => {
-                    ops::report_followups(&target, json).await
+                    query::report_followups(&target.resolve().await?, json).await
                 }
                 ReportCommand::Nps {
                     target,
                     range,
                     granularity,
                     json,
-                } => ops::report_nps(&target.resolve().await?, range, granularity, json).await,
+                } => query::report_nps(&target.resolve().await?, range, granularity.into(), json).await,
                 ReportCommand::Drivers {
                     target,
                     range,
                     json,
-                } => ops::report_drivers(&target.resolve().await?, range, json).await,
+                } => query::report_drivers(&target.resolve().await?, range, json).await,
             }
         }),
     }

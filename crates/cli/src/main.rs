@@ -10,6 +10,8 @@ mod demo;
 mod local;
 #[cfg(feature = "aws")]
 mod ops;
+#[cfg(feature = "aws")]
+mod query;
 mod report;
 #[cfg(feature = "aws")]
 mod target;
