@@ -6,7 +6,6 @@ use std::fmt::Write;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use feedloop_core::nps::DriverReport;
-use feedloop_core::pipeline::LocalPipeline;
 use feedloop_core::reports::{Granularity, NpsPoint};
 use serde::Serialize;
 
@@ -28,67 +27,6 @@ pub struct DashboardData {
     pub drivers: DriverReport,
     pub segments: Vec<(String, u64)>,
     pub at_risk: Vec<AtRisk>,
-}
-
-impl DashboardData {
-    /// From the in-memory pipeline (the embedded demo): its whole date range, by week.
-    pub fn from_pipeline(p: &LocalPipeline, now: DateTime<Utc>) -> DashboardData {
-        let by_day = p.nps_by_day();
-        let mut by_week: std::collections::BTreeMap<NaiveDate, feedloop_core::nps::NpsCounts> =
-            Default::default();
-        for (day, c) in &by_day {
-            let w = by_week
-                .entry(feedloop_core::reports::period_of(*day, Granularity::Week))
-                .or_default();
-            w.promoters += c.promoters;
-            w.passives += c.passives;
-            w.detractors += c.detractors;
-        }
-        let nps: Vec<NpsPoint> = by_week
-            .iter()
-            .map(|(day, c)| NpsPoint {
-                period: *day,
-                promoters: c.promoters,
-                passives: c.passives,
-                detractors: c.detractors,
-                nps: c.nps(),
-                feedback: c.total(),
-                mean_sentiment: None,
-            })
-            .collect();
-        let counts = p.segment_counts();
-        DashboardData {
-            generated_at: now,
-            from: by_day.keys().next().copied().unwrap_or(now.date_naive()),
-            to: by_day.keys().last().copied().unwrap_or(now.date_naive()),
-            nps,
-            granularity: Granularity::Week,
-            drivers: p.drivers(),
-            segments: feedloop_core::profile::Segment::ALL
-                .iter()
-                .map(|s| {
-                    (
-                        s.as_str().to_owned(),
-                        counts.get(s).copied().unwrap_or(0) as u64,
-                    )
-                })
-                .collect(),
-            at_risk: p
-                .most_at_risk(10)
-                .into_iter()
-                .filter(|pr| pr.segment() == feedloop_core::profile::Segment::AtRisk)
-                .map(|pr| {
-                    let r = pr.churn_risk();
-                    AtRisk {
-                        customer_id: pr.customer_id.to_string(),
-                        churn_risk: r.score,
-                        reasons: r.reasons,
-                        last_feedback_at: pr.last_feedback_at,
-                    }
-                })
-                .collect(),
-        }
-    }
 }
 
 pub use feedloop_core::followup::templates::html_escape as escape;
@@ -322,12 +260,16 @@ mod tests {
     use feedloop_core::sentiment::Mode;
     use feedloop_core::themes::Taxonomy;
 
-    #[test]
-    fn charts_have_one_mark_per_datum_and_data_is_escaped() {
+    #[tokio::test]
+    async fn charts_have_one_mark_per_datum_and_data_is_escaped() {
         let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 24, 12, 0, 0).unwrap();
-        let mut p = LocalPipeline::new(
+        let clock: feedloop_ingest::Clock = std::sync::Arc::new(move || now);
+        let store = std::sync::Arc::new(feedloop_ingest::memory::MemoryStore::default());
+        let ingest = feedloop_ingest::Ingest::new(
+            store.clone(),
             Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-            30.0,
+            feedloop_ingest::Settings::local(30.0),
+            clock.clone(),
         );
         for (i, (score, text)) in [
             (2, "Delivery late"),
@@ -342,9 +284,15 @@ mod tests {
                 r#"{{"feedback_id":"f{i}","customer_id":"c{i}","kind":"survey","occurred_at":"2026-11-{:02}T10:00:00Z","nps_score":{score},"text":"{text}"}}"#,
                 10 + i
             );
-            p.ingest(body.as_bytes(), "t", now).unwrap();
+            ingest.process(&format!("m{i}"), &body).await.unwrap();
         }
-        let d = DashboardData::from_pipeline(&p, now);
+        let q = crate::Queries {
+            store,
+            keys: feedloop_core::keys::StackKeys::derive(&"k".repeat(40)).unwrap(),
+            clock,
+        };
+        let range = crate::Range::new(None, None, now.date_naive()).unwrap();
+        let d = q.dashboard(range, Granularity::Week).await.unwrap();
         let html = render(&d);
         assert_eq!(html.matches(r#"class="point""#).count(), d.nps.len());
         assert_eq!(d.nps.iter().map(|p| p.feedback).sum::<u64>(), 4);

@@ -15,12 +15,12 @@ use serde_json::{json, Value};
 use tracing::info;
 
 use crate::dashboard;
+use crate::ports::*;
+use crate::queries::{self, QueryError, Range};
 pub use crate::queries::{
     Queries as Api, DEFAULT_LIMIT, DEFAULT_REPORT_DAYS, MAX_LIMIT, MAX_REPORT_DAYS,
     OUTSIDE_ERASE_REACH,
 };
-use crate::queries::{self, QueryError, Range};
-use crate::ports::*;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiResponse {
@@ -181,12 +181,16 @@ impl<S: QueryStore> Api<S> {
             }
             ("GET", ["customers", id, "feedback"]) => {
                 unknown_params(q, &["limit", "cursor"])?;
-                let page = self.feedback(&customer_id(id)?, limit(q)?, cursor(q)).await?;
+                let page = self
+                    .feedback(&customer_id(id)?, limit(q)?, cursor(q))
+                    .await?;
                 Ok(ApiResponse::ok(&page))
             }
             ("GET", ["customers", id, "followups"]) => {
                 unknown_params(q, &["limit", "cursor"])?;
-                let page = self.followups(&customer_id(id)?, limit(q)?, cursor(q)).await?;
+                let page = self
+                    .followups(&customer_id(id)?, limit(q)?, cursor(q))
+                    .await?;
                 Ok(ApiResponse::ok(&page))
             }
             ("DELETE", ["customers", id]) => {

@@ -125,8 +125,14 @@ impl QueryStore for MemoryStore {
 
     async fn variant_stats(
         &self,
-    ) -> Result<Vec<(String, String, feedloop_core::followup::outcomes::VariantStats)>, StoreError>
-    {
+    ) -> Result<
+        Vec<(
+            String,
+            String,
+            feedloop_core::followup::outcomes::VariantStats,
+        )>,
+        StoreError,
+    > {
         Ok(self.with(|s| {
             s.variant_stats
                 .iter()

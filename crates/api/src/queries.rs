@@ -397,7 +397,10 @@ impl<S: QueryStore> Queries<S> {
             if counts.get(&seg).copied().unwrap_or(0) == 0 {
                 continue;
             }
-            let page = self.store.segment_page(seg.as_str(), n.max(1), None).await?;
+            let page = self
+                .store
+                .segment_page(seg.as_str(), n.max(1), None)
+                .await?;
             top.extend(page.items.into_iter().map(|m| (seg, m)));
         }
         top.sort_by(|a, b| {
@@ -435,15 +438,17 @@ impl<S: QueryStore> Queries<S> {
         Ok(FollowUpReport {
             variants: rows
                 .into_iter()
-                .map(|(playbook, variant, s): (String, String, VariantStats)| VariantRow {
-                    playbook,
-                    variant,
-                    sent: s.sent,
-                    responded: s.responded,
-                    response_rate: s.response_rate(),
-                    mean_nps_change: s.mean_nps_change(),
-                    mean_sentiment_change: s.mean_sentiment_change(),
-                })
+                .map(
+                    |(playbook, variant, s): (String, String, VariantStats)| VariantRow {
+                        playbook,
+                        variant,
+                        sent: s.sent,
+                        responded: s.responded,
+                        response_rate: s.response_rate(),
+                        mean_nps_change: s.mean_nps_change(),
+                        mean_sentiment_change: s.mean_sentiment_change(),
+                    },
+                )
                 .collect(),
         })
     }
@@ -503,7 +508,12 @@ impl<S: QueryStore> Queries<S> {
         }
         let p = self
             .store
-            .set_consent(id.as_str(), &consent, &format!("consent:{source}"), (self.clock)())
+            .set_consent(
+                id.as_str(),
+                &consent,
+                &format!("consent:{source}"),
+                (self.clock)(),
+            )
             .await?
             .ok_or(QueryError::CustomerNotFound)?;
         info!(email = ?consent.email, sms = ?consent.sms, phone = ?consent.phone, "consent recorded");

@@ -325,8 +325,14 @@ impl QueryStore for Broken {
     }
     async fn variant_stats(
         &self,
-    ) -> Result<Vec<(String, String, feedloop_core::followup::outcomes::VariantStats)>, StoreError>
-    {
+    ) -> Result<
+        Vec<(
+            String,
+            String,
+            feedloop_core::followup::outcomes::VariantStats,
+        )>,
+        StoreError,
+    > {
         Err(StoreError::Transient("connection reset by 10.0.0.7".into()))
     }
     async fn day_counters(

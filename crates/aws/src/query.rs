@@ -253,8 +253,14 @@ impl QueryStore for DynamoStore {
 
     async fn variant_stats(
         &self,
-    ) -> Result<Vec<(String, String, feedloop_core::followup::outcomes::VariantStats)>, StoreError>
-    {
+    ) -> Result<
+        Vec<(
+            String,
+            String,
+            feedloop_core::followup::outcomes::VariantStats,
+        )>,
+        StoreError,
+    > {
         self.followup_stats().await
     }
 

@@ -355,11 +355,9 @@ pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
             customer_id,
             yes,
             json,
-        } => {
-            block_on(
-                async move { query::erase(&target.resolve().await?, &customer_id, yes, json).await },
-            )
-        }
+        } => block_on(async move {
+            query::erase(&target.resolve().await?, &customer_id, yes, json).await
+        }),
         AwsCommand::Consent {
             target,
             customer_id,
@@ -402,7 +400,10 @@ pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
                     range,
                     granularity,
                     json,
-                } => query::report_nps(&target.resolve().await?, range, granularity.into(), json).await,
+                } => {
+                    query::report_nps(&target.resolve().await?, range, granularity.into(), json)
+                        .await
+                }
                 ReportCommand::Drivers {
                     target,
                     range,

@@ -8,7 +8,6 @@ use chrono::Utc;
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::eval::{self, Record, Split};
 use feedloop_core::lines;
-use feedloop_core::pipeline::{LocalPipeline, Outcome};
 use feedloop_core::themes::Taxonomy;
 use serde_json::json;
 
@@ -18,7 +17,7 @@ use feedloop_core::neural::SharedEncoder;
 use feedloop_core::sentiment::Mode;
 use feedloop_neural::{resolve_model_dir, MiniLm};
 
-use crate::{demo, report, AnalysisOpts, ThemeSourceOpt};
+use crate::{demo, replay as local, report, AnalysisOpts, ThemeSourceOpt};
 
 fn taxonomy(name: &str) -> Result<Taxonomy> {
     Ok(match name {
@@ -83,26 +82,28 @@ pub fn demo(opts: &AnalysisOpts, json: bool, export: Option<&Path>) -> Result<Ex
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let mut pipeline = LocalPipeline::new(analyzer(opts)?, 30.0);
-    pipeline.set_company("Bean There Coffee");
-    let mut outcomes = Vec::new();
-    for (i, e) in envelopes.iter().enumerate() {
-        let bytes = serde_json::to_vec(e)?;
-        outcomes.push(pipeline.ingest(
-            &bytes,
-            &format!("demo message {}", i + 1),
-            demo::demo_now(),
-        )?);
-    }
-    report::print(
-        &pipeline,
-        &outcomes,
-        json,
-        &format!(
-            "feedloop demo: an online coffee shop, 90 days of feedback (embedded, no AWS; {} analysis)",
-            pipeline.analyzer().mode()
-        ),
+    let messages: Vec<(String, String)> = envelopes
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Ok((format!("demo message {}", i + 1), serde_json::to_string(e)?)))
+        .collect::<Result<_>>()?;
+    let analyzer = analyzer(opts)?;
+    let title = format!(
+        "feedloop demo: an online coffee shop, 90 days of feedback (embedded, no AWS; {} analysis)",
+        analyzer.mode()
+    );
+    let run = local::run(
+        analyzer,
+        30.0,
+        Some(demo::COMPANY),
+        &messages,
+        demo::demo_now(),
     )?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&run.summary)?);
+    } else {
+        report::print(&run.summary, &title);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -150,47 +151,50 @@ pub fn process(
     let reader = io::BufReader::new(
         fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
     );
-    let mut pipeline = LocalPipeline::new(analyzer(opts)?, half_life_days);
-    let mut outcomes = Vec::new();
-    let now = Utc::now();
+    // Lines that are not UTF-8 never reach the service: they are rejected here, by number.
+    let mut messages = Vec::new();
+    let mut unreadable = Vec::new();
     for (n, line) in lines::numbered_lines(reader) {
-        let source = format!("line {n}");
-        let outcome = match line {
-            Ok(line) => pipeline.ingest(line.as_bytes(), &source, now)?,
-            Err(e @ lines::LineError::NotUtf8 { .. }) => pipeline.reject(&source, e.to_string()),
+        match line {
+            Ok(line) => messages.push((format!("line {n}"), line)),
+            Err(e @ lines::LineError::NotUtf8 { .. }) => unreadable.push((n, e.to_string())),
             Err(e) => return Err(e).with_context(|| format!("{} line {n}", file.display())),
-        };
-        if json {
-            let mut v = serde_json::to_value(&outcome)?;
-            v["line"] = json!(n);
-            if let (Outcome::Applied { .. }, Some(a)) = (&outcome, pipeline.last_analyzed()) {
-                v["analysis"] = serde_json::to_value(&a.analysis)?;
-                v["nps_category"] = json!(a.nps_category);
-            }
-            println!("{v}");
         }
-        outcomes.push(outcome);
+    }
+    let mut run = local::run(analyzer(opts)?, half_life_days, None, &messages, Utc::now())?;
+    for (n, reason) in &unreadable {
+        run.add_unreadable(&format!("line {n}"), reason);
     }
     if json {
-        let summary = report::summary_json(&pipeline, &outcomes);
-        println!("{}", json!({"summary": summary}));
+        let mut lines: Vec<(usize, serde_json::Value)> = run
+            .outcomes
+            .iter()
+            .map(|(source, o)| Ok((line_number(source), serde_json::to_value(o)?)))
+            .collect::<Result<_>>()?;
+        lines.sort_by_key(|(n, _)| *n);
+        for (n, mut v) in lines {
+            v["line"] = json!(n);
+            println!("{v}");
+        }
+        println!("{}", json!({"summary": run.summary}));
     } else {
         report::print(
-            &pipeline,
-            &outcomes,
-            false,
+            &run.summary,
             &format!("feedloop process {}", file.display()),
-        )?;
+        );
     }
-    let rejected = outcomes
-        .iter()
-        .filter(|o| matches!(o, Outcome::Rejected { .. }))
-        .count();
-    Ok(if rejected > 0 {
+    Ok(if run.summary.rejected > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn line_number(source: &str) -> usize {
+    source
+        .strip_prefix("line ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 pub fn eval(opts: &AnalysisOpts, json: bool, split: Split, file: &Path) -> Result<ExitCode> {

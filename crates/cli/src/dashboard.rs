@@ -5,9 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use feedloop_api::dashboard::{render, DashboardData};
+use feedloop_api::dashboard::render;
 use feedloop_core::analysis::Analyzer;
-use feedloop_core::pipeline::LocalPipeline;
+use feedloop_core::reports::Granularity;
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,19 +15,26 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::demo;
 use crate::target::Resolved;
 
+/// The embedded demo's page: the demo replayed through the real services (lexicon
+/// analysis, so it needs no model), its whole date range by week.
 pub fn demo_page() -> Result<String> {
-    let mut p = LocalPipeline::new(
+    let messages: Vec<(String, String)> = demo::envelopes()
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Ok((format!("demo message {}", i + 1), serde_json::to_string(e)?)))
+        .collect::<Result<_>>()?;
+    let run = crate::replay::run(
         Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
         30.0,
-    );
-    for (i, e) in demo::envelopes().iter().enumerate() {
-        p.ingest(
-            &serde_json::to_vec(e)?,
-            &format!("demo message {}", i + 1),
-            demo::demo_now(),
-        )?;
-    }
-    Ok(render(&DashboardData::from_pipeline(&p, demo::demo_now())))
+        Some(demo::COMPANY),
+        &messages,
+        demo::demo_now(),
+    )?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let data = rt.block_on(run.queries.dashboard(run.range, Granularity::Week))?;
+    Ok(render(&data))
 }
 
 pub async fn table_page(r: &Resolved) -> Result<String> {
@@ -39,7 +46,7 @@ pub async fn table_page(r: &Resolved) -> Result<String> {
     };
     let range = feedloop_api::Range::new(None, None, api.today())?;
     let data = api
-        .dashboard(range, feedloop_core::reports::Granularity::Day)
+        .dashboard(range, Granularity::Day)
         .await
         .context("reading the dashboard data")?;
     Ok(render(&data))

@@ -5,6 +5,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
 /// The demo's clock. Fixed so every run prints the same report.
+/// The business the demo's follow-ups speak for.
+pub const COMPANY: &str = "Bean There Coffee";
+
 pub fn demo_now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0)
         .single()

@@ -249,12 +249,7 @@ pub async fn drain(endpoint: &str, prefix: &str) -> Result<()> {
     let ingest = feedloop_ingest::Ingest::new(
         store.clone(),
         Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        feedloop_ingest::Settings {
-            half_life_days: 30.0,
-            aggregate_shards: 8,
-            max_concurrency: 8,
-            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-        },
+        feedloop_ingest::Settings::local(30.0),
         std::sync::Arc::new(chrono::Utc::now),
     )
     .with_followups(
@@ -284,7 +279,7 @@ pub async fn drain(endpoint: &str, prefix: &str) -> Result<()> {
         requeue: feedloop_aws::SqsQueue::new(sqs.clone(), &followup_url, 0),
         templates: Templates::default_catalog(),
         policy: DispatchPolicy {
-            company: Some("Bean There Coffee".into()),
+            company: Some(crate::demo::COMPANY.into()),
             max_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
             ..DispatchPolicy::default()
         },

@@ -12,6 +12,7 @@ mod local;
 mod ops;
 #[cfg(feature = "aws")]
 mod query;
+mod replay;
 mod report;
 #[cfg(feature = "aws")]
 mod target;

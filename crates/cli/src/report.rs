@@ -1,100 +1,184 @@
-//! Human-readable and JSON reports over a processed batch.
+//! What the demo and `feedloop process` print: read back through the API's query
+//! service from the in-memory store the real services wrote (a table, or `--json`).
 
 use anyhow::Result;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
+use feedloop_api::queries::{Queries, Range, RiskView};
 use feedloop_core::analysis::TextAnalysis;
-use feedloop_core::followup::dry_run::Attempt;
-use feedloop_core::pipeline::{LocalPipeline, Outcome};
+use feedloop_core::nps::{Driver, NpsCounts};
 use feedloop_core::profile::Segment;
-use serde_json::{json, Value};
+use feedloop_core::themes::Taxonomy;
+use feedloop_followup::ports::{AttemptRecord, Status};
+use feedloop_ingest::memory::MemoryStore;
+use feedloop_ingest::Processed;
+use serde::Serialize;
 
 fn signed(x: Option<f64>) -> String {
     x.map_or_else(|| "n/a".into(), |v| format!("{v:+.1}"))
 }
 
-fn counts(outcomes: &[Outcome]) -> (usize, usize, usize) {
-    let mut c = (0, 0, 0);
-    for o in outcomes {
-        match o {
-            Outcome::Applied { .. } => c.0 += 1,
-            Outcome::Duplicate { .. } => c.1 += 1,
-            Outcome::Rejected { .. } => c.2 += 1,
-        }
-    }
-    c
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectLine {
+    pub source: String,
+    pub reason: String,
 }
 
-pub fn summary_json(p: &LocalPipeline, outcomes: &[Outcome]) -> Value {
-    let (applied, duplicates, rejected) = counts(outcomes);
-    let drivers = p.drivers();
-    let taxonomy = p.analyzer().taxonomy();
-    json!({
-        "messages": outcomes.len(), "applied": applied, "duplicates": duplicates, "rejected": rejected,
-        "customers": p.profiles().count(),
-        "rejects": p.rejects(),
-        "nps": drivers.nps, "responses": drivers.responses,
-        "drivers": drivers.drivers.iter().map(|d| {
-            let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
-            v["label"] = json!(taxonomy.label(&d.theme));
-            v
-        }).collect::<Vec<_>>(),
-        "segments": p.segment_counts().into_iter().map(|(s, n)| (s.as_str().to_owned(), json!(n))).collect::<serde_json::Map<_, _>>(),
-        "at_risk": p.most_at_risk(5).into_iter().map(|pr| {
-            let risk = pr.churn_risk();
-            json!({"customer_id": pr.customer_id, "name": pr.contact.as_ref().and_then(|c| c.value.name.clone()),
-                   "churn_risk": risk.score, "reasons": risk.reasons, "segment": pr.segment()})
-        }).collect::<Vec<_>>(),
-        "followups": p.followups(),
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelledDriver {
+    #[serde(flatten)]
+    pub driver: Driver,
+    pub label: Option<String>,
+}
+
+/// One run, as the query service sees it afterwards.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub messages: usize,
+    pub applied: usize,
+    pub duplicates: usize,
+    pub rejected: usize,
+    pub customers: u64,
+    pub rejects: Vec<RejectLine>,
+    pub nps: Option<f64>,
+    pub responses: NpsCounts,
+    pub drivers: Vec<LabelledDriver>,
+    pub segments: BTreeMap<Segment, u64>,
+    pub at_risk: Vec<RiskView>,
+    /// Every follow-up attempt the dispatcher recorded, oldest first.
+    pub followups: Vec<AttemptRecord>,
+}
+
+/// Read the summary of a run over `range` back through the query service; `outcomes`
+/// are the ingest service's answers, `sources` name the messages in reject lines.
+pub async fn summarize(
+    q: &Queries<Arc<MemoryStore>>,
+    taxonomy: &Taxonomy,
+    outcomes: &[(String, Processed)],
+    range: Range,
+) -> Result<RunSummary> {
+    let count = |f: fn(&Processed) -> bool| outcomes.iter().filter(|(_, o)| f(o)).count();
+    let drivers = q.drivers(range).await?.report;
+    let overview = q.segments_overview(5).await?;
+    let mut followups = Vec::new();
+    for seg in Segment::ALL {
+        let mut cursor = None;
+        loop {
+            let page = q.segment(seg, 100, cursor.as_deref()).await?;
+            for m in &page.items {
+                let id = feedloop_core::envelope::CustomerId::parse(&m.customer_id)
+                    .map_err(anyhow::Error::msg)?;
+                let mut c = None;
+                loop {
+                    let h = q.followups(&id, 100, c.as_deref()).await?;
+                    followups.extend(h.items);
+                    c = h.next_cursor;
+                    if c.is_none() {
+                        break;
+                    }
+                }
+            }
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                break;
+            }
+        }
+    }
+    followups.sort_by(|a, b| {
+        (a.at, &a.customer_id, &a.playbook).cmp(&(b.at, &b.customer_id, &b.playbook))
+    });
+    Ok(RunSummary {
+        messages: outcomes.len(),
+        applied: count(|o| matches!(o, Processed::Applied { .. })),
+        duplicates: count(|o| matches!(o, Processed::Duplicate)),
+        rejected: count(|o| matches!(o, Processed::Rejected { .. })),
+        customers: overview.customers,
+        rejects: outcomes
+            .iter()
+            .filter_map(|(source, o)| match o {
+                Processed::Rejected { reason } => Some(RejectLine {
+                    source: source.clone(),
+                    reason: reason.clone(),
+                }),
+                _ => None,
+            })
+            .collect(),
+        nps: drivers.nps,
+        responses: drivers.responses,
+        drivers: drivers
+            .drivers
+            .into_iter()
+            .map(|d| LabelledDriver {
+                label: taxonomy.label(&d.theme).map(str::to_owned),
+                driver: d,
+            })
+            .collect(),
+        segments: overview.sizes.into_iter().collect(),
+        at_risk: overview.most_at_risk,
+        followups,
     })
 }
 
-pub fn print(p: &LocalPipeline, outcomes: &[Outcome], as_json: bool, title: &str) -> Result<()> {
-    if as_json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary_json(p, outcomes))?
-        );
-        return Ok(());
-    }
-    let (applied, duplicates, rejected) = counts(outcomes);
-    let customers = p.profiles().count();
+pub fn print(s: &RunSummary, title: &str) {
     println!("{title}\n");
     println!(
-        "messages {}: {applied} applied, {duplicates} duplicate (ignored), {rejected} rejected; {customers} customers",
-        outcomes.len()
+        "messages {}: {} applied, {} duplicate (ignored), {} rejected; {} customers",
+        s.messages, s.applied, s.duplicates, s.rejected, s.customers
     );
-    for r in p.rejects() {
+    for r in &s.rejects {
         println!("  rejected {}: {}", r.source, r.reason);
     }
-
-    let drivers = p.drivers();
-    let r = drivers.responses;
+    let r = s.responses;
     println!(
         "\nOverall NPS {} ({} responses: {} promoters, {} passives, {} detractors)",
-        signed(drivers.nps),
+        signed(s.nps),
         r.total(),
         r.promoters,
         r.passives,
         r.detractors
     );
+    print_drivers(s);
+    println!("\nSegments");
+    let line: Vec<String> = Segment::ALL
+        .iter()
+        .map(|g| format!("{} {}", g.as_str(), s.segments.get(g).copied().unwrap_or(0)))
+        .collect();
+    println!("  {}", line.join(" | "));
+    println!("\nMost at-risk customers");
+    for (i, c) in s.at_risk.iter().enumerate() {
+        println!(
+            "  {}. {} {:<16} risk {:.2} [{}]: {}",
+            i + 1,
+            c.customer_id,
+            c.name.as_deref().unwrap_or_default(),
+            c.churn_risk.score,
+            c.segment.as_str(),
+            c.churn_risk.reasons.join("; ")
+        );
+    }
+    print_followups(&s.followups);
+}
 
-    let taxonomy = p.analyzer().taxonomy();
+fn print_drivers(s: &RunSummary) {
+    let label = |d: &LabelledDriver| d.label.clone().unwrap_or_else(|| d.driver.theme.clone());
     println!("\nNPS by theme (survey responses whose comment mentions the theme)");
     println!(
         "  {:<24} {:>8} {:>9} {:>11} {:>8} {:>10} {:>10}",
         "theme", "mentions", "NPS with", "NPS without", "impact", "% of det.", "% of prom."
     );
-    let mut by_mentions = drivers.drivers.clone();
+    let mut by_mentions: Vec<&LabelledDriver> = s.drivers.iter().collect();
     by_mentions.sort_by(|a, b| {
-        b.mentions
-            .cmp(&a.mentions)
-            .then_with(|| a.theme.cmp(&b.theme))
+        b.driver
+            .mentions
+            .cmp(&a.driver.mentions)
+            .then_with(|| a.driver.theme.cmp(&b.driver.theme))
     });
-    for d in &by_mentions {
+    for ld in by_mentions {
+        let d = &ld.driver;
         println!(
             "  {:<24} {:>8} {:>9} {:>11} {:>8} {:>9.0}% {:>9.0}%",
-            taxonomy.label(&d.theme).unwrap_or(&d.theme),
+            label(ld),
             d.mentions,
             signed(d.nps_with),
             signed(d.nps_without),
@@ -104,12 +188,11 @@ pub fn print(p: &LocalPipeline, outcomes: &[Outcome], as_json: bool, title: &str
         );
     }
     println!("  impact = NPS - NPS without the theme: the points it costs (-) or earns (+)");
-
     println!("\nTop detractor drivers");
-    let costly: Vec<_> = drivers
+    let costly: Vec<_> = s
         .drivers
         .iter()
-        .filter(|d| d.impact < 0.0)
+        .filter(|d| d.driver.impact < 0.0)
         .take(3)
         .collect();
     if costly.is_empty() {
@@ -119,62 +202,31 @@ pub fn print(p: &LocalPipeline, outcomes: &[Outcome], as_json: bool, title: &str
         println!(
             "  {}. {} costs {:.1} NPS points; mentioned by {:.0}% of detractors",
             i + 1,
-            taxonomy.label(&d.theme).unwrap_or(&d.theme),
-            -d.impact,
-            100.0 * d.detractor_share
+            label(d),
+            -d.driver.impact,
+            100.0 * d.driver.detractor_share
         );
     }
-
-    println!("\nSegments");
-    let seg = p.segment_counts();
-    let line: Vec<String> = Segment::ALL
-        .iter()
-        .map(|s| format!("{} {}", s.as_str(), seg.get(s).copied().unwrap_or(0)))
-        .collect();
-    println!("  {}", line.join(" | "));
-
-    println!("\nMost at-risk customers");
-    for (i, pr) in p.most_at_risk(5).into_iter().enumerate() {
-        let risk = pr.churn_risk();
-        let name = pr
-            .contact
-            .as_ref()
-            .and_then(|c| c.value.name.clone())
-            .unwrap_or_default();
-        println!(
-            "  {}. {} {:<16} risk {:.2} [{}]: {}",
-            i + 1,
-            pr.customer_id,
-            name,
-            risk.score,
-            pr.segment().as_str(),
-            risk.reasons.join("; ")
-        );
-    }
-    print_followups(p);
-    Ok(())
 }
 
-fn followup_summary(p: &LocalPipeline) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+fn print_followups(records: &[AttemptRecord]) {
     let (mut sent, mut skipped) = (BTreeMap::new(), BTreeMap::new());
-    for r in p.followups() {
-        match &r.attempt {
-            Attempt::WouldSend { .. } => *sent.entry(r.playbook.clone()).or_insert(0) += 1,
-            Attempt::Skipped { reason } => {
-                let kind = reason.split(':').next().unwrap_or(reason).to_owned();
+    for r in records {
+        match r.status {
+            Status::DryRun | Status::Sent => *sent.entry(r.playbook.clone()).or_insert(0) += 1,
+            Status::Skipped | Status::Failed => {
+                let reason = r.reason.as_deref().unwrap_or("unknown");
+                let kind = reason.split(':').next().unwrap_or(reason);
+                let kind = if r.status == Status::Failed {
+                    format!("failed: {kind}")
+                } else {
+                    kind.to_owned()
+                };
                 *skipped.entry(kind).or_insert(0) += 1
-            }
-            Attempt::Failed { error } => {
-                *skipped.entry(format!("failed: {error}")).or_insert(0) += 1
             }
         }
     }
-    (sent, skipped)
-}
-
-fn print_followups(p: &LocalPipeline) {
-    let (sent, skipped) = followup_summary(p);
-    println!("\nFollow-ups (dry run: decided, guarded and rendered, nothing sent)");
+    println!("\nFollow-ups (dry run: decided, guarded, claimed and rendered by the dispatcher, nothing sent)");
     let list = |m: &BTreeMap<String, usize>| {
         m.iter()
             .map(|(k, v)| format!("{k} {v}"))
@@ -191,24 +243,18 @@ fn print_followups(p: &LocalPipeline) {
         skipped.values().sum::<usize>(),
         list(&skipped)
     );
-    let mut shown = std::collections::BTreeSet::new();
-    for r in p.followups() {
-        if let Attempt::WouldSend {
-            channel,
-            variant,
-            send_at,
-            preview,
-        } = &r.attempt
-        {
-            if shown.insert(r.playbook.clone()) {
-                println!(
-                    "  {} -> {} by {:?} (variant {variant}, {}): {preview:?}",
-                    r.playbook,
-                    r.customer_id,
-                    channel,
-                    send_at.format("%Y-%m-%d %H:%M UTC")
-                );
-            }
+    let mut shown = BTreeSet::new();
+    for r in records.iter().filter(|r| r.status == Status::DryRun) {
+        if shown.insert(r.playbook.clone()) {
+            println!(
+                "  {} -> {} by {} (variant {}, {}): {:?}",
+                r.playbook,
+                r.customer_id,
+                r.channel.map_or("-".to_owned(), |c| format!("{c:?}")),
+                r.variant.as_deref().unwrap_or("-"),
+                r.at.format("%Y-%m-%d %H:%M UTC"),
+                r.preview.as_deref().unwrap_or_default()
+            );
         }
     }
 }

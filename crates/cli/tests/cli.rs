@@ -69,7 +69,7 @@ fn demo_json_covers_200_feedbacks_40_customers_and_all_kinds() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| c["churn_risk"].as_f64().unwrap())
+        .map(|c| c["churn_risk"]["score"].as_f64().unwrap())
         .collect();
     assert!(
         risks.windows(2).all(|w| w[0] >= w[1]),
@@ -89,7 +89,7 @@ fn demo_json_covers_200_feedbacks_40_customers_and_all_kinds() {
     let followups = v["followups"].as_array().unwrap();
     let sent: Vec<&Value> = followups
         .iter()
-        .filter(|f| f["status"] == "would_send")
+        .filter(|f| f["status"] == "dry_run")
         .collect();
     assert!(sent.len() >= 10, "the demo shows follow-ups it would send");
     assert!(

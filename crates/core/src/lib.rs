@@ -10,7 +10,6 @@ pub mod lines;
 pub mod neural;
 pub mod nps;
 pub mod pii;
-pub mod pipeline;
 pub mod profile;
 pub mod records;
 pub mod reports;

@@ -132,19 +132,20 @@ mod tests {
     use super::*;
     use crate::analysis::Analyzer;
     use crate::envelope::parse_envelope;
-    use crate::pipeline::LocalPipeline;
+    use crate::nps::{self, NpsCategory, NpsCounts};
     use crate::records::AggregateDelta;
     use crate::sentiment::Mode;
     use crate::themes::Taxonomy;
     use chrono::{TimeZone, Utc};
 
-    /// The aggregates give exactly what the in-memory pipeline computes from the
-    /// individual responses: the demo data through both paths.
+    /// The aggregates give exactly what `nps::drivers` computes from the individual
+    /// responses (each theme counted once per response).
     #[test]
     fn aggregate_reports_equal_the_per_response_computation() {
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
         let a = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
-        let mut p = LocalPipeline::new(a.clone(), 30.0);
+        let mut responses: Vec<(NpsCategory, Vec<String>)> = Vec::new();
+        let mut per_day: BTreeMap<NaiveDate, NpsCounts> = BTreeMap::new();
         let mut by_day: BTreeMap<NaiveDate, Counters> = BTreeMap::new();
         let texts = [
             "Delivery was late and support ignored me",
@@ -160,18 +161,34 @@ mod tests {
                 (i * 7) % 11,
                 texts[i as usize % 4]
             );
-            p.ingest(body.as_bytes(), "t", now).unwrap();
             let af = a
                 .analyze(parse_envelope(body.as_bytes(), now).unwrap().feedback)
                 .unwrap();
+            let category = af.nps_category.unwrap();
+            let mut themes: Vec<String> =
+                af.analysis.themes.iter().map(|t| t.theme.clone()).collect();
+            themes.sort();
+            themes.dedup();
+            responses.push((category, themes));
+            per_day
+                .entry(af.feedback.occurred_at.date_naive())
+                .or_default()
+                .add(category);
             let d = AggregateDelta::from_analyzed(&af, 4);
             add_into(by_day.entry(d.day).or_default(), &d.counters);
         }
         let mut total = Counters::new();
         by_day.values().for_each(|c| add_into(&mut total, c));
-        assert_eq!(drivers(&total), p.drivers());
+        let reference: Vec<nps::Response> = responses
+            .iter()
+            .map(|(category, themes)| nps::Response {
+                category: *category,
+                themes: themes.iter().map(String::as_str).collect(),
+            })
+            .collect();
+        assert_eq!(drivers(&total), nps::drivers(&reference));
         let series = nps_series(&by_day, Granularity::Day);
-        let expected = p.nps_by_day();
+        let expected = per_day;
         assert_eq!(series.len(), expected.len());
         for pt in &series {
             assert_eq!(pt.nps, expected[&pt.period].nps());

@@ -6,6 +6,7 @@ pub mod handler;
 pub mod memory;
 pub mod notifications;
 pub mod ports;
+pub mod replay;
 
 pub use handler::{DeliveryMode, DispatchReport, Dispatcher};
 

@@ -44,10 +44,27 @@ pub struct Settings {
     pub max_followup_age_hours: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Settings {
+    /// What runs off AWS use (the demo, `feedloop process`, the local drain): the
+    /// template's defaults for shards, concurrency and follow-up age.
+    pub fn local(half_life_days: f64) -> Settings {
+        Settings {
+            half_life_days,
+            aggregate_shards: 8,
+            max_concurrency: 8,
+            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Processed {
     Applied {
+        feedback_id: String,
+        customer_id: String,
         label: Option<Label>,
+        nps_category: Option<feedloop_core::nps::NpsCategory>,
         conflicts: u32,
     },
     Duplicate,
@@ -202,7 +219,9 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
         let mut retry = Vec::new();
         for (id, result) in results {
             match result {
-                Ok(Processed::Applied { label, conflicts }) => {
+                Ok(Processed::Applied {
+                    label, conflicts, ..
+                }) => {
                     report.processed += 1;
                     report.conflicts += conflicts;
                     match label {
@@ -334,7 +353,13 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
                         "applied"
                     );
                     self.after_commit(intent, &analyzed, now).await?;
-                    return Ok(Processed::Applied { label, conflicts });
+                    return Ok(Processed::Applied {
+                        feedback_id: analyzed.feedback.feedback_id.to_string(),
+                        customer_id: customer.to_string(),
+                        label,
+                        nps_category: analyzed.nps_category,
+                        conflicts,
+                    });
                 }
                 CommitOutcome::Duplicate => {
                     info!("duplicate delivery, nothing changed");

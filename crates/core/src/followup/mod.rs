@@ -11,7 +11,6 @@ use crate::profile::{Profile, Segment};
 
 pub mod bounces;
 mod country_zones;
-pub mod dry_run;
 pub mod guards;
 pub mod mime;
 pub mod outcomes;

@@ -1,0 +1,106 @@
+//! The demo and `feedloop process`: the real ingest service and follow-up dispatcher
+//! over the in-memory store on a simulated clock (`feedloop_followup::replay`), read
+//! back through the API's query service.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use feedloop_api::queries::{Queries, Range};
+use feedloop_core::analysis::Analyzer;
+use feedloop_core::followup::plan::DispatchPolicy;
+use feedloop_core::followup::{Playbook, DEFAULT_MAX_AGE_HOURS};
+use feedloop_core::keys::StackKeys;
+use feedloop_followup::replay::{self, Replay};
+use feedloop_ingest::memory::MemoryStore;
+use feedloop_ingest::{Processed, Settings};
+
+use crate::report::{self, RejectLine, RunSummary};
+
+pub struct Run {
+    /// The ingest service's answer per message, by message name.
+    pub outcomes: Vec<(String, Processed)>,
+    pub summary: RunSummary,
+    /// For the dashboard (built with the `aws` feature only).
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub queries: Queries<Arc<MemoryStore>>,
+    #[cfg_attr(not(feature = "aws"), allow(dead_code))]
+    pub range: Range,
+}
+
+impl Run {
+    /// Input that never became a message (a line that is not UTF-8).
+    pub fn add_unreadable(&mut self, source: &str, reason: &str) {
+        let o = Processed::Rejected {
+            reason: reason.to_owned(),
+        };
+        self.outcomes.push((source.to_owned(), o));
+        self.summary.messages += 1;
+        self.summary.rejected += 1;
+        self.summary.rejects.push(RejectLine {
+            source: source.to_owned(),
+            reason: reason.to_owned(),
+        });
+    }
+}
+
+/// Replay `messages` (name, body) as if each arrived when it happened, then read the
+/// result at `now`. Reports cover the days of the messages.
+pub fn run(
+    analyzer: Analyzer,
+    half_life_days: f64,
+    company: Option<&str>,
+    messages: &[(String, String)],
+    now: DateTime<Utc>,
+) -> Result<Run> {
+    let taxonomy = analyzer.taxonomy().clone();
+    let times: Vec<_> = messages
+        .iter()
+        .filter_map(|(_, b)| replay::occurred_at(b, now))
+        .collect();
+    let first = times.iter().min().copied().unwrap_or(now);
+    let range = Range {
+        from: first.date_naive(),
+        to: times.iter().max().copied().unwrap_or(now).date_naive(),
+    };
+    let policy = DispatchPolicy {
+        company: company.map(str::to_owned),
+        max_age_hours: DEFAULT_MAX_AGE_HOURS,
+        ..DispatchPolicy::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let mut r = Replay::new(
+            analyzer,
+            Settings::local(half_life_days),
+            Playbook::default_rules(),
+            policy,
+            first,
+        );
+        let processed = replay::replay_all(&mut r, messages, now)
+            .await
+            .context("the analyzer failed")?;
+        r.finish().await.context("dispatching follow-ups")?;
+        let outcomes: Vec<(String, Processed)> = messages
+            .iter()
+            .map(|(name, _)| name.clone())
+            .zip(processed)
+            .collect();
+        let queries = Queries {
+            store: r.store(),
+            // Cursors and suppression hashes never leave this process.
+            keys: StackKeys::derive("feedloop-embedded-run-keys-not-a-secret")?,
+            clock: Arc::new(move || now),
+        };
+        let summary = report::summarize(&queries, &taxonomy, &outcomes, range).await?;
+        Ok(Run {
+            outcomes,
+            summary,
+            queries,
+            range,
+        })
+    })
+}
