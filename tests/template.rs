@@ -330,6 +330,7 @@ fn api_function_has_every_route_iam_auth_and_no_scan() {
             "GET /customers/{id}/followups",
             "GET /dashboard",
             "GET /reports/drivers",
+            "GET /reports/followups",
             "GET /reports/nps",
             "GET /segments/{segment}",
             "GET /unsubscribe",
