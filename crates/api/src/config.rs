@@ -1,6 +1,7 @@
 //! The API function's configuration from the environment, validated at cold start.
 
-pub use feedloop_ingest::config::ConfigError;
+pub use feedloop_kit::env::ConfigError;
+use feedloop_kit::env::Env;
 
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -19,36 +20,21 @@ impl ApiConfig {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<ApiConfig, ConfigError> {
-        let mut errors = Vec::new();
-        let mut req = |k: &str| {
-            get(k).filter(|v| !v.trim().is_empty()).unwrap_or_else(|| {
-                errors.push(format!("{k} is not set"));
-                String::new()
-            })
-        };
-        let (table_name, shards, secret_arn) = (
-            req("TABLE_NAME"),
-            req("AGGREGATE_SHARDS"),
-            req("SECRET_ARN"),
+        let mut env = Env::new(get);
+        let table_name = env.required("TABLE_NAME");
+        let aggregate_shards = env.number(
+            "AGGREGATE_SHARDS",
+            |n: &u16| (1..=100).contains(n),
+            "1..=100",
         );
-        let aggregate_shards = match shards.parse::<u16>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                if !shards.is_empty() {
-                    errors.push(format!("AGGREGATE_SHARDS={shards:?} is not 1..=100"));
-                }
-                0
-            }
-        };
-        if errors.is_empty() {
-            Ok(ApiConfig {
-                table_name,
-                aggregate_shards,
-                secret_arn,
+        let secret_arn = env.required("SECRET_ARN");
+        env.finish(|| {
+            Some(ApiConfig {
+                table_name: table_name?,
+                aggregate_shards: aggregate_shards?,
+                secret_arn: secret_arn?,
             })
-        } else {
-            Err(ConfigError(errors))
-        }
+        })
     }
 }
 

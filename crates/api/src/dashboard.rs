@@ -263,7 +263,7 @@ mod tests {
     #[tokio::test]
     async fn charts_have_one_mark_per_datum_and_data_is_escaped() {
         let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 24, 12, 0, 0).unwrap();
-        let clock: feedloop_ingest::Clock = std::sync::Arc::new(move || now);
+        let clock: feedloop_kit::Clock = std::sync::Arc::new(move || now);
         let store = std::sync::Arc::new(feedloop_ingest::memory::MemoryStore::default());
         let ingest = feedloop_ingest::Ingest::new(
             store.clone(),

@@ -10,7 +10,7 @@ use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::records::FeedbackRecord;
 use feedloop_core::reports::Counters;
 use feedloop_followup::ports::AttemptRecord;
-pub use feedloop_ingest::ports::StoreError;
+pub use feedloop_kit::StoreError;
 use serde::{Deserialize, Serialize};
 
 /// One page and the store's position after it (`None`: last page). The position is

@@ -248,7 +248,7 @@ pub struct Queries<S> {
     pub store: S,
     /// Sign cursors and unsubscribe links, salt the suppression list.
     pub keys: StackKeys,
-    pub clock: feedloop_ingest::Clock,
+    pub clock: feedloop_kit::Clock,
 }
 
 impl<S: QueryStore> Queries<S> {

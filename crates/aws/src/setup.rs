@@ -4,7 +4,7 @@
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_sqs::types::QueueAttributeName;
-use feedloop_ingest::ports::StoreError;
+use feedloop_kit::StoreError;
 
 use crate::schema::{self, Names};
 use crate::store::classify;

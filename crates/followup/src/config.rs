@@ -3,7 +3,8 @@
 
 use feedloop_core::followup::guards::{is_known_timezone, CapPolicy, ConsentPolicy};
 use feedloop_core::followup::plan::{parse_quiet_hours, DispatchPolicy};
-pub use feedloop_ingest::config::ConfigError;
+pub use feedloop_kit::env::ConfigError;
+use feedloop_kit::env::Env;
 
 use crate::DeliveryMode;
 
@@ -50,18 +51,16 @@ impl FollowUpConfig {
     pub fn from_lookup(
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<FollowUpConfig, ConfigError> {
-        let mut errors = Vec::new();
+        let mut env = Env::new(get);
         // Present but possibly empty (EMAIL_FROM, COMPANY_NAME): a template parameter
         // left blank is a choice; a variable missing altogether is a broken deploy.
-        let mut present = |k: &str| -> String {
-            get(k).unwrap_or_else(|| {
-                errors.push(format!("{k} is not set"));
-                String::new()
-            })
-        };
-        let vals: Vec<String> = Self::VARS.iter().map(|k| present(k)).collect();
+        let vals: Vec<String> = Self::VARS
+            .iter()
+            .map(|k| env.present(k).unwrap_or_default())
+            .collect();
         let [table, queue, mode, from, company, global, playbook, quiet, secret_arn, retention, max_age, zone, config_set, unsubscribe] =
             <[String; 14]>::try_from(vals).expect("fourteen variables");
+        let mut errors: Vec<String> = Vec::new();
         let default_timezone = zone.trim().to_owned();
         if !is_known_timezone(&default_timezone) {
             errors.push(format!(
@@ -73,7 +72,7 @@ impl FollowUpConfig {
             ("FOLLOWUP_QUEUE_URL", &queue),
             ("SECRET_ARN", &secret_arn),
         ] {
-            if v.trim().is_empty() && !errors.iter().any(|e| e.starts_with(k)) {
+            if v.trim().is_empty() && !env.has_problem(k) {
                 errors.push(format!("{k} is empty"));
             }
         }
@@ -145,11 +144,19 @@ impl FollowUpConfig {
                 None
             }
         };
-        match (errors.is_empty(), mode) {
-            (true, Some(mode)) => Ok(FollowUpConfig {
+        for e in errors {
+            let var = e
+                .split([' ', '=', ':'])
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            env.rule(&var, e);
+        }
+        env.finish(|| {
+            Some(FollowUpConfig {
                 table_name: table,
                 queue_url: queue,
-                mode,
+                mode: mode?,
                 email_from,
                 configuration_set,
                 secret_arn: secret_arn.trim().to_owned(),
@@ -168,9 +175,8 @@ impl FollowUpConfig {
                     // Keyed once the secret is read (`with_keys`).
                     unsubscribe: None,
                 },
-            }),
-            _ => Err(ConfigError(errors)),
-        }
+            })
+        })
     }
 }
 

@@ -12,8 +12,8 @@ use feedloop_core::followup::outcomes::SentState;
 use feedloop_core::followup::plan::{plan, DispatchPolicy, Message, Plan};
 use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::{suppression, FollowUpIntent};
-use feedloop_ingest::batch::{self, BatchError};
 use feedloop_ingest::ports::{RejectRecord, RejectStore};
+use feedloop_kit::batch::{self, BatchError};
 use serde::Serialize;
 use tracing::{info, warn, Instrument};
 
@@ -34,7 +34,7 @@ pub fn backoff_delay(failed_rounds: u32) -> std::time::Duration {
 }
 
 /// The one clock type, the ingest service's: tests and the demo pass a fixed time.
-pub use feedloop_ingest::Clock;
+pub use feedloop_kit::Clock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryMode {
@@ -83,7 +83,7 @@ impl DispatchReport {
             ("FollowUpsSuppressed", self.suppressed),
             ("FollowUpsBackedOff", self.backed_off),
         ];
-        feedloop_ingest::handler::emf_line("followup", &metrics, now)
+        feedloop_kit::emf_line("followup", &metrics, now)
     }
 }
 

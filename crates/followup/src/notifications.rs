@@ -55,7 +55,7 @@ impl NotificationReport {
             ("AddressesSuppressed", self.suppressed),
             ("NotificationsMalformed", self.malformed),
         ];
-        feedloop_ingest::handler::emf_line("followup", &metrics, now)
+        feedloop_kit::emf_line("followup", &metrics, now)
     }
 }
 

@@ -7,7 +7,7 @@ use feedloop_core::envelope::CustomerInfo;
 use feedloop_core::followup::outcomes::SentState;
 use feedloop_core::followup::plan::Message;
 use feedloop_core::followup::{ContactChannel, Purpose};
-pub use feedloop_ingest::ports::StoreError;
+pub use feedloop_kit::StoreError;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -424,7 +424,7 @@ async fn a_record_without_message_id_fails_the_invocation_like_ingest() {
     e.records = vec![m];
     assert!(matches!(
         w.dispatcher.handle(e).await,
-        Err(feedloop_ingest::batch::BatchError::MissingMessageId { index: 0 })
+        Err(feedloop_kit::batch::BatchError::MissingMessageId { index: 0 })
     ));
     assert!(w.outbox.sent.lock().unwrap().is_empty());
 }
@@ -454,11 +454,9 @@ impl feedloop_ingest::ports::FollowUpSink for FlakySink {
         &self,
         i: &feedloop_core::followup::FollowUpIntent,
         now: DateTime<Utc>,
-    ) -> Result<(), feedloop_ingest::ports::StoreError> {
+    ) -> Result<(), feedloop_kit::StoreError> {
         if self.1.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            return Err(feedloop_ingest::ports::StoreError::Transient(
-                "queue timeout".into(),
-            ));
+            return Err(feedloop_kit::StoreError::Transient("queue timeout".into()));
         }
         self.0.enqueue(i, now).await
     }
@@ -466,17 +464,14 @@ impl feedloop_ingest::ports::FollowUpSink for FlakySink {
         &self,
         c: &str,
         k: &str,
-    ) -> Result<Option<feedloop_core::followup::FollowUpIntent>, feedloop_ingest::ports::StoreError>
-    {
+    ) -> Result<Option<feedloop_core::followup::FollowUpIntent>, feedloop_kit::StoreError> {
         self.0.stored_intent(c, k).await
     }
     async fn pending(
         &self,
         c: &str,
-    ) -> Result<
-        Option<feedloop_core::followup::outcomes::SentState>,
-        feedloop_ingest::ports::StoreError,
-    > {
+    ) -> Result<Option<feedloop_core::followup::outcomes::SentState>, feedloop_kit::StoreError>
+    {
         self.0.pending(c).await
     }
     async fn record_outcome(
@@ -484,7 +479,7 @@ impl feedloop_ingest::ports::FollowUpSink for FlakySink {
         c: &str,
         s: &feedloop_core::followup::outcomes::SentState,
         o: &feedloop_core::followup::outcomes::Outcome,
-    ) -> Result<(), feedloop_ingest::ports::StoreError> {
+    ) -> Result<(), feedloop_kit::StoreError> {
         self.0.record_outcome(c, s, o).await
     }
 }

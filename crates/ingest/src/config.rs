@@ -2,8 +2,6 @@
 //! variable is required (the SAM template sets them all): a typo must stop the
 //! function at deploy time, not silently run with a default.
 
-use std::fmt;
-
 use feedloop_core::sentiment::Mode;
 
 /// Feedback items double as dedupe records: they must outlive a message kept in the
@@ -35,14 +33,8 @@ pub struct IngestConfig {
     pub model_dir: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub struct ConfigError(pub Vec<String>);
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid configuration: {}", self.0.join("; "))
-    }
-}
+pub use feedloop_kit::env::ConfigError;
+use feedloop_kit::env::Env;
 
 impl IngestConfig {
     /// Every variable the function reads (the template sets them all);
@@ -66,146 +58,79 @@ impl IngestConfig {
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<IngestConfig, ConfigError> {
-        let mut errors = Vec::new();
-        let mut req = |k: &str| -> Option<String> {
-            match get(k).filter(|v| !v.trim().is_empty()) {
-                Some(v) => Some(v),
-                None => {
-                    errors.push(format!("{k} is not set"));
-                    None
-                }
-            }
-        };
-        let table_name = req("TABLE_NAME");
-        let queue = req("FOLLOWUP_QUEUE_URL");
-        let taxonomy = req("TAXONOMY");
-        let mode = req("SENTIMENT_MODE");
-        let half_life = req("HALF_LIFE_DAYS");
-        let retention = req("RETENTION_DAYS");
-        let shards = req("AGGREGATE_SHARDS");
-        let concurrency = req("MAX_CONCURRENCY");
-        let max_age = req("MAX_FOLLOWUP_AGE_HOURS");
-        let model_dir = get("FEEDLOOP_MODEL_DIR").filter(|v| !v.trim().is_empty());
-        let playbook = req("PLAYBOOK").map(|t| match t.strip_prefix("builtin:") {
+        let mut env = Env::new(get);
+        let source = |t: String| match t.strip_prefix("builtin:") {
             Some(name) => TaxonomySource::Builtin(name.to_owned()),
             None => TaxonomySource::File(t),
-        });
-
-        fn num<T: std::str::FromStr>(
-            errors: &mut Vec<String>,
-            k: &str,
-            v: Option<String>,
-            ok: impl Fn(&T) -> bool,
-            want: &str,
-        ) -> Option<T> {
-            let v = v?;
-            match v.trim().parse::<T>() {
-                Ok(n) if ok(&n) => Some(n),
-                _ => {
-                    errors.push(format!("{k}={v:?} is not {want}"));
-                    None
-                }
+        };
+        let table_name = env.required("TABLE_NAME");
+        let followup_queue_url = match env.required("FOLLOWUP_QUEUE_URL") {
+            Some(q) if q.starts_with("https://") || q.starts_with("http://") => Some(q),
+            Some(q) => {
+                env.rule(
+                    "FOLLOWUP_QUEUE_URL",
+                    format!("FOLLOWUP_QUEUE_URL={q:?} is not a queue URL"),
+                );
+                None
             }
-        }
-        let half_life_days = num(
-            &mut errors,
+            None => None,
+        };
+        let taxonomy = env.required("TAXONOMY").map(source);
+        let mode = env.parsed("SENTIMENT_MODE", |m| {
+            m.parse::<Mode>().map_err(|e| e.to_string())
+        });
+        let half_life_days = env.number(
             "HALF_LIFE_DAYS",
-            half_life,
             |d: &f64| d.is_finite() && *d > 0.0,
             "a positive number of days",
         );
-        let retention_days = num(
-            &mut errors,
+        let retention_days = env.number(
             "RETENTION_DAYS",
-            retention,
             |d: &u32| (MIN_RETENTION_DAYS..=3650).contains(d),
             "15..=3650 days (the dedupe record must outlive the DLQ's 14 days)",
         );
-        let aggregate_shards = num(
-            &mut errors,
+        let aggregate_shards = env.number(
             "AGGREGATE_SHARDS",
-            shards,
             |n: &u16| (1..=100).contains(n),
             "1..=100",
         );
-        let max_concurrency = num(
-            &mut errors,
+        let max_concurrency = env.number(
             "MAX_CONCURRENCY",
-            concurrency,
             |n: &usize| (1..=64).contains(n),
             "1..=64",
         );
-        let max_followup_age_hours = num(
-            &mut errors,
+        let max_followup_age_hours = env.number(
             "MAX_FOLLOWUP_AGE_HOURS",
-            max_age,
             |n: &i64| (1..=8760).contains(n),
             "1..=8760 hours",
         );
-        let mode = mode.and_then(|m| match m.parse::<Mode>() {
-            Ok(m) => Some(m),
-            Err(e) => {
-                errors.push(format!("SENTIMENT_MODE: {e}"));
-                None
-            }
-        });
-        let taxonomy = taxonomy.map(|t| match t.strip_prefix("builtin:") {
-            Some(name) => TaxonomySource::Builtin(name.to_owned()),
-            None => TaxonomySource::File(t),
-        });
+        let playbook = env.required("PLAYBOOK").map(source);
+        let model_dir = env.optional("FEEDLOOP_MODEL_DIR");
         if let (Some(m), None) = (mode, &model_dir) {
             if m.needs_encoder() {
-                errors.push(format!(
-                    "SENTIMENT_MODE={m} needs FEEDLOOP_MODEL_DIR (the model layer's folder)"
-                ));
+                env.rule(
+                    "FEEDLOOP_MODEL_DIR",
+                    format!(
+                        "SENTIMENT_MODE={m} needs FEEDLOOP_MODEL_DIR (the model layer's folder)"
+                    ),
+                );
             }
         }
-        if let Some(q) = &queue {
-            if !(q.starts_with("https://") || q.starts_with("http://")) {
-                errors.push(format!("FOLLOWUP_QUEUE_URL={q:?} is not a queue URL"));
-            }
-        }
-        if !errors.is_empty() {
-            return Err(ConfigError(errors));
-        }
-        match (
-            table_name,
-            queue,
-            taxonomy,
-            mode,
-            half_life_days,
-            retention_days,
-            aggregate_shards,
-            max_concurrency,
-            max_followup_age_hours,
-            playbook,
-        ) {
-            (
-                Some(table_name),
-                Some(followup_queue_url),
-                Some(taxonomy),
-                Some(mode),
-                Some(half_life_days),
-                Some(retention_days),
-                Some(aggregate_shards),
-                Some(max_concurrency),
-                Some(max_followup_age_hours),
-                Some(playbook),
-            ) => Ok(IngestConfig {
-                table_name,
-                followup_queue_url,
-                taxonomy,
-                mode,
-                half_life_days,
-                retention_days,
-                aggregate_shards,
-                max_concurrency,
-                max_followup_age_hours,
-                playbook,
+        env.finish(|| {
+            Some(IngestConfig {
+                table_name: table_name?,
+                followup_queue_url: followup_queue_url?,
+                taxonomy: taxonomy?,
+                mode: mode?,
+                half_life_days: half_life_days?,
+                retention_days: retention_days?,
+                aggregate_shards: aggregate_shards?,
+                max_concurrency: max_concurrency?,
+                max_followup_age_hours: max_followup_age_hours?,
+                playbook: playbook?,
                 model_dir,
-            }),
-            _ => Err(ConfigError(vec!["incomplete configuration".into()])),
-        }
+            })
+        })
     }
 
     /// Load the follow-up playbook the configuration names (at cold start: fail fast).
@@ -213,14 +138,16 @@ impl IngestConfig {
         use feedloop_core::followup::Playbook;
         match &self.playbook {
             TaxonomySource::Builtin(n) if n == "default" => Ok(Playbook::default_rules()),
-            TaxonomySource::Builtin(n) => Err(ConfigError(vec![format!(
-                "PLAYBOOK: unknown builtin {n:?} (default)"
-            )])),
+            TaxonomySource::Builtin(n) => Err(ConfigError::rule(
+                "PLAYBOOK",
+                format!("PLAYBOOK: unknown builtin {n:?} (default)"),
+            )),
             TaxonomySource::File(path) => {
-                let src = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError(vec![format!("PLAYBOOK: reading {path}: {e}")]))?;
+                let src = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::rule("PLAYBOOK", format!("PLAYBOOK: reading {path}: {e}"))
+                })?;
                 Playbook::from_toml(&src)
-                    .map_err(|e| ConfigError(vec![format!("PLAYBOOK: {path}: {e}")]))
+                    .map_err(|e| ConfigError::rule("PLAYBOOK", format!("PLAYBOOK: {path}: {e}")))
             }
         }
     }
@@ -233,14 +160,16 @@ impl IngestConfig {
                 Ok(Taxonomy::default_small_business())
             }
             TaxonomySource::Builtin(n) if n == "restaurants" => Ok(Taxonomy::restaurants()),
-            TaxonomySource::Builtin(n) => Err(ConfigError(vec![format!(
-                "TAXONOMY: unknown builtin {n:?} (small-business, restaurants)"
-            )])),
+            TaxonomySource::Builtin(n) => Err(ConfigError::rule(
+                "TAXONOMY",
+                format!("TAXONOMY: unknown builtin {n:?} (small-business, restaurants)"),
+            )),
             TaxonomySource::File(path) => {
-                let src = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError(vec![format!("TAXONOMY: reading {path}: {e}")]))?;
+                let src = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError::rule("TAXONOMY", format!("TAXONOMY: reading {path}: {e}"))
+                })?;
                 Taxonomy::from_toml(&src)
-                    .map_err(|e| ConfigError(vec![format!("TAXONOMY: {path}: {e}")]))
+                    .map_err(|e| ConfigError::rule("TAXONOMY", format!("TAXONOMY: {path}: {e}")))
             }
         }
     }

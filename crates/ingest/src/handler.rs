@@ -2,7 +2,6 @@
 //! classified for the partial-batch response (poison: acknowledged and recorded;
 //! transient: reported as a batch item failure so SQS redelivers it).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -20,11 +19,11 @@ use tracing::{info, warn, Instrument};
 use crate::ports::*;
 
 /// Bytes of a poison body kept in its reject record.
-pub use crate::batch::REJECT_BODY_BYTES;
+pub use feedloop_kit::batch::REJECT_BODY_BYTES;
 /// Optimistic-concurrency attempts before handing the message back to SQS.
 pub const MAX_COMMIT_ATTEMPTS: u32 = 6;
 
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+use feedloop_kit::Clock;
 
 /// A parsed and analysed record: a feedback to apply, a poison message to record, or
 /// a message to hand back to SQS because the analyzer itself failed (not its input).
@@ -74,7 +73,7 @@ pub enum Processed {
 }
 
 /// The one batch error, shared with the follow-up dispatcher.
-pub use crate::batch::BatchError as HandlerError;
+pub use feedloop_kit::batch::BatchError as HandlerError;
 
 /// Counts for one batch, emitted as CloudWatch Embedded Metric Format.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -101,28 +100,8 @@ impl BatchReport {
             ("SentimentNeutral", self.neutral),
             ("SentimentNegative", self.negative),
         ];
-        emf_line(function, &metrics, now)
+        feedloop_kit::emf_line(function, &metrics, now)
     }
-}
-
-/// One CloudWatch Embedded Metric Format line (namespace `feedloop`, dimension
-/// `Function`): CloudWatch turns it into metrics without an API call.
-pub fn emf_line(function: &str, metrics: &[(&str, u32)], now: DateTime<Utc>) -> String {
-    let mut v = serde_json::json!({
-        "_aws": {
-            "Timestamp": now.timestamp_millis(),
-            "CloudWatchMetrics": [{
-                "Namespace": "feedloop",
-                "Dimensions": [["Function"]],
-                "Metrics": metrics.iter().map(|(n, _)| serde_json::json!({"Name": n, "Unit": "Count"})).collect::<Vec<_>>(),
-            }],
-        },
-        "Function": function,
-    });
-    for (name, value) in metrics {
-        v[*name] = serde_json::json!(value);
-    }
-    v.to_string()
 }
 
 pub struct Ingest<S, F = NoFollowUps> {
@@ -177,7 +156,7 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
         event: SqsEvent,
     ) -> Result<(SqsBatchResponse, BatchReport), HandlerError> {
         let now = (self.clock)();
-        let records = crate::batch::records(event)?;
+        let records = feedloop_kit::batch::records(event)?;
         let parsed: Vec<_> = records
             .iter()
             .map(|(id, body)| self.parse(id, body, now))
@@ -240,7 +219,7 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
                 }
             }
         }
-        Ok((crate::batch::failures(retry), report))
+        Ok((feedloop_kit::batch::failures(retry), report))
     }
 
     /// Process one message body. `Err` means "retry later"; everything else is final.
@@ -296,7 +275,7 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
             Err(e) => Err(RejectRecord {
                 message_id: message_id.to_owned(),
                 reason: e.to_string(),
-                body_prefix: crate::batch::reject_body(body),
+                body_prefix: feedloop_kit::batch::reject_body(body),
                 received_at: now,
                 customer_id: customer_hint(body.as_bytes()).map(|c| c.to_string()),
             }),
@@ -431,6 +410,7 @@ mod tests {
     use chrono::TimeZone;
     use feedloop_core::sentiment::Mode;
     use feedloop_core::themes::Taxonomy;
+    use std::sync::Arc;
 
     fn ingest() -> Ingest<MemoryStore> {
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();

@@ -51,18 +51,7 @@ pub struct RejectRecord {
     pub customer_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum StoreError {
-    /// The store asked us to slow down; retrying later will work.
-    #[error("throttled: {0}")]
-    Throttled(String),
-    /// Network, timeout, 5xx: retrying will probably work.
-    #[error("transient store failure: {0}")]
-    Transient(String),
-    /// The request itself is wrong (item too large, bad schema); retrying will not help.
-    #[error("store rejected the request: {0}")]
-    Permanent(String),
-}
+pub use feedloop_kit::StoreError;
 
 pub trait ProfileStore: Send + Sync {
     fn load_profile(

@@ -1,0 +1,73 @@
+//! The service kit: the few things the ingest service, the follow-up dispatcher, the
+//! API and the CLI all need, in one place so they cannot drift apart. No AWS SDK.
+
+pub mod batch;
+pub mod env;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+/// The one clock type: the Lambdas pass `Utc::now`, tests and the replay a fixed or
+/// simulated time.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// How a failed store (or queue) call is classified: it decides between a batch-item
+/// failure (retry) and a recorded, acknowledged failure.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// The store asked us to slow down; retrying later will work.
+    #[error("throttled: {0}")]
+    Throttled(String),
+    /// Network, timeout, 5xx: retrying will probably work.
+    #[error("transient store failure: {0}")]
+    Transient(String),
+    /// The request itself is wrong (item too large, bad schema); retrying will not help.
+    #[error("store rejected the request: {0}")]
+    Permanent(String),
+}
+
+/// One CloudWatch Embedded Metric Format line (namespace `feedloop`, dimension
+/// `Function`): CloudWatch turns it into metrics without an API call.
+pub fn emf_line(function: &str, metrics: &[(&str, u32)], now: DateTime<Utc>) -> String {
+    let mut v = serde_json::json!({
+        "_aws": {
+            "Timestamp": now.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": "feedloop",
+                "Dimensions": [["Function"]],
+                "Metrics": metrics.iter().map(|(n, _)| serde_json::json!({"Name": n, "Unit": "Count"})).collect::<Vec<_>>(),
+            }],
+        },
+        "Function": function,
+    });
+    for (name, value) in metrics {
+        v[*name] = serde_json::json!(value);
+    }
+    v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_names_every_metric_and_carries_its_value() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&emf_line(
+            "ingest",
+            &[("Processed", 3), ("Rejected", 0)],
+            now,
+        ))
+        .unwrap();
+        assert_eq!(v["_aws"]["Timestamp"], 1_700_000_000_000i64);
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Metrics"][1]["Name"],
+            "Rejected"
+        );
+        assert_eq!(
+            (v["Processed"].as_u64(), v["Function"].as_str()),
+            (Some(3), Some("ingest"))
+        );
+    }
+}
