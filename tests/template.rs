@@ -329,6 +329,7 @@ fn api_function_has_every_route_iam_auth_and_no_scan() {
             "GET /customers/{id}/feedback",
             "GET /customers/{id}/followups",
             "GET /dashboard",
+            "GET /openapi.json",
             "GET /reports/drivers",
             "GET /reports/followups",
             "GET /reports/nps",

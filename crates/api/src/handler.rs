@@ -234,6 +234,10 @@ impl<S: QueryStore> Api<S> {
                 unknown_params(q, &["token"]).map_err(page_error)?;
                 self.unsubscribe(q).await
             }
+            ("GET", ["openapi.json"]) => {
+                unknown_params(q, &[])?;
+                Ok(ApiResponse::json(200, crate::openapi::document()))
+            }
             ("GET", ["dashboard"]) => {
                 let range = Range::new(None, None, self.today())?;
                 let html = dashboard::render(&self.dashboard(range, Granularity::Day).await?);
@@ -247,13 +251,17 @@ impl<S: QueryStore> Api<S> {
                 _,
                 ["customers", _] | ["customers", _, "feedback" | "followups"] | ["segments", _],
             )
-            | (_, ["reports", "nps" | "drivers" | "followups"] | ["dashboard"] | ["unsubscribe"]) => {
-                Err(Reject(ApiResponse::error(
-                    405,
-                    "method_not_allowed",
-                    format!("{method} is not allowed on {path}"),
-                )))
-            }
+            | (
+                _,
+                ["reports", "nps" | "drivers" | "followups"]
+                | ["dashboard"]
+                | ["unsubscribe"]
+                | ["openapi.json"],
+            ) => Err(Reject(ApiResponse::error(
+                405,
+                "method_not_allowed",
+                format!("{method} is not allowed on {path}"),
+            ))),
             _ => Err(Reject(ApiResponse::error(
                 404,
                 "not_found",

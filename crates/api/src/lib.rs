@@ -6,6 +6,7 @@ pub mod cursor;
 pub mod dashboard;
 pub mod handler;
 pub mod memory;
+pub mod openapi;
 pub mod ports;
 pub mod queries;
 

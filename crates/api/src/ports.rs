@@ -22,14 +22,14 @@ pub struct Page<T> {
 }
 
 /// A customer in a segment list, without loading the whole profile.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Member {
     pub customer_id: String,
     pub churn_risk: f64,
 }
 
 /// What an erasure removed. Counts only: the response must not echo personal data.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Erased {
     pub profile: bool,
     pub feedback: u64,

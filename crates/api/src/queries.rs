@@ -79,7 +79,7 @@ impl From<StoreError> for QueryError {
 }
 
 /// `GET /customers/{id}`: the profile and what is derived from it on read.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CustomerView {
     pub customer_id: String,
     pub segment: Segment,
@@ -90,7 +90,8 @@ pub struct CustomerView {
 }
 
 /// One page of a customer's feedback or follow-up history, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "HistoryPage_of_{T}")]
 pub struct HistoryPage<T> {
     pub customer_id: String,
     pub items: Vec<T>,
@@ -99,14 +100,14 @@ pub struct HistoryPage<T> {
 }
 
 /// One page of a segment, highest churn risk first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SegmentPage {
     pub segment: Segment,
     pub items: Vec<Member>,
     pub next_cursor: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NpsReport {
     pub from: NaiveDate,
     pub to: NaiveDate,
@@ -116,7 +117,7 @@ pub struct NpsReport {
     pub points: Vec<NpsPoint>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DriversReport {
     pub from: NaiveDate,
     pub to: NaiveDate,
@@ -125,14 +126,14 @@ pub struct DriversReport {
 }
 
 /// Segment sizes (kept at write time) and the customers most at risk.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SegmentsOverview {
     pub customers: u64,
     pub sizes: Vec<(Segment, u64)>,
     pub most_at_risk: Vec<RiskView>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RiskView {
     pub customer_id: String,
     pub segment: Segment,
@@ -143,7 +144,7 @@ pub struct RiskView {
 }
 
 /// One playbook variant's A/B counters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VariantRow {
     pub playbook: String,
     pub variant: String,
@@ -154,12 +155,12 @@ pub struct VariantRow {
     pub mean_sentiment_change: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FollowUpReport {
     pub variants: Vec<VariantRow>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OutsideReach {
     #[serde(rename = "where")]
     pub place: String,
@@ -167,7 +168,7 @@ pub struct OutsideReach {
 }
 
 /// What an erasure did: counts only, the answer must not echo personal data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ErasureView {
     pub customer_id: String,
     pub deleted: Erased,
@@ -175,7 +176,7 @@ pub struct ErasureView {
     pub outside_reach: Vec<OutsideReach>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ConsentView {
     pub customer_id: String,
     pub consent: ConsentFacts,

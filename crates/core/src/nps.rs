@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum NpsCategory {
     Detractor,
@@ -42,6 +43,7 @@ impl NpsCategory {
 
 /// Counts per category; NPS is derived. Adding counts is how aggregates combine.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NpsCounts {
     pub promoters: u64,
     pub passives: u64,
@@ -76,6 +78,7 @@ pub struct Response<'a> {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Driver {
     pub theme: String,
     pub mentions: u64,
@@ -87,6 +90,7 @@ pub struct Driver {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct DriverReport {
     pub responses: NpsCounts,
     pub nps: Option<f64>,

@@ -18,6 +18,8 @@ pub const MAX_TICKETS: usize = 100;
 
 /// A value together with the feedback that set it, so "latest" is well defined.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(rename = "Latest_{T}"))]
 pub struct Latest<T> {
     pub at: DateTime<Utc>,
     pub feedback_id: String,
@@ -49,6 +51,7 @@ fn keep_latest<T>(slot: &mut Option<Latest<T>>, candidate: Latest<T>) {
 /// explicit opt-in; a customer block that says nothing about a channel changes
 /// nothing. Latest-wins by time, so the fold stays order-independent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ConsentFacts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<Latest<bool>>,
@@ -84,6 +87,7 @@ impl ConsentFacts {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KindCounts {
     pub review: u64,
     pub survey: u64,
@@ -91,6 +95,7 @@ pub struct KindCounts {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SentimentState {
     pub scored: u64,
     pub sum: f64,
@@ -104,6 +109,7 @@ pub struct SentimentState {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NpsState {
     pub counts: NpsCounts,
     pub last: Option<Latest<u8>>,
@@ -112,6 +118,7 @@ pub struct NpsState {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ScoreSum {
     pub sum: u64,
     pub count: u64,
@@ -124,6 +131,7 @@ impl ScoreSum {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ThemeStats {
     pub mentions: u64,
     pub scored: u64,
@@ -138,6 +146,7 @@ impl ThemeStats {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct TicketState {
     pub status: TicketStatus,
     pub priority: Priority,
@@ -145,6 +154,7 @@ pub struct TicketState {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Segment {
     /// Exactly one feedback so far and no stronger signal.
@@ -190,12 +200,14 @@ impl Segment {
 
 /// Churn risk in 0..=1 and the signals behind it, strongest first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ChurnRisk {
     pub score: f64,
     pub reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Profile {
     pub customer_id: CustomerId,
     pub half_life_days: f64,

@@ -15,6 +15,7 @@ use crate::sentiment::Label;
 
 /// A theme on a stored feedback: id and the aspect sentiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct StoredTheme {
     pub theme: String,
     pub sentiment: Option<f64>,
@@ -22,6 +23,7 @@ pub struct StoredTheme {
 
 /// One feedback as kept in a customer's history (no raw text: the excerpt is redacted).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FeedbackRecord {
     pub customer_id: String,
     pub feedback_id: String,
@@ -100,6 +102,7 @@ impl FeedbackRecord {
 /// Counter increments for one day's aggregate shard. Integers only (sentiment in
 /// thousandths) so that any order of application gives bit-identical totals.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AggregateDelta {
     pub day: NaiveDate,
     pub shard: u16,

@@ -13,6 +13,7 @@ use crate::records::counter;
 pub type Counters = BTreeMap<String, i64>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Granularity {
     Day,
@@ -31,6 +32,7 @@ impl std::str::FromStr for Granularity {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct NpsPoint {
     /// The day, or the Monday of the ISO week.
     pub period: NaiveDate,

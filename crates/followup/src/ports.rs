@@ -30,7 +30,7 @@ pub struct ClaimRequest<'a> {
     pub playbook_window: Duration,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Sent,
@@ -52,7 +52,7 @@ impl Status {
 }
 
 /// One line of a customer's follow-up history.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AttemptRecord {
     pub customer_id: String,
     pub feedback_id: String,

@@ -17,6 +17,7 @@ macro_rules! id_newtype {
     ($name:ident, $what:literal) => {
         #[doc = concat!("A validated ", $what, ": 1..=128 characters from `[A-Za-z0-9._:@/+=-]`.")]
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         #[serde(transparent)]
         pub struct $name(String);
 
@@ -41,6 +42,7 @@ id_newtype!(FeedbackId, "feedback id (the idempotency key)");
 id_newtype!(CustomerId, "customer id");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Review,
@@ -61,6 +63,7 @@ impl Kind {
 
 /// Where the feedback came in, and (for e-mail / SMS) where a reply can go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     Email,
@@ -105,6 +108,7 @@ impl Channel {
 
 /// Per-channel contact consent as the customer gave it; absent means "not given".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Consent {
     pub email: Option<bool>,
     pub sms: Option<bool>,
@@ -112,6 +116,7 @@ pub struct Consent {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CustomerInfo {
     pub name: Option<String>,
     pub email: Option<String>,
@@ -124,6 +129,7 @@ pub struct CustomerInfo {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStatus {
     Open,
@@ -139,6 +145,7 @@ impl TicketStatus {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
     Low,
@@ -149,6 +156,7 @@ pub enum Priority {
 
 /// The kind-specific part of an envelope. Scores are range-checked at parse time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Details {
     Review {
@@ -206,6 +214,7 @@ impl Details {
 /// A feedback that passed validation. Fields are public for reading; the only way to
 /// build one from untrusted input is [`parse_envelope`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Feedback {
     pub feedback_id: FeedbackId,
     pub customer_id: CustomerId,

@@ -39,6 +39,7 @@ pub fn stale_age_hours(
 /// Service replies answer the customer about their own feedback; marketing asks them
 /// for something. The two have different consent rules and service always wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Purpose {
     Service,
@@ -46,6 +47,7 @@ pub enum Purpose {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ContactChannel {
     Email,
@@ -53,6 +55,7 @@ pub enum ContactChannel {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Conditions {
     pub kind: Option<Vec<Kind>>,
@@ -71,6 +74,7 @@ pub struct Conditions {
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
     pub id: String,
@@ -85,6 +89,7 @@ pub struct Rule {
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Playbook {
     #[serde(rename = "rule")]
@@ -105,6 +110,7 @@ pub enum PlaybookError {
 
 /// What the decision produces: enough for the guards and the renderer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FollowUpIntent {
     pub feedback_id: String,
     pub customer_id: String,

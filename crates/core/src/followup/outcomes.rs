@@ -12,6 +12,7 @@ pub const ATTRIBUTION_WINDOW_DAYS: i64 = 30;
 
 /// What was true when a follow-up went out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SentState {
     pub playbook: String,
     pub variant: String,
@@ -21,6 +22,7 @@ pub struct SentState {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Outcome {
     pub playbook: String,
     pub variant: String,
@@ -53,6 +55,7 @@ pub fn attribute(sent: &SentState, next: &AnalyzedFeedback, window: Duration) ->
 
 /// Per (playbook, variant) counters; integers only so shards and orders sum exactly.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct VariantStats {
     pub sent: u64,
     pub responded: u64,
