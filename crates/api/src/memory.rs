@@ -125,14 +125,7 @@ impl QueryStore for MemoryStore {
 
     async fn variant_stats(
         &self,
-    ) -> Result<
-        Vec<(
-            String,
-            String,
-            feedloop_core::followup::outcomes::VariantStats,
-        )>,
-        StoreError,
-    > {
+    ) -> Result<feedloop_core::followup::outcomes::VariantRows, StoreError> {
         Ok(self.with(|s| {
             s.variant_stats
                 .iter()

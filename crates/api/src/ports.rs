@@ -5,7 +5,6 @@ use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, Utc};
 pub use feedloop_core::envelope::Consent;
-use feedloop_core::followup::outcomes::VariantStats;
 use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::records::FeedbackRecord;
 use feedloop_core::reports::Counters;
@@ -79,7 +78,7 @@ pub trait QueryStore: Send + Sync {
     /// Every playbook variant's A/B counters: (playbook, variant, counters).
     fn variant_stats(
         &self,
-    ) -> impl Future<Output = Result<Vec<(String, String, VariantStats)>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<feedloop_core::followup::outcomes::VariantRows, StoreError>> + Send;
     /// Put the keys on the suppression list, then delete everything stored under the
     /// customer (profile, feedback, follow-ups, caps) and their reject records.
     fn erase(
@@ -139,7 +138,8 @@ impl<T: QueryStore> QueryStore for std::sync::Arc<T> {
     }
     fn variant_stats(
         &self,
-    ) -> impl Future<Output = Result<Vec<(String, String, VariantStats)>, StoreError>> + Send {
+    ) -> impl Future<Output = Result<feedloop_core::followup::outcomes::VariantRows, StoreError>> + Send
+    {
         (**self).variant_stats()
     }
     fn erase(

@@ -325,14 +325,7 @@ impl QueryStore for Broken {
     }
     async fn variant_stats(
         &self,
-    ) -> Result<
-        Vec<(
-            String,
-            String,
-            feedloop_core::followup::outcomes::VariantStats,
-        )>,
-        StoreError,
-    > {
+    ) -> Result<feedloop_core::followup::outcomes::VariantRows, StoreError> {
         Err(StoreError::Transient("connection reset by 10.0.0.7".into()))
     }
     async fn day_counters(

@@ -77,14 +77,7 @@ impl DynamoStore {
     /// Per (playbook, variant) A/B counters.
     pub async fn followup_stats(
         &self,
-    ) -> Result<
-        Vec<(
-            String,
-            String,
-            feedloop_core::followup::outcomes::VariantStats,
-        )>,
-        StoreError,
-    > {
+    ) -> Result<feedloop_core::followup::outcomes::VariantRows, StoreError> {
         let out = self
             .client()
             .query()

@@ -253,14 +253,7 @@ impl QueryStore for DynamoStore {
 
     async fn variant_stats(
         &self,
-    ) -> Result<
-        Vec<(
-            String,
-            String,
-            feedloop_core::followup::outcomes::VariantStats,
-        )>,
-        StoreError,
-    > {
+    ) -> Result<feedloop_core::followup::outcomes::VariantRows, StoreError> {
         self.followup_stats().await
     }
 

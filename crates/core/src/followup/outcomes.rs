@@ -65,6 +65,9 @@ pub struct VariantStats {
     pub sentiment_change_n: u64,
 }
 
+/// Every variant's counters: (playbook, variant, counters).
+pub type VariantRows = Vec<(String, String, VariantStats)>;
+
 impl VariantStats {
     pub fn record_sent(&mut self) {
         self.sent += 1;
