@@ -73,7 +73,7 @@ pub struct TextAnalysis {
     pub stars: Option<u8>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AnalyzedFeedback {
     pub feedback: Feedback,
     pub analysis: TextAnalysis,

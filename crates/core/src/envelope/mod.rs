@@ -213,8 +213,7 @@ impl Details {
 
 /// A feedback that passed validation. Fields are public for reading; the only way to
 /// build one from untrusted input is [`parse_envelope`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Feedback {
     pub feedback_id: FeedbackId,
     pub customer_id: CustomerId,
