@@ -9,6 +9,7 @@ pub mod memory;
 pub mod openapi;
 pub mod ports;
 pub mod queries;
+pub mod views;
 
 pub use handler::{Api, ApiResponse};
 pub use queries::{Queries, QueryError, Range};

@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use chrono::Utc;
+use feedloop_aws::SqsQueue;
 use feedloop_core::envelope::parse_envelope;
+use feedloop_ingest::ports::MessageQueue;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 
@@ -193,13 +194,12 @@ pub async fn send(
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let sqs = aws_sdk_sqs::Client::new(&r.sdk);
-    let url = r.queue_url()?.to_owned();
+    let queue = r.queue(r.queue_url()?);
     let results: Vec<(usize, Vec<(usize, String)>)> = stream::iter(batches)
         .map(|batch| {
-            let (sqs, url, bar) = (sqs.clone(), url.clone(), bar.clone());
+            let (queue, bar) = (queue.clone(), bar.clone());
             async move {
-                let out = send_batch(&sqs, &url, batch).await;
+                let out = send_batch(&queue, batch).await;
                 bar.inc(out.0 as u64 + out.1.len() as u64);
                 out
             }
@@ -250,56 +250,39 @@ pub async fn send(
 /// Send one batch, retrying the entries SQS failed (unless the sender is at fault).
 /// Returns (sent, failed entries with their reason).
 async fn send_batch(
-    sqs: &aws_sdk_sqs::Client,
-    url: &str,
+    queue: &SqsQueue,
     batch: Vec<(usize, String)>,
 ) -> (usize, Vec<(usize, String)>) {
     let mut pending = batch;
     let mut sent = 0;
     let mut failed = Vec::new();
     for attempt in 1..=SEND_ATTEMPTS {
-        let entries: Vec<SendMessageBatchRequestEntry> = pending
+        let entries: Vec<(String, String)> = pending
             .iter()
-            .filter_map(|(line, body)| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(format!("l{line}"))
-                    .message_body(body)
-                    .build()
-                    .ok()
-            })
+            .map(|(line, body)| (format!("l{line}"), body.clone()))
             .collect();
-        let retry_all =
-            |why: String, pending: &mut Vec<(usize, String)>, failed: &mut Vec<(usize, String)>| {
-                if attempt == SEND_ATTEMPTS {
-                    failed.extend(pending.drain(..).map(|(l, _)| (l, why.clone())));
-                }
-            };
-        match sqs
-            .send_message_batch()
-            .queue_url(url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
+        match queue.send_batch(&entries).await {
             Ok(out) => {
-                sent += out.successful().len();
+                sent += out.sent.len();
                 let mut again = Vec::new();
-                for f in out.failed() {
-                    let line: usize = f.id().trim_start_matches('l').parse().unwrap_or(0);
+                for f in out.failed {
+                    let line: usize = f.id.trim_start_matches('l').parse().unwrap_or(0);
                     let Some(pos) = pending.iter().position(|(l, _)| *l == line) else {
                         continue;
                     };
                     let item = pending.remove(pos);
-                    let why = format!("{}: {}", f.code(), f.message().unwrap_or(""));
-                    if f.sender_fault() || attempt == SEND_ATTEMPTS {
-                        failed.push((item.0, why));
+                    if f.sender_fault || attempt == SEND_ATTEMPTS {
+                        failed.push((item.0, f.reason));
                     } else {
                         again.push(item);
                     }
                 }
                 pending = again;
             }
-            Err(e) => retry_all(format!("{e}"), &mut pending, &mut failed),
+            Err(e) if attempt == SEND_ATTEMPTS => {
+                failed.extend(pending.drain(..).map(|(l, _)| (l, e.to_string())));
+            }
+            Err(_) => {}
         }
         if pending.is_empty() {
             break;
@@ -310,36 +293,21 @@ async fn send_batch(
 }
 
 pub async fn dlq_list(r: &Resolved, max: usize, json: bool) -> Result<ExitCode> {
-    let sqs = aws_sdk_sqs::Client::new(&r.sdk);
-    let url = r.dlq_url()?;
-    // Peek: received with a zero visibility timeout, so nothing leaves the queue.
+    let dlq = r.queue(r.dlq_url()?);
     let mut seen: HashMap<String, Value> = HashMap::new();
     for _ in 0..(max / 10 + 3) {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .visibility_timeout(0)
-            .message_system_attribute_names(
-                aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
-            )
-            .send()
+        let msgs = dlq
+            .peek(10)
             .await
             .context("receiving from the dead-letter queue")?;
-        let msgs = out.messages();
         if msgs.is_empty() {
             break;
         }
         for m in msgs {
-            let id = m.message_id().unwrap_or_default().to_owned();
-            let count = m
-                .attributes()
-                .and_then(|a| {
-                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
-                })
-                .cloned()
-                .unwrap_or_default();
-            seen.entry(id.clone()).or_insert_with(|| json!({"message_id": id, "receive_count": count, "body": m.body().unwrap_or_default()}));
+            let count = m.receive_count.map_or_else(String::new, |c| c.to_string());
+            seen.entry(m.message_id.clone()).or_insert_with(
+                || json!({"message_id": m.message_id, "receive_count": count, "body": m.body}),
+            );
         }
         if seen.len() >= max {
             break;
@@ -369,24 +337,13 @@ pub async fn dlq_list(r: &Resolved, max: usize, json: bool) -> Result<ExitCode> 
 /// Move messages from the DLQ back to the ingest queue: send first, then delete, so a
 /// crash in between duplicates (harmless: ingest dedupes) rather than loses.
 pub async fn dlq_redrive(r: &Resolved, max: usize, dry_run: bool, json: bool) -> Result<ExitCode> {
-    let sqs = aws_sdk_sqs::Client::new(&r.sdk);
-    let (dlq, target) = (r.dlq_url()?.to_owned(), r.queue_url()?.to_owned());
+    let (dlq, target) = (r.queue(r.dlq_url()?), r.queue(r.queue_url()?));
     if dry_run {
-        let out = sqs
-            .get_queue_attributes()
-            .queue_url(&dlq)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
+        let (visible, _) = dlq
+            .depth()
             .await
             .context("reading the dead-letter queue depth")?;
-        let n: usize = out
-            .attributes()
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            })
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let would = n.min(max);
+        let would = (visible.max(0) as usize).min(max);
         if json {
             return print_json(&json!({"dry_run": true, "would_move": would}));
         }
@@ -395,64 +352,36 @@ pub async fn dlq_redrive(r: &Resolved, max: usize, dry_run: bool, json: bool) ->
     }
     let mut moved = 0;
     while moved < max {
-        let out = sqs
-            .receive_message()
-            .queue_url(&dlq)
-            .max_number_of_messages((max - moved).min(10) as i32)
-            .visibility_timeout(60)
-            .send()
+        let msgs = dlq
+            .take((max - moved).min(10), 60)
             .await
             .context("receiving from the dead-letter queue")?;
-        let msgs = out.messages().to_vec();
         if msgs.is_empty() {
             break;
         }
-        let entries: Vec<SendMessageBatchRequestEntry> = msgs
+        let entries: Vec<(String, String)> = msgs
             .iter()
             .enumerate()
-            .filter_map(|(i, m)| {
-                SendMessageBatchRequestEntry::builder()
-                    .id(format!("m{i}"))
-                    .message_body(m.body().unwrap_or_default())
-                    .build()
-                    .ok()
-            })
+            .map(|(i, m)| (format!("m{i}"), m.body.clone()))
             .collect();
-        let sent = sqs
-            .send_message_batch()
-            .queue_url(&target)
-            .set_entries(Some(entries))
-            .send()
+        let sent = target
+            .send_batch(&entries)
             .await
             .context("sending to the ingest queue")?;
-        let ok: Vec<usize> = sent
-            .successful()
+        let ok: Vec<_> = sent
+            .sent
             .iter()
-            .filter_map(|s| s.id().trim_start_matches('m').parse().ok())
+            .filter_map(|id| id.trim_start_matches('m').parse::<usize>().ok())
+            .filter_map(|i| msgs.get(i).cloned())
             .collect();
-        let deletes: Vec<DeleteMessageBatchRequestEntry> = ok
-            .iter()
-            .filter_map(|&i| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(format!("d{i}"))
-                    .receipt_handle(msgs[i].receipt_handle().unwrap_or_default())
-                    .build()
-                    .ok()
-            })
-            .collect();
-        if !deletes.is_empty() {
-            sqs.delete_message_batch()
-                .queue_url(&dlq)
-                .set_entries(Some(deletes))
-                .send()
-                .await
-                .context("deleting moved messages from the dead-letter queue")?;
-        }
+        dlq.ack(&ok)
+            .await
+            .context("deleting moved messages from the dead-letter queue")?;
         moved += ok.len();
-        if !sent.failed().is_empty() {
+        if !sent.failed.is_empty() {
             eprintln!(
                 "{} message(s) could not be sent back; they stay in the dead-letter queue",
-                sent.failed().len()
+                sent.failed.len()
             );
             break;
         }

@@ -75,6 +75,10 @@ impl Resolved {
         )?;
         Ok(feedloop_aws::secrets::stack_keys(&self.sdk, id).await?)
     }
+    /// A queue of the stack through the SQS adapter (no long polling: the CLI asks once).
+    pub fn queue(&self, url: &str) -> feedloop_aws::SqsQueue {
+        feedloop_aws::SqsQueue::new(aws_sdk_sqs::Client::new(&self.sdk), url, 0)
+    }
     pub fn store(&self) -> Result<DynamoStore> {
         Ok(
             DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), self.table()?, 365)
