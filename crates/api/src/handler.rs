@@ -1,6 +1,9 @@
 //! Routes. Everything a client sends is validated (ids, segment names, limits, dates,
 //! cursors) and every failure is a JSON error with a stable code; store errors are
 //! logged in full and answered with a generic message.
+//!
+//! Long because the customer-facing unsubscribe pages live beside the routes they answer;
+//! every JSON route is a few lines over the query service.
 
 use std::collections::HashMap;
 

@@ -4,6 +4,9 @@
 //! (feedback, playbook) attempt, which makes every follow-up at-most-once, and (2) moves
 //! the customer's cap item forward, conditional on the global and per-playbook windows
 //! having passed. Two dispatchers racing for one customer cannot both win.
+//!
+//! Long because the dispatcher's claim, release, record and suppression items are one
+//! conditional-write protocol over the table; its tests are at the end.
 
 use std::collections::HashMap;
 

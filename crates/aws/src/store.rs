@@ -10,6 +10,9 @@
 //! Cost per message with items <= 1 KB: a transactional write costs 2 WCU per item,
 //! so 3 x 2 = 6 WCU; the KEYS_ONLY segment index costs nothing unless the customer's
 //! segment or 0.05 churn-risk bucket changes (then 2 more: delete + put of the index entry).
+//!
+//! Long because the ingest transaction, the items it writes and the batched reads share
+//! one schema and one error classification; splitting them would split the invariants.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};

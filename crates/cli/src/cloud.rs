@@ -1,5 +1,8 @@
 //! The commands that talk to a deployed stack (real AWS, or a local endpoint such as
 //! moto). Behind the `aws` feature: the embedded demo builds without the AWS SDK.
+//!
+//! Long because it is the one declarative list of the AWS commands and their checked
+//! options (clap derives); the work is in `query.rs`, `ops.rs`, `local.rs`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

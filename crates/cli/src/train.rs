@@ -3,6 +3,9 @@
 //!
 //! Honest splits: records whose text also appears in a dev or test file (the VADER movie
 //! snippets contain most of SST's test sentences) are dropped from training.
+//!
+//! Long because `feedloop train` owns the whole fitting run (data loading, splits, the
+//! heads, the report); nothing else uses its parts.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;

@@ -3,6 +3,9 @@
 //!
 //! In the neural modes every text of a call is encoded together: whole texts, their
 //! sentences, in one [`SentenceEncoder::encode`] call (an SQS batch is one call).
+//!
+//! Long because the analyzer's modes (reference, lexicon, neural, hybrid) share one
+//! batching path; about a third of the file is its tests.
 
 use std::sync::Arc;
 

@@ -3,6 +3,9 @@
 //! Order independence matters because SQS delivers out of order and retries: every
 //! field is either commutative (counts, sums, min), chosen by the latest `occurred_at`
 //! (ties broken by feedback id), or derived from those on read (segment, churn risk).
+//!
+//! Long because the profile is one type: its fold and every view derived from it on read
+//! (segment, churn risk, consent in force) must change together.
 
 use std::collections::BTreeMap;
 

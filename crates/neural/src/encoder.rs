@@ -1,3 +1,9 @@
+//! all-MiniLM-L6-v2 as core's `SentenceEncoder`: tokenise, run the BERT forward pass
+//! over the safetensors weights, mean-pool texts and their sentences from one pass.
+//!
+//! Long because the whole forward pass (embeddings, attention, pooling) is kept in one
+//! place, in the order the reference implementation runs it, so parity can be read off.
+
 use std::ops::Range;
 use std::path::Path;
 

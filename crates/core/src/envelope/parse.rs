@@ -1,6 +1,9 @@
 //! Strict, exhaustive validation: every problem is reported at once with its JSON path,
 //! because the sender usually fixes a producer in one go and a one-error-at-a-time
 //! loop through a queue and a reject table is painful.
+//!
+//! Long because every field's validation and its specific error message sit together:
+//! the envelope's contract in one reviewable place.
 
 use std::collections::BTreeMap;
 use std::fmt;

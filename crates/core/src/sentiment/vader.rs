@@ -6,6 +6,9 @@
 //! only so upper-case lexicon entries such as `:D` never match, `kind of` is only a
 //! dampener through the idiom check) and are kept because the reference does them.
 //! Improvements belong in the `feedloop` mode, never here.
+//!
+//! Long because it is a rule-for-rule port of VADER 3.3.2, kept in the reference's order
+//! so that the parity corpus failures can be traced line by line.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
