@@ -632,7 +632,11 @@ async fn the_unsubscribe_link_in_a_sent_mail_opts_the_customer_out_end_to_end() 
 
     // THEN the profile in DynamoDB says e-mail is off, from the link
     use feedloop_api::ports::QueryStore;
-    let p = store(&stack).profile("c-unsub").await.unwrap().unwrap();
+    let p = store(&stack)
+        .profile(&feedloop_core::envelope::CustomerId::parse("c-unsub").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     let fact = p.consent.email.clone().expect("an e-mail consent fact");
     assert_eq!(
         (fact.value, fact.feedback_id.as_str()),

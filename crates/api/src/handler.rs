@@ -324,10 +324,13 @@ impl<S: QueryStore> Api<S> {
                 ..Consent::default()
             },
         };
+        // Signed by this stack, so it was a valid id when issued.
+        let customer = CustomerId::parse(&o.customer_id)
+            .map_err(|_| page_error(bad("invalid_token", "the link names no customer")))?;
         let found = self
             .store
             .set_consent(
-                &o.customer_id,
+                &customer,
                 &consent,
                 "consent:unsubscribe-link",
                 (self.clock)(),

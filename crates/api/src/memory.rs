@@ -11,16 +11,18 @@ use feedloop_ingest::memory::MemoryStore;
 use crate::ports::*;
 
 impl QueryStore for MemoryStore {
-    async fn profile(&self, customer: &str) -> Result<Option<Profile>, StoreError> {
+    async fn profile(&self, customer_id: &CustomerId) -> Result<Option<Profile>, StoreError> {
+        let customer = customer_id.as_str();
         Ok(self.with(|s| s.profiles.get(customer).map(|p| p.value.clone())))
     }
 
     async fn feedback_page(
         &self,
-        customer: &str,
+        customer_id: &CustomerId,
         limit: usize,
         after: Option<String>,
     ) -> Result<Page<FeedbackRecord>, StoreError> {
+        let customer = customer_id.as_str();
         Ok(self.with(|s| {
             let mut all: Vec<(&String, &FeedbackRecord)> = s
                 .feedback
@@ -45,7 +47,8 @@ impl QueryStore for MemoryStore {
         }))
     }
 
-    async fn followups(&self, customer: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+    async fn followups(&self, customer_id: &CustomerId) -> Result<Vec<AttemptRecord>, StoreError> {
+        let customer = customer_id.as_str();
         Ok(self.with(|s| {
             let mut v: Vec<AttemptRecord> = s
                 .followups
@@ -136,10 +139,11 @@ impl QueryStore for MemoryStore {
 
     async fn erase(
         &self,
-        customer: &str,
+        customer_id: &CustomerId,
         keys: &[String],
         _now: DateTime<Utc>,
     ) -> Result<Erased, StoreError> {
+        let customer = customer_id.as_str();
         Ok(self.with(|s| {
             s.suppressed.extend(keys.iter().cloned());
             let mut e = Erased {
@@ -165,11 +169,12 @@ impl QueryStore for MemoryStore {
 
     async fn set_consent(
         &self,
-        customer: &str,
+        customer_id: &CustomerId,
         consent: &Consent,
         source: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Profile>, StoreError> {
+        let customer = customer_id.as_str();
         Ok(self.with(|s| {
             let p = s.profiles.get_mut(customer)?;
             p.value.set_consent(now, source, consent);

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use chrono::{DateTime, NaiveDate, Utc};
-pub use feedloop_core::envelope::Consent;
+pub use feedloop_core::envelope::{Consent, CustomerId};
 use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::records::FeedbackRecord;
 use feedloop_core::reports::Counters;
@@ -43,18 +43,18 @@ pub struct Erased {
 pub trait QueryStore: Send + Sync {
     fn profile(
         &self,
-        customer: &str,
+        customer: &CustomerId,
     ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
     /// Newest first, starting after `after`.
     fn feedback_page(
         &self,
-        customer: &str,
+        customer: &CustomerId,
         limit: usize,
         after: Option<String>,
     ) -> impl Future<Output = Result<Page<FeedbackRecord>, StoreError>> + Send;
     fn followups(
         &self,
-        customer: &str,
+        customer: &CustomerId,
     ) -> impl Future<Output = Result<Vec<AttemptRecord>, StoreError>> + Send;
     /// Highest churn risk first, starting after `after`.
     fn segment_page(
@@ -83,7 +83,7 @@ pub trait QueryStore: Send + Sync {
     /// customer (profile, feedback, follow-ups, caps) and their reject records.
     fn erase(
         &self,
-        customer: &str,
+        customer: &CustomerId,
         suppression_keys: &[String],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Erased, StoreError>> + Send;
@@ -91,7 +91,7 @@ pub trait QueryStore: Send + Sync {
     /// write, retried on conflict with ingest). `None` when there is no such profile.
     fn set_consent(
         &self,
-        customer: &str,
+        customer: &CustomerId,
         consent: &Consent,
         source: &str,
         now: DateTime<Utc>,
@@ -99,12 +99,15 @@ pub trait QueryStore: Send + Sync {
 }
 
 impl<T: QueryStore> QueryStore for std::sync::Arc<T> {
-    fn profile(&self, c: &str) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send {
+    fn profile(
+        &self,
+        c: &CustomerId,
+    ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send {
         (**self).profile(c)
     }
     fn feedback_page(
         &self,
-        c: &str,
+        c: &CustomerId,
         limit: usize,
         after: Option<String>,
     ) -> impl Future<Output = Result<Page<FeedbackRecord>, StoreError>> + Send {
@@ -112,7 +115,7 @@ impl<T: QueryStore> QueryStore for std::sync::Arc<T> {
     }
     fn followups(
         &self,
-        c: &str,
+        c: &CustomerId,
     ) -> impl Future<Output = Result<Vec<AttemptRecord>, StoreError>> + Send {
         (**self).followups(c)
     }
@@ -144,7 +147,7 @@ impl<T: QueryStore> QueryStore for std::sync::Arc<T> {
     }
     fn erase(
         &self,
-        c: &str,
+        c: &CustomerId,
         keys: &[String],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Erased, StoreError>> + Send {
@@ -152,7 +155,7 @@ impl<T: QueryStore> QueryStore for std::sync::Arc<T> {
     }
     fn set_consent(
         &self,
-        c: &str,
+        c: &CustomerId,
         consent: &Consent,
         source: &str,
         now: DateTime<Utc>,

@@ -21,6 +21,11 @@ use crate::dashboard::{AtRisk, DashboardData};
 use crate::ports::*;
 pub use crate::views::*;
 
+/// An id read back from the store: written validated, so a bad one is the store's fault.
+fn stored_id(raw: &str) -> Result<CustomerId, StoreError> {
+    CustomerId::parse(raw).map_err(|e| StoreError::Permanent(format!("stored customer id: {e}")))
+}
+
 pub struct Queries<S> {
     pub store: S,
     /// Sign cursors and unsubscribe links, salt the suppression list.
@@ -36,7 +41,7 @@ impl<S: QueryStore> Queries<S> {
     pub async fn customer(&self, id: &CustomerId) -> Result<CustomerView, QueryError> {
         let p = self
             .store
-            .profile(id.as_str())
+            .profile(id)
             .await?
             .ok_or(QueryError::CustomerNotFound)?;
         Ok(CustomerView {
@@ -70,7 +75,7 @@ impl<S: QueryStore> Queries<S> {
     ) -> Result<HistoryPage<FeedbackRecord>, QueryError> {
         let scope = format!("feedback:{id}");
         let after = self.position(&scope, cursor)?;
-        let page = self.store.feedback_page(id.as_str(), limit, after).await?;
+        let page = self.store.feedback_page(id, limit, after).await?;
         Ok(HistoryPage {
             customer_id: id.to_string(),
             items: page.items,
@@ -88,7 +93,7 @@ impl<S: QueryStore> Queries<S> {
     ) -> Result<HistoryPage<AttemptRecord>, QueryError> {
         let scope = format!("followups:{id}");
         let after = self.position(&scope, cursor)?;
-        let mut items = self.store.followups(id.as_str()).await?;
+        let mut items = self.store.followups(id).await?;
         let key = |a: &AttemptRecord| {
             format!(
                 "{}#{}#{}",
@@ -188,7 +193,7 @@ impl<S: QueryStore> Queries<S> {
         top.truncate(n);
         let mut most_at_risk = Vec::with_capacity(top.len());
         for (segment, m) in top {
-            if let Some(p) = self.store.profile(&m.customer_id).await? {
+            if let Some(p) = self.store.profile(&stored_id(&m.customer_id)?).await? {
                 most_at_risk.push(RiskView {
                     customer_id: m.customer_id,
                     segment,
@@ -233,11 +238,11 @@ impl<S: QueryStore> Queries<S> {
     pub async fn erase(&self, id: &CustomerId) -> Result<ErasureView, QueryError> {
         let contact: Option<CustomerInfo> = self
             .store
-            .profile(id.as_str())
+            .profile(id)
             .await?
             .and_then(|p| p.contact.map(|c| c.value));
         let keys = suppression::keys(&self.keys.suppression_salt, id.as_str(), contact.as_ref());
-        let erased = self.store.erase(id.as_str(), &keys, (self.clock)()).await?;
+        let erased = self.store.erase(id, &keys, (self.clock)()).await?;
         info!(
             profile = erased.profile,
             feedback = erased.feedback,
@@ -285,12 +290,7 @@ impl<S: QueryStore> Queries<S> {
         }
         let p = self
             .store
-            .set_consent(
-                id.as_str(),
-                &consent,
-                &format!("consent:{source}"),
-                (self.clock)(),
-            )
+            .set_consent(id, &consent, &format!("consent:{source}"), (self.clock)())
             .await?
             .ok_or(QueryError::CustomerNotFound)?;
         info!(email = ?consent.email, sms = ?consent.sms, phone = ?consent.phone, "consent recorded");
@@ -313,7 +313,7 @@ impl<S: QueryStore> Queries<S> {
             .await?
             .items
         {
-            if let Some(p) = self.store.profile(&m.customer_id).await? {
+            if let Some(p) = self.store.profile(&stored_id(&m.customer_id)?).await? {
                 let risk = p.churn_risk();
                 at_risk.push(AtRisk {
                     customer_id: m.customer_id,

@@ -285,7 +285,7 @@ struct Broken;
 impl QueryStore for Broken {
     async fn profile(
         &self,
-        _: &str,
+        _: &CustomerId,
     ) -> Result<Option<feedloop_core::profile::Profile>, StoreError> {
         Err(StoreError::Permanent(
             "ValidationException: secret internal detail".into(),
@@ -293,7 +293,7 @@ impl QueryStore for Broken {
     }
     async fn feedback_page(
         &self,
-        _: &str,
+        _: &CustomerId,
         _: usize,
         _: Option<String>,
     ) -> Result<Page<feedloop_core::records::FeedbackRecord>, StoreError> {
@@ -303,7 +303,7 @@ impl QueryStore for Broken {
     }
     async fn followups(
         &self,
-        _: &str,
+        _: &CustomerId,
     ) -> Result<Vec<feedloop_followup::ports::AttemptRecord>, StoreError> {
         Ok(vec![])
     }
@@ -340,7 +340,7 @@ impl QueryStore for Broken {
     }
     async fn erase(
         &self,
-        _: &str,
+        _: &CustomerId,
         _: &[String],
         _: chrono::DateTime<Utc>,
     ) -> Result<Erased, StoreError> {
@@ -348,7 +348,7 @@ impl QueryStore for Broken {
     }
     async fn set_consent(
         &self,
-        _: &str,
+        _: &CustomerId,
         _: &Consent,
         _: &str,
         _: chrono::DateTime<Utc>,

@@ -92,7 +92,8 @@ async fn delete_all(
 }
 
 impl QueryStore for DynamoStore {
-    async fn profile(&self, customer: &str) -> Result<Option<Profile>, StoreError> {
+    async fn profile(&self, customer_id: &CustomerId) -> Result<Option<Profile>, StoreError> {
+        let customer = customer_id.as_str();
         self.get_data(
             keys::customer(customer),
             keys::PROFILE.into(),
@@ -104,10 +105,11 @@ impl QueryStore for DynamoStore {
 
     async fn feedback_page(
         &self,
-        customer: &str,
+        customer_id: &CustomerId,
         limit: usize,
         after: Option<String>,
     ) -> Result<Page<FeedbackRecord>, StoreError> {
+        let customer = customer_id.as_str();
         let pk = keys::customer(customer);
         let mut q = self
             .client()
@@ -139,7 +141,8 @@ impl QueryStore for DynamoStore {
         })
     }
 
-    async fn followups(&self, customer: &str) -> Result<Vec<AttemptRecord>, StoreError> {
+    async fn followups(&self, customer_id: &CustomerId) -> Result<Vec<AttemptRecord>, StoreError> {
+        let customer = customer_id.as_str();
         self.followup_history(customer).await
     }
 
@@ -259,10 +262,11 @@ impl QueryStore for DynamoStore {
 
     async fn erase(
         &self,
-        customer: &str,
+        customer_id: &CustomerId,
         suppression_keys: &[String],
         now: DateTime<Utc>,
     ) -> Result<Erased, StoreError> {
+        let customer = customer_id.as_str();
         // Suppress first: a follow-up dispatched while the erase runs is refused.
         feedloop_followup::ports::SuppressionList::suppress(self, suppression_keys, "erased", now)
             .await?;
@@ -329,11 +333,12 @@ impl QueryStore for DynamoStore {
 
     async fn set_consent(
         &self,
-        customer: &str,
+        customer_id: &CustomerId,
         consent: &Consent,
         source: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Profile>, StoreError> {
+        let customer = customer_id.as_str();
         use feedloop_ingest::ports::ProfileStore;
         let id = feedloop_core::envelope::CustomerId::parse(customer)
             .map_err(|e| StoreError::Permanent(format!("customer id: {e}")))?;
