@@ -436,6 +436,8 @@ fn sqs_delay(until: DateTime<Utc>, now: DateTime<Utc>) -> i32 {
     (until - now).num_seconds().clamp(0, 900) as i32
 }
 
+use feedloop_core::envelope::CustomerId;
+
 impl FollowUpSink for AwsFollowUps {
     async fn enqueue(&self, intent: &FollowUpIntent, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.sqs
@@ -451,9 +453,10 @@ impl FollowUpSink for AwsFollowUps {
 
     async fn stored_intent(
         &self,
-        customer: &str,
+        customer_id: &CustomerId,
         history_key: &str,
     ) -> Result<Option<FollowUpIntent>, StoreError> {
+        let customer = customer_id.as_str();
         let fb: Option<FeedbackRecord> = self
             .store
             .get_data(
@@ -466,7 +469,8 @@ impl FollowUpSink for AwsFollowUps {
         Ok(fb.and_then(|f| f.followup))
     }
 
-    async fn pending(&self, customer: &str) -> Result<Option<SentState>, StoreError> {
+    async fn pending(&self, customer_id: &CustomerId) -> Result<Option<SentState>, StoreError> {
+        let customer = customer_id.as_str();
         let out = self
             .store
             .client()
@@ -491,10 +495,11 @@ impl FollowUpSink for AwsFollowUps {
 
     async fn record_outcome(
         &self,
-        customer: &str,
+        customer_id: &CustomerId,
         sent: &SentState,
         o: &Outcome,
     ) -> Result<(), StoreError> {
+        let customer = customer_id.as_str();
         let clear = Update::builder()
             .table_name(self.store.table())
             .key(schema::PK, s(keys::customer(customer)))

@@ -462,21 +462,21 @@ impl feedloop_ingest::ports::FollowUpSink for FlakySink {
     }
     async fn stored_intent(
         &self,
-        c: &str,
+        c: &feedloop_core::envelope::CustomerId,
         k: &str,
     ) -> Result<Option<feedloop_core::followup::FollowUpIntent>, feedloop_kit::StoreError> {
         self.0.stored_intent(c, k).await
     }
     async fn pending(
         &self,
-        c: &str,
+        c: &feedloop_core::envelope::CustomerId,
     ) -> Result<Option<feedloop_core::followup::outcomes::SentState>, feedloop_kit::StoreError>
     {
         self.0.pending(c).await
     }
     async fn record_outcome(
         &self,
-        c: &str,
+        c: &feedloop_core::envelope::CustomerId,
         s: &feedloop_core::followup::outcomes::SentState,
         o: &feedloop_core::followup::outcomes::Outcome,
     ) -> Result<(), feedloop_kit::StoreError> {

@@ -347,7 +347,7 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
                     // claim makes a second copy harmless).
                     let stored = if self.playbook.is_some() {
                         self.followups
-                            .stored_intent(customer.as_str(), &history_key)
+                            .stored_intent(&customer, &history_key)
                             .await?
                     } else {
                         None
@@ -388,7 +388,7 @@ impl<S, F: FollowUpSink> Ingest<S, F> {
         if let Some(intent) = &intent {
             self.followups.enqueue(intent, now).await?;
         }
-        let customer = analyzed.feedback.customer_id.as_str();
+        let customer = &analyzed.feedback.customer_id;
         if let Some(sent) = self.followups.pending(customer).await? {
             let window = chrono::Duration::days(ATTRIBUTION_WINDOW_DAYS);
             if let Some(outcome) = attribute(&sent, analyzed, window) {

@@ -115,9 +115,10 @@ impl FollowUpSink for MemoryStore {
 
     async fn stored_intent(
         &self,
-        customer: &str,
+        customer_id: &CustomerId,
         history_key: &str,
     ) -> Result<Option<FollowUpIntent>, StoreError> {
+        let customer = customer_id.as_str();
         Ok(self.with(|s| {
             s.feedback
                 .get(&(customer.to_owned(), history_key.to_owned()))
@@ -125,16 +126,18 @@ impl FollowUpSink for MemoryStore {
         }))
     }
 
-    async fn pending(&self, customer: &str) -> Result<Option<SentState>, StoreError> {
+    async fn pending(&self, customer_id: &CustomerId) -> Result<Option<SentState>, StoreError> {
+        let customer = customer_id.as_str();
         Ok(self.with(|s| s.pending_followups.get(customer).cloned()))
     }
 
     async fn record_outcome(
         &self,
-        customer: &str,
+        customer_id: &CustomerId,
         sent: &SentState,
         outcome: &Outcome,
     ) -> Result<(), StoreError> {
+        let customer = customer_id.as_str();
         self.with(|s| {
             if s.pending_followups.get(customer) == Some(sent) {
                 s.pending_followups.remove(customer);

@@ -108,19 +108,19 @@ pub trait FollowUpSink: Send + Sync {
     /// The intent committed with a feedback, for re-delivered messages.
     fn stored_intent(
         &self,
-        customer: &str,
+        customer: &CustomerId,
         history_key: &str,
     ) -> impl Future<Output = Result<Option<FollowUpIntent>, StoreError>> + Send;
     /// The last follow-up sent to the customer that no feedback was attributed to yet.
     fn pending(
         &self,
-        customer: &str,
+        customer: &CustomerId,
     ) -> impl Future<Output = Result<Option<SentState>, StoreError>> + Send;
     /// Count the outcome for its variant and clear the pending follow-up, once: a
     /// second call for the same follow-up changes nothing.
     fn record_outcome(
         &self,
-        customer: &str,
+        customer: &CustomerId,
         sent: &SentState,
         outcome: &Outcome,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -134,13 +134,22 @@ impl FollowUpSink for NoFollowUps {
     async fn enqueue(&self, _: &FollowUpIntent, _: DateTime<Utc>) -> Result<(), StoreError> {
         Ok(())
     }
-    async fn stored_intent(&self, _: &str, _: &str) -> Result<Option<FollowUpIntent>, StoreError> {
+    async fn stored_intent(
+        &self,
+        _: &CustomerId,
+        _: &str,
+    ) -> Result<Option<FollowUpIntent>, StoreError> {
         Ok(None)
     }
-    async fn pending(&self, _: &str) -> Result<Option<SentState>, StoreError> {
+    async fn pending(&self, _: &CustomerId) -> Result<Option<SentState>, StoreError> {
         Ok(None)
     }
-    async fn record_outcome(&self, _: &str, _: &SentState, _: &Outcome) -> Result<(), StoreError> {
+    async fn record_outcome(
+        &self,
+        _: &CustomerId,
+        _: &SentState,
+        _: &Outcome,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 }
@@ -180,20 +189,20 @@ impl<T: FollowUpSink> FollowUpSink for std::sync::Arc<T> {
     }
     fn stored_intent(
         &self,
-        customer: &str,
+        customer: &CustomerId,
         history_key: &str,
     ) -> impl Future<Output = Result<Option<FollowUpIntent>, StoreError>> + Send {
         (**self).stored_intent(customer, history_key)
     }
     fn pending(
         &self,
-        customer: &str,
+        customer: &CustomerId,
     ) -> impl Future<Output = Result<Option<SentState>, StoreError>> + Send {
         (**self).pending(customer)
     }
     fn record_outcome(
         &self,
-        customer: &str,
+        customer: &CustomerId,
         sent: &SentState,
         outcome: &Outcome,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
