@@ -18,7 +18,20 @@ $CARGO test --workspace --locked --no-run || exit 1
 
 step "start the moto chaos run in the background (log: $LOG)"
 mkdir -p target
-$CARGO test --locked -p feedloop-tests --test ingest_moto -- --exact "$CHAOS" --nocapture >"$LOG" 2>&1 &
+# The test binary itself, not `cargo test`: cargo holds the build directory's lock while
+# its tests run, which would make the rest of the suite wait for this one.
+CHAOS_BIN=$($CARGO test --locked -p feedloop-tests --test ingest_moto --no-run --message-format=json 2>/dev/null |
+  python3 -c 'import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "ingest_moto":
+        print(m["executable"])')
+[[ -x "$CHAOS_BIN" ]] || { echo "could not find the ingest_moto test binary"; exit 1; }
+# cargo runs a test binary in its package's folder; so does this.
+(cd tests && exec "$CHAOS_BIN" --exact "$CHAOS" --nocapture) >"$LOG" 2>&1 &
 chaos_pid=$!
 # Stop it if this script is interrupted: nothing is left running on the machine.
 trap 'kill "$chaos_pid" 2>/dev/null' EXIT
