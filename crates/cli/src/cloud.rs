@@ -60,16 +60,12 @@ pub enum AwsCommand {
         /// Batches in flight at once.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
-        #[arg(long)]
-        json: bool,
     },
     /// One customer: profile, recent feedback, follow-ups.
     Profile {
         #[command(flatten)]
         target: target::AwsTarget,
         customer_id: String,
-        #[arg(long)]
-        json: bool,
     },
     /// Customers in a segment (new, active, promoter, passive, detractor, at_risk,
     /// champion), highest churn risk first.
@@ -79,8 +75,6 @@ pub enum AwsCommand {
         name: String,
         #[arg(long, default_value_t = 20)]
         limit: usize,
-        #[arg(long)]
-        json: bool,
     },
     /// Reports from the deployed table (real AWS or a local endpoint).
     Report {
@@ -95,8 +89,6 @@ pub enum AwsCommand {
         /// Confirm: erasure cannot be undone.
         #[arg(long)]
         yes: bool,
-        #[arg(long)]
-        json: bool,
     },
     /// Record a customer's consent as staff heard it (stays until the next explicit change).
     Consent {
@@ -112,8 +104,6 @@ pub enum AwsCommand {
         /// Who or where the statement came from (recorded with it).
         #[arg(long, default_value = "staff")]
         source: String,
-        #[arg(long)]
-        json: bool,
     },
     /// The ingest dead-letter queue.
     Dlq {
@@ -148,8 +138,6 @@ pub enum DlqCommand {
         target: target::AwsTarget,
         #[arg(long, default_value_t = 50)]
         max: usize,
-        #[arg(long)]
-        json: bool,
     },
     /// Move messages back to the ingest queue.
     Redrive {
@@ -160,8 +148,6 @@ pub enum DlqCommand {
         /// Only count what would be moved.
         #[arg(long)]
         dry_run: bool,
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -175,8 +161,6 @@ pub enum ReportCommand {
         range: DateRange,
         #[arg(long, value_enum, default_value_t = Granularity::Day)]
         granularity: Granularity,
-        #[arg(long)]
-        json: bool,
     },
     /// NPS drivers: each theme's impact on the score over a date range.
     Drivers {
@@ -184,16 +168,12 @@ pub enum ReportCommand {
         target: target::AwsTarget,
         #[command(flatten)]
         range: DateRange,
-        #[arg(long)]
-        json: bool,
     },
     /// A/B results per playbook and template variant: sent, responded (next feedback
     /// within 30 days), mean NPS and sentiment change.
     Followups {
         #[command(flatten)]
         target: target::AwsTarget,
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -289,7 +269,7 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
     tokio::runtime::Runtime::new()?.block_on(f)
 }
 
-pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
+pub fn run(command: AwsCommand, json: bool) -> anyhow::Result<ExitCode> {
     match command {
         AwsCommand::Local { command } => local(command),
         AwsCommand::Dashboard {
@@ -317,7 +297,6 @@ pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
             columns,
             kind,
             concurrency,
-            json,
         } => block_on(async move {
             let is_csv = csv
                 || file
@@ -341,7 +320,6 @@ pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
         AwsCommand::Profile {
             target,
             customer_id,
-            json,
         } => block_on(
             async move { query::profile(&target.resolve().await?, &customer_id, json).await },
         ),
@@ -349,7 +327,6 @@ pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
             target,
             name,
             limit,
-            json,
         } => block_on(
             async move { query::segment(&target.resolve().await?, &name, limit, json).await },
         ),
@@ -357,7 +334,6 @@ pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
             target,
             customer_id,
             yes,
-            json,
         } => block_on(async move {
             query::erase(&target.resolve().await?, &customer_id, yes, json).await
         }),
@@ -368,7 +344,6 @@ pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
             sms,
             phone,
             source,
-            json,
         } => block_on(async move {
             let switches = query::ConsentSwitches { email, sms, phone };
             query::consent(
@@ -382,27 +357,25 @@ pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
         }),
         AwsCommand::Dlq { command } => block_on(async move {
             match command {
-                DlqCommand::List { target, max, json } => {
+                DlqCommand::List { target, max } => {
                     ops::dlq_list(&target.resolve().await?, max, json).await
                 }
                 DlqCommand::Redrive {
                     target,
                     max,
                     dry_run,
-                    json,
                 } => ops::dlq_redrive(&target.resolve().await?, max, dry_run, json).await,
             }
         }),
         AwsCommand::Report { report } => block_on(async move {
             match report {
-                ReportCommand::Followups { target, json } => {
+                ReportCommand::Followups { target } => {
                     query::report_followups(&target.resolve().await?, json).await
                 }
                 ReportCommand::Nps {
                     target,
                     range,
                     granularity,
-                    json,
                 } => {
                     query::report_nps(&target.resolve().await?, range, granularity.into(), json)
                         .await
@@ -410,7 +383,6 @@ pub fn run(command: AwsCommand) -> anyhow::Result<ExitCode> {
                 ReportCommand::Drivers {
                     target,
                     range,
-                    json,
                 } => query::report_drivers(&target.resolve().await?, range, json).await,
             }
         }),

@@ -35,6 +35,10 @@ use feedloop_core::sentiment::Mode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print JSON instead of tables: one object, or JSON Lines where a command streams
+    /// (analyze -, process). Accepted before or after the command.
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 /// Where themes come from in the neural modes.
@@ -71,9 +75,6 @@ enum Command {
     Demo {
         #[command(flatten)]
         opts: AnalysisOpts,
-        /// Print the report as one JSON object.
-        #[arg(long)]
-        json: bool,
         /// Write the demo envelopes as JSON Lines to this file instead of running them.
         #[arg(long, value_name = "FILE")]
         export: Option<PathBuf>,
@@ -82,8 +83,6 @@ enum Command {
     Analyze {
         #[command(flatten)]
         opts: AnalysisOpts,
-        #[arg(long)]
-        json: bool,
         text: String,
     },
     /// Process your own envelopes (JSON Lines) in memory and report; bad lines are
@@ -91,8 +90,6 @@ enum Command {
     Process {
         #[command(flatten)]
         opts: AnalysisOpts,
-        #[arg(long)]
-        json: bool,
         /// Half-life of the time-decayed sentiment, in days.
         #[arg(long, default_value_t = 30.0)]
         half_life_days: f64,
@@ -102,9 +99,6 @@ enum Command {
     Eval {
         #[command(flatten)]
         opts: AnalysisOpts,
-        /// One JSON object (for scripts); otherwise one metric per line.
-        #[arg(long)]
-        json: bool,
         /// Which records to use: all, train (70%) or test (30%, by a hash of the id).
         /// Files named *_train / *_test are used whole.
         #[arg(long, default_value = "all")]
@@ -132,25 +126,24 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    let json = cli.json;
     let result = match cli.command {
-        Command::Demo { opts, json, export } => commands::demo(&opts, json, export.as_deref()),
-        Command::Analyze { opts, json, text } => commands::analyze(&opts, json, &text),
+        Command::Demo { opts, export } => commands::demo(&opts, json, export.as_deref()),
+        Command::Analyze { opts, text } => commands::analyze(&opts, json, &text),
         Command::Process {
             opts,
-            json,
             half_life_days,
             file,
         } => commands::process(&opts, json, half_life_days, &file),
         Command::Eval {
             opts,
-            json,
             split,
             file,
         } => commands::eval(&opts, json, split, &file),
         #[cfg(feature = "train")]
         Command::Train { opts } => train::train(&opts),
         #[cfg(feature = "aws")]
-        Command::Aws(command) => cloud::run(command),
+        Command::Aws(command) => cloud::run(command, json),
     };
     match result {
         Ok(code) => code,
