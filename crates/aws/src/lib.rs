@@ -6,6 +6,8 @@ pub mod queue;
 pub mod schema;
 pub mod secrets;
 pub mod setup;
+#[cfg(feature = "stacks")]
+pub mod stacks;
 pub mod store;
 
 pub use queue::SqsQueue;

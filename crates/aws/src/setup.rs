@@ -159,3 +159,14 @@ pub async fn create_resources(cfg: &SdkConfig, names: &Names) -> Result<QueueUrl
         followup_dlq,
     })
 }
+
+/// A queue's URL by name (a local stack's queues are found this way).
+pub async fn queue_url(cfg: &SdkConfig, name: &str) -> Result<String, StoreError> {
+    let out = aws_sdk_sqs::Client::new(cfg)
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| crate::store::classify("get queue url", &e))?;
+    Ok(out.queue_url().unwrap_or_default().to_owned())
+}

@@ -380,10 +380,9 @@ pub fn run(command: AwsCommand, json: bool) -> anyhow::Result<ExitCode> {
                     query::report_nps(&target.resolve().await?, range, granularity.into(), json)
                         .await
                 }
-                ReportCommand::Drivers {
-                    target,
-                    range,
-                } => query::report_drivers(&target.resolve().await?, range, json).await,
+                ReportCommand::Drivers { target, range } => {
+                    query::report_drivers(&target.resolve().await?, range, json).await
+                }
             }
         }),
     }

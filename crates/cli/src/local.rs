@@ -132,20 +132,14 @@ pub async fn run(
     let sdk = setup::sdk_config(Some(endpoint), Some("us-east-1")).await;
     let names = names(prefix);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let url = sqs
-        .get_queue_url()
-        .queue_name(&names.ingest_queue)
-        .send()
+    let url = feedloop_aws::setup::queue_url(&sdk, &names.ingest_queue)
         .await
         .with_context(|| {
             format!(
                 "queue {} not found: run `make local-up` first",
                 names.ingest_queue
             )
-        })?
-        .queue_url()
-        .unwrap_or_default()
-        .to_owned();
+        })?;
     let queue = SqsQueue::new(sqs, &url, 0);
     let bodies: Vec<String> = demo::envelopes().iter().map(|e| e.to_string()).collect();
     let sent = queue
@@ -242,8 +236,8 @@ pub async fn drain(endpoint: &str, prefix: &str) -> Result<()> {
     let sdk = setup::sdk_config(Some(endpoint), Some("us-east-1")).await;
     let names = names(prefix);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let ingest_url = crate::target::queue_url(&sqs, &names.ingest_queue).await?;
-    let followup_url = crate::target::queue_url(&sqs, &names.followup_queue).await?;
+    let ingest_url = crate::target::queue_url(&sdk, &names.ingest_queue).await?;
+    let followup_url = crate::target::queue_url(&sdk, &names.followup_queue).await?;
     let store =
         feedloop_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names.table, 365);
     let ingest = feedloop_ingest::Ingest::new(

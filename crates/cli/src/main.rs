@@ -135,11 +135,7 @@ fn main() -> ExitCode {
             half_life_days,
             file,
         } => commands::process(&opts, json, half_life_days, &file),
-        Command::Eval {
-            opts,
-            split,
-            file,
-        } => commands::eval(&opts, json, split, &file),
+        Command::Eval { opts, split, file } => commands::eval(&opts, json, split, &file),
         #[cfg(feature = "train")]
         Command::Train { opts } => train::train(&opts),
         #[cfg(feature = "aws")]

@@ -2,8 +2,6 @@
 //! `--profile`) or a local endpoint (`--endpoint-url` / `AWS_ENDPOINT_URL`); resource
 //! names from the stack outputs (`--stack`), a local stack's `--prefix`, or flags.
 
-use std::collections::HashMap;
-
 use anyhow::{bail, Context, Result};
 use aws_config::SdkConfig;
 use feedloop_aws::schema::Names;
@@ -88,16 +86,10 @@ impl Resolved {
 }
 
 /// A local stack's queue URL by name.
-pub async fn queue_url(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String> {
-    let out = sqs
-        .get_queue_url()
-        .queue_name(name)
-        .send()
+pub async fn queue_url(sdk: &SdkConfig, name: &str) -> Result<String> {
+    feedloop_aws::setup::queue_url(sdk, name)
         .await
-        .with_context(|| {
-            format!("queue {name} not found (is the local stack up? `make local-up`)")
-        })?;
-    Ok(out.queue_url().unwrap_or_default().to_owned())
+        .with_context(|| format!("queue {name} not found (is the local stack up? `make local-up`)"))
 }
 
 impl AwsTarget {
@@ -126,42 +118,24 @@ impl AwsTarget {
             sdk,
         };
         if let Some(stack) = &self.stack {
-            let cfn = aws_sdk_cloudformation::Client::new(&r.sdk);
-            let out = cfn
-                .describe_stacks()
-                .stack_name(stack)
-                .send()
+            let Some(info) = feedloop_aws::stacks::describe(&r.sdk, stack)
                 .await
-                .with_context(|| format!("describing stack {stack}"))?;
-            let Some(s) = out.stacks().first() else {
+                .with_context(|| format!("describing stack {stack}"))?
+            else {
                 bail!("stack {stack} not found");
             };
-            let outputs: HashMap<&str, &str> = s
-                .outputs()
-                .iter()
-                .filter_map(|o| Some((o.output_key()?, o.output_value()?)))
-                .collect();
-            r.table = outputs.get("TableName").map(|v| v.to_string());
-            r.queue_url = outputs.get("IngestQueueUrl").map(|v| v.to_string());
-            r.dlq_url = outputs
-                .get("IngestDeadLetterQueueUrl")
-                .map(|v| v.to_string());
-            r.secret = outputs.get("SecretArn").map(|v| v.to_string());
-            if let Some(p) = s
-                .parameters()
-                .iter()
-                .find(|p| p.parameter_key() == Some("AggregateShards"))
-            {
-                r.aggregate_shards = p
-                    .parameter_value()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(8);
+            let out = |k: &str| info.outputs.get(k).cloned();
+            r.table = out("TableName");
+            r.queue_url = out("IngestQueueUrl");
+            r.dlq_url = out("IngestDeadLetterQueueUrl");
+            r.secret = out("SecretArn");
+            if let Some(n) = info.parameters.get("AggregateShards") {
+                r.aggregate_shards = n.parse().unwrap_or(8);
             }
         } else if let Some(prefix) = &self.prefix {
             let names = Names::with_prefix(prefix);
-            let sqs = aws_sdk_sqs::Client::new(&r.sdk);
-            r.queue_url = Some(queue_url(&sqs, &names.ingest_queue).await?);
-            r.dlq_url = Some(queue_url(&sqs, &names.ingest_dlq).await?);
+            r.queue_url = Some(queue_url(&r.sdk, &names.ingest_queue).await?);
+            r.dlq_url = Some(queue_url(&r.sdk, &names.ingest_dlq).await?);
             r.table = Some(names.table);
             r.secret = Some(names.secret);
         }
