@@ -69,32 +69,19 @@ impl SqsQueue {
     pub async fn send_all(&self, bodies: &[String]) -> Result<usize, StoreError> {
         let mut sent = 0;
         for (b, chunk) in bodies.chunks(10).enumerate() {
-            let entries = chunk
+            let entries: Vec<(String, String)> = chunk
                 .iter()
                 .enumerate()
-                .map(|(i, body)| {
-                    SendMessageBatchRequestEntry::builder()
-                        .id(format!("m{b}-{i}"))
-                        .message_body(body)
-                        .build()
-                        .map_err(|e| StoreError::Permanent(format!("building send entry: {e}")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let out = self
-                .client
-                .send_message_batch()
-                .queue_url(&self.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .map_err(|e| classify("send message batch", &e))?;
-            if !out.failed().is_empty() {
+                .map(|(i, body)| (format!("m{b}-{i}"), body.clone()))
+                .collect();
+            let out = self.send_batch(&entries).await?;
+            if !out.failed.is_empty() {
                 return Err(StoreError::Transient(format!(
                     "{} entries failed to send",
-                    out.failed().len()
+                    out.failed.len()
                 )));
             }
-            sent += out.successful().len();
+            sent += out.sent.len();
         }
         Ok(sent)
     }

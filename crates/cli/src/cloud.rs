@@ -280,7 +280,7 @@ pub fn run(command: AwsCommand, json: bool) -> anyhow::Result<ExitCode> {
         } => block_on(async move {
             let page = || async {
                 if demo {
-                    dashboard::demo_page()
+                    dashboard::demo_page().await
                 } else {
                     dashboard::table_page(&target.resolve().await?).await
                 }

@@ -17,23 +17,21 @@ use crate::target::Resolved;
 
 /// The embedded demo's page: the demo replayed through the real services (lexicon
 /// analysis, so it needs no model), its whole date range by week.
-pub fn demo_page() -> Result<String> {
+pub async fn demo_page() -> Result<String> {
     let messages: Vec<(String, String)> = demo::envelopes()
         .iter()
         .enumerate()
         .map(|(i, e)| Ok((format!("demo message {}", i + 1), serde_json::to_string(e)?)))
         .collect::<Result<_>>()?;
-    let run = crate::replay::run(
+    let run = crate::replay::run_async(
         Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
         30.0,
         Some(demo::COMPANY),
         &messages,
         demo::demo_now(),
-    )?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let data = rt.block_on(run.queries.dashboard(run.range, Granularity::Week))?;
+    )
+    .await?;
+    let data = run.queries.dashboard(run.range, Granularity::Week).await?;
     Ok(render(&data))
 }
 

@@ -45,8 +45,23 @@ impl Run {
 }
 
 /// Replay `messages` (name, body) as if each arrived when it happened, then read the
-/// result at `now`. Reports cover the days of the messages.
+/// result at `now`. Reports cover the days of the messages. For callers without an
+/// async runtime (the demo, `process`); [`run_async`] is the same inside one.
 pub fn run(
+    analyzer: Analyzer,
+    half_life_days: f64,
+    company: Option<&str>,
+    messages: &[(String, String)],
+    now: DateTime<Utc>,
+) -> Result<Run> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run_async(analyzer, half_life_days, company, messages, now))
+}
+
+pub async fn run_async(
     analyzer: Analyzer,
     half_life_days: f64,
     company: Option<&str>,
@@ -68,39 +83,33 @@ pub fn run(
         max_age_hours: DEFAULT_MAX_AGE_HOURS,
         ..DispatchPolicy::default()
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    rt.block_on(async {
-        let mut r = Replay::new(
-            analyzer,
-            Settings::local(half_life_days),
-            Playbook::default_rules(),
-            policy,
-            first,
-        );
-        let processed = replay::replay_all(&mut r, messages, now)
-            .await
-            .context("the analyzer failed")?;
-        r.finish().await.context("dispatching follow-ups")?;
-        let outcomes: Vec<(String, Processed)> = messages
-            .iter()
-            .map(|(name, _)| name.clone())
-            .zip(processed)
-            .collect();
-        let queries = Queries {
-            store: r.store(),
-            // Cursors and suppression hashes never leave this process.
-            keys: StackKeys::derive("feedloop-embedded-run-keys-not-a-secret")?,
-            clock: Arc::new(move || now),
-        };
-        let summary = report::summarize(&queries, &taxonomy, &outcomes, range).await?;
-        Ok(Run {
-            outcomes,
-            summary,
-            queries,
-            range,
-        })
+    let mut r = Replay::new(
+        analyzer,
+        Settings::local(half_life_days),
+        Playbook::default_rules(),
+        policy,
+        first,
+    );
+    let processed = replay::replay_all(&mut r, messages, now)
+        .await
+        .context("the analyzer failed")?;
+    r.finish().await.context("dispatching follow-ups")?;
+    let outcomes: Vec<(String, Processed)> = messages
+        .iter()
+        .map(|(name, _)| name.clone())
+        .zip(processed)
+        .collect();
+    let queries = Queries {
+        store: r.store(),
+        // Cursors and suppression hashes never leave this process.
+        keys: StackKeys::derive("feedloop-embedded-run-keys-not-a-secret")?,
+        clock: Arc::new(move || now),
+    };
+    let summary = report::summarize(&queries, &taxonomy, &outcomes, range).await?;
+    Ok(Run {
+        outcomes,
+        summary,
+        queries,
+        range,
     })
 }
