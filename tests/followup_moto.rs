@@ -2,6 +2,7 @@
 //! dispatcher -> SES v2 / SNS, read back from moto's `/moto-api/data.json`; caps under
 //! concurrency; opt-out, suppression and dry-run.
 
+use feedloop_core::envelope::{CustomerId, FeedbackId};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -327,8 +328,8 @@ async fn ingest_to_followup_queue_to_ses_and_sns_end_to_end() {
 
 fn intent(i: usize, customer: &str) -> FollowUpIntent {
     FollowUpIntent {
-        feedback_id: format!("fb-{i}"),
-        customer_id: customer.into(),
+        feedback_id: FeedbackId::parse(&format!("fb-{i}")).unwrap(),
+        customer_id: CustomerId::parse(customer).unwrap(),
         playbook: "detractor_recovery".into(),
         purpose: Purpose::Service,
         priority: 100,

@@ -128,7 +128,7 @@ async fn table_state(stack: &Stack) -> MemoryState {
                 let f: FeedbackRecord = serde_json::from_str(attr(&item, "data")).unwrap();
                 state
                     .feedback
-                    .insert((f.customer_id.clone(), f.history_key()), f);
+                    .insert((f.customer_id.to_string(), f.history_key()), f);
             }
             "reject" => {
                 let r = RejectRecord {

@@ -73,7 +73,7 @@ impl QueryStore for MemoryStore {
                 .values()
                 .filter(|p| p.value.segment().as_str() == segment)
                 .map(|p| Member {
-                    customer_id: p.value.customer_id.to_string(),
+                    customer_id: p.value.customer_id.clone(),
                     churn_risk: p.value.churn_risk().score,
                 })
                 .collect();
@@ -84,11 +84,11 @@ impl QueryStore for MemoryStore {
             });
             let start = after
                 .as_ref()
-                .and_then(|a| all.iter().position(|m| &m.customer_id == a))
+                .and_then(|a| all.iter().position(|m| m.customer_id.as_str() == a))
                 .map_or(0, |i| i + 1);
             let items: Vec<Member> = all.iter().skip(start).take(limit).cloned().collect();
             let next = (start + items.len() < all.len())
-                .then(|| items.last().map(|m| m.customer_id.clone()))
+                .then(|| items.last().map(|m| m.customer_id.to_string()))
                 .flatten();
             Page { items, next }
         }))

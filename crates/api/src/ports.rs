@@ -23,7 +23,7 @@ pub struct Page<T> {
 /// A customer in a segment list, without loading the whole profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Member {
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub churn_risk: f64,
 }
 

@@ -21,11 +21,6 @@ use crate::dashboard::{AtRisk, DashboardData};
 use crate::ports::*;
 pub use crate::views::*;
 
-/// An id read back from the store: written validated, so a bad one is the store's fault.
-fn stored_id(raw: &str) -> Result<CustomerId, StoreError> {
-    CustomerId::parse(raw).map_err(|e| StoreError::Permanent(format!("stored customer id: {e}")))
-}
-
 pub struct Queries<S> {
     pub store: S,
     /// Sign cursors and unsubscribe links, salt the suppression list.
@@ -193,9 +188,9 @@ impl<S: QueryStore> Queries<S> {
         top.truncate(n);
         let mut most_at_risk = Vec::with_capacity(top.len());
         for (segment, m) in top {
-            if let Some(p) = self.store.profile(&stored_id(&m.customer_id)?).await? {
+            if let Some(p) = self.store.profile(&m.customer_id).await? {
                 most_at_risk.push(RiskView {
-                    customer_id: m.customer_id,
+                    customer_id: m.customer_id.to_string(),
                     segment,
                     churn_risk: p.churn_risk(),
                     last_feedback_at: p.last_feedback_at,
@@ -313,10 +308,10 @@ impl<S: QueryStore> Queries<S> {
             .await?
             .items
         {
-            if let Some(p) = self.store.profile(&stored_id(&m.customer_id)?).await? {
+            if let Some(p) = self.store.profile(&m.customer_id).await? {
                 let risk = p.churn_risk();
                 at_risk.push(AtRisk {
-                    customer_id: m.customer_id,
+                    customer_id: m.customer_id.to_string(),
                     churn_risk: risk.score,
                     reasons: risk.reasons,
                     last_feedback_at: p.last_feedback_at,

@@ -606,8 +606,9 @@ async fn follow_up_history_pages_newest_first_behind_the_signed_cursor() {
     for i in 0..45 {
         store
             .record(&AttemptRecord {
-                customer_id: "c2".into(),
-                feedback_id: format!("fb-{i:02}"),
+                customer_id: feedloop_core::envelope::CustomerId::parse("c2").unwrap(),
+                feedback_id: feedloop_core::envelope::FeedbackId::parse(&format!("fb-{i:02}"))
+                    .unwrap(),
                 playbook: "detractor_recovery".into(),
                 status: Status::Skipped,
                 at: now() - Duration::hours(i),

@@ -313,11 +313,14 @@ impl FollowUpStore for DynamoStore {
     async fn record(&self, a: &AttemptRecord) -> Result<(), StoreError> {
         let mut put = Put::builder()
             .table_name(self.table())
-            .item(schema::PK, s(keys::customer(&a.customer_id)))
-            .item(schema::SK, s(keys::followup(&a.feedback_id, &a.playbook)))
+            .item(schema::PK, s(keys::customer(a.customer_id.as_str())))
+            .item(
+                schema::SK,
+                s(keys::followup(a.feedback_id.as_str(), &a.playbook)),
+            )
             .item("type", s("followup"))
             .item("playbook", s(&a.playbook))
-            .item("feedback_id", s(&a.feedback_id))
+            .item("feedback_id", s(a.feedback_id.as_str()))
             .item("status", s(a.status.as_str()))
             .item("at", s(a.at.to_rfc3339()))
             .item("data", s(json("follow-up", a)?))
@@ -336,7 +339,7 @@ impl FollowUpStore for DynamoStore {
         if let Some(sent) = &a.sent {
             let pending = Update::builder()
                 .table_name(self.table())
-                .key(schema::PK, s(keys::customer(&a.customer_id)))
+                .key(schema::PK, s(keys::customer(a.customer_id.as_str())))
                 .key(schema::SK, s(keys::FOLLOWUP_CAP))
                 .update_expression("SET #pending = :pending")
                 .expression_attribute_names("#pending", "pending")

@@ -5,6 +5,7 @@ pub mod query;
 pub mod queue;
 pub mod schema;
 pub mod secrets;
+pub mod services;
 pub mod setup;
 #[cfg(feature = "stacks")]
 pub mod stacks;

@@ -206,16 +206,18 @@ impl QueryStore for DynamoStore {
                 }
             }
         }
-        Ok(Page {
-            items: ids
-                .into_iter()
-                .map(|id| Member {
+        let items = ids
+            .into_iter()
+            .map(|id| {
+                Ok(Member {
                     churn_risk: risk.get(&id).copied().unwrap_or(0.0),
-                    customer_id: id,
+                    customer_id: feedloop_core::envelope::CustomerId::parse(&id).map_err(|e| {
+                        StoreError::Permanent(format!("segment index: stored customer id: {e}"))
+                    })?,
                 })
-                .collect(),
-            next,
-        })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(Page { items, next })
     }
 
     async fn segment_counts(&self) -> Result<BTreeMap<Segment, u64>, StoreError> {

@@ -146,11 +146,14 @@ impl DynamoStore {
         let data = serde_json::to_string(fb)
             .map_err(|e| StoreError::Permanent(format!("encoding feedback: {e}")))?;
         let mut item: Item = HashMap::from([
-            (schema::PK.into(), s(keys::customer(&fb.customer_id))),
+            (
+                schema::PK.into(),
+                s(keys::customer(fb.customer_id.as_str())),
+            ),
             (schema::SK.into(), s(keys::feedback(&fb.history_key()))),
             ("type".into(), s("feedback")),
-            ("customer_id".into(), s(&fb.customer_id)),
-            ("feedback_id".into(), s(&fb.feedback_id)),
+            ("customer_id".into(), s(fb.customer_id.as_str())),
+            ("feedback_id".into(), s(fb.feedback_id.as_str())),
             ("kind".into(), s(fb.kind.as_str())),
             ("occurred_at".into(), s(fb.occurred_at.to_rfc3339())),
             ("received_at".into(), s(received_at.to_rfc3339())),

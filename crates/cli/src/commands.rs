@@ -82,23 +82,12 @@ pub fn demo(opts: &AnalysisOpts, json: bool, export: Option<&Path>) -> Result<Ex
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let messages: Vec<(String, String)> = envelopes
-        .iter()
-        .enumerate()
-        .map(|(i, e)| Ok((format!("demo message {}", i + 1), serde_json::to_string(e)?)))
-        .collect::<Result<_>>()?;
     let analyzer = analyzer(opts)?;
     let title = format!(
         "feedloop demo: an online coffee shop, 90 days of feedback (embedded, no AWS; {} analysis)",
         analyzer.mode()
     );
-    let run = local::run(
-        analyzer,
-        30.0,
-        Some(demo::COMPANY),
-        &messages,
-        demo::demo_now(),
-    )?;
+    let run = local::run(local::RunSpec::demo(analyzer), &demo::messages(&envelopes))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&run.summary)?);
     } else {
@@ -161,7 +150,13 @@ pub fn process(
             Err(e) => return Err(e).with_context(|| format!("{} line {n}", file.display())),
         }
     }
-    let mut run = local::run(analyzer(opts)?, half_life_days, None, &messages, Utc::now())?;
+    let spec = local::RunSpec {
+        analyzer: analyzer(opts)?,
+        half_life_days,
+        company: None,
+        now: Utc::now(),
+    };
+    let mut run = local::run(spec, &messages)?;
     for (n, reason) in &unreadable {
         run.add_unreadable(&format!("line {n}"), reason);
     }

@@ -18,19 +18,9 @@ use crate::target::Resolved;
 /// The embedded demo's page: the demo replayed through the real services (lexicon
 /// analysis, so it needs no model), its whole date range by week.
 pub async fn demo_page() -> Result<String> {
-    let messages: Vec<(String, String)> = demo::envelopes()
-        .iter()
-        .enumerate()
-        .map(|(i, e)| Ok((format!("demo message {}", i + 1), serde_json::to_string(e)?)))
-        .collect::<Result<_>>()?;
-    let run = crate::replay::run_async(
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        30.0,
-        Some(demo::COMPANY),
-        &messages,
-        demo::demo_now(),
-    )
-    .await?;
+    let analyzer = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
+    let messages = demo::messages(&demo::envelopes());
+    let run = crate::replay::run_async(crate::replay::RunSpec::demo(analyzer), &messages).await?;
     let data = run.queries.dashboard(run.range, Granularity::Week).await?;
     Ok(render(&data))
 }

@@ -4,14 +4,23 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
-/// The demo's clock. Fixed so every run prints the same report.
 /// The business the demo's follow-ups speak for.
 pub const COMPANY: &str = "Bean There Coffee";
 
+/// The demo's clock. Fixed so every run prints the same report.
 pub fn demo_now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 9, 0, 0)
         .single()
         .expect("valid date")
+}
+
+/// The envelopes as named messages, the way the replay takes them.
+pub fn messages(envelopes: &[Value]) -> Vec<(String, String)> {
+    envelopes
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (format!("demo message {}", i + 1), e.to_string()))
+        .collect()
 }
 
 /// splitmix64: tiny, deterministic, and good enough to pick templates.

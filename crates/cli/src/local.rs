@@ -31,8 +31,30 @@ pub async fn up(endpoint: &str, prefix: &str, env_file: &Path) -> Result<()> {
     let secret_arn = feedloop_aws::secrets::ensure_local_secret(&sdk, &names.secret)
         .await
         .with_context(|| format!("creating the stack secret on {endpoint}"))?;
-    // `cargo lambda watch` runs the function as deployed: hybrid when the model is
-    // installed; otherwise the lexicon, and the note says how to get the model.
+    let env = function_env(endpoint, &names, &urls.followup, &secret_arn);
+    let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    if let Some(dir) = env_file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(env_file, text).with_context(|| format!("writing {}", env_file.display()))?;
+    println!("table       {}", names.table);
+    println!("ingest      {}", urls.ingest);
+    println!("ingest DLQ  {}", urls.ingest_dlq);
+    println!("follow-up   {}", urls.followup);
+    println!("function environment written to {}", env_file.display());
+    Ok(())
+}
+
+/// The environment the template gives both functions, for the local stack: what
+/// `cargo lambda watch` runs with and what `drain` builds the handlers from.
+fn function_env(
+    endpoint: &str,
+    names: &Names,
+    followup_url: &str,
+    secret: &str,
+) -> Vec<(&'static str, String)> {
+    // The functions run as deployed: hybrid when the model is installed; otherwise the
+    // lexicon, and the note says how to get the model.
     let (mode, model_dir) = match feedloop_neural::resolve_model_dir(None) {
         Ok(dir) => (
             "hybrid",
@@ -42,13 +64,13 @@ pub async fn up(endpoint: &str, prefix: &str, env_file: &Path) -> Result<()> {
                 .to_string(),
         ),
         Err(e) => {
-            eprintln!("note: the local function will run in lexicon mode; {e}");
+            eprintln!("note: the local functions run in lexicon mode; {e}");
             ("lexicon", String::new())
         }
     };
-    let env = [
+    vec![
         ("TABLE_NAME", names.table.clone()),
-        ("FOLLOWUP_QUEUE_URL", urls.followup.clone()),
+        ("FOLLOWUP_QUEUE_URL", followup_url.to_owned()),
         ("TAXONOMY", "builtin:small-business".into()),
         ("SENTIMENT_MODE", mode.into()),
         ("FEEDLOOP_MODEL_DIR", model_dir),
@@ -61,31 +83,20 @@ pub async fn up(endpoint: &str, prefix: &str, env_file: &Path) -> Result<()> {
         // The follow-up function's (one file serves both functions).
         ("DELIVERY_MODE", "dry-run".into()),
         ("EMAIL_FROM", "".into()),
-        ("COMPANY_NAME", "Acme Bikes".into()),
+        ("COMPANY_NAME", crate::demo::COMPANY.into()),
         ("GLOBAL_CAP_DAYS", "7".into()),
         ("PLAYBOOK_CAP_DAYS", "30".into()),
         ("QUIET_HOURS", "21:00-08:00".into()),
         ("DEFAULT_TIMEZONE", "Europe/London".into()),
         ("SES_CONFIGURATION_SET", "".into()),
-        ("SECRET_ARN", secret_arn),
+        ("SECRET_ARN", secret.to_owned()),
         ("UNSUBSCRIBE_URL", "".into()),
         ("AWS_ENDPOINT_URL", endpoint.into()),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "testing".into()),
         ("AWS_SECRET_ACCESS_KEY", "testing".into()),
         ("RUST_LOG", "info".into()),
-    ];
-    let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    if let Some(dir) = env_file.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(env_file, text).with_context(|| format!("writing {}", env_file.display()))?;
-    println!("table       {}", names.table);
-    println!("ingest      {}", urls.ingest);
-    println!("ingest DLQ  {}", urls.ingest_dlq);
-    println!("follow-up   {}", urls.followup);
-    println!("function environment written to {}", env_file.display());
-    Ok(())
+    ]
 }
 
 fn invoke(function: &str, port: u16, event_file: &Path) -> Result<SqsBatchResponse> {
@@ -221,40 +232,35 @@ pub async fn print_profiles(sdk: &SdkConfig, table: &str) -> Result<()> {
 }
 
 /// Run the ingest and follow-up handlers in this process over the local queues until
-/// both are empty: the functions' code without `cargo lambda watch` (follow-ups in
-/// dry-run, so nothing is sent).
+/// both are empty: the functions' own services (`feedloop_aws::services`) built from
+/// the environment `up` writes for them, without `cargo lambda watch` (follow-ups in
+/// dry run, so nothing is sent).
 pub async fn drain(endpoint: &str, prefix: &str) -> Result<()> {
-    use feedloop_core::analysis::Analyzer;
-    use feedloop_core::followup::plan::DispatchPolicy;
-    use feedloop_core::followup::templates::Templates;
-    use feedloop_core::followup::Playbook;
-    use feedloop_core::sentiment::Mode;
-    use feedloop_core::themes::Taxonomy;
-    use feedloop_ingest::poller::{poll_once, succeeded, to_event};
-    use feedloop_ingest::ports::MessageQueue;
+    use feedloop_followup::config::FollowUpConfig;
+    use feedloop_ingest::config::IngestConfig;
+    use feedloop_ingest::poller::poll_once;
 
     let sdk = setup::sdk_config(Some(endpoint), Some("us-east-1")).await;
     let names = names(prefix);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
     let ingest_url = crate::target::queue_url(&sdk, &names.ingest_queue).await?;
     let followup_url = crate::target::queue_url(&sdk, &names.followup_queue).await?;
-    let store =
-        feedloop_aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &names.table, 365);
-    let ingest = feedloop_ingest::Ingest::new(
-        store.clone(),
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        feedloop_ingest::Settings::local(30.0),
-        std::sync::Arc::new(chrono::Utc::now),
-    )
-    .with_followups(
-        Playbook::default_rules(),
-        feedloop_aws::followups::AwsFollowUps {
-            store: store.clone(),
-            sqs: sqs.clone(),
-            queue_url: followup_url.clone(),
-        },
-    );
-    let q = feedloop_aws::SqsQueue::new(sqs.clone(), &ingest_url, 0);
+    let env: std::collections::HashMap<&str, String> =
+        function_env(endpoint, &names, &followup_url, &names.secret)
+            .into_iter()
+            .collect();
+    let lookup = |k: &str| env.get(k).cloned();
+    let config = IngestConfig::from_lookup(lookup)?;
+    let model_dir = config.model_dir.as_deref().map(Path::new);
+    let analyzer = feedloop_neural::analyzer(config.mode, config.load_taxonomy()?, model_dir)?;
+    let clock: feedloop_kit::Clock = std::sync::Arc::new(chrono::Utc::now);
+    let ingest = feedloop_aws::services::ingest(&sdk, &config, analyzer, clock.clone())?;
+    let (dispatcher, _) =
+        feedloop_aws::services::followup(&sdk, &FollowUpConfig::from_lookup(lookup)?, clock)
+            .await
+            .context("the local stack's secret (`feedloop local up` creates it)")?;
+
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let q = SqsQueue::new(sqs.clone(), &ingest_url, 0);
     let (mut processed, mut rejected, mut duplicate) = (0, 0, 0);
     loop {
         let (n, r) = poll_once(&q, &ingest, 10).await.context("ingest")?;
@@ -267,24 +273,7 @@ pub async fn drain(endpoint: &str, prefix: &str) -> Result<()> {
         eprint!("\ringest: {processed} applied, {rejected} rejected, {duplicate} duplicate");
     }
     eprintln!();
-    let dispatcher = feedloop_followup::Dispatcher {
-        store,
-        deliver: feedloop_followup::memory::Outbox::default(),
-        requeue: feedloop_aws::SqsQueue::new(sqs.clone(), &followup_url, 0),
-        templates: Templates::default_catalog(),
-        policy: DispatchPolicy {
-            company: Some(crate::demo::COMPANY.into()),
-            max_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-            ..DispatchPolicy::default()
-        },
-        mode: feedloop_followup::DeliveryMode::DryRun,
-        suppression_salt: feedloop_aws::secrets::stack_keys(&sdk, &names.secret)
-            .await
-            .context("the local stack's secret (`feedloop local up` creates it)")?
-            .suppression_salt,
-        clock: std::sync::Arc::new(chrono::Utc::now),
-    };
-    let fq = feedloop_aws::SqsQueue::new(sqs, &followup_url, 0);
+    let fq = SqsQueue::new(sqs, &followup_url, 0);
     let mut total = feedloop_followup::DispatchReport::default();
     loop {
         let msgs = fq.receive(10).await.context("follow-up queue")?;

@@ -44,30 +44,46 @@ impl Run {
     }
 }
 
+/// What a replay runs with.
+pub struct RunSpec<'a> {
+    pub analyzer: Analyzer,
+    pub half_life_days: f64,
+    /// The business the follow-ups speak for.
+    pub company: Option<&'a str>,
+    /// When the result is read; a message is never replayed after it.
+    pub now: DateTime<Utc>,
+}
+
+impl RunSpec<'static> {
+    /// The embedded demo's: its shop, its fixed clock.
+    pub fn demo(analyzer: Analyzer) -> RunSpec<'static> {
+        RunSpec {
+            analyzer,
+            half_life_days: 30.0,
+            company: Some(crate::demo::COMPANY),
+            now: crate::demo::demo_now(),
+        }
+    }
+}
+
 /// Replay `messages` (name, body) as if each arrived when it happened, then read the
-/// result at `now`. Reports cover the days of the messages. For callers without an
-/// async runtime (the demo, `process`); [`run_async`] is the same inside one.
-pub fn run(
-    analyzer: Analyzer,
-    half_life_days: f64,
-    company: Option<&str>,
-    messages: &[(String, String)],
-    now: DateTime<Utc>,
-) -> Result<Run> {
+/// result at `spec.now`. Reports cover the days of the messages. For callers without
+/// an async runtime (the demo, `process`); [`run_async`] is the same inside one.
+pub fn run(spec: RunSpec<'_>, messages: &[(String, String)]) -> Result<Run> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?
-        .block_on(run_async(analyzer, half_life_days, company, messages, now))
+        .block_on(run_async(spec, messages))
 }
 
-pub async fn run_async(
-    analyzer: Analyzer,
-    half_life_days: f64,
-    company: Option<&str>,
-    messages: &[(String, String)],
-    now: DateTime<Utc>,
-) -> Result<Run> {
+pub async fn run_async(spec: RunSpec<'_>, messages: &[(String, String)]) -> Result<Run> {
+    let RunSpec {
+        analyzer,
+        half_life_days,
+        company,
+        now,
+    } = spec;
     let taxonomy = analyzer.taxonomy().clone();
     let times: Vec<_> = messages
         .iter()

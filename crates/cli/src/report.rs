@@ -67,11 +67,10 @@ pub async fn summarize(
         loop {
             let page = q.segment(seg, 100, cursor.as_deref()).await?;
             for m in &page.items {
-                let id = feedloop_core::envelope::CustomerId::parse(&m.customer_id)
-                    .map_err(anyhow::Error::msg)?;
+                let id = &m.customer_id;
                 let mut c = None;
                 loop {
-                    let h = q.followups(&id, 100, c.as_deref()).await?;
+                    let h = q.followups(id, 100, c.as_deref()).await?;
                     followups.extend(h.items);
                     c = h.next_cursor;
                     if c.is_none() {

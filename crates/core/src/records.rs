@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::AnalyzedFeedback;
-use crate::envelope::{Details, Kind};
+use crate::envelope::{CustomerId, Details, FeedbackId, Kind};
 use crate::nps::NpsCategory;
 use crate::profile::Profile;
 use crate::sentiment::Label;
@@ -25,8 +25,8 @@ pub struct StoredTheme {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FeedbackRecord {
-    pub customer_id: String,
-    pub feedback_id: String,
+    pub customer_id: CustomerId,
+    pub feedback_id: FeedbackId,
     pub kind: Kind,
     pub occurred_at: DateTime<Utc>,
     pub channel: Option<crate::envelope::Channel>,
@@ -74,8 +74,8 @@ impl FeedbackRecord {
             }
         }
         FeedbackRecord {
-            customer_id: f.customer_id.to_string(),
-            feedback_id: f.feedback_id.to_string(),
+            customer_id: f.customer_id.clone(),
+            feedback_id: f.feedback_id.clone(),
             kind: f.kind(),
             occurred_at: f.occurred_at,
             channel: f.channel,

@@ -52,127 +52,106 @@ impl FollowUpConfig {
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<FollowUpConfig, ConfigError> {
         let mut env = Env::new(get);
-        // Present but possibly empty (EMAIL_FROM, COMPANY_NAME): a template parameter
-        // left blank is a choice; a variable missing altogether is a broken deploy.
-        let vals: Vec<String> = Self::VARS
-            .iter()
-            .map(|k| env.present(k).unwrap_or_default())
-            .collect();
-        let [table, queue, mode, from, company, global, playbook, quiet, secret_arn, retention, max_age, zone, config_set, unsubscribe] =
-            <[String; 14]>::try_from(vals).expect("fourteen variables");
-        let mut errors: Vec<String> = Vec::new();
-        let default_timezone = zone.trim().to_owned();
-        if !is_known_timezone(&default_timezone) {
-            errors.push(format!(
-                "DEFAULT_TIMEZONE={zone:?} is not an IANA time zone (e.g. Europe/London)"
-            ));
-        }
-        for (k, v) in [
-            ("TABLE_NAME", &table),
-            ("FOLLOWUP_QUEUE_URL", &queue),
-            ("SECRET_ARN", &secret_arn),
-        ] {
-            if v.trim().is_empty() && !env.has_problem(k) {
-                errors.push(format!("{k} is empty"));
-            }
-        }
-        let mode = match mode.parse::<DeliveryMode>() {
-            Ok(m) => Some(m),
-            Err(e) => {
-                errors.push(format!("DELIVERY_MODE: {e}"));
-                None
-            }
+        let table = env.required("TABLE_NAME");
+        let queue = env.required("FOLLOWUP_QUEUE_URL");
+        let secret_arn = env.required("SECRET_ARN");
+        let mode = env.parsed("DELIVERY_MODE", |v| v.parse::<DeliveryMode>());
+        // Present but possibly blank (EMAIL_FROM, COMPANY_NAME, ...): a template
+        // parameter left empty is a choice; a variable missing altogether is a broken
+        // deploy.
+        let mut blank_ok = |var: &str| {
+            env.present(var)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
         };
-        let email_from = Some(from.trim().to_owned()).filter(|f| !f.is_empty());
-        if mode == Some(DeliveryMode::Live)
-            && email_from.as_deref().is_none_or(|f| !f.contains('@'))
-        {
-            errors.push(format!(
-                "EMAIL_FROM={from:?} must be a verified SES address in live mode"
-            ));
-        }
-        let configuration_set = Some(config_set.trim().to_owned()).filter(|c| !c.is_empty());
-        if mode == Some(DeliveryMode::Live) && configuration_set.is_none() {
+        let email_from = blank_ok("EMAIL_FROM");
+        let company = blank_ok("COMPANY_NAME");
+        let configuration_set = blank_ok("SES_CONFIGURATION_SET");
+        let unsubscribe_url = blank_ok("UNSUBSCRIBE_URL");
+        let default_timezone = env.parsed("DEFAULT_TIMEZONE", |z| {
+            if is_known_timezone(z) {
+                Ok(z.to_owned())
+            } else {
+                Err(format!(
+                    "{z:?} is not an IANA time zone (e.g. Europe/London)"
+                ))
+            }
+        });
+        let window = "0..=365 days";
+        let global_window_days = env.number("GLOBAL_CAP_DAYS", |d| (0..=365).contains(d), window);
+        let playbook_window_days =
+            env.number("PLAYBOOK_CAP_DAYS", |d| (0..=365).contains(d), window);
+        let min = feedloop_ingest::config::MIN_RETENTION_DAYS;
+        let retention_days = env.number(
+            "RETENTION_DAYS",
+            |d| (min..=3650).contains(d),
+            &format!("{min}..=3650 days"),
+        );
+        let max_age_hours = env.number(
+            "MAX_FOLLOWUP_AGE_HOURS",
+            |h| (1..=8760).contains(h),
+            "1..=8760 hours",
+        );
+        // `off` is no quiet hours; blank is a mistake `parse_quiet_hours` names.
+        let quiet_hours = env
+            .present("QUIET_HOURS")
+            .and_then(|q| match parse_quiet_hours(&q) {
+                Ok(q) => Some(q),
+                Err(e) => {
+                    env.rule("QUIET_HOURS", format!("QUIET_HOURS: {e}"));
+                    None
+                }
+            });
+        if mode == Some(DeliveryMode::Live) {
+            if email_from.as_deref().is_none_or(|f| !f.contains('@')) {
+                let from = email_from.clone().unwrap_or_default();
+                env.rule(
+                    "EMAIL_FROM",
+                    format!("EMAIL_FROM={from:?} must be a verified SES address in live mode"),
+                );
+            }
             // Without it bounces and complaints never come back, and SES suspends
             // accounts whose bounce rate it sees climbing.
-            errors.push(
-                "SES_CONFIGURATION_SET must name the stack's configuration set in live mode".into(),
+            if configuration_set.is_none() {
+                env.rule(
+                    "SES_CONFIGURATION_SET",
+                    "SES_CONFIGURATION_SET must name the stack's configuration set in live mode",
+                );
+            }
+            if unsubscribe_url.is_none() {
+                env.rule(
+                    "UNSUBSCRIBE_URL",
+                    "UNSUBSCRIBE_URL must name the API's /unsubscribe route in live mode: every e-mail carries it",
+                );
+            }
+        }
+        if let Some(u) = unsubscribe_url.as_deref().filter(|u| !is_public_url(u)) {
+            env.rule(
+                "UNSUBSCRIBE_URL",
+                format!("UNSUBSCRIBE_URL={u:?} must be an https:// URL (http:// only for 127.0.0.1 or localhost)"),
             );
-        }
-        let unsubscribe_url = Some(unsubscribe.trim().to_owned()).filter(|u| !u.is_empty());
-        match &unsubscribe_url {
-            Some(u) if !is_public_url(u) => errors.push(format!(
-                "UNSUBSCRIBE_URL={u:?} must be an https:// URL (http:// only for 127.0.0.1 or localhost)"
-            )),
-            None if mode == Some(DeliveryMode::Live) => errors.push(
-                "UNSUBSCRIBE_URL must name the API's /unsubscribe route in live mode: every e-mail carries it".into(),
-            ),
-            _ => {}
-        }
-        let mut days = |k: &str, v: &str| match v.trim().parse::<i64>() {
-            Ok(d) if (0..=365).contains(&d) => d,
-            _ => {
-                errors.push(format!("{k}={v:?} is not 0..=365 days"));
-                0
-            }
-        };
-        let global_window_days = days("GLOBAL_CAP_DAYS", &global);
-        let playbook_window_days = days("PLAYBOOK_CAP_DAYS", &playbook);
-        let min = feedloop_ingest::config::MIN_RETENTION_DAYS;
-        let retention_days = match retention.trim().parse::<u32>() {
-            Ok(d) if (min..=3650).contains(&d) => d,
-            _ => {
-                errors.push(format!(
-                    "RETENTION_DAYS={retention:?} is not {min}..=3650 days"
-                ));
-                0
-            }
-        };
-        let max_age_hours = match max_age.trim().parse::<i64>() {
-            Ok(h) if (1..=8760).contains(&h) => h,
-            _ => {
-                errors.push(format!(
-                    "MAX_FOLLOWUP_AGE_HOURS={max_age:?} is not 1..=8760 hours"
-                ));
-                0
-            }
-        };
-        let quiet_hours = match parse_quiet_hours(&quiet) {
-            Ok(q) => q,
-            Err(e) => {
-                errors.push(format!("QUIET_HOURS: {e}"));
-                None
-            }
-        };
-        for e in errors {
-            let var = e
-                .split([' ', '=', ':'])
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            env.rule(&var, e);
         }
         env.finish(|| {
             Some(FollowUpConfig {
-                table_name: table,
-                queue_url: queue,
+                table_name: table?,
+                queue_url: queue?,
                 mode: mode?,
                 email_from,
                 configuration_set,
-                secret_arn: secret_arn.trim().to_owned(),
+                secret_arn: secret_arn?,
                 unsubscribe_url,
-                retention_days,
+                retention_days: retention_days?,
                 policy: DispatchPolicy {
                     consent: ConsentPolicy::default(),
                     caps: CapPolicy {
-                        global_window_days,
-                        playbook_window_days,
+                        global_window_days: global_window_days?,
+                        playbook_window_days: playbook_window_days?,
                     },
-                    quiet_hours,
-                    company: Some(company.trim().to_owned()).filter(|c| !c.is_empty()),
-                    max_age_hours,
-                    default_timezone,
-                    // Keyed once the secret is read (`with_keys`).
+                    quiet_hours: quiet_hours?,
+                    company,
+                    max_age_hours: max_age_hours?,
+                    default_timezone: default_timezone?,
+                    // Keyed once the secret is read (`policy_with`).
                     unsubscribe: None,
                 },
             })

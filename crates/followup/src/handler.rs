@@ -15,7 +15,7 @@ use feedloop_core::followup::{suppression, FollowUpIntent};
 use feedloop_ingest::ports::{RejectRecord, RejectStore};
 use feedloop_kit::batch::{self, BatchError};
 use serde::Serialize;
-use tracing::{info, warn, Instrument};
+use tracing::{info, warn};
 
 use crate::ports::*;
 
@@ -121,30 +121,31 @@ where
         &self,
         event: SqsEvent,
     ) -> Result<(SqsBatchResponse, DispatchReport), BatchError> {
-        let mut report = DispatchReport::default();
-        let mut retry = Vec::new();
-        // One at a time: a batch is at most 10 intents, and two intents for the same
-        // customer in one batch then meet the cap in order instead of racing.
-        for (id, body) in batch::records(event)? {
-            let span = tracing::info_span!("intent", message_id = %id);
-            match self.process(&id, &body).instrument(span).await {
-                Ok(Handled::Recorded(Status::Sent)) => report.sent += 1,
-                Ok(Handled::Recorded(Status::DryRun)) => report.dry_run += 1,
-                Ok(Handled::Recorded(Status::Skipped)) => report.skipped += 1,
-                Ok(Handled::Recorded(Status::Failed)) => report.failed += 1,
-                Ok(Handled::Deferred) => report.deferred += 1,
-                Ok(Handled::Suppressed) => report.suppressed += 1,
-                Ok(Handled::Duplicate) => report.duplicate += 1,
-                Ok(Handled::Rejected) => report.rejected += 1,
-                Ok(Handled::BackedOff) => report.backed_off += 1,
-                Err(e) => {
-                    warn!(message_id = %id, error = %e, "intent will be retried");
-                    report.retried += 1;
-                    retry.push(id);
-                }
+        // One unit, one intent at a time: a batch is at most 10 intents, and two
+        // intents for the same customer in one batch then meet the cap in order
+        // instead of racing.
+        let driven = batch::drive(vec![batch::records(event)?], 1, |id, body| async move {
+            self.process(&id, &body).await
+        })
+        .await;
+        let mut report = DispatchReport {
+            retried: driven.retry.len() as u32,
+            ..DispatchReport::default()
+        };
+        for outcome in &driven.done {
+            match outcome {
+                Handled::Recorded(Status::Sent) => report.sent += 1,
+                Handled::Recorded(Status::DryRun) => report.dry_run += 1,
+                Handled::Recorded(Status::Skipped) => report.skipped += 1,
+                Handled::Recorded(Status::Failed) => report.failed += 1,
+                Handled::Deferred => report.deferred += 1,
+                Handled::Suppressed => report.suppressed += 1,
+                Handled::Duplicate => report.duplicate += 1,
+                Handled::Rejected => report.rejected += 1,
+                Handled::BackedOff => report.backed_off += 1,
             }
         }
-        Ok((batch::failures(retry), report))
+        Ok((driven.response(), report))
     }
 
     pub async fn process(&self, message_id: &str, body: &str) -> Result<Handled, StoreError> {
@@ -176,10 +177,10 @@ where
                 return Ok(Handled::Rejected);
             }
         };
-        let contact = self.store.contact(&intent.customer_id).await?;
+        let contact = self.store.contact(intent.customer_id.as_str()).await?;
         let keys = suppression::keys(
             &self.suppression_salt,
-            &intent.customer_id,
+            intent.customer_id.as_str(),
             contact.as_ref(),
         );
         let suppressed = self.store.is_suppressed(&keys).await?;
@@ -237,8 +238,8 @@ where
         };
         let caps = &self.policy.caps;
         let claim_request = ClaimRequest {
-            customer_id: &intent.customer_id,
-            feedback_id: &intent.feedback_id,
+            customer_id: intent.customer_id.as_str(),
+            feedback_id: intent.feedback_id.as_str(),
             playbook: &intent.playbook,
             now,
             global_window: Duration::days(caps.global_window_days),

@@ -84,8 +84,8 @@ impl FollowUpStore for MemoryStore {
             .map_err(|e| StoreError::Permanent(format!("encoding attempt: {e}")))?;
         self.with(|s| {
             let key = (
-                a.customer_id.clone(),
-                a.feedback_id.clone(),
+                a.customer_id.to_string(),
+                a.feedback_id.to_string(),
                 a.playbook.clone(),
             );
             if a.status == Status::Skipped && s.followups.contains_key(&key) {
@@ -94,7 +94,7 @@ impl FollowUpStore for MemoryStore {
             s.followups.insert(key, value);
             if let Some(sent) = &a.sent {
                 s.pending_followups
-                    .insert(a.customer_id.clone(), sent.clone());
+                    .insert(a.customer_id.to_string(), sent.clone());
                 s.variant_stats
                     .entry((sent.playbook.clone(), sent.variant.clone()))
                     .or_default()

@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use chrono::{DateTime, Duration, Utc};
-use feedloop_core::envelope::CustomerInfo;
+use feedloop_core::envelope::{CustomerId, CustomerInfo, FeedbackId};
 use feedloop_core::followup::outcomes::SentState;
 use feedloop_core::followup::plan::Message;
 use feedloop_core::followup::{ContactChannel, Purpose};
@@ -54,8 +54,8 @@ impl Status {
 /// One line of a customer's follow-up history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AttemptRecord {
-    pub customer_id: String,
-    pub feedback_id: String,
+    pub customer_id: CustomerId,
+    pub feedback_id: FeedbackId,
     pub playbook: String,
     pub status: Status,
     pub at: DateTime<Utc>,

@@ -7,7 +7,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -51,13 +51,13 @@ impl SimClock {
 pub struct DelayQueue {
     clock: SimClock,
     items: Mutex<BinaryHeap<Reverse<(i64, u64, String)>>>,
-    sequence: AtomicI64,
+    sequence: AtomicU64,
 }
 
 impl DelayQueue {
     fn push(&self, body: String, delay: std::time::Duration) {
         let due = self.clock.now().timestamp_micros() + delay.as_micros() as i64;
-        let seq = self.sequence.fetch_add(1, Ordering::SeqCst) as u64;
+        let seq = self.sequence.fetch_add(1, Ordering::SeqCst);
         self.lock().push(Reverse((due, seq, body)));
     }
 

@@ -12,9 +12,8 @@ use feedloop_core::followup::outcomes::{attribute, ATTRIBUTION_WINDOW_DAYS};
 use feedloop_core::followup::{stale_age_hours, FollowUpIntent, Playbook};
 use feedloop_core::records::effects;
 use feedloop_core::sentiment::Label;
-use futures::stream::{self, StreamExt};
 use serde::Serialize;
-use tracing::{info, warn, Instrument};
+use tracing::{info, warn};
 
 use crate::ports::*;
 
@@ -179,28 +178,20 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
                 Step::Reject(_) | Step::Retry(_) => units.push(vec![(id, step)]),
             }
         }
-        let results: Vec<(String, Result<Processed, StoreError>)> = stream::iter(units)
-            .map(|unit| async move {
-                let mut out = Vec::with_capacity(unit.len());
-                for (id, step) in unit {
-                    let span = tracing::info_span!("message", message_id = %id);
-                    let result = self.run(step, now).instrument(span).await;
-                    out.push((id, result));
-                }
-                out
-            })
-            .buffer_unordered(self.settings.max_concurrency.max(1))
-            .flat_map(stream::iter)
-            .collect()
-            .await;
+        let driven = feedloop_kit::batch::drive(units, self.settings.max_concurrency, |_, step| {
+            self.run(step, now)
+        })
+        .await;
 
-        let mut report = BatchReport::default();
-        let mut retry = Vec::new();
-        for (id, result) in results {
-            match result {
-                Ok(Processed::Applied {
+        let mut report = BatchReport {
+            retried: driven.retry.len() as u32,
+            ..BatchReport::default()
+        };
+        for outcome in &driven.done {
+            match outcome {
+                Processed::Applied {
                     label, conflicts, ..
-                }) => {
+                } => {
                     report.processed += 1;
                     report.conflicts += conflicts;
                     match label {
@@ -210,16 +201,11 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
                         None => {}
                     }
                 }
-                Ok(Processed::Duplicate) => report.duplicate += 1,
-                Ok(Processed::Rejected { .. }) => report.rejected += 1,
-                Err(e) => {
-                    warn!(message_id = %id, error = %e, "message will be retried");
-                    report.retried += 1;
-                    retry.push(id);
-                }
+                Processed::Duplicate => report.duplicate += 1,
+                Processed::Rejected { .. } => report.rejected += 1,
             }
         }
-        Ok((feedloop_kit::batch::failures(retry), report))
+        Ok((driven.response(), report))
     }
 
     /// Process one message body. `Err` means "retry later"; everything else is final.

@@ -71,17 +71,17 @@ impl ProfileStore for MemoryStore {
     async fn commit(&self, c: &Commit) -> Result<CommitOutcome, StoreError> {
         let fb = &c.effects.feedback;
         Ok(self.with(|s| {
-            let key = (fb.customer_id.clone(), fb.history_key());
+            let key = (fb.customer_id.to_string(), fb.history_key());
             if s.feedback.contains_key(&key) {
                 return CommitOutcome::Duplicate;
             }
-            let current = s.profiles.get(&fb.customer_id).map(|p| p.version);
+            let current = s.profiles.get(fb.customer_id.as_str()).map(|p| p.version);
             if current != c.expected_version {
                 return CommitOutcome::Conflict;
             }
             let version = current.map_or(1, |v| v + 1);
             s.profiles.insert(
-                fb.customer_id.clone(),
+                fb.customer_id.to_string(),
                 Versioned {
                     value: c.effects.profile.clone(),
                     version,

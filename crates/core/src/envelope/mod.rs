@@ -16,10 +16,37 @@ pub const SCHEMA: &str = "feedloop.feedback/v1";
 macro_rules! id_newtype {
     ($name:ident, $what:literal) => {
         #[doc = concat!("A validated ", $what, ": 1..=128 characters from `[A-Za-z0-9._:@/+=-]`.")]
+        // Read back from JSON (a stored record, a queued intent) it is checked again
+        // (`try_from`): no way in skips the rule.
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-        #[serde(transparent)]
+        #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                parse::check_id(&s).map(|()| Self(s))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
 
         impl $name {
             pub fn parse(s: &str) -> Result<Self, String> {
@@ -231,5 +258,23 @@ pub struct Feedback {
 impl Feedback {
     pub fn kind(&self) -> Kind {
         self.details.kind()
+    }
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+
+    #[test]
+    fn ids_read_back_from_json_are_checked_again() {
+        let ok: CustomerId = serde_json::from_str("\"cust-042\"").unwrap();
+        assert_eq!(ok, "cust-042");
+        assert_eq!(serde_json::to_string(&ok).unwrap(), "\"cust-042\"");
+        for bad in ["\"\"", "\"two words\"", "\"ada@example.com\\n\""] {
+            assert!(serde_json::from_str::<CustomerId>(bad).is_err(), "{bad}");
+            assert!(serde_json::from_str::<FeedbackId>(bad).is_err(), "{bad}");
+        }
+        let long = format!("\"{}\"", "x".repeat(129));
+        assert!(serde_json::from_str::<FeedbackId>(&long).is_err());
     }
 }

@@ -230,8 +230,8 @@ mod tests {
 
     fn intent(purpose: Purpose, channels: Vec<ContactChannel>) -> FollowUpIntent {
         FollowUpIntent {
-            feedback_id: "f1".into(),
-            customer_id: "c1".into(),
+            feedback_id: crate::envelope::FeedbackId::parse("f1").unwrap(),
+            customer_id: crate::envelope::CustomerId::parse("c1").unwrap(),
             playbook: "p".into(),
             purpose,
             priority: 1,

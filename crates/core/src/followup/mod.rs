@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::AnalyzedFeedback;
-use crate::envelope::{Channel, Details, Kind, Priority, TicketStatus};
+use crate::envelope::{Channel, CustomerId, Details, FeedbackId, Kind, Priority, TicketStatus};
 use crate::nps::NpsCategory;
 use crate::profile::{Profile, Segment};
 
@@ -112,8 +112,8 @@ pub enum PlaybookError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct FollowUpIntent {
-    pub feedback_id: String,
-    pub customer_id: String,
+    pub feedback_id: FeedbackId,
+    pub customer_id: CustomerId,
     pub playbook: String,
     pub purpose: Purpose,
     pub priority: i32,
@@ -212,8 +212,8 @@ impl Playbook {
                     .total_cmp(&b.sentiment.unwrap_or(0.0))
             });
         Some(FollowUpIntent {
-            feedback_id: f.feedback_id.to_string(),
-            customer_id: f.customer_id.to_string(),
+            feedback_id: f.feedback_id.clone(),
+            customer_id: f.customer_id.clone(),
             playbook: rule.id.clone(),
             purpose: rule.purpose,
             priority: rule.priority,

@@ -270,8 +270,8 @@ mod tests {
 
     fn intent(purpose: Purpose) -> FollowUpIntent {
         FollowUpIntent {
-            feedback_id: "f1".into(),
-            customer_id: "c1".into(),
+            feedback_id: crate::envelope::FeedbackId::parse("f1").unwrap(),
+            customer_id: crate::envelope::CustomerId::parse("c1").unwrap(),
             playbook: "detractor_recovery".into(),
             purpose,
             priority: 100,

@@ -1,0 +1,85 @@
+//! The two functions' services, built from their typed configuration over the AWS
+//! adapters. The Lambdas' `main` and the CLI's `local drain` both call these, so what
+//! runs locally is what is deployed, settings included.
+
+use aws_config::SdkConfig;
+use feedloop_core::analysis::Analyzer;
+use feedloop_core::followup::templates::Templates;
+use feedloop_followup::config::FollowUpConfig;
+use feedloop_followup::notifications::Notifications;
+use feedloop_followup::Dispatcher;
+use feedloop_ingest::config::{ConfigError, IngestConfig};
+use feedloop_ingest::{Ingest, Settings};
+use feedloop_kit::Clock;
+
+use crate::followups::{AwsDelivery, AwsFollowUps};
+use crate::secrets::SecretError;
+use crate::{DynamoStore, SqsQueue};
+
+pub type IngestService = Ingest<DynamoStore, AwsFollowUps>;
+pub type FollowUpService = Dispatcher<DynamoStore, AwsDelivery, SqsQueue>;
+
+/// The ingest service `config` describes; the analyzer is built by the caller, which
+/// knows where the encoder lives.
+pub fn ingest(
+    sdk: &SdkConfig,
+    config: &IngestConfig,
+    analyzer: Analyzer,
+    clock: Clock,
+) -> Result<IngestService, ConfigError> {
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        &config.table_name,
+        config.retention_days,
+    )
+    .with_aggregate_shards(config.aggregate_shards);
+    let settings = Settings {
+        half_life_days: config.half_life_days,
+        aggregate_shards: config.aggregate_shards,
+        max_concurrency: config.max_concurrency,
+        max_followup_age_hours: config.max_followup_age_hours,
+    };
+    let followups = AwsFollowUps {
+        store: store.clone(),
+        sqs: aws_sdk_sqs::Client::new(sdk),
+        queue_url: config.followup_queue_url.clone(),
+    };
+    Ok(Ingest::new(store, analyzer, settings, clock)
+        .with_followups(config.load_playbook()?, followups))
+}
+
+/// The follow-up dispatcher and the SES notification handler `config` describes (both
+/// salt the suppression list with the stack secret, read here).
+pub async fn followup(
+    sdk: &SdkConfig,
+    config: &FollowUpConfig,
+    clock: Clock,
+) -> Result<(FollowUpService, Notifications<DynamoStore>), SecretError> {
+    let keys = crate::secrets::stack_keys(sdk, &config.secret_arn).await?;
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        &config.table_name,
+        config.retention_days,
+    );
+    let notifications = Notifications {
+        store: store.clone(),
+        suppression_salt: keys.suppression_salt.clone(),
+        clock: clock.clone(),
+    };
+    let dispatcher = Dispatcher {
+        store,
+        deliver: AwsDelivery {
+            ses: aws_sdk_sesv2::Client::new(sdk),
+            sns: aws_sdk_sns::Client::new(sdk),
+            from: config.email_from.clone().unwrap_or_default(),
+            configuration_set: config.configuration_set.clone(),
+        },
+        requeue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.queue_url, 0),
+        templates: Templates::default_catalog(),
+        policy: config.policy_with(&keys),
+        mode: config.mode,
+        suppression_salt: keys.suppression_salt,
+        clock,
+    };
+    Ok((dispatcher, notifications))
+}
