@@ -131,3 +131,62 @@ impl<T: MessageQueue> MessageQueue for Faulty<T> {
         }
     }
 }
+
+impl<T> Faulty<T> {
+    /// One call through the dice: fail before it, run it, or run it and fail after.
+    async fn around<R>(
+        &self,
+        what: &str,
+        f: impl std::future::Future<Output = Result<R, StoreError>>,
+    ) -> Result<R, StoreError> {
+        match self.roll() {
+            Point::Before => Err(injected(&format!("before {what}"))),
+            Point::None => f.await,
+            Point::After => {
+                f.await?;
+                Err(injected(&format!("after {what}")))
+            }
+        }
+    }
+}
+
+impl<T: FollowUpSink> FollowUpSink for Faulty<T> {
+    async fn enqueue(
+        &self,
+        intent: &feedloop_core::followup::FollowUpIntent,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.around("enqueue", self.inner.enqueue(intent, now))
+            .await
+    }
+    async fn stored_intent(
+        &self,
+        customer: &CustomerId,
+        history_key: &str,
+    ) -> Result<Option<feedloop_core::followup::FollowUpIntent>, StoreError> {
+        self.around(
+            "stored intent read",
+            self.inner.stored_intent(customer, history_key),
+        )
+        .await
+    }
+    async fn pending(
+        &self,
+        customer: &CustomerId,
+    ) -> Result<Option<feedloop_core::followup::outcomes::SentState>, StoreError> {
+        self.around("pending read", self.inner.pending(customer))
+            .await
+    }
+    async fn record_outcome(
+        &self,
+        customer: &CustomerId,
+        sent: &feedloop_core::followup::outcomes::SentState,
+        outcome: &feedloop_core::followup::outcomes::Outcome,
+    ) -> Result<(), StoreError> {
+        self.around(
+            "outcome write",
+            self.inner.record_outcome(customer, sent, outcome),
+        )
+        .await
+    }
+}

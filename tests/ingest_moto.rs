@@ -19,6 +19,7 @@ use feedloop_ingest::memory::{MemoryState, MemoryStore};
 use feedloop_ingest::poller::{poll_once, to_event};
 use feedloop_ingest::ports::*;
 use feedloop_ingest::{Ingest, Settings};
+use feedloop_tests::compare::assert_same_effects;
 use feedloop_tests::faults::Faulty;
 use feedloop_tests::harness::Stack;
 use feedloop_tests::{envelopes, test_now};
@@ -181,58 +182,6 @@ async fn table_state(stack: &Stack) -> MemoryState {
 }
 
 /// Profiles hold float sums whose last bits depend on the order of application.
-fn assert_same_effects(got: &MemoryState, want: &MemoryState) {
-    assert_eq!(got.feedback, want.feedback, "feedback records differ");
-    assert_eq!(got.aggregates, want.aggregates, "aggregates differ");
-    assert_eq!(
-        got.profiles.keys().collect::<Vec<_>>(),
-        want.profiles.keys().collect::<Vec<_>>()
-    );
-    for (id, w) in &want.profiles {
-        let g = &got.profiles[id];
-        assert_eq!(
-            g.value.feedback_count, w.value.feedback_count,
-            "{id}: feedback_count"
-        );
-        let (gv, wv) = (
-            serde_json::to_value(&g.value).unwrap(),
-            serde_json::to_value(&w.value).unwrap(),
-        );
-        approx(&gv, &wv, id);
-        assert_eq!(g.value.segment(), w.value.segment(), "{id}: segment");
-    }
-}
-
-fn approx(a: &serde_json::Value, b: &serde_json::Value, path: &str) {
-    use serde_json::Value;
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            assert!(
-                (x - y).abs() <= 1e-9 * (1.0 + x.abs().max(y.abs())),
-                "{path}: {x} != {y}"
-            );
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            assert_eq!(
-                x.keys().collect::<Vec<_>>(),
-                y.keys().collect::<Vec<_>>(),
-                "{path}"
-            );
-            for (k, v) in x {
-                approx(v, &y[k], &format!("{path}.{k}"));
-            }
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            assert_eq!(x.len(), y.len(), "{path}");
-            for (i, (p, q)) in x.iter().zip(y).enumerate() {
-                approx(p, q, &format!("{path}[{i}]"));
-            }
-        }
-        _ => assert_eq!(a, b, "{path}"),
-    }
-}
-
 /// The fault-free, in-order reference: the same envelopes through the in-memory store.
 async fn reference(bodies: &[String]) -> MemoryState {
     let svc = ingest(MemoryStore::default());

@@ -1,5 +1,6 @@
 //! Shared helpers for the cross-crate integration tests.
 
+pub mod compare;
 pub mod faults;
 pub mod harness;
 
