@@ -31,7 +31,7 @@ use feedloop_ingest::poller::{succeeded, to_event};
 use feedloop_ingest::ports::*;
 use feedloop_ingest::{Ingest, Settings};
 use feedloop_tests::compare::assert_same_effects;
-use feedloop_tests::faults::Faulty;
+use feedloop_tests::faults::{Faulty, Shared};
 use feedloop_tests::{envelopes, test_now, Rng};
 use tokio::sync::Notify;
 
@@ -258,57 +258,6 @@ impl<T: FollowUpSink> FollowUpSink for Crashy<T> {
         outcome: &Outcome,
     ) -> Result<(), StoreError> {
         self.call(self.inner.record_outcome(c, sent, outcome)).await
-    }
-}
-
-/// Lets the test keep the store while the service owns a handle on it.
-struct Shared<T>(Arc<T>);
-
-impl<T: ProfileStore> ProfileStore for Shared<T> {
-    async fn load_profile(&self, c: &CustomerId) -> Result<Option<Versioned<Profile>>, StoreError> {
-        self.0.load_profile(c).await
-    }
-    async fn commit(&self, c: &Commit) -> Result<CommitOutcome, StoreError> {
-        self.0.commit(c).await
-    }
-}
-
-impl<T: RejectStore> RejectStore for Shared<T> {
-    async fn record_reject(&self, r: &RejectRecord) -> Result<(), StoreError> {
-        self.0.record_reject(r).await
-    }
-}
-
-impl<T: FollowUpSink> FollowUpSink for Shared<T> {
-    async fn enqueue(&self, i: &FollowUpIntent, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.0.enqueue(i, now).await
-    }
-    async fn stored_intent(
-        &self,
-        c: &CustomerId,
-        key: &str,
-    ) -> Result<Option<FollowUpIntent>, StoreError> {
-        self.0.stored_intent(c, key).await
-    }
-    async fn pending(&self, c: &CustomerId) -> Result<Option<SentState>, StoreError> {
-        self.0.pending(c).await
-    }
-    async fn record_outcome(
-        &self,
-        c: &CustomerId,
-        sent: &SentState,
-        outcome: &Outcome,
-    ) -> Result<(), StoreError> {
-        self.0.record_outcome(c, sent, outcome).await
-    }
-}
-
-impl<T: MessageQueue> MessageQueue for Shared<T> {
-    async fn receive(&self, max: usize) -> Result<Vec<QueueMessage>, StoreError> {
-        self.0.receive(max).await
-    }
-    async fn ack(&self, messages: &[QueueMessage]) -> Result<(), StoreError> {
-        self.0.ack(messages).await
     }
 }
 

@@ -190,3 +190,62 @@ impl<T: FollowUpSink> FollowUpSink for Faulty<T> {
         .await
     }
 }
+
+/// Lets a test keep a handle on a store or queue (its fault counters, its state)
+/// while the service owns it.
+pub struct Shared<T>(pub std::sync::Arc<T>);
+
+impl<T: ProfileStore> ProfileStore for Shared<T> {
+    async fn load_profile(&self, c: &CustomerId) -> Result<Option<Versioned<Profile>>, StoreError> {
+        self.0.load_profile(c).await
+    }
+    async fn commit(&self, c: &Commit) -> Result<CommitOutcome, StoreError> {
+        self.0.commit(c).await
+    }
+}
+
+impl<T: RejectStore> RejectStore for Shared<T> {
+    async fn record_reject(&self, r: &RejectRecord) -> Result<(), StoreError> {
+        self.0.record_reject(r).await
+    }
+}
+
+impl<T: FollowUpSink> FollowUpSink for Shared<T> {
+    async fn enqueue(
+        &self,
+        i: &feedloop_core::followup::FollowUpIntent,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.0.enqueue(i, now).await
+    }
+    async fn stored_intent(
+        &self,
+        c: &CustomerId,
+        key: &str,
+    ) -> Result<Option<feedloop_core::followup::FollowUpIntent>, StoreError> {
+        self.0.stored_intent(c, key).await
+    }
+    async fn pending(
+        &self,
+        c: &CustomerId,
+    ) -> Result<Option<feedloop_core::followup::outcomes::SentState>, StoreError> {
+        self.0.pending(c).await
+    }
+    async fn record_outcome(
+        &self,
+        c: &CustomerId,
+        sent: &feedloop_core::followup::outcomes::SentState,
+        outcome: &feedloop_core::followup::outcomes::Outcome,
+    ) -> Result<(), StoreError> {
+        self.0.record_outcome(c, sent, outcome).await
+    }
+}
+
+impl<T: MessageQueue> MessageQueue for Shared<T> {
+    async fn receive(&self, max: usize) -> Result<Vec<QueueMessage>, StoreError> {
+        self.0.receive(max).await
+    }
+    async fn ack(&self, messages: &[QueueMessage]) -> Result<(), StoreError> {
+        self.0.ack(messages).await
+    }
+}

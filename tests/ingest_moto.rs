@@ -20,7 +20,7 @@ use feedloop_ingest::poller::{poll_once, to_event};
 use feedloop_ingest::ports::*;
 use feedloop_ingest::{Ingest, Settings};
 use feedloop_tests::compare::assert_same_effects;
-use feedloop_tests::faults::Faulty;
+use feedloop_tests::faults::{Faulty, Shared};
 use feedloop_tests::harness::Stack;
 use feedloop_tests::{envelopes, test_now};
 
@@ -440,7 +440,7 @@ async fn chaos_faults_lose_and_double_count_nothing() {
     let sqs = queue(&stack, &stack.urls.ingest);
     let store = Arc::new(Faulty::new(dynamo(&stack).await, 0.10, 0xc4a05));
     let q = Arc::new(Faulty::new(sqs.clone(), 0.10, 0x9e1e));
-    let svc = Arc::new(ingest(ArcStore(store.clone())));
+    let svc = Arc::new(ingest(Shared(store.clone())));
     let started = Instant::now();
     // moto's SQS costs O(queue length) per call, so the producer keeps the backlog
     // short, like a steady real-world stream, while four pollers consume.
@@ -548,22 +548,4 @@ async fn chaos_faults_lose_and_double_count_nothing() {
         },
         &want,
     );
-}
-
-/// Lets the test keep a handle on the fault counters while the service owns the store.
-struct ArcStore<T>(Arc<T>);
-
-impl<T: ProfileStore> ProfileStore for ArcStore<T> {
-    async fn load_profile(&self, c: &CustomerId) -> Result<Option<Versioned<Profile>>, StoreError> {
-        self.0.load_profile(c).await
-    }
-    async fn commit(&self, c: &Commit) -> Result<CommitOutcome, StoreError> {
-        self.0.commit(c).await
-    }
-}
-
-impl<T: RejectStore> RejectStore for ArcStore<T> {
-    async fn record_reject(&self, r: &RejectRecord) -> Result<(), StoreError> {
-        self.0.record_reject(r).await
-    }
 }
