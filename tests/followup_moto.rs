@@ -64,6 +64,7 @@ fn dispatcher(stack: &Stack, mode: DeliveryMode, now: DateTime<Utc>) -> AwsDispa
         mode,
         suppression_salt: SALT.into(),
         clock: Arc::new(move || now),
+        claim_lease: std::time::Duration::from_secs(30),
     }
 }
 

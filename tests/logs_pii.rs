@@ -168,6 +168,7 @@ async fn no_seeded_personal_data_reaches_the_logs() {
         mode: DeliveryMode::Live,
         suppression_salt: keys.suppression_salt.clone(),
         clock: Arc::new(test_now),
+        claim_lease: std::time::Duration::from_secs(30),
     };
     let (mut sent, mut bad_intents) = (0, 0);
     loop {

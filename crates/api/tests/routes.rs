@@ -447,6 +447,7 @@ async fn erase_leaves_only_the_suppression_record_and_later_follow_ups_are_suppr
         mode: DeliveryMode::Live,
         suppression_salt: keys().suppression_salt,
         clock: Arc::new(now),
+        claim_lease: std::time::Duration::from_secs(30),
     };
     let handled = d
         .process("late", &serde_json::to_string(&intent).unwrap())

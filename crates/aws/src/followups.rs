@@ -313,18 +313,7 @@ impl FollowUpStore for DynamoStore {
     async fn record(&self, a: &AttemptRecord) -> Result<(), StoreError> {
         let mut put = Put::builder()
             .table_name(self.table())
-            .item(schema::PK, s(keys::customer(a.customer_id.as_str())))
-            .item(
-                schema::SK,
-                s(keys::followup(a.feedback_id.as_str(), &a.playbook)),
-            )
-            .item("type", s("followup"))
-            .item("playbook", s(&a.playbook))
-            .item("feedback_id", s(a.feedback_id.as_str()))
-            .item("status", s(a.status.as_str()))
-            .item("at", s(a.at.to_rfc3339()))
-            .item("data", s(json("follow-up", a)?))
-            .item(schema::TTL_ATTRIBUTE, self.expires_at_pub(a.at));
+            .set_item(Some(self.attempt_item(a)?));
         if a.status == Status::Skipped {
             // A duplicate intent must not turn an earlier "sent" into "skipped".
             put = put
@@ -366,6 +355,78 @@ impl FollowUpStore for DynamoStore {
                 _ => Err(classify("record follow-up", &e)),
             },
         }
+    }
+
+    async fn settle_interrupted(
+        &self,
+        a: &AttemptRecord,
+        claimed_before: DateTime<Utc>,
+    ) -> Result<Settle, StoreError> {
+        let key = (
+            s(keys::customer(a.customer_id.as_str())),
+            s(keys::followup(a.feedback_id.as_str(), &a.playbook)),
+        );
+        let result = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(self.attempt_item(a)?))
+            // Claim times are RFC 3339 in UTC: string order is time order.
+            .condition_expression("#status = :claimed AND #claimed_at < :before")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#claimed_at", "claimed_at")
+            .expression_attribute_values(":claimed", s("claimed"))
+            .expression_attribute_values(":before", s(claimed_before.to_rfc3339()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => return Ok(Settle::Settled),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(classify("settle interrupted follow-up", &e)),
+        }
+        // Which half of the condition failed: recorded since, or claimed recently.
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(schema::PK, key.0)
+            .key(schema::SK, key.1)
+            .consistent_read(true)
+            .projection_expression("#status")
+            .expression_attribute_names("#status", "status")
+            .send()
+            .await
+            .map_err(|e| classify("read follow-up attempt", &e))?;
+        let status = out
+            .item()
+            .and_then(|i| i.get("status"))
+            .and_then(|v| v.as_s().ok());
+        Ok(match status.map(String::as_str) {
+            Some("claimed") => Settle::InFlight,
+            _ => Settle::Final,
+        })
+    }
+}
+
+impl DynamoStore {
+    /// The history item of an attempt with its outcome.
+    fn attempt_item(&self, a: &AttemptRecord) -> Result<HashMap<String, AttributeValue>, StoreError> {
+        Ok(HashMap::from([
+            (schema::PK.to_owned(), s(keys::customer(a.customer_id.as_str()))),
+            (
+                schema::SK.to_owned(),
+                s(keys::followup(a.feedback_id.as_str(), &a.playbook)),
+            ),
+            ("type".to_owned(), s("followup")),
+            ("playbook".to_owned(), s(&a.playbook)),
+            ("feedback_id".to_owned(), s(a.feedback_id.as_str())),
+            ("status".to_owned(), s(a.status.as_str())),
+            ("at".to_owned(), s(a.at.to_rfc3339())),
+            ("data".to_owned(), s(json("follow-up", a)?)),
+            (schema::TTL_ATTRIBUTE.to_owned(), self.expires_at_pub(a.at)),
+        ]))
     }
 }
 
@@ -574,6 +635,27 @@ pub struct AwsDelivery {
     pub configuration_set: Option<String>,
 }
 
+impl AwsDelivery {
+    /// SES and SNS clients with the SDK's own retries off: it retries timeouts, and a
+    /// timed-out send may have been delivered. The dispatcher retries what the provider
+    /// refused, and only that.
+    pub fn new(sdk: &aws_config::SdkConfig, from: String, configuration_set: Option<String>) -> Self {
+        use aws_sdk_sesv2::config::retry::RetryConfig;
+        let ses = aws_sdk_sesv2::config::Builder::from(sdk)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        let sns = aws_sdk_sns::config::Builder::from(sdk)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        AwsDelivery {
+            ses: aws_sdk_sesv2::Client::from_conf(ses),
+            sns: aws_sdk_sns::Client::from_conf(sns),
+            from,
+            configuration_set,
+        }
+    }
+}
+
 /// What kind of failure a provider error is. Sending pauses and quotas are passing
 /// (the account recovers, the next day's quota comes); a refused address is the
 /// recipient's; everything else is ours to fix and retrying will not.
@@ -617,8 +699,15 @@ where
                 kind: failure_kind(code, message),
             }
         }
-        // Timeouts and connection errors: the provider did not answer.
-        other => DeliveryError::transient(format!("{what}: {}", pii::redact(&other.to_string()))),
+        // Never sent: our request could not be built.
+        SdkError::ConstructionFailure(_) => {
+            DeliveryError::permanent(format!("{what}: {}", pii::redact(&e.to_string())))
+        }
+        // Timeouts, dropped connections, unreadable replies: the request may have
+        // reached the provider and been accepted. Sending again could deliver twice.
+        other => {
+            DeliveryError::unconfirmed(format!("{what}: {}", pii::redact(&other.to_string())))
+        }
     }
 }
 

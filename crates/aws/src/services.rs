@@ -68,18 +68,18 @@ pub async fn followup(
     };
     let dispatcher = Dispatcher {
         store,
-        deliver: AwsDelivery {
-            ses: aws_sdk_sesv2::Client::new(sdk),
-            sns: aws_sdk_sns::Client::new(sdk),
-            from: config.email_from.clone().unwrap_or_default(),
-            configuration_set: config.configuration_set.clone(),
-        },
+        deliver: AwsDelivery::new(
+            sdk,
+            config.email_from.clone().unwrap_or_default(),
+            config.configuration_set.clone(),
+        ),
         requeue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.queue_url, 0),
         templates: Templates::default_catalog(),
         policy: config.policy_with(&keys),
         mode: config.mode,
         suppression_salt: keys.suppression_salt,
         clock,
+        claim_lease: std::time::Duration::from_secs(crate::schema::FOLLOWUP_TIMEOUT_SECS as u64),
     };
     Ok((dispatcher, notifications))
 }

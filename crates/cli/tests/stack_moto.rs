@@ -329,6 +329,7 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
         mode: DeliveryMode::Live,
         suppression_salt: stack.keys().await.suppression_salt,
         clock: Arc::new(test_now),
+        claim_lease: std::time::Duration::from_secs(30),
     };
     let intent = serde_json::json!({"feedback_id": "late", "customer_id": "cust-0017", "playbook": "detractor_recovery",
         "purpose": "service", "priority": 100, "template": "detractor_recovery", "channels": ["email"],

@@ -27,6 +27,12 @@ pub const DELIVERY_ATTEMPTS: u32 = 3;
 /// reason; between them it waits on the queue (`backoff_delay`), about an hour in all.
 pub const DELIVERY_ROUNDS: u32 = 8;
 
+/// The reasons of the two "failed" outcomes where the customer may have the message.
+pub const UNCONFIRMED: &str = "the provider did not answer; not sent again, it may have been delivered";
+pub const INTERRUPTED: &str =
+    "interrupted between claim and record; not sent again, it may have been delivered";
+pub const INTERRUPTED_DRY_RUN: &str = "interrupted between claim and record (dry run)";
+
 /// How long an intent waits on the queue after `failed_rounds` refused deliveries.
 pub fn backoff_delay(failed_rounds: u32) -> std::time::Duration {
     let secs = 60u64.saturating_mul(1 << failed_rounds.min(10));
@@ -109,6 +115,9 @@ pub struct Dispatcher<S, D, Q> {
     pub mode: DeliveryMode,
     pub suppression_salt: String,
     pub clock: Clock,
+    /// How long a claim may be held by a live dispatcher (the function timeout): an
+    /// attempt still only claimed after that was abandoned between claim and record.
+    pub claim_lease: std::time::Duration,
 }
 
 impl<S, D, Q> Dispatcher<S, D, Q>
@@ -248,8 +257,35 @@ where
         let claim = self.store.claim(&claim_request).await?;
         match claim {
             Claim::AlreadyClaimed => {
-                info!("already claimed: one follow-up per feedback and playbook");
-                return Ok(Handled::Duplicate);
+                // A dispatcher that stopped between claim and record (timeout, crash,
+                // a record that kept failing) leaves the attempt claimed; its message
+                // comes back here. It may have been sent: close it as failed, never
+                // send it again.
+                let reason = match self.mode {
+                    DeliveryMode::Live => INTERRUPTED,
+                    DeliveryMode::DryRun => INTERRUPTED_DRY_RUN,
+                };
+                let lease = Duration::from_std(self.claim_lease).unwrap_or(Duration::MAX);
+                let closed = record(Status::Failed, Some(reason.to_owned()));
+                return match self
+                    .store
+                    .settle_interrupted(&closed, now - lease)
+                    .await?
+                {
+                    Settle::Final => {
+                        info!("already claimed: one follow-up per feedback and playbook");
+                        Ok(Handled::Duplicate)
+                    }
+                    // Retried after the visibility timeout, by when the holder has
+                    // recorded or is gone.
+                    Settle::InFlight => Err(StoreError::Transient(
+                        "another delivery of this intent holds the claim".into(),
+                    )),
+                    Settle::Settled => {
+                        warn!("claimed but never recorded: closed as failed, not resent");
+                        Ok(Handled::Recorded(Status::Failed))
+                    }
+                };
             }
             Claim::Capped => {
                 let reason = SkipReason::FrequencyCap {
@@ -281,6 +317,12 @@ where
                         nps_before: intent.nps_score,
                         sentiment_before: intent.sentiment,
                     });
+                }
+                Err(e) if e.kind == FailureKind::Unconfirmed => {
+                    // Perhaps delivered: the claim and the caps stand, as for a sent
+                    // message, and it is never tried again.
+                    attempt.status = Status::Failed;
+                    attempt.reason = Some(format!("{UNCONFIRMED}: {}", e.message));
                 }
                 Err(e) => {
                     let rounds = intent.delivery_attempts + 1;
@@ -323,7 +365,7 @@ where
                         FailureKind::BadRecipient => {
                             format!("{} (address suppressed)", e.message)
                         }
-                        FailureKind::Permanent => e.message,
+                        FailureKind::Permanent | FailureKind::Unconfirmed => e.message,
                     });
                 }
             }

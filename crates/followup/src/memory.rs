@@ -43,8 +43,7 @@ impl FollowUpStore for MemoryStore {
                 last.insert(r.playbook.to_owned(), r.now),
             );
             s.caps_before_claim.insert(key.clone(), before);
-            s.followups
-                .insert(key, serde_json::json!({"status": "claimed"}));
+            s.followups.insert(key, claimed(r.now));
             Claim::Granted
         }))
     }
@@ -70,9 +69,7 @@ impl FollowUpStore for MemoryStore {
                     };
                 }
             }
-            if !keep_attempt
-                && s.followups.get(&key) == Some(&serde_json::json!({"status": "claimed"}))
-            {
+            if !keep_attempt && s.followups.get(&key) == Some(&claimed(r.now)) {
                 s.followups.remove(&key);
             }
         });
@@ -103,6 +100,41 @@ impl FollowUpStore for MemoryStore {
         });
         Ok(())
     }
+
+    async fn settle_interrupted(
+        &self,
+        a: &AttemptRecord,
+        claimed_before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Settle, StoreError> {
+        let value = serde_json::to_value(a)
+            .map_err(|e| StoreError::Permanent(format!("encoding attempt: {e}")))?;
+        Ok(self.with(|s| {
+            let key = (
+                a.customer_id.to_string(),
+                a.feedback_id.to_string(),
+                a.playbook.clone(),
+            );
+            let Some(old) = s.followups.get(&key) else {
+                return Settle::Final;
+            };
+            if old["status"] != "claimed" {
+                return Settle::Final;
+            }
+            let at = old["claimed_at"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+            if at.is_some_and(|t| t >= claimed_before) {
+                return Settle::InFlight;
+            }
+            s.followups.insert(key, value);
+            Settle::Settled
+        }))
+    }
+}
+
+/// An attempt between claim and record, as the DynamoDB item has it.
+fn claimed(at: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    serde_json::json!({"status": "claimed", "claimed_at": at.to_rfc3339()})
 }
 
 impl SuppressionList for MemoryStore {

@@ -20,6 +20,17 @@ pub enum Claim {
     Capped,
 }
 
+/// What `settle_interrupted` found for an attempt that was claimed before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// It has its outcome already: the intent is a duplicate.
+    Final,
+    /// Claimed recently: its dispatcher may still be sending or recording.
+    InFlight,
+    /// Its dispatcher died between claim and record; now it is recorded failed.
+    Settled,
+}
+
 #[derive(Debug, Clone)]
 pub struct ClaimRequest<'a> {
     pub customer_id: &'a str,
@@ -104,6 +115,15 @@ pub trait FollowUpStore: Send + Sync {
         &self,
         attempt: &AttemptRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Give an attempt that is still only claimed, and was claimed before
+    /// `claimed_before`, its final record (`attempt`, failed): its dispatcher stopped
+    /// between claim and record, so nobody else will. Conditional, so a record written
+    /// meanwhile is never overwritten.
+    fn settle_interrupted(
+        &self,
+        attempt: &AttemptRecord,
+        claimed_before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Settle, StoreError>> + Send;
 }
 
 /// Salted keys that are never contacted again (see `core::followup::suppression`).
@@ -134,6 +154,10 @@ pub enum FailureKind {
     BadRecipient,
     /// Anything else that retrying will not fix (our sender, our content).
     Permanent,
+    /// The request may have reached the provider and no answer came back (a timeout,
+    /// a dropped connection, an unreadable reply): it may have been delivered, so it
+    /// is never sent again.
+    Unconfirmed,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -160,6 +184,12 @@ impl DeliveryError {
         DeliveryError {
             message: message.into(),
             kind: FailureKind::Permanent,
+        }
+    }
+    pub fn unconfirmed(message: impl Into<String>) -> Self {
+        DeliveryError {
+            message: message.into(),
+            kind: FailureKind::Unconfirmed,
         }
     }
 }
@@ -211,6 +241,13 @@ impl<T: FollowUpStore> FollowUpStore for std::sync::Arc<T> {
     }
     fn record(&self, a: &AttemptRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).record(a)
+    }
+    fn settle_interrupted(
+        &self,
+        a: &AttemptRecord,
+        before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Settle, StoreError>> + Send {
+        (**self).settle_interrupted(a, before)
     }
 }
 

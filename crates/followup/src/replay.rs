@@ -122,6 +122,7 @@ impl Replay {
             mode: DeliveryMode::DryRun,
             suppression_salt: "replay-suppression-salt".into(),
             clock: clock.clock(),
+            claim_lease: std::time::Duration::from_secs(30),
         };
         Replay {
             clock,

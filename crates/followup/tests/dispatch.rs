@@ -65,6 +65,7 @@ fn world(mode: DeliveryMode, now: DateTime<Utc>) -> World {
         mode,
         suppression_salt: SALT.into(),
         clock: Arc::new(move || *c2.lock().unwrap()),
+        claim_lease: std::time::Duration::from_secs(30),
     };
     World {
         store,
@@ -575,5 +576,72 @@ async fn a_backfill_of_old_feedback_contacts_nobody_and_a_redrive_is_skipped_as_
             .unwrap()
             .starts_with("stale: the feedback is 99h old"),
         "{h:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_answer_from_the_provider_is_failed_at_once_and_never_sent_again() {
+    let w = world(DeliveryMode::Live, at(12));
+    // One unanswered send: were it retried (in the invocation or through the queue),
+    // the outbox would take the next try.
+    w.outbox
+        .fail_next
+        .lock()
+        .unwrap()
+        .push(DeliveryError::unconfirmed("ses send: timeout"));
+    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
+        .await;
+    assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::Failed)]);
+    assert!(w.outbox.sent.lock().unwrap().is_empty());
+    assert!(w.requeued.0.lock().unwrap().is_empty());
+    let h = w.history("c1");
+    let reason = h[0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with(handler::UNCONFIRMED), "{reason}");
+    // It may have reached c1, so it counts against the caps like a sent one.
+    w.feed("m2", &survey("f2", "c1", 1, "Still rude.", None))
+        .await;
+    assert_eq!(w.dispatch_all(1).await, [Handled::Recorded(Status::Skipped)]);
+    assert!(w.outbox.sent.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_claim_left_by_a_dead_dispatcher_is_closed_as_failed_after_the_lease() {
+    use feedloop_followup::ports::{ClaimRequest, FollowUpStore};
+    let w = world(DeliveryMode::Live, at(12));
+    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
+        .await;
+    let intent = w.store.snapshot().followup_queue[0].clone();
+    let body = serde_json::to_string(&intent).unwrap();
+    // A dispatcher claimed it ten seconds ago and has not recorded anything.
+    let claimed_at = at(12) - chrono::Duration::seconds(10);
+    let claim = ClaimRequest {
+        customer_id: "c1",
+        feedback_id: intent.feedback_id.as_str(),
+        playbook: &intent.playbook,
+        now: claimed_at,
+        global_window: chrono::Duration::days(7),
+        playbook_window: chrono::Duration::days(30),
+    };
+    w.store.claim(&claim).await.unwrap();
+    // Inside the lease it may still be sending: retry later, touch nothing.
+    let early = w.dispatcher.process("i0", &body).await;
+    assert!(matches!(early, Err(feedloop_followup::ports::StoreError::Transient(_))), "{early:?}");
+    assert_eq!(w.history("c1")[0]["status"], "claimed");
+    // Past the lease its dispatcher is gone: failed, not sent (it may have been).
+    *w.clock.lock().unwrap() = at(12) + chrono::Duration::seconds(25);
+    assert_eq!(
+        w.dispatcher.process("i0", &body).await.unwrap(),
+        Handled::Recorded(Status::Failed)
+    );
+    let h = w.history("c1");
+    assert_eq!(
+        (h.len(), h[0]["status"].as_str(), h[0]["reason"].as_str()),
+        (1, Some("failed"), Some(handler::INTERRUPTED))
+    );
+    assert!(w.outbox.sent.lock().unwrap().is_empty());
+    // From then on it is an ordinary duplicate.
+    assert_eq!(
+        w.dispatcher.process("i0", &body).await.unwrap(),
+        Handled::Duplicate
     );
 }
