@@ -18,11 +18,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::envelope::CustomerId;
 use feedloop_core::followup::outcomes::{Outcome, SentState};
-use feedloop_core::followup::{FollowUpIntent, Playbook};
+use feedloop_core::followup::plan::{DispatchPolicy, Message};
+use feedloop_core::followup::templates::Templates;
+use feedloop_core::followup::{FollowUpIntent, Playbook, Purpose};
+use feedloop_followup::handler::{INTERRUPTED, UNCONFIRMED};
+use feedloop_followup::ports::{
+    AttemptRecord, Claim, ClaimRequest, Deliver, DeliveryError, FollowUpStore, Requeue, Settle,
+    SuppressionList,
+};
+use feedloop_followup::{DeliveryMode, Dispatcher};
 use feedloop_core::profile::Profile;
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
@@ -43,6 +52,9 @@ const BATCH: usize = 10;
 tokio::task_local! {
     /// The running invocation's kill switch: a crash point pulls it.
     static INVOCATION: Arc<Notify>;
+    /// The claim the dispatcher was last granted in this invocation: the provider
+    /// files a delivery under it (an invocation handles one intent at a time).
+    static CLAIMED: Mutex<Option<Delivered>>;
 }
 
 // ---------------------------------------------------------------- the queue
@@ -86,6 +98,33 @@ impl SimQueue {
             body,
             receives: 0,
         });
+    }
+
+    /// A message that becomes visible after `delay` (SQS `DelaySeconds`).
+    fn send_delayed(&self, body: String, delay: Duration) {
+        let mut s = self.lock();
+        s.next += 1;
+        let id = format!("m-{}", s.next);
+        let until = tokio::time::Instant::now() + delay;
+        let m = Stored {
+            id: id.clone(),
+            body,
+            receives: 0,
+        };
+        // No receipt was handed out: nobody can delete it before it is received.
+        s.in_flight.insert(id, (m, until, String::new()));
+    }
+
+    /// How long until the next in-flight message becomes visible again.
+    fn next_due(&self) -> Duration {
+        let s = self.lock();
+        let now = tokio::time::Instant::now();
+        s.in_flight
+            .values()
+            .map(|(_, until, _)| until.saturating_duration_since(now))
+            .min()
+            .unwrap_or(Duration::ZERO)
+            .max(Duration::from_millis(100))
     }
 
     /// Messages visible or in flight (the dead-letter queue aside).
@@ -157,6 +196,13 @@ impl MessageQueue for SimQueue {
                 s.in_flight.remove(&m.message_id);
             }
         }
+        Ok(())
+    }
+}
+
+impl Requeue for SimQueue {
+    async fn requeue(&self, body: &str, delay: Duration) -> Result<(), StoreError> {
+        self.send_delayed(body.to_owned(), delay);
         Ok(())
     }
 }
@@ -261,6 +307,76 @@ impl<T: FollowUpSink> FollowUpSink for Crashy<T> {
     }
 }
 
+impl<T: FollowUpStore> FollowUpStore for Crashy<T> {
+    async fn contact(
+        &self,
+        c: &str,
+    ) -> Result<Option<feedloop_core::envelope::CustomerInfo>, StoreError> {
+        self.call(self.inner.contact(c)).await
+    }
+    async fn is_suppressed(&self, keys: &[String]) -> Result<bool, StoreError> {
+        self.call(self.inner.is_suppressed(keys)).await
+    }
+    async fn claim(&self, r: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
+        let got = self.call(self.inner.claim(r)).await;
+        if let Ok(Claim::Granted) = got {
+            let _ = CLAIMED.try_with(|c| {
+                *c.lock().unwrap() = Some(Delivered {
+                    key: (
+                        r.customer_id.to_owned(),
+                        r.feedback_id.to_owned(),
+                        r.playbook.to_owned(),
+                    ),
+                    claimed_at: r.now,
+                    provider_id: String::new(),
+                })
+            });
+        }
+        got
+    }
+    async fn release(&self, r: &ClaimRequest<'_>, keep: bool) -> Result<(), StoreError> {
+        self.call(self.inner.release(r, keep)).await
+    }
+    async fn record(&self, a: &AttemptRecord) -> Result<(), StoreError> {
+        self.call(self.inner.record(a)).await
+    }
+    async fn settle_interrupted(
+        &self,
+        a: &AttemptRecord,
+        before: DateTime<Utc>,
+    ) -> Result<Settle, StoreError> {
+        self.call(self.inner.settle_interrupted(a, before)).await
+    }
+}
+
+impl<T: SuppressionList> SuppressionList for Crashy<T> {
+    async fn suppress(&self, k: &[String], why: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.call(self.inner.suppress(k, why, now)).await
+    }
+    async fn count_soft_bounce(
+        &self,
+        k: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        self.call(self.inner.count_soft_bounce(k, id, now)).await
+    }
+}
+
+impl<T: Requeue> Requeue for Crashy<T> {
+    async fn requeue(&self, body: &str, delay: Duration) -> Result<(), StoreError> {
+        self.call(self.inner.requeue(body, delay)).await
+    }
+}
+
+/// Around the provider, "before" is between the claim and the send and "after" is
+/// between the send and the record.
+impl<T: Deliver> Deliver for Crashy<T> {
+    async fn deliver(&self, m: &Message, p: Purpose) -> Result<String, DeliveryError> {
+        self.call(self.inner.deliver(m, p)).await
+    }
+}
+
 // ---------------------------------------------------------------- the run
 
 fn service<S, F>(store: S, sink: F) -> Ingest<S, F>
@@ -328,11 +444,13 @@ struct Tally {
     conflicts: u64,
 }
 
-async fn poller<S, F, Q>(queue: &Q, sim: &SimQueue, svc: &Ingest<S, F>, tally: &Mutex<Tally>)
+/// One Lambda poller: receive a batch, invoke, delete what the response did not name
+/// as failed. `invoke` answers the batch response and the version conflicts retried.
+async fn poller<Q, H, Fut>(queue: &Q, sim: &SimQueue, invoke: H, tally: &Mutex<Tally>)
 where
-    S: ProfileStore + RejectStore,
-    F: FollowUpSink,
     Q: MessageQueue,
+    H: Fn(SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = (SqsBatchResponse, u64)>,
 {
     loop {
         let messages = match queue.receive(BATCH).await {
@@ -343,12 +461,15 @@ where
             if sim.outstanding() == 0 {
                 return;
             }
-            // Messages in flight come back when their visibility ends.
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            // Messages in flight or delayed come back when their time comes.
+            tokio::time::sleep(sim.next_due()).await;
             continue;
         }
         let kill = Arc::new(Notify::new());
-        let run = INVOCATION.scope(kill.clone(), svc.handle(to_event(&messages)));
+        let run = INVOCATION.scope(
+            kill.clone(),
+            CLAIMED.scope(Mutex::new(None), invoke(to_event(&messages))),
+        );
         let outcome = tokio::select! {
             biased;
             _ = kill.notified() => None,
@@ -362,15 +483,40 @@ where
                     t.abandoned += 1;
                     continue;
                 }
-                Some(Err(e)) => panic!("the handler failed the invocation: {e}"),
-                Some(Ok((response, report))) => {
+                Some((response, conflicts)) => {
                     t.batch_failures += response.batch_item_failures.len() as u64;
-                    t.conflicts += report.conflicts as u64;
+                    t.conflicts += conflicts;
                     succeeded(&messages, &response)
                 }
             }
         };
         let _ = queue.ack(&done).await;
+    }
+}
+
+/// Pollers until the queue is empty, then the dead-letter queue redriven, until both
+/// are; how many messages were redriven.
+async fn drain<Q, H, Fut>(queue: &Q, sim: &SimQueue, invoke: H, tally: &Mutex<Tally>) -> usize
+where
+    Q: MessageQueue,
+    H: Fn(SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = (SqsBatchResponse, u64)>,
+{
+    let mut redriven = 0;
+    loop {
+        let pollers: Vec<_> = (0..POLLERS)
+            .map(|_| poller(queue, sim, &invoke, tally))
+            .collect();
+        futures::future::join_all(pollers).await;
+        // An operator redrives the dead-letter queue; so does the test.
+        let dead = sim.take_dlq();
+        if dead.is_empty() {
+            return redriven;
+        }
+        redriven += dead.len();
+        for b in dead {
+            sim.send(b);
+        }
     }
 }
 
@@ -415,22 +561,14 @@ async fn crashes_and_faults_at_100k_lose_and_double_count_nothing() {
         sim.send(b.clone());
     }
     let tally = Mutex::new(Tally::default());
-    let mut redriven = 0;
-    loop {
-        let pollers: Vec<_> = (0..POLLERS)
-            .map(|_| poller(&queue, &sim, &svc, &tally))
-            .collect();
-        futures::future::join_all(pollers).await;
-        // An operator redrives the dead-letter queue; so does the test.
-        let dead = sim.take_dlq();
-        if dead.is_empty() {
-            break;
-        }
-        redriven += dead.len();
-        for b in dead {
-            sim.send(b);
-        }
-    }
+    let invoke = |event| async {
+        let (response, report) = svc
+            .handle(event)
+            .await
+            .unwrap_or_else(|e| panic!("the handler failed the invocation: {e}"));
+        (response, report.conflicts as u64)
+    };
+    let redriven = drain(&queue, &sim, invoke, &tally).await;
     let got = store.snapshot();
 
     let lost = want
@@ -536,4 +674,410 @@ async fn crashes_and_faults_at_100k_lose_and_double_count_nothing() {
         .collect();
     assert_eq!(rejected, want_rejected, "seed {seed}");
     assert!(got.rejects.values().all(|r| !r.reason.is_empty()));
+}
+
+// ---------------------------------------------------------------- follow-up dispatch
+
+/// A message the provider took, filed under the claim it was sent for.
+#[derive(Debug, Clone)]
+struct Delivered {
+    key: (String, String, String),
+    claimed_at: DateTime<Utc>,
+    provider_id: String,
+}
+
+/// SES / SNS: refuses a share of sends for a passing reason (nothing delivered), and
+/// loses the answer to a share of the sends it accepted (delivered, the caller hears
+/// nothing). The inbox is what customers received.
+struct Provider {
+    rng: Mutex<Rng>,
+    refuse: f64,
+    lose_answer: f64,
+    inbox: Mutex<Vec<Delivered>>,
+    refused: AtomicU64,
+    unanswered: AtomicU64,
+}
+
+impl Provider {
+    fn new(refuse: f64, lose_answer: f64, seed: u64) -> Provider {
+        Provider {
+            rng: Mutex::new(Rng(seed)),
+            refuse,
+            lose_answer,
+            inbox: Mutex::default(),
+            refused: AtomicU64::new(0),
+            unanswered: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Deliver for Provider {
+    async fn deliver(&self, _m: &Message, _p: Purpose) -> Result<String, DeliveryError> {
+        let (refuse, lose) = {
+            let mut rng = self.rng.lock().unwrap();
+            (rng.chance(self.refuse), rng.chance(self.lose_answer))
+        };
+        if refuse {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(DeliveryError::transient("Throttling: injected"));
+        }
+        let mut delivered = CLAIMED
+            .try_with(|c| c.lock().unwrap().clone())
+            .ok()
+            .flatten()
+            .expect("a send always follows a granted claim in the same invocation");
+        let mut inbox = self.inbox.lock().unwrap();
+        delivered.provider_id = format!("prov-{}", inbox.len());
+        let id = delivered.provider_id.clone();
+        inbox.push(delivered);
+        if lose {
+            self.unanswered.fetch_add(1, Ordering::Relaxed);
+            return Err(DeliveryError::unconfirmed("ses send: timeout (injected)"));
+        }
+        Ok(id)
+    }
+}
+
+/// Surveys from customers with a contact block (e-mail, or phone with SMS consent),
+/// all three NPS groups, a fifth of them from ten hot customers, within the last ten
+/// hours: what makes the dispatcher send.
+fn contact_traffic(n: usize, customers: u64, seed: u64) -> Vec<String> {
+    let texts = [
+        "The parcel never arrived and nobody answered.",
+        "Lovely staff and really quick service!",
+        "Charged twice for one order.",
+        "Fine, nothing special.",
+    ];
+    let mut rng = Rng(seed);
+    (0..n)
+        .map(|i| {
+            let c = if rng.chance(0.2) {
+                rng.below(10)
+            } else {
+                rng.below(customers)
+            };
+            let contact = if c % 3 == 0 {
+                format!(r#"{{"name":"Customer {c}","phone":"+4477009{c:05}","consent":{{"sms":true}}}}"#)
+            } else {
+                format!(r#"{{"name":"Customer {c}","email":"c{c}@example.test","timezone":"Europe/London"}}"#)
+            };
+            let at = test_now() - chrono::Duration::minutes(rng.below(600) as i64);
+            format!(
+                r#"{{"feedback_id":"fu-{seed}-{i}","customer_id":"fu-{c:04}","kind":"survey","occurred_at":"{}","nps_score":{},"text":"{}","channel":"email","customer":{contact}}}"#,
+                at.to_rfc3339(),
+                rng.below(11),
+                texts[rng.below(texts.len() as u64) as usize],
+            )
+        })
+        .collect()
+}
+
+const GLOBAL_WINDOW_DAYS: i64 = 7;
+
+fn dispatcher<S, D, Q>(store: S, deliver: D, requeue: Q) -> Dispatcher<S, D, Q> {
+    // The clock moves with the run (tokio's paused clock): deferrals and backoffs
+    // come due.
+    let start = tokio::time::Instant::now();
+    Dispatcher {
+        store,
+        deliver,
+        requeue,
+        templates: Templates::default_catalog(),
+        policy: DispatchPolicy {
+            company: Some("Acme Bikes".into()),
+            caps: feedloop_core::followup::guards::CapPolicy {
+                global_window_days: GLOBAL_WINDOW_DAYS,
+                playbook_window_days: 30,
+            },
+            ..DispatchPolicy::default()
+        },
+        mode: DeliveryMode::Live,
+        suppression_salt: "chaos-salt".into(),
+        clock: Arc::new(move || {
+            test_now() + chrono::Duration::from_std(start.elapsed()).expect("a short run")
+        }),
+        // Shorter than the queue's visibility timeout, as the function timeout is.
+        claim_lease: Duration::from_secs(10),
+    }
+}
+
+type Key = (String, String, String);
+
+/// The final record of every intent, by status, and the reasons of the failed ones.
+#[derive(Debug, Default)]
+struct Terminal {
+    sent: usize,
+    skipped: usize,
+    failed_unconfirmed: usize,
+    failed_interrupted: usize,
+    failed_other: usize,
+    missing: usize,
+}
+
+fn terminal(
+    followups: &BTreeMap<Key, serde_json::Value>,
+    intents: &BTreeSet<Key>,
+) -> Terminal {
+    let mut t = Terminal::default();
+    for k in intents {
+        let Some(v) = followups.get(k) else {
+            t.missing += 1;
+            continue;
+        };
+        let reason = v["reason"].as_str().unwrap_or("");
+        match v["status"].as_str() {
+            Some("sent") => t.sent += 1,
+            Some("skipped") => {
+                assert!(!reason.is_empty(), "a skip without its reason: {v}");
+                t.skipped += 1
+            }
+            Some("failed") if reason.starts_with(UNCONFIRMED) => t.failed_unconfirmed += 1,
+            Some("failed") if reason == INTERRUPTED => t.failed_interrupted += 1,
+            Some("failed") => t.failed_other += 1,
+            other => panic!("{k:?} ended {other:?}, not sent, skipped or failed: {v}"),
+        }
+    }
+    t
+}
+
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
+    let seed: u64 = std::env::var("FEEDLOOP_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5eed_d15c);
+    let n: usize = std::env::var("FEEDLOOP_DISPATCH_FEEDBACK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    println!(
+        "dispatch chaos: seed {seed} (reproduce: FEEDLOOP_CRASH_SEED={seed} FEEDLOOP_DISPATCH_FEEDBACK={n} \
+         cargo test -p feedloop-tests --test crash_chaos -- follow_up_dispatch)"
+    );
+    fastrand::seed(seed);
+    let started = std::time::Instant::now();
+    // The intents come from the real ingest, with the profiles (contact blocks) the
+    // dispatcher reads: one world for the fault-free run, one for the chaos.
+    let feedback = contact_traffic(n, 2_000, seed);
+    let mut worlds = Vec::new();
+    for _ in 0..2 {
+        let store = Arc::new(MemoryStore::default());
+        let ingest = service(Shared(store.clone()), Shared(store.clone()));
+        for (i, b) in feedback.iter().enumerate() {
+            ingest.process(&format!("in-{i}"), b).await.unwrap();
+        }
+        worlds.push(store);
+    }
+    let mut rng = Rng(seed ^ 7);
+    let mut bodies: Vec<String> = Vec::new();
+    for intent in worlds[0].snapshot().followup_queue {
+        let body = serde_json::to_string(&intent).unwrap();
+        // A producer that re-sent an intent (ingest does after a lost enqueue answer).
+        if rng.chance(0.02) {
+            bodies.push(body.clone());
+        }
+        bodies.push(body);
+    }
+    let intents: BTreeSet<Key> = worlds[0]
+        .snapshot()
+        .followup_queue
+        .iter()
+        .map(|i| {
+            (
+                i.customer_id.to_string(),
+                i.feedback_id.to_string(),
+                i.playbook.clone(),
+            )
+        })
+        .collect();
+    let malformed = bodies.len() / 200;
+    for i in 0..malformed {
+        let at = rng.below(bodies.len() as u64 + 1) as usize;
+        bodies.insert(at, format!(r#"{{"feedback_id":"bad-{i}","customer_id":"fu-0001"}}"#));
+    }
+
+    // Fault-free.
+    let reference = {
+        let store = worlds[0].clone();
+        let provider = Arc::new(Provider::new(0.0, 0.0, seed));
+        let sim = Arc::new(SimQueue::default());
+        // Crash rate 0: the wrapper only files each claim for the provider's ledger.
+        let filed = Crashy {
+            inner: store.clone(),
+            rate: 0.0,
+            rng: Mutex::new(Rng(seed)),
+            counts: CrashCounts::default(),
+        };
+        let d = dispatcher(filed, provider.clone(), sim.clone());
+        for b in &bodies {
+            sim.send(b.clone());
+        }
+        let invoke = |event| async {
+            let (response, _) = d.handle(event).await.expect("a valid batch");
+            (response, 0)
+        };
+        drain(&Shared(sim.clone()), &sim, invoke, &Mutex::new(Tally::default())).await;
+        let t = terminal(&store.snapshot().followups, &intents);
+        let delivered = provider.inbox.lock().unwrap().len();
+        (t, delivered)
+    };
+
+    // Crashes and faults: 10% of store, queue and provider calls fail, invocations
+    // die at store calls, between claim and send, and between send and record.
+    let store = worlds[1].clone();
+    let crashy_store = Arc::new(Crashy {
+        inner: Faulty::new(store.clone(), 0.10, seed ^ 11),
+        rate: 0.0015,
+        rng: Mutex::new(Rng(seed ^ 12)),
+        counts: CrashCounts::default(),
+    });
+    let provider = Arc::new(Provider::new(0.06, 0.04, seed ^ 13));
+    let crashy_send = Arc::new(Crashy {
+        inner: provider.clone(),
+        rate: 0.03,
+        rng: Mutex::new(Rng(seed ^ 14)),
+        counts: CrashCounts::default(),
+    });
+    let sim = Arc::new(SimQueue::default());
+    let queue = Faulty::new(Shared(sim.clone()), 0.10, seed ^ 15);
+    let requeue = Arc::new(Faulty::new(sim.clone(), 0.10, seed ^ 16));
+    let d = dispatcher(crashy_store.clone(), crashy_send.clone(), requeue.clone());
+    for b in &bodies {
+        sim.send(b.clone());
+    }
+    let tally = Mutex::new(Tally::default());
+    let invoke = |event| async {
+        let (response, _) = d.handle(event).await.expect("a valid batch");
+        (response, 0)
+    };
+    let redriven = drain(&queue, &sim, invoke, &tally).await;
+    let got = store.snapshot();
+    let t = terminal(&got.followups, &intents);
+    let inbox = provider.inbox.lock().unwrap().clone();
+
+    let tl = tally.lock().unwrap();
+    let (sc, dc) = (&crashy_store.counts, &crashy_send.counts);
+    let store_faults = crashy_store.inner.counts.injected() + requeue.counts.injected();
+    let queue_faults = queue.counts.injected();
+    let provider_faults =
+        provider.refused.load(Ordering::Relaxed) + provider.unanswered.load(Ordering::Relaxed);
+    let calls = crashy_store.inner.counts.calls.load(Ordering::Relaxed)
+        + requeue.counts.calls.load(Ordering::Relaxed)
+        + queue.counts.calls.load(Ordering::Relaxed)
+        + dc.calls.load(Ordering::Relaxed);
+    let malformed_recorded = got
+        .rejects
+        .values()
+        .filter(|r| r.body_prefix.contains("\"bad-"))
+        .map(|r| r.body_prefix.clone())
+        .collect::<BTreeSet<_>>()
+        .len();
+    println!(
+        "dispatch chaos: {} intents ({} distinct, {} sent twice by the producer, {malformed} malformed) from {n} feedback; \
+         {} invocations by {POLLERS} pollers, {} abandoned ({} before a store call, {} after it, {} between claim and send, \
+         {} between send and record); {store_faults} store faults ({} before/{} after), {queue_faults} queue faults, \
+         {provider_faults} provider faults ({} refused, {} accepted but unanswered) in {calls} calls; {} redeliveries, \
+         {} batch-item failures, {redriven} redriven from the DLQ; \
+         terminal: {} sent, {} skipped, {} failed ({} unanswered, {} interrupted, {} other), {} without a record; \
+         {} messages delivered, 0 twice; fault-free: {} sent, {} skipped, {} failed, {} delivered; {:.1}s",
+        bodies.len(),
+        intents.len(),
+        bodies.len() - intents.len() - malformed,
+        tl.invocations,
+        tl.abandoned,
+        sc.abandoned_before.load(Ordering::Relaxed),
+        sc.abandoned_after.load(Ordering::Relaxed),
+        dc.abandoned_before.load(Ordering::Relaxed),
+        dc.abandoned_after.load(Ordering::Relaxed),
+        crashy_store.inner.counts.before.load(Ordering::Relaxed) + requeue.counts.before.load(Ordering::Relaxed),
+        crashy_store.inner.counts.after.load(Ordering::Relaxed) + requeue.counts.after.load(Ordering::Relaxed),
+        provider.refused.load(Ordering::Relaxed),
+        provider.unanswered.load(Ordering::Relaxed),
+        sim.redelivered.load(Ordering::Relaxed),
+        tl.batch_failures,
+        t.sent,
+        t.skipped,
+        t.failed_unconfirmed + t.failed_interrupted + t.failed_other,
+        t.failed_unconfirmed,
+        t.failed_interrupted,
+        t.failed_other,
+        t.missing,
+        inbox.len(),
+        reference.0.sent,
+        reference.0.skipped,
+        reference.0.failed_unconfirmed + reference.0.failed_interrupted + reference.0.failed_other,
+        reference.1,
+        started.elapsed().as_secs_f64(),
+    );
+
+    // The run was what it claims to be.
+    assert!(
+        (store_faults + queue_faults + provider_faults) as f64 >= 0.09 * calls as f64,
+        "at least ~10% of calls fail"
+    );
+    assert!(
+        tl.abandoned as f64 >= 0.01 * tl.invocations as f64,
+        "at least 1% of invocations abandoned ({} of {})",
+        tl.abandoned,
+        tl.invocations
+    );
+    assert!(
+        dc.abandoned_before.load(Ordering::Relaxed) > 0
+            && dc.abandoned_after.load(Ordering::Relaxed) > 0,
+        "invocations died on both sides of the send"
+    );
+    assert!(reference.0.sent > 100, "the workload sends: {:?}", reference.0);
+    assert_eq!(
+        (reference.0.missing, reference.0.failed_unconfirmed + reference.0.failed_interrupted + reference.0.failed_other),
+        (0, 0),
+        "fault-free, nothing fails"
+    );
+    assert_eq!(reference.1, reference.0.sent);
+
+    // No customer receives the same (feedback, playbook) message twice.
+    let mut seen = BTreeSet::new();
+    for m in &inbox {
+        assert!(seen.insert(m.key.clone()), "seed {seed}: {:?} delivered twice", m.key);
+    }
+    // Every intent ends in one terminal state; nothing is left claimed.
+    assert_eq!(t.missing, 0, "seed {seed}: intents without a final record");
+    assert!(
+        got.followups.values().all(|v| v["status"] != "claimed"),
+        "seed {seed}: an attempt left claimed"
+    );
+    // A sent record is a delivered message, with its provider id; a delivered message
+    // without a sent record is one whose answer or record was lost, and says so.
+    let by_key: BTreeMap<&Key, &Delivered> = inbox.iter().map(|m| (&m.key, m)).collect();
+    for (k, v) in &got.followups {
+        if v["status"] == "sent" {
+            let m = by_key.get(k).unwrap_or_else(|| panic!("seed {seed}: {k:?} recorded sent, never delivered"));
+            assert_eq!(v["provider_id"], m.provider_id.as_str());
+        }
+    }
+    for m in &inbox {
+        let v = &got.followups[&m.key];
+        let reason = v["reason"].as_str().unwrap_or("");
+        assert!(
+            v["status"] == "sent"
+                || (v["status"] == "failed" && (reason.starts_with(UNCONFIRMED) || reason == INTERRUPTED)),
+            "seed {seed}: {:?} delivered but recorded {v}",
+            m.key
+        );
+    }
+    // Caps hold under concurrency: one message per customer per global window.
+    let mut per_customer: BTreeMap<&str, Vec<DateTime<Utc>>> = BTreeMap::new();
+    for m in &inbox {
+        per_customer.entry(&m.key.0).or_default().push(m.claimed_at);
+    }
+    for (c, mut times) in per_customer {
+        times.sort();
+        for w in times.windows(2) {
+            assert!(
+                w[1] - w[0] >= chrono::Duration::days(GLOBAL_WINDOW_DAYS),
+                "seed {seed}: {c} contacted twice inside the window"
+            );
+        }
+    }
+    // Every malformed intent recorded with its reason.
+    assert_eq!(malformed_recorded, malformed, "seed {seed}");
 }

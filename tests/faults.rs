@@ -249,3 +249,68 @@ impl<T: MessageQueue> MessageQueue for Shared<T> {
         self.0.ack(messages).await
     }
 }
+
+// The dispatcher's ports: the same dice.
+use feedloop_followup::ports::{
+    AttemptRecord, Claim, ClaimRequest, FollowUpStore, Requeue, Settle, SuppressionList,
+};
+
+impl<T: FollowUpStore> FollowUpStore for Faulty<T> {
+    async fn contact(
+        &self,
+        c: &str,
+    ) -> Result<Option<feedloop_core::envelope::CustomerInfo>, StoreError> {
+        self.around("contact read", self.inner.contact(c)).await
+    }
+    async fn is_suppressed(&self, keys: &[String]) -> Result<bool, StoreError> {
+        self.around("suppression read", self.inner.is_suppressed(keys))
+            .await
+    }
+    async fn claim(&self, r: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
+        self.around("claim", self.inner.claim(r)).await
+    }
+    async fn release(&self, r: &ClaimRequest<'_>, keep: bool) -> Result<(), StoreError> {
+        self.around("release", self.inner.release(r, keep)).await
+    }
+    async fn record(&self, a: &AttemptRecord) -> Result<(), StoreError> {
+        self.around("attempt record", self.inner.record(a)).await
+    }
+    async fn settle_interrupted(
+        &self,
+        a: &AttemptRecord,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Settle, StoreError> {
+        self.around("settle", self.inner.settle_interrupted(a, before))
+            .await
+    }
+}
+
+impl<T: SuppressionList> SuppressionList for Faulty<T> {
+    async fn suppress(
+        &self,
+        keys: &[String],
+        reason: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.around("suppress", self.inner.suppress(keys, reason, now))
+            .await
+    }
+    async fn count_soft_bounce(
+        &self,
+        key: &str,
+        event_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u32, StoreError> {
+        self.around(
+            "soft bounce count",
+            self.inner.count_soft_bounce(key, event_id, now),
+        )
+        .await
+    }
+}
+
+impl<T: Requeue> Requeue for Faulty<T> {
+    async fn requeue(&self, body: &str, delay: std::time::Duration) -> Result<(), StoreError> {
+        self.around("requeue", self.inner.requeue(body, delay)).await
+    }
+}

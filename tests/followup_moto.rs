@@ -672,3 +672,51 @@ async fn the_unsubscribe_link_in_a_sent_mail_opts_the_customer_out_end_to_end() 
         "{h:?}"
     );
 }
+
+#[tokio::test]
+async fn a_claim_left_behind_is_settled_once_and_only_after_its_lease() {
+    use feedloop_followup::ports::{AttemptRecord, Settle};
+    let stack = Stack::start("settle").await;
+    let store = store(&stack);
+    let claimed_at = test_now();
+    let request = ClaimRequest {
+        customer_id: "cust-9",
+        feedback_id: "fb-9",
+        playbook: "detractor_recovery",
+        now: claimed_at,
+        global_window: Duration::days(7),
+        playbook_window: Duration::days(30),
+    };
+    assert_eq!(store.claim(&request).await.unwrap(), Claim::Granted);
+    let failed = AttemptRecord {
+        customer_id: CustomerId::try_from("cust-9".to_owned()).unwrap(),
+        feedback_id: FeedbackId::try_from("fb-9".to_owned()).unwrap(),
+        playbook: "detractor_recovery".into(),
+        status: Status::Failed,
+        at: claimed_at + Duration::seconds(40),
+        reason: Some(feedloop_followup::handler::INTERRUPTED.into()),
+        channel: None,
+        variant: None,
+        preview: None,
+        provider_id: None,
+        sent: None,
+    };
+    // The claim is younger than the cutoff: its dispatcher may still be at work.
+    let early = store
+        .settle_interrupted(&failed, claimed_at - Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(early, Settle::InFlight);
+    let late = claimed_at + Duration::seconds(10);
+    assert_eq!(store.settle_interrupted(&failed, late).await.unwrap(), Settle::Settled);
+    assert_eq!(store.settle_interrupted(&failed, late).await.unwrap(), Settle::Final);
+    let h = store.followup_history("cust-9").await.unwrap();
+    assert_eq!(h, [failed.clone()]);
+    // Never claimed at all: nothing to settle, nothing written.
+    let other = AttemptRecord {
+        feedback_id: FeedbackId::try_from("fb-10".to_owned()).unwrap(),
+        ..failed
+    };
+    assert_eq!(store.settle_interrupted(&other, late).await.unwrap(), Settle::Final);
+    assert_eq!(store.followup_history("cust-9").await.unwrap().len(), 1);
+}
