@@ -18,7 +18,7 @@ export SAM_CLI_TELEMETRY := 0
 export FEEDLOOP_MODEL_DIR ?= $(CURDIR)/$(MODEL_DIR)
 SAM_ENV := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1}
 
-.PHONY: help demo test chromium check bench eval parity-corpus parity-embeddings model train train-check build sam-check deploy local-up local-run local-down venv clean
+.PHONY: help demo test chromium check bench bench-ingest eval parity-corpus parity-embeddings model train train-check build sam-check deploy local-up local-run local-down venv clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -77,6 +77,10 @@ bench: $(PY) $(MODEL) ## throughput of every mode (lexicon and neural, batch 1 a
 	FEEDLOOP_PYTHON=$(abspath $(PY)) $(CARGO) bench --locked -p feedloop-core --bench throughput
 	FEEDLOOP_PYTHON=$(abspath $(PY)) FEEDLOOP_TORCH_PYTHON=$(abspath .venv-parity/bin/python) \
 	  $(CARGO) bench --locked -p feedloop-neural --bench neural
+	$(MAKE) --no-print-directory bench-ingest
+
+bench-ingest: $(MODEL) ## the ingest handler over the in-memory store, one thread: messages/s and the time split, lexicon and hybrid
+	$(CARGO) bench --locked -p feedloop-ingest --bench ingest
 
 eval: $(MODEL) ## quality on ../shared/eval, every mode (reference, lexicon, neural, hybrid), train and test
 	$(CARGO) build --quiet --release --locked -p feedloop-cli

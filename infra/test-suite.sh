@@ -9,6 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
 CHAOS=chaos_faults_lose_and_double_count_nothing
+BURST=a_burst_of_1000_messages_for_one_customer_lands_exactly_once_each
 CRASH=crashes_and_faults_at_100k_lose_and_double_count_nothing
 DISPATCH=follow_up_dispatch_under_crashes_and_faults_never_sends_twice
 LOG=target/chaos-test.log
@@ -41,14 +42,14 @@ CRASH_BIN=$(test_bin crash_chaos)
 [[ -x "$CRASH_BIN" ]] || { echo "could not find the crash_chaos test binary"; exit 1; }
 [[ -x "$CHAOS_BIN" ]] || { echo "could not find the ingest_moto test binary"; exit 1; }
 # cargo runs a test binary in its package's folder; so does this.
-(cd tests && exec "$CHAOS_BIN" --exact "$CHAOS" --nocapture) >"$LOG" 2>&1 &
+(cd tests && exec "$CHAOS_BIN" --exact "$CHAOS" "$BURST" --nocapture) >"$LOG" 2>&1 &
 chaos_pid=$!
 # Stop it if this script is interrupted: nothing is left running on the machine.
 trap 'kill "$chaos_pid" 2>/dev/null' EXIT
 
 failed=()
 step "the rest of the suite"
-$CARGO test --workspace --locked --no-fail-fast -- --skip "$CHAOS" --skip "$CRASH" --skip "$DISPATCH" || failed+=("cargo test")
+$CARGO test --workspace --locked --no-fail-fast -- --skip "$CHAOS" --skip "$BURST" --skip "$CRASH" --skip "$DISPATCH" || failed+=("cargo test")
 # Its own step so that its figures (faults, abandoned invocations, redeliveries) print.
 step "the in-memory crash-point chaos run"
 # The binary built above: `cargo test --test crash_chaos` would resolve dev-dependency
@@ -63,7 +64,7 @@ make --no-print-directory sam-check || failed+=("sam-check")
 step "waiting for the moto chaos run"
 wait "$chaos_pid" || failed+=("chaos run")
 trap - EXIT
-grep -E '^(chaos:|test |test result)' "$LOG" || tail -n 40 "$LOG"
+grep -E '^(chaos:|burst:|test |test result)' "$LOG" || tail -n 40 "$LOG"
 
 if ((${#failed[@]})); then
   printf '\nFAILED: %s\n' "${failed[*]}"

@@ -26,15 +26,15 @@ use feedloop_core::followup::outcomes::{Outcome, SentState};
 use feedloop_core::followup::plan::{DispatchPolicy, Message};
 use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::{FollowUpIntent, Playbook, Purpose};
+use feedloop_core::profile::Profile;
+use feedloop_core::sentiment::Mode;
+use feedloop_core::themes::Taxonomy;
 use feedloop_followup::handler::{INTERRUPTED, UNCONFIRMED};
 use feedloop_followup::ports::{
     AttemptRecord, Claim, ClaimRequest, Deliver, DeliveryError, FollowUpStore, Requeue, Settle,
     SuppressionList,
 };
 use feedloop_followup::{DeliveryMode, Dispatcher};
-use feedloop_core::profile::Profile;
-use feedloop_core::sentiment::Mode;
-use feedloop_core::themes::Taxonomy;
 use feedloop_ingest::memory::MemoryStore;
 use feedloop_ingest::poller::{succeeded, to_event};
 use feedloop_ingest::ports::*;
@@ -350,7 +350,12 @@ impl<T: FollowUpStore> FollowUpStore for Crashy<T> {
 }
 
 impl<T: SuppressionList> SuppressionList for Crashy<T> {
-    async fn suppress(&self, k: &[String], why: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn suppress(
+        &self,
+        k: &[String],
+        why: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.call(self.inner.suppress(k, why, now)).await
     }
     async fn count_soft_bounce(
@@ -814,10 +819,7 @@ struct Terminal {
     missing: usize,
 }
 
-fn terminal(
-    followups: &BTreeMap<Key, serde_json::Value>,
-    intents: &BTreeSet<Key>,
-) -> Terminal {
+fn terminal(followups: &BTreeMap<Key, serde_json::Value>, intents: &BTreeSet<Key>) -> Terminal {
     let mut t = Terminal::default();
     for k in intents {
         let Some(v) = followups.get(k) else {
@@ -893,7 +895,10 @@ async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
     let malformed = bodies.len() / 200;
     for i in 0..malformed {
         let at = rng.below(bodies.len() as u64 + 1) as usize;
-        bodies.insert(at, format!(r#"{{"feedback_id":"bad-{i}","customer_id":"fu-0001"}}"#));
+        bodies.insert(
+            at,
+            format!(r#"{{"feedback_id":"bad-{i}","customer_id":"fu-0001"}}"#),
+        );
     }
 
     // Fault-free.
@@ -916,7 +921,13 @@ async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
             let (response, _) = d.handle(event).await.expect("a valid batch");
             (response, 0)
         };
-        drain(&Shared(sim.clone()), &sim, invoke, &Mutex::new(Tally::default())).await;
+        drain(
+            &Shared(sim.clone()),
+            &sim,
+            invoke,
+            &Mutex::new(Tally::default()),
+        )
+        .await;
         let t = terminal(&store.snapshot().followups, &intents);
         let delivered = provider.inbox.lock().unwrap().len();
         (t, delivered)
@@ -1026,9 +1037,18 @@ async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
             && dc.abandoned_after.load(Ordering::Relaxed) > 0,
         "invocations died on both sides of the send"
     );
-    assert!(reference.0.sent > 100, "the workload sends: {:?}", reference.0);
+    assert!(
+        reference.0.sent > 100,
+        "the workload sends: {:?}",
+        reference.0
+    );
     assert_eq!(
-        (reference.0.missing, reference.0.failed_unconfirmed + reference.0.failed_interrupted + reference.0.failed_other),
+        (
+            reference.0.missing,
+            reference.0.failed_unconfirmed
+                + reference.0.failed_interrupted
+                + reference.0.failed_other
+        ),
         (0, 0),
         "fault-free, nothing fails"
     );
@@ -1037,7 +1057,11 @@ async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
     // No customer receives the same (feedback, playbook) message twice.
     let mut seen = BTreeSet::new();
     for m in &inbox {
-        assert!(seen.insert(m.key.clone()), "seed {seed}: {:?} delivered twice", m.key);
+        assert!(
+            seen.insert(m.key.clone()),
+            "seed {seed}: {:?} delivered twice",
+            m.key
+        );
     }
     // Every intent ends in one terminal state; nothing is left claimed.
     assert_eq!(t.missing, 0, "seed {seed}: intents without a final record");
@@ -1050,7 +1074,9 @@ async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
     let by_key: BTreeMap<&Key, &Delivered> = inbox.iter().map(|m| (&m.key, m)).collect();
     for (k, v) in &got.followups {
         if v["status"] == "sent" {
-            let m = by_key.get(k).unwrap_or_else(|| panic!("seed {seed}: {k:?} recorded sent, never delivered"));
+            let m = by_key
+                .get(k)
+                .unwrap_or_else(|| panic!("seed {seed}: {k:?} recorded sent, never delivered"));
             assert_eq!(v["provider_id"], m.provider_id.as_str());
         }
     }
@@ -1059,7 +1085,8 @@ async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
         let reason = v["reason"].as_str().unwrap_or("");
         assert!(
             v["status"] == "sent"
-                || (v["status"] == "failed" && (reason.starts_with(UNCONFIRMED) || reason == INTERRUPTED)),
+                || (v["status"] == "failed"
+                    && (reason.starts_with(UNCONFIRMED) || reason == INTERRUPTED)),
             "seed {seed}: {:?} delivered but recorded {v}",
             m.key
         );

@@ -311,6 +311,7 @@ impl<T: SuppressionList> SuppressionList for Faulty<T> {
 
 impl<T: Requeue> Requeue for Faulty<T> {
     async fn requeue(&self, body: &str, delay: std::time::Duration) -> Result<(), StoreError> {
-        self.around("requeue", self.inner.requeue(body, delay)).await
+        self.around("requeue", self.inner.requeue(body, delay))
+            .await
     }
 }

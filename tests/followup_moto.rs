@@ -708,8 +708,14 @@ async fn a_claim_left_behind_is_settled_once_and_only_after_its_lease() {
         .unwrap();
     assert_eq!(early, Settle::InFlight);
     let late = claimed_at + Duration::seconds(10);
-    assert_eq!(store.settle_interrupted(&failed, late).await.unwrap(), Settle::Settled);
-    assert_eq!(store.settle_interrupted(&failed, late).await.unwrap(), Settle::Final);
+    assert_eq!(
+        store.settle_interrupted(&failed, late).await.unwrap(),
+        Settle::Settled
+    );
+    assert_eq!(
+        store.settle_interrupted(&failed, late).await.unwrap(),
+        Settle::Final
+    );
     let h = store.followup_history("cust-9").await.unwrap();
     assert_eq!(h, [failed.clone()]);
     // Never claimed at all: nothing to settle, nothing written.
@@ -717,6 +723,9 @@ async fn a_claim_left_behind_is_settled_once_and_only_after_its_lease() {
         feedback_id: FeedbackId::try_from("fb-10".to_owned()).unwrap(),
         ..failed
     };
-    assert_eq!(store.settle_interrupted(&other, late).await.unwrap(), Settle::Final);
+    assert_eq!(
+        store.settle_interrupted(&other, late).await.unwrap(),
+        Settle::Final
+    );
     assert_eq!(store.followup_history("cust-9").await.unwrap().len(), 1);
 }

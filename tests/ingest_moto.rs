@@ -388,7 +388,17 @@ async fn four_concurrent_handlers_give_the_sequential_result() {
     let bodies = envelopes(200, 5, 3);
     let sqs = queue(&stack, &stack.urls.ingest);
     sqs.send_all(&bodies).await.unwrap();
-    let svc = Arc::new(ingest(dynamo(&stack).await));
+    let conflicts = drain_concurrently(Arc::new(ingest(dynamo(&stack).await)), &sqs).await;
+    let got = table_state(&stack).await;
+    assert_eq!(got.profiles.len(), 5);
+    assert_same_effects(&got, &reference(&bodies).await);
+    eprintln!(
+        "concurrency: 200 messages, 5 customers, 4 handlers, {conflicts} version conflicts retried"
+    );
+}
+
+/// Four handlers draining the queue until it is empty; the version conflicts retried.
+async fn drain_concurrently(svc: Arc<Ingest<DynamoStore>>, sqs: &SqsQueue) -> u32 {
     let mut tasks = Vec::new();
     for _ in 0..4 {
         let (svc, q) = (svc.clone(), sqs.clone());
@@ -413,11 +423,37 @@ async fn four_concurrent_handlers_give_the_sequential_result() {
     for t in tasks {
         conflicts += t.await.unwrap();
     }
+    conflicts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_1000_messages_for_one_customer_lands_exactly_once_each() {
+    let stack = Stack::start("burst").await;
+    set_visibility(&stack, 5).await;
+    let bodies = envelopes(1_000, 1, 11);
+    let sqs = queue(&stack, &stack.urls.ingest);
+    sqs.send_all(&bodies).await.unwrap();
+    let started = Instant::now();
+    let conflicts = drain_concurrently(Arc::new(ingest(dynamo(&stack).await)), &sqs).await;
     let got = table_state(&stack).await;
-    assert_eq!(got.profiles.len(), 5);
+    let profile = &got
+        .profiles
+        .values()
+        .next()
+        .expect("the customer's profile")
+        .value;
+    assert_eq!(
+        (
+            got.profiles.len(),
+            got.feedback.len(),
+            profile.feedback_count
+        ),
+        (1, 1_000, 1_000)
+    );
     assert_same_effects(&got, &reference(&bodies).await);
-    eprintln!(
-        "concurrency: 200 messages, 5 customers, 4 handlers, {conflicts} version conflicts retried"
+    println!(
+        "burst: 1000 messages for one customer, 4 handlers: {conflicts} version conflicts retried, {:.1}s",
+        started.elapsed().as_secs_f64()
     );
 }
 

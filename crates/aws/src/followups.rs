@@ -412,9 +412,15 @@ impl FollowUpStore for DynamoStore {
 
 impl DynamoStore {
     /// The history item of an attempt with its outcome.
-    fn attempt_item(&self, a: &AttemptRecord) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    fn attempt_item(
+        &self,
+        a: &AttemptRecord,
+    ) -> Result<HashMap<String, AttributeValue>, StoreError> {
         Ok(HashMap::from([
-            (schema::PK.to_owned(), s(keys::customer(a.customer_id.as_str()))),
+            (
+                schema::PK.to_owned(),
+                s(keys::customer(a.customer_id.as_str())),
+            ),
             (
                 schema::SK.to_owned(),
                 s(keys::followup(a.feedback_id.as_str(), &a.playbook)),
@@ -639,7 +645,11 @@ impl AwsDelivery {
     /// SES and SNS clients with the SDK's own retries off: it retries timeouts, and a
     /// timed-out send may have been delivered. The dispatcher retries what the provider
     /// refused, and only that.
-    pub fn new(sdk: &aws_config::SdkConfig, from: String, configuration_set: Option<String>) -> Self {
+    pub fn new(
+        sdk: &aws_config::SdkConfig,
+        from: String,
+        configuration_set: Option<String>,
+    ) -> Self {
         use aws_sdk_sesv2::config::retry::RetryConfig;
         let ses = aws_sdk_sesv2::config::Builder::from(sdk)
             .retry_config(RetryConfig::disabled())
@@ -705,9 +715,7 @@ where
         }
         // Timeouts, dropped connections, unreadable replies: the request may have
         // reached the provider and been accepted. Sending again could deliver twice.
-        other => {
-            DeliveryError::unconfirmed(format!("{what}: {}", pii::redact(&other.to_string())))
-        }
+        other => DeliveryError::unconfirmed(format!("{what}: {}", pii::redact(&other.to_string()))),
     }
 }
 

@@ -28,7 +28,8 @@ pub const DELIVERY_ATTEMPTS: u32 = 3;
 pub const DELIVERY_ROUNDS: u32 = 8;
 
 /// The reasons of the two "failed" outcomes where the customer may have the message.
-pub const UNCONFIRMED: &str = "the provider did not answer; not sent again, it may have been delivered";
+pub const UNCONFIRMED: &str =
+    "the provider did not answer; not sent again, it may have been delivered";
 pub const INTERRUPTED: &str =
     "interrupted between claim and record; not sent again, it may have been delivered";
 pub const INTERRUPTED_DRY_RUN: &str = "interrupted between claim and record (dry run)";
@@ -267,11 +268,7 @@ where
                 };
                 let lease = Duration::from_std(self.claim_lease).unwrap_or(Duration::MAX);
                 let closed = record(Status::Failed, Some(reason.to_owned()));
-                return match self
-                    .store
-                    .settle_interrupted(&closed, now - lease)
-                    .await?
-                {
+                return match self.store.settle_interrupted(&closed, now - lease).await? {
                     Settle::Final => {
                         info!("already claimed: one follow-up per feedback and playbook");
                         Ok(Handled::Duplicate)

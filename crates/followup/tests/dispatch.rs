@@ -600,7 +600,10 @@ async fn no_answer_from_the_provider_is_failed_at_once_and_never_sent_again() {
     // It may have reached c1, so it counts against the caps like a sent one.
     w.feed("m2", &survey("f2", "c1", 1, "Still rude.", None))
         .await;
-    assert_eq!(w.dispatch_all(1).await, [Handled::Recorded(Status::Skipped)]);
+    assert_eq!(
+        w.dispatch_all(1).await,
+        [Handled::Recorded(Status::Skipped)]
+    );
     assert!(w.outbox.sent.lock().unwrap().is_empty());
 }
 
@@ -625,7 +628,13 @@ async fn a_claim_left_by_a_dead_dispatcher_is_closed_as_failed_after_the_lease()
     w.store.claim(&claim).await.unwrap();
     // Inside the lease it may still be sending: retry later, touch nothing.
     let early = w.dispatcher.process("i0", &body).await;
-    assert!(matches!(early, Err(feedloop_followup::ports::StoreError::Transient(_))), "{early:?}");
+    assert!(
+        matches!(
+            early,
+            Err(feedloop_followup::ports::StoreError::Transient(_))
+        ),
+        "{early:?}"
+    );
     assert_eq!(w.history("c1")[0]["status"], "claimed");
     // Past the lease its dispatcher is gone: failed, not sent (it may have been).
     *w.clock.lock().unwrap() = at(12) + chrono::Duration::seconds(25);
