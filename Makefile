@@ -18,7 +18,7 @@ export SAM_CLI_TELEMETRY := 0
 export FEEDLOOP_MODEL_DIR ?= $(CURDIR)/$(MODEL_DIR)
 SAM_ENV := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1}
 
-.PHONY: help demo test chromium check bench bench-ingest eval parity-corpus parity-embeddings model train train-check build sam-check deploy local-up local-run local-down venv clean
+.PHONY: help demo test chromium check bench bench-ingest bench-api eval parity-corpus parity-embeddings model train train-check build sam-check deploy local-up local-run local-down venv clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -78,6 +78,10 @@ bench: $(PY) $(MODEL) ## throughput of every mode (lexicon and neural, batch 1 a
 	FEEDLOOP_PYTHON=$(abspath $(PY)) FEEDLOOP_TORCH_PYTHON=$(abspath .venv-parity/bin/python) \
 	  $(CARGO) bench --locked -p feedloop-neural --bench neural
 	$(MAKE) --no-print-directory bench-ingest
+
+bench-api: $(PY) ## a bounded load run of the HTTP routes in process, over the in-memory store and DynamoDB on moto (127.0.0.1)
+	PATH=$(abspath .venv/bin):$$PATH CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 \
+	  $(CARGO) bench --locked -p feedloop-tests --bench api_load
 
 bench-ingest: $(MODEL) ## the ingest handler over the in-memory store, one thread: messages/s and the time split, lexicon and hybrid
 	$(CARGO) bench --locked -p feedloop-ingest --bench ingest
