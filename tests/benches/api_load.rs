@@ -155,8 +155,14 @@ async fn get<S: QueryStore>(
     (r.status, body)
 }
 
-async fn run<S, L, LF>(label: &str, api: Arc<Api<S>>, customers: usize, hot: usize, requests: usize, left: L)
-where
+async fn run<S, L, LF>(
+    label: &str,
+    api: Arc<Api<S>>,
+    customers: usize,
+    hot: usize,
+    requests: usize,
+    left: L,
+) where
     S: QueryStore + Send + Sync + 'static,
     L: Fn() -> LF,
     LF: Future<Output = usize>,
@@ -166,12 +172,36 @@ where
     println!("  |---|---|---|---|");
     let routes: [(&str, &str, Vec<(&str, &str)>); 8] = [
         ("GET /customers/{id}", "/customers/{id}", vec![]),
-        ("GET /customers/{id}/feedback", "/customers/{id}/feedback", vec![("limit", "50")]),
-        ("GET /customers/{id}/followups", "/customers/{id}/followups", vec![]),
-        ("GET /customers/{hot}/feedback", "/customers/lt-hot/feedback", vec![("limit", "100")]),
-        ("GET /segments/promoter", "/segments/promoter", vec![("limit", "100")]),
-        ("GET /reports/nps (30 days)", "/reports/nps", vec![("from", "2026-11-01"), ("to", "2026-11-30")]),
-        ("GET /reports/drivers (30 days)", "/reports/drivers", vec![("from", "2026-11-01"), ("to", "2026-11-30")]),
+        (
+            "GET /customers/{id}/feedback",
+            "/customers/{id}/feedback",
+            vec![("limit", "50")],
+        ),
+        (
+            "GET /customers/{id}/followups",
+            "/customers/{id}/followups",
+            vec![],
+        ),
+        (
+            "GET /customers/{hot}/feedback",
+            "/customers/lt-hot/feedback",
+            vec![("limit", "100")],
+        ),
+        (
+            "GET /segments/promoter",
+            "/segments/promoter",
+            vec![("limit", "100")],
+        ),
+        (
+            "GET /reports/nps (30 days)",
+            "/reports/nps",
+            vec![("from", "2026-11-01"), ("to", "2026-11-30")],
+        ),
+        (
+            "GET /reports/drivers (30 days)",
+            "/reports/drivers",
+            vec![("from", "2026-11-01"), ("to", "2026-11-30")],
+        ),
         ("GET /reports/followups", "/reports/followups", vec![]),
     ];
     for (name, path, query) in routes {
@@ -321,7 +351,15 @@ fn main() {
                     }
                 }
             };
-            run("DynamoDB on moto", api, customers, hot, (requests / 10).max(50), left).await;
+            run(
+                "DynamoDB on moto",
+                api,
+                customers,
+                hot,
+                (requests / 10).max(50),
+                left,
+            )
+            .await;
         }
     });
 }
