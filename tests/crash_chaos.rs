@@ -41,7 +41,7 @@ use feedloop_ingest::ports::*;
 use feedloop_ingest::{Ingest, Settings};
 use feedloop_tests::compare::assert_same_effects;
 use feedloop_tests::faults::{Faulty, Shared};
-use feedloop_tests::{envelopes, test_now, Rng};
+use feedloop_tests::{env_or, envelopes, test_now, Rng};
 use tokio::sync::Notify;
 
 const VISIBILITY: Duration = Duration::from_secs(30);
@@ -527,14 +527,8 @@ where
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn crashes_and_faults_at_100k_lose_and_double_count_nothing() {
-    let seed: u64 = std::env::var("FEEDLOOP_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0x5eed_c4a5);
-    let n: usize = std::env::var("FEEDLOOP_CRASH_MESSAGES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+    let seed: u64 = env_or("FEEDLOOP_CRASH_SEED", 0x5eed_c4a5);
+    let n: usize = env_or("FEEDLOOP_CRASH_MESSAGES", 100_000);
     println!(
         "crash chaos: seed {seed} (reproduce: FEEDLOOP_CRASH_SEED={seed} FEEDLOOP_CRASH_MESSAGES={n} \
          cargo test -p feedloop-tests --test crash_chaos)"
@@ -844,14 +838,8 @@ fn terminal(followups: &BTreeMap<Key, serde_json::Value>, intents: &BTreeSet<Key
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
-    let seed: u64 = std::env::var("FEEDLOOP_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0x5eed_d15c);
-    let n: usize = std::env::var("FEEDLOOP_DISPATCH_FEEDBACK")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+    let seed: u64 = env_or("FEEDLOOP_CRASH_SEED", 0x5eed_d15c);
+    let n: usize = env_or("FEEDLOOP_DISPATCH_FEEDBACK", 10_000);
     println!(
         "dispatch chaos: seed {seed} (reproduce: FEEDLOOP_CRASH_SEED={seed} FEEDLOOP_DISPATCH_FEEDBACK={n} \
          cargo test -p feedloop-tests --test crash_chaos -- follow_up_dispatch)"

@@ -113,3 +113,11 @@ pub fn hybrid_analyzer(
     Analyzer::build(Mode::Hybrid, taxonomy, Some(std::sync::Arc::new(model)))
         .unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// A size or seed from the environment, `default` when unset or not a number.
+pub fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
