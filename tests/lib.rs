@@ -109,7 +109,7 @@ pub fn hybrid_analyzer(
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2")
         });
-    let model = feedloop_neural::MiniLm::load(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let model = feedloop_neural::BertEncoder::load(&dir).unwrap_or_else(|e| panic!("{e}"));
     Analyzer::build(Mode::Hybrid, taxonomy, Some(std::sync::Arc::new(model)))
         .unwrap_or_else(|e| panic!("{e}"))
 }

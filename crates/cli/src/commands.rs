@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use feedloop_core::neural::SharedEncoder;
 use feedloop_core::sentiment::Mode;
-use feedloop_neural::{resolve_model_dir, MiniLm};
+use feedloop_neural::{resolve_model_dir, BertEncoder};
 
 use crate::{demo, replay as local, report, AnalysisOpts, ThemeSourceOpt};
 
@@ -52,7 +52,7 @@ pub fn analyzer(opts: &AnalysisOpts) -> Result<Analyzer> {
     let encoder: Option<SharedEncoder> = if mode.needs_encoder() {
         let dir = resolve_model_dir(opts.model_dir.as_deref())
             .with_context(|| format!("{mode} mode needs the sentence encoder"))?;
-        let model = MiniLm::load(&dir)
+        let model = BertEncoder::load(&dir)
             .with_context(|| format!("loading the sentence encoder from {}", dir.display()))?;
         Some(Arc::new(model))
     } else {

@@ -27,7 +27,7 @@ use feedloop_core::themes::Taxonomy;
 use feedloop_neural::train::{
     fit_linear, fit_multilabel, fit_softmax, single_threaded_fits, FitSettings,
 };
-use feedloop_neural::{resolve_model_dir, MiniLm};
+use feedloop_neural::{resolve_model_dir, BertEncoder};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -95,7 +95,7 @@ fn class3(label: &str) -> Option<u32> {
 }
 
 struct Embedder<'a> {
-    encoder: &'a MiniLm,
+    encoder: &'a BertEncoder,
     model_sha: String,
     cache: PathBuf,
 }
@@ -332,7 +332,7 @@ fn theme_sets(records: &[&Record], classes: &[String]) -> Vec<Vec<bool>> {
 /// train sentences: the threshold where (phrase match or similarity) has the best F1.
 fn calibrate_similarity(
     taxonomy: &Taxonomy,
-    encoder: &MiniLm,
+    encoder: &BertEncoder,
     records: &[&Record],
     embeddings: &[Vec<f32>],
 ) -> Result<BTreeMap<String, serde_json::Value>> {
@@ -444,7 +444,7 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
     }
     single_threaded_fits();
     let model_dir = resolve_model_dir(opts.model_dir.as_deref())?;
-    let encoder = Arc::new(MiniLm::load(&model_dir)?);
+    let encoder = Arc::new(BertEncoder::load(&model_dir)?);
     let model_sha = sha256_file(&model_dir.join("model.safetensors"))?;
     let embedder = Embedder {
         encoder: &encoder,
@@ -746,7 +746,7 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
 }
 
 /// Every mode on every test file: the figures the heads file carries.
-fn eval_table(heads: &Heads, encoder: Arc<MiniLm>, dir: &Path) -> Result<Vec<serde_json::Value>> {
+fn eval_table(heads: &Heads, encoder: Arc<BertEncoder>, dir: &Path) -> Result<Vec<serde_json::Value>> {
     let shared: Arc<dyn SentenceEncoder> = encoder;
     let mut rows = Vec::new();
     let files = [

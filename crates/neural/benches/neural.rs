@@ -13,7 +13,7 @@ use feedloop_core::analysis::Analyzer;
 use feedloop_core::neural::SharedEncoder;
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
-use feedloop_neural::{resolve_model_dir, MiniLm};
+use feedloop_neural::{resolve_model_dir, BertEncoder};
 
 const CORPUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -65,7 +65,7 @@ fn main() {
     std::env::set_var("RAYON_NUM_THREADS", "1");
     let started = Instant::now();
     let dir = resolve_model_dir(None).unwrap_or_else(|e| panic!("{e}"));
-    let model = MiniLm::load(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let model = BertEncoder::load(&dir).unwrap_or_else(|e| panic!("{e}"));
     let loaded = started.elapsed();
     let encoder: SharedEncoder = Arc::new(model);
     let hybrid = Analyzer::build(

@@ -13,10 +13,10 @@ use feedloop_core::analysis::Analyzer;
 use feedloop_core::neural::{EncodeError, SentenceEncoder, SharedEncoder};
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
-use feedloop_neural::{resolve_model_dir, MiniLm};
+use feedloop_neural::{resolve_model_dir, BertEncoder};
 
 /// The same encoder without its one-pass `encode_parts`: every sentence encoded alone.
-struct Alone(Arc<MiniLm>);
+struct Alone(Arc<BertEncoder>);
 
 impl SentenceEncoder for Alone {
     fn dim(&self) -> usize {
@@ -40,7 +40,7 @@ fn main() {
     let eval_dir = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "../shared/eval".into());
-    let model = Arc::new(MiniLm::load(&resolve_model_dir(None).expect("model")).expect("load"));
+    let model = Arc::new(BertEncoder::load(&resolve_model_dir(None).expect("model")).expect("load"));
     let build = |e: SharedEncoder| {
         Analyzer::build(Mode::Hybrid, Taxonomy::default_small_business(), Some(e))
             .expect("hybrid analyzer")

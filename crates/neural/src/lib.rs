@@ -1,16 +1,23 @@
-//! all-MiniLM-L6-v2 as sentence-transformers runs it (WordPiece, 256-token truncation,
-//! mean pooling over the attention mask, L2 normalisation) in pure Rust: candle reads
-//! the weights, gemm multiplies; no libtorch, no network, weights read from a folder in
-//! the Hugging Face layout.
+//! The sentence encoders in pure Rust (no libtorch, no network): all-MiniLM-L6-v2 for
+//! English from a Hugging Face folder, multilingual-e5-small for other languages from
+//! its 4-bit file. Both run the way sentence-transformers runs them (256-token
+//! truncation, mean pooling, L2 normalisation); gemm multiplies.
 
+pub mod e5;
 mod encoder;
+mod hf;
 mod kernels;
 pub mod model_dir;
+mod tokens;
+mod unigram;
 #[cfg(feature = "train")]
 pub mod train;
 
-pub use encoder::{LoadError, MiniLm, ENCODER_REVISION};
-pub use model_dir::{resolve_model_dir, ModelDirError, DEFAULT_MODEL_DIR, MODEL_DIR_ENV};
+pub use encoder::{BertEncoder, LoadError, ENCODER_REVISION};
+pub use model_dir::{
+    resolve_model_dir, resolve_multilingual_dir, ModelDirError, DEFAULT_MODEL_DIR,
+    DEFAULT_MULTILINGUAL_DIR, MODEL_DIR_ENV, MULTILINGUAL_DIR_ENV,
+};
 
 /// Why an analyzer could not be built: the encoder would not load, or the analysis
 /// refused it.
@@ -38,7 +45,7 @@ pub fn analyzer(
 ) -> Result<feedloop_core::analysis::Analyzer, BuildError> {
     let encoder = match model_dir.filter(|_| mode.needs_encoder()) {
         Some(dir) => {
-            let model = MiniLm::load(dir).map_err(|source| BuildError::Load {
+            let model = BertEncoder::load(dir).map_err(|source| BuildError::Load {
                 dir: dir.display().to_string(),
                 source,
             })?;

@@ -64,7 +64,7 @@ fn one_text_alone_equals_the_same_text_in_a_batch() {
 #[test]
 fn a_missing_model_is_explained_not_guessed() {
     let dir = std::env::temp_dir().join("feedloop-no-model-here");
-    let err = match feedloop_neural::MiniLm::load(&dir) {
+    let err = match feedloop_neural::BertEncoder::load(&dir) {
         Err(e) => e.to_string(),
         Ok(_) => panic!("loaded a model from an empty folder"),
     };

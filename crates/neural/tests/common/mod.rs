@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use feedloop_neural::MiniLm;
+use feedloop_neural::BertEncoder;
 
 /// The model `make model` installs (or FEEDLOOP_MODEL_DIR). `make test` fetches it
 /// first, so a missing model is a failure with instructions, not a skip.
@@ -13,6 +13,17 @@ pub fn model_dir() -> PathBuf {
 }
 
 #[allow(dead_code)]
-pub fn encoder() -> MiniLm {
-    MiniLm::load(&model_dir()).unwrap_or_else(|e| panic!("{e}"))
+pub fn encoder() -> BertEncoder {
+    BertEncoder::load(&model_dir()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The multilingual encoder `make model` installs (or FEEDLOOP_MULTILINGUAL_MODEL_DIR).
+#[allow(dead_code)]
+pub fn multilingual() -> BertEncoder {
+    let dir = std::env::var_os("FEEDLOOP_MULTILINGUAL_MODEL_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/multilingual-e5-small")
+        });
+    BertEncoder::load_e5(&dir).unwrap_or_else(|e| panic!("{e}"))
 }
