@@ -147,6 +147,10 @@ fn ingest_function_is_configured_completely_and_least_privileged() {
 
     // The encoder comes from the model layer, mounted where the function looks.
     assert_eq!(vars["FEEDLOOP_MODEL_DIR"], "/opt/all-MiniLM-L6-v2");
+    assert_eq!(
+        vars["FEEDLOOP_MULTILINGUAL_MODEL_DIR"],
+        "/opt/multilingual-e5-small"
+    );
     assert!(format!("{:?}", f["Properties"]["Layers"]).contains("ModelLayer"));
     assert_eq!(
         t["Resources"]["ModelLayer"]["Properties"]["ContentUri"],

@@ -11,11 +11,8 @@ use feedloop_core::lines;
 use feedloop_core::themes::Taxonomy;
 use serde_json::json;
 
-use std::sync::Arc;
-
-use feedloop_core::neural::SharedEncoder;
 use feedloop_core::sentiment::Mode;
-use feedloop_neural::{resolve_model_dir, BertEncoder};
+use feedloop_neural::{resolve_model_dir, resolve_multilingual_dir, ModelDirs};
 
 use crate::{demo, replay as local, report, AnalysisOpts, ThemeSourceOpt};
 
@@ -49,16 +46,25 @@ pub fn resolve_mode(opts: &AnalysisOpts) -> Mode {
 pub fn analyzer(opts: &AnalysisOpts) -> Result<Analyzer> {
     let mode = resolve_mode(opts);
     let taxonomy = taxonomy(&opts.taxonomy)?;
-    let encoder: Option<SharedEncoder> = if mode.needs_encoder() {
+    let (english, multilingual) = if mode.needs_encoder() {
         let dir = resolve_model_dir(opts.model_dir.as_deref())
             .with_context(|| format!("{mode} mode needs the sentence encoder"))?;
-        let model = BertEncoder::load(&dir)
-            .with_context(|| format!("loading the sentence encoder from {}", dir.display()))?;
-        Some(Arc::new(model))
+        let multilingual = match resolve_multilingual_dir(opts.multilingual_model_dir.as_deref()) {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                eprintln!("note: only English is scored; {e}");
+                None
+            }
+        };
+        (Some(dir), multilingual)
     } else {
-        None
+        (None, None)
     };
-    let a = Analyzer::build(mode, taxonomy, encoder)?;
+    let dirs = ModelDirs {
+        english: english.as_deref(),
+        multilingual: multilingual.as_deref(),
+    };
+    let a = feedloop_neural::analyzer(mode, taxonomy, dirs)?;
     Ok(match opts.themes {
         ThemeSourceOpt::Taxonomy => a,
         ThemeSourceOpt::Head => a.with_category_head()?,

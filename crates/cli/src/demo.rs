@@ -177,6 +177,61 @@ fn rating_for(p: Persona, rng: &mut Rng) -> u8 {
     }
 }
 
+/// Customers of the shop's European stores, writing in their own languages: the
+/// multilingual encoder scores them and their themes count among the NPS drivers.
+const EUROPEAN: &[(&str, &str, &str, i64)] = &[
+    (
+        "cust-041",
+        "de",
+        "Die Lieferung hat drei Wochen gedauert und der Kundenservice hat nie geantwortet.",
+        2,
+    ),
+    (
+        "cust-041",
+        "de",
+        "Das Paket kam beschädigt an und auf meine Beschwerde reagiert niemand. Sehr enttäuschend.",
+        1,
+    ),
+    (
+        "cust-042",
+        "fr",
+        "Service impeccable, livraison rapide et un personnel très aimable. Je recommande !",
+        10,
+    ),
+    (
+        "cust-043",
+        "fr",
+        "Les prix ont beaucoup augmenté et l'application plante sans arrêt.",
+        4,
+    ),
+    (
+        "cust-044",
+        "es",
+        "Me encantó la atención, el pedido llegó antes de lo previsto.",
+        9,
+    ),
+    (
+        "cust-045",
+        "es",
+        "El producto está bien, pero el envío fue muy lento y nadie me avisó.",
+        6,
+    ),
+];
+
+fn european(now: chrono::DateTime<chrono::Utc>) -> Vec<Value> {
+    EUROPEAN
+        .iter()
+        .enumerate()
+        .map(|(i, (customer_id, lang, text, nps))| {
+            json!({"schema": "feedloop.feedback/v1", "feedback_id": format!("{customer_id}-{lang}-{i}"),
+                   "customer_id": customer_id, "kind": "survey", "channel": "email", "source": "demo",
+                   "occurred_at": (now - Duration::days(3 + i as i64)).to_rfc3339(),
+                   "nps_score": nps, "question": "How likely are you to recommend us to a friend?",
+                   "text": text})
+        })
+        .collect()
+}
+
 /// The demo envelopes, one JSON value each, in arrival order.
 pub fn envelopes() -> Vec<Value> {
     let mut rng = Rng(0xfeed_100b);
@@ -288,7 +343,7 @@ pub fn envelopes() -> Vec<Value> {
             }
         }
     }
-    // Real queues also carry these: a re-delivery, a non-English review, and two bad
+    // Real queues also carry these: a re-delivery, non-English feedback, and two bad
     // messages that must be rejected with a reason rather than dropped.
     let redelivered = out[3].clone();
     out.push(redelivered);
@@ -297,6 +352,7 @@ pub fn envelopes() -> Vec<Value> {
         "occurred_at": (now - Duration::days(2)).to_rfc3339(), "rating": 2, "channel": "web",
         "text": "Die Lieferung kam zu spät und niemand hat auf meine E-Mails geantwortet."}),
     );
+    out.extend(european(now));
     out.push(
         json!({"feedback_id": "bad-1", "customer_id": "cust-002", "kind": "survey",
         "occurred_at": (now - Duration::days(1)).to_rfc3339(), "nps_score": 11}),

@@ -47,6 +47,21 @@ pub async fn up(endpoint: &str, prefix: &str, env_file: &Path) -> Result<()> {
 
 /// The environment the template gives both functions, for the local stack: what
 /// `cargo lambda watch` runs with and what `drain` builds the handlers from.
+/// The multilingual encoder's folder for the local functions, empty (English only)
+/// when it is not installed.
+fn multilingual_dir() -> String {
+    match feedloop_neural::resolve_multilingual_dir(None) {
+        Ok(dir) => std::fs::canonicalize(&dir)
+            .unwrap_or(dir)
+            .display()
+            .to_string(),
+        Err(e) => {
+            eprintln!("note: the local functions score English only; {e}");
+            String::new()
+        }
+    }
+}
+
 fn function_env(
     endpoint: &str,
     names: &Names,
@@ -74,6 +89,7 @@ fn function_env(
         ("TAXONOMY", "builtin:small-business".into()),
         ("SENTIMENT_MODE", mode.into()),
         ("FEEDLOOP_MODEL_DIR", model_dir),
+        ("FEEDLOOP_MULTILINGUAL_MODEL_DIR", multilingual_dir()),
         ("HALF_LIFE_DAYS", "30".into()),
         ("RETENTION_DAYS", "365".into()),
         ("AGGREGATE_SHARDS", "8".into()),
@@ -250,8 +266,11 @@ pub async fn drain(endpoint: &str, prefix: &str) -> Result<()> {
             .collect();
     let lookup = |k: &str| env.get(k).cloned();
     let config = IngestConfig::from_lookup(lookup)?;
-    let model_dir = config.model_dir.as_deref().map(Path::new);
-    let analyzer = feedloop_neural::analyzer(config.mode, config.load_taxonomy()?, model_dir)?;
+    let dirs = feedloop_neural::ModelDirs {
+        english: config.model_dir.as_deref().map(Path::new),
+        multilingual: config.multilingual_model_dir.as_deref().map(Path::new),
+    };
+    let analyzer = feedloop_neural::analyzer(config.mode, config.load_taxonomy()?, dirs)?;
     let clock: feedloop_kit::Clock = std::sync::Arc::new(chrono::Utc::now);
     let ingest = feedloop_aws::services::ingest(&sdk, &config, analyzer, clock.clone())?;
     let (dispatcher, _) =

@@ -18,6 +18,8 @@ mod report;
 mod target;
 #[cfg(feature = "train")]
 mod train;
+#[cfg(feature = "train")]
+mod train_multilingual;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -64,6 +66,11 @@ pub struct AnalysisOpts {
     /// model` installs, models/all-MiniLM-L6-v2).
     #[arg(long, env = "FEEDLOOP_MODEL_DIR", value_name = "DIR")]
     model_dir: Option<PathBuf>,
+    /// Folder of the multilingual encoder (e5-small-q4.bin) that scores German, French,
+    /// Spanish, Italian, Portuguese... (default: models/multilingual-e5-small; without
+    /// it only English is scored).
+    #[arg(long, env = "FEEDLOOP_MULTILINGUAL_MODEL_DIR", value_name = "DIR")]
+    multilingual_model_dir: Option<PathBuf>,
     /// Where themes come from in the neural modes.
     #[arg(long, value_enum, default_value = "taxonomy")]
     themes: ThemeSourceOpt,

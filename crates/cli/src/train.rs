@@ -55,23 +55,30 @@ pub struct TrainOpts {
     /// Skip the test-split table (faster; the table is part of the committed file).
     #[arg(long)]
     pub skip_eval: bool,
+    /// Train the multilingual tier's heads instead (XLM-T train + the English train
+    /// data, every setting chosen on XLM-T val); `--out` defaults to
+    /// crates/core/data/heads_multilingual.json.
+    #[arg(long)]
+    pub multilingual: bool,
+    #[arg(long, env = "FEEDLOOP_MULTILINGUAL_MODEL_DIR", value_name = "DIR")]
+    pub multilingual_model_dir: Option<PathBuf>,
 }
 
-const L2_GRID: [f64; 6] = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1];
+pub(crate) const L2_GRID: [f64; 6] = [1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1];
 const STEPS: usize = 400;
 const LEARNING_RATE: f64 = 0.05;
-const THREE: [&str; 3] = ["negative", "neutral", "positive"];
+pub(crate) const THREE: [&str; 3] = ["negative", "neutral", "positive"];
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn sha256_file(path: &Path) -> Result<String> {
+pub(crate) fn sha256_file(path: &Path) -> Result<String> {
     let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(hex(&Sha256::digest(&bytes)))
 }
 
-fn load(path: &Path) -> Result<Vec<Record>> {
+pub(crate) fn load(path: &Path) -> Result<Vec<Record>> {
     let src = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     src.lines()
         .enumerate()
@@ -90,20 +97,20 @@ fn norm(t: &str) -> String {
         .collect()
 }
 
-fn class3(label: &str) -> Option<u32> {
+pub(crate) fn class3(label: &str) -> Option<u32> {
     THREE.iter().position(|c| *c == label).map(|i| i as u32)
 }
 
-struct Embedder<'a> {
-    encoder: &'a BertEncoder,
-    model_sha: String,
-    cache: PathBuf,
+pub(crate) struct Embedder<'a> {
+    pub encoder: &'a BertEncoder,
+    pub model_sha: String,
+    pub cache: PathBuf,
 }
 
 impl Embedder<'_> {
     /// Embeddings of `texts`, from the cache when the same model and encoder code
     /// embedded the same texts before.
-    fn embed(&self, name: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+    pub fn embed(&self, name: &str, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
         let mut h = Sha256::new();
         h.update(self.model_sha.as_bytes());
         h.update(feedloop_neural::ENCODER_REVISION.as_bytes());
@@ -170,7 +177,7 @@ fn features(texts: &[&str], emb: Vec<Vec<f32>>) -> Features {
     }
 }
 
-fn settings(l2: f64) -> FitSettings {
+pub(crate) fn settings(l2: f64) -> FitSettings {
     FitSettings {
         l2,
         steps: STEPS,
@@ -397,7 +404,7 @@ fn calibrate_similarity(
 }
 
 /// The largest absolute difference between two JSON documents' numbers, and where.
-fn max_abs_diff(a: &serde_json::Value, b: &serde_json::Value) -> (f64, String) {
+pub(crate) fn max_abs_diff(a: &serde_json::Value, b: &serde_json::Value) -> (f64, String) {
     use serde_json::Value as V;
     let worst = |parts: Vec<(String, (f64, String))>| {
         parts
@@ -433,6 +440,9 @@ fn max_abs_diff(a: &serde_json::Value, b: &serde_json::Value) -> (f64, String) {
 }
 
 pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
+    if opts.multilingual {
+        return crate::train_multilingual::train(opts);
+    }
     let dir = &opts.eval_dir;
     let sentiment = |n: &str| dir.join("sentiment").join(format!("{n}.jsonl"));
     let themes = |n: &str| dir.join("themes").join(format!("{n}.jsonl"));
@@ -746,7 +756,11 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
 }
 
 /// Every mode on every test file: the figures the heads file carries.
-fn eval_table(heads: &Heads, encoder: Arc<BertEncoder>, dir: &Path) -> Result<Vec<serde_json::Value>> {
+fn eval_table(
+    heads: &Heads,
+    encoder: Arc<BertEncoder>,
+    dir: &Path,
+) -> Result<Vec<serde_json::Value>> {
     let shared: Arc<dyn SentenceEncoder> = encoder;
     let mut rows = Vec::new();
     let files = [

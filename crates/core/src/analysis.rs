@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::envelope::Feedback;
 use crate::language::{self, Language};
 use crate::neural::{
-    category_features, cosine, hybrid_features, EncodeError, Heads, HeadsError, LinearHead,
-    SentimentHeads, SharedEncoder,
+    category_features, cosine, hybrid_features, EncodeError, Heads, HeadsError, LanguageHead,
+    LinearHead, MultilingualHeads, SentenceEncoder, SentimentHeads, SharedEncoder,
 };
 use crate::nps::NpsCategory;
 use crate::pii;
@@ -134,6 +134,14 @@ struct Neural {
     themes_from_head: bool,
 }
 
+/// The tier for every language but English: its own encoder, a head per language and
+/// the taxonomy's exemplars embedded by that encoder (they match across languages).
+struct Multilingual {
+    encoder: SharedEncoder,
+    heads: MultilingualHeads,
+    exemplars: Vec<ThemeExemplars>,
+}
+
 /// Everything needed to analyse feedback; build once, share freely.
 #[derive(Clone)]
 pub struct Analyzer {
@@ -141,6 +149,7 @@ pub struct Analyzer {
     scorer: Scorer,
     taxonomy: Taxonomy,
     neural: Option<Arc<Neural>>,
+    multilingual: Option<Arc<Multilingual>>,
 }
 
 /// One text on its way through [`Analyzer::analyze_texts`].
@@ -150,6 +159,8 @@ struct Prepared<'a> {
     spans: Vec<Span>,
     hits: Vec<ThemeHit>,
     skipped: Option<String>,
+    /// Scored by the multilingual tier (a language other than English with a head).
+    multilingual: bool,
     /// Index of the whole text's embedding, then of each sentence's.
     slots: Option<(usize, Vec<usize>)>,
 }
@@ -169,6 +180,7 @@ impl Analyzer {
             scorer: Scorer::new(mode),
             taxonomy,
             neural: None,
+            multilingual: None,
         }
     }
 
@@ -204,7 +216,9 @@ impl Analyzer {
             }
             .into());
         }
-        let exemplars = embed_exemplars(&taxonomy, encoder.as_ref())?;
+        let exemplars = embed_exemplars(&taxonomy, encoder.as_ref(), |t| {
+            Some(t.similarity_threshold)
+        })?;
         let hybrid = mode == Mode::Hybrid;
         Ok(Analyzer {
             mode,
@@ -218,7 +232,48 @@ impl Analyzer {
                 categories: (heads.restaurant_categories, heads.restaurant_thresholds),
                 themes_from_head: false,
             })),
+            multilingual: None,
         })
+    }
+
+    /// Score the languages the shipped multilingual heads cover with `encoder` (the
+    /// multilingual encoder) instead of refusing them.
+    pub fn with_multilingual(self, encoder: SharedEncoder) -> Result<Analyzer, AnalyzerError> {
+        self.with_multilingual_heads(encoder, MultilingualHeads::shipped()?)
+    }
+
+    /// [`Analyzer::with_multilingual`] with heads other than the shipped ones.
+    pub fn with_multilingual_heads(
+        self,
+        encoder: SharedEncoder,
+        heads: MultilingualHeads,
+    ) -> Result<Analyzer, AnalyzerError> {
+        if heads.embedding_dim != encoder.dim() {
+            return Err(HeadsError::Dim {
+                trained: heads.embedding_dim,
+                encoder: encoder.dim(),
+            }
+            .into());
+        }
+        let exemplars = embed_exemplars(&self.taxonomy, encoder.as_ref(), |t| {
+            t.multilingual_similarity_threshold
+        })?;
+        Ok(Analyzer {
+            multilingual: Some(Arc::new(Multilingual {
+                encoder,
+                heads,
+                exemplars,
+            })),
+            ..self
+        })
+    }
+
+    /// Languages scored besides English (none without the multilingual tier).
+    pub fn languages(&self) -> Vec<&str> {
+        self.multilingual
+            .as_ref()
+            .map(|m| m.heads.languages.keys().map(String::as_str).collect())
+            .unwrap_or_default()
     }
 
     /// Themes from the trained restaurant-category head instead of phrases and
@@ -274,9 +329,14 @@ impl Analyzer {
                 let language = language::detect(text);
                 let spans = text::sentences(text);
                 let hits = self.taxonomy.find(text, &spans);
+                let multilingual = !language.is_english()
+                    && self
+                        .multilingual
+                        .as_ref()
+                        .is_some_and(|m| m.heads.head(&language.code).is_some());
                 let skipped = if text.trim().is_empty() {
                     Some("empty text".to_owned())
-                } else if !language.is_english() {
+                } else if !language.is_english() && !multilingual {
                     Some(format!("unsupported language: {}", language.code))
                 } else {
                     None
@@ -287,71 +347,37 @@ impl Analyzer {
                     spans,
                     hits,
                     skipped,
+                    multilingual,
                     slots: None,
                 }
             })
             .collect();
-        let embeddings = match &self.neural {
-            None => Vec::new(),
-            Some(n) => {
-                // A one-sentence text is its own sentence: only longer texts have parts.
-                let own = |p: &Prepared, s: &Span| s.of(p.text).trim() == p.text.trim();
-                let mut texts: Vec<&str> = Vec::new();
-                let mut parts: Vec<Vec<std::ops::Range<usize>>> = Vec::new();
-                let mut owners: Vec<usize> = Vec::new();
-                for (k, p) in prepared.iter().enumerate() {
-                    if p.skipped.is_none() {
-                        texts.push(p.text);
-                        parts.push(
-                            p.spans
-                                .iter()
-                                .filter(|s| !own(p, s))
-                                .map(|s| s.start..s.end)
-                                .collect(),
-                        );
-                        owners.push(k);
-                    }
-                }
-                let vectors = n.encoder.encode_parts(&texts, &parts)?;
-                let wrong = vectors.len() != texts.len()
-                    || vectors
-                        .iter()
-                        .zip(&parts)
-                        .any(|(v, p)| v.parts.len() != p.len());
-                if wrong {
-                    return Err(EncodeError(
-                        "the encoder returned a different number of vectors than asked".into(),
-                    )
-                    .into());
-                }
-                let mut flat: Vec<Vec<f32>> = Vec::new();
-                for (k, v) in owners.into_iter().zip(vectors) {
-                    let p = &mut prepared[k];
-                    let whole = flat.len();
-                    flat.push(v.whole);
-                    let mut pooled = v.parts.into_iter();
-                    let mut sentences = Vec::with_capacity(p.spans.len());
-                    for s in &p.spans {
-                        if own(p, s) {
-                            sentences.push(whole);
-                        } else {
-                            // counts were checked above: one pooled vector per part
-                            flat.push(pooled.next().unwrap_or_default());
-                            sentences.push(flat.len() - 1);
-                        }
-                    }
-                    p.slots = Some((whole, sentences));
-                }
-                flat
-            }
-        };
+        let mut embeddings = Vec::new();
+        if let Some(n) = &self.neural {
+            let english = |p: &Prepared| p.skipped.is_none() && !p.multilingual;
+            encode_into(n.encoder.as_ref(), &mut prepared, english, &mut embeddings)?;
+        }
+        if let Some(m) = &self.multilingual {
+            let other = |p: &Prepared| p.skipped.is_none() && p.multilingual;
+            encode_into(m.encoder.as_ref(), &mut prepared, other, &mut embeddings)?;
+        }
         Ok(prepared
             .into_iter()
             .map(|p| self.finish(p, &embeddings))
             .collect())
     }
 
-    fn score(&self, text: &str, embedding: Option<&[f32]>) -> (Sentiment, Option<u8>) {
+    fn score(
+        &self,
+        text: &str,
+        language: Option<&LanguageHead>,
+        embedding: Option<&[f32]>,
+    ) -> (Sentiment, Option<u8>) {
+        if let Some(head) = language {
+            // Never the English scorer for another language: no vector, no opinion.
+            let s = embedding.map_or_else(Sentiment::neutral, |e| head.sentiment(e));
+            return (s, Some(stars_from_compound(s.compound)));
+        }
         match (&self.neural, embedding) {
             (Some(n), Some(e)) => {
                 let features;
@@ -373,6 +399,11 @@ impl Analyzer {
     fn finish(&self, p: Prepared, embeddings: &[Vec<f32>]) -> TextAnalysis {
         let text = p.text;
         let emb = |i: usize| embeddings.get(i).map(Vec::as_slice);
+        let language_head = self
+            .multilingual
+            .as_deref()
+            .filter(|_| p.multilingual)
+            .and_then(|m| m.heads.head(&p.language.code));
         let (sentiment, stars, sentence_scores) = if p.skipped.is_some() {
             (None, None, Vec::new())
         } else {
@@ -387,12 +418,16 @@ impl Analyzer {
                 .map(|(i, s)| SentenceScore {
                     text: s.of(text).to_owned(),
                     compound: self
-                        .score(s.of(text), per_sentence.get(i).and_then(|&j| emb(j)))
+                        .score(
+                            s.of(text),
+                            language_head,
+                            per_sentence.get(i).and_then(|&j| emb(j)),
+                        )
                         .0
                         .compound,
                 })
                 .collect();
-            let (sentiment, stars) = self.score(text, whole.and_then(emb));
+            let (sentiment, stars) = self.score(text, language_head, whole.and_then(emb));
             (Some(sentiment), stars, scores)
         };
         let mention = |theme: String, phrase: String, si: usize, source, score| {
@@ -413,7 +448,13 @@ impl Analyzer {
             None => Vec::new(),
         };
         let mut themes: Vec<ThemeMention> = Vec::new();
-        match self.neural.as_deref() {
+        // The category head reads the English encoder's vectors; another language's
+        // sentences match the exemplars its own encoder embedded.
+        let exemplars = match (p.multilingual, self.neural.as_deref()) {
+            (true, _) => self.multilingual.as_deref().map(|m| m.exemplars.as_slice()),
+            (false, n) => n.map(|n| n.exemplars.as_slice()),
+        };
+        match self.neural.as_deref().filter(|_| !p.multilingual) {
             Some(Neural {
                 categories: (head, thresholds),
                 themes_from_head: true,
@@ -441,7 +482,7 @@ impl Analyzer {
                     }
                 }
             }
-            neural => {
+            _ => {
                 let fallback = self.taxonomy.fallback();
                 for h in p
                     .hits
@@ -456,10 +497,10 @@ impl Analyzer {
                         None,
                     ));
                 }
-                if let Some(n) = neural {
+                if let Some(exemplars) = exemplars {
                     for (si, v) in sentence_vectors.iter().enumerate() {
                         let Some(v) = v else { continue };
-                        for ex in &n.exemplars {
+                        for ex in exemplars {
                             let id = &self.taxonomy.themes()[ex.theme].id;
                             if themes
                                 .iter()
@@ -535,6 +576,67 @@ impl Analyzer {
     }
 }
 
+/// Encode the texts `take` selects, each with its sentences, in one encoder call;
+/// append the vectors to `flat` and point each text's slots at them.
+fn encode_into(
+    encoder: &dyn SentenceEncoder,
+    prepared: &mut [Prepared],
+    take: impl Fn(&Prepared) -> bool,
+    flat: &mut Vec<Vec<f32>>,
+) -> Result<(), AnalyzerError> {
+    // A one-sentence text is its own sentence: only longer texts have parts.
+    let own = |p: &Prepared, s: &Span| s.of(p.text).trim() == p.text.trim();
+    let mut texts: Vec<&str> = Vec::new();
+    let mut parts: Vec<Vec<std::ops::Range<usize>>> = Vec::new();
+    let mut owners: Vec<usize> = Vec::new();
+    for (k, p) in prepared.iter().enumerate() {
+        if take(p) {
+            texts.push(p.text);
+            parts.push(
+                p.spans
+                    .iter()
+                    .filter(|s| !own(p, s))
+                    .map(|s| s.start..s.end)
+                    .collect(),
+            );
+            owners.push(k);
+        }
+    }
+    if texts.is_empty() {
+        return Ok(());
+    }
+    let vectors = encoder.encode_parts(&texts, &parts)?;
+    let wrong = vectors.len() != texts.len()
+        || vectors
+            .iter()
+            .zip(&parts)
+            .any(|(v, p)| v.parts.len() != p.len());
+    if wrong {
+        return Err(EncodeError(
+            "the encoder returned a different number of vectors than asked".into(),
+        )
+        .into());
+    }
+    for (k, v) in owners.into_iter().zip(vectors) {
+        let p = &mut prepared[k];
+        let whole = flat.len();
+        flat.push(v.whole);
+        let mut pooled = v.parts.into_iter();
+        let mut sentences = Vec::with_capacity(p.spans.len());
+        for s in &p.spans {
+            if own(p, s) {
+                sentences.push(whole);
+            } else {
+                // counts were checked above: one pooled vector per part
+                flat.push(pooled.next().unwrap_or_default());
+                sentences.push(flat.len() - 1);
+            }
+        }
+        p.slots = Some((whole, sentences));
+    }
+    Ok(())
+}
+
 /// The text to analyse: a ticket's subject stands in for an empty body, since it is
 /// often the only statement of the problem.
 fn analysed_text(feedback: &Feedback) -> String {
@@ -550,16 +652,19 @@ fn analysed_text(feedback: &Feedback) -> String {
     feedback.text.clone()
 }
 
+/// The exemplars of every theme with examples and a threshold (`threshold` reads it
+/// from the theme: each encoder's cosines have their own scale).
 fn embed_exemplars(
     taxonomy: &Taxonomy,
-    encoder: &dyn crate::neural::SentenceEncoder,
+    encoder: &dyn SentenceEncoder,
+    threshold: impl Fn(&crate::themes::Theme) -> Option<f64>,
 ) -> Result<Vec<ThemeExemplars>, EncodeError> {
     let mut texts: Vec<&str> = Vec::new();
     let mut owners: Vec<usize> = Vec::new();
     for (ti, t) in taxonomy.themes().iter().enumerate() {
         // Phrases count as exemplars only for themes that opted in with examples:
         // a lone word like "app" is too vague to match sentences by similarity.
-        if t.examples.is_empty() {
+        if t.examples.is_empty() || threshold(t).is_none() {
             continue;
         }
         for e in t.examples.iter().chain(&t.phrase_texts) {
@@ -575,7 +680,7 @@ fn embed_exemplars(
             None => out.push(ThemeExemplars {
                 theme: ti,
                 vectors: vec![v],
-                threshold: taxonomy.themes()[ti].similarity_threshold,
+                threshold: threshold(&taxonomy.themes()[ti]).unwrap_or(f64::INFINITY),
             }),
         }
     }
@@ -826,5 +931,97 @@ phrases = ["staff"]
             matches!(err, AnalyzerError::Heads(HeadsError::Dim { .. })),
             "{err}"
         );
+    }
+
+    fn german_heads() -> MultilingualHeads {
+        let three_class = head(
+            &["negative", "neutral", "positive"],
+            vec![vec![0.0, 6.0], vec![0.0; 8], vec![6.0]],
+            DIM,
+        );
+        MultilingualHeads {
+            provenance: serde_json::json!({}),
+            model_sha256: String::new(),
+            embedding_dim: DIM,
+            languages: [(
+                "de".to_owned(),
+                LanguageHead {
+                    three_class,
+                    neutral_bias: 0.0,
+                },
+            )]
+            .into_iter()
+            .collect(),
+        }
+    }
+
+    #[test]
+    fn a_language_with_a_head_goes_to_the_multilingual_encoder_and_others_are_refused() {
+        // GIVEN an English encoder and a multilingual one with a German head only
+        let english = FakeEncoder::new(false);
+        let other = FakeEncoder::new(false);
+        let a =
+            Analyzer::build_with_heads(Mode::Hybrid, taxonomy(), Some(english.clone()), heads())
+                .unwrap()
+                .with_multilingual_heads(other.clone(), german_heads())
+                .unwrap();
+        english.seen.lock().unwrap().clear();
+        other.seen.lock().unwrap().clear();
+        let german =
+            "Das Paket kam viel zu late an und niemand hat auf meine Nachrichten geantwortet.";
+        let french = "Le colis n'est jamais arrivé et personne n'a répondu à mes courriels.";
+
+        // WHEN English, German and French texts are analysed together
+        let r = a
+            .analyze_texts(&["The parcel never arrived.", german, french])
+            .unwrap();
+
+        // THEN German is scored by its head over the multilingual encoder's vector
+        assert_eq!(r[1].language.code, "de");
+        assert_eq!(r[1].skipped, None);
+        let s = r[1].sentiment.expect("scored");
+        assert_eq!(s.label, crate::sentiment::Label::Negative);
+        assert!(s.compound < -0.5, "{s:?}");
+        assert_eq!(other.seen.lock().unwrap().as_slice(), [german]);
+        // English stays with its own encoder; French has no head and says so
+        assert_eq!(
+            english.seen.lock().unwrap().as_slice(),
+            ["The parcel never arrived."]
+        );
+        assert_eq!(r[2].sentiment, None);
+        assert_eq!(r[2].skipped.as_deref(), Some("unsupported language: fr"));
+        assert_eq!(a.languages(), ["de"]);
+    }
+
+    #[test]
+    fn multilingual_themes_use_their_own_threshold_and_none_turns_similarity_off() {
+        let tax = |extra: &str| {
+            Taxonomy::from_toml(&format!(
+                "{extra}\n[[theme]]\nid = \"speed\"\nlabel = \"Speed\"\nphrases = [\"slow\"]\nexamples = [\"I waited for ages\"]\nsimilarity_threshold = 0.9\n"
+            ))
+            .unwrap()
+        };
+        let text = "Wir haben ewig gewartet, wait wait, und niemand kam an den Tisch zu uns.";
+        for (extra, want) in [
+            ("multilingual_similarity_threshold = 0.5", true),
+            ("", false),
+        ] {
+            let a = Analyzer::build_with_heads(
+                Mode::Neural,
+                tax(extra),
+                Some(FakeEncoder::new(false)),
+                heads(),
+            )
+            .unwrap()
+            .with_multilingual_heads(FakeEncoder::new(false), german_heads())
+            .unwrap();
+            let r = a.analyze_text(text).unwrap();
+            assert_eq!(r.language.code, "de");
+            let found = r
+                .themes
+                .iter()
+                .any(|m| m.theme == "speed" && m.source == ThemeSource::Similarity);
+            assert_eq!(found, want, "{extra:?}: {:?}", r.themes);
+        }
     }
 }

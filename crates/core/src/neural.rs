@@ -195,6 +195,70 @@ impl Heads {
     }
 }
 
+/// The committed heads of the multilingual tier (see the file for provenance).
+pub const MULTILINGUAL_HEADS_JSON: &str = include_str!("../data/heads_multilingual.json");
+
+/// One language's sentiment head over the multilingual encoder's embedding.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LanguageHead {
+    /// negative / neutral / positive.
+    pub three_class: LinearHead,
+    /// Added to p(neutral) before taking the most likely class (chosen on val).
+    pub neutral_bias: f64,
+}
+
+impl LanguageHead {
+    /// The label from the head; the compound's size is p(positive) − p(negative), kept
+    /// inside the band the label allows (no valence ratings exist for these languages).
+    pub fn sentiment(&self, embedding: &[f32]) -> Sentiment {
+        let p = self.three_class.softmax(embedding);
+        let label = label_of(&p, self.neutral_bias);
+        Sentiment {
+            compound: calibrated_compound(label, p[2] - p[0]),
+            pos: p[2],
+            neu: p[1],
+            neg: p[0],
+            label,
+        }
+    }
+}
+
+/// Everything `feedloop train --multilingual` produces.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MultilingualHeads {
+    pub provenance: serde_json::Value,
+    /// sha256 of the multilingual encoder's model file.
+    pub model_sha256: String,
+    pub embedding_dim: usize,
+    /// ISO 639-1 code -> head. A language without one is not scored.
+    pub languages: std::collections::BTreeMap<String, LanguageHead>,
+}
+
+impl MultilingualHeads {
+    pub fn parse(src: &str) -> Result<MultilingualHeads, HeadsError> {
+        let h: MultilingualHeads = serde_json::from_str(src)?;
+        for (lang, head) in &h.languages {
+            head.three_class
+                .check(&format!("languages.{lang}.three_class"), h.embedding_dim)?;
+            if head.three_class.classes != ["negative", "neutral", "positive"] {
+                return Err(HeadsError::Shape {
+                    head: format!("languages.{lang}.three_class"),
+                    dim: h.embedding_dim,
+                });
+            }
+        }
+        Ok(h)
+    }
+
+    pub fn shipped() -> Result<MultilingualHeads, HeadsError> {
+        MultilingualHeads::parse(MULTILINGUAL_HEADS_JSON)
+    }
+
+    pub fn head(&self, language: &str) -> Option<&LanguageHead> {
+        self.languages.get(language)
+    }
+}
+
 /// Features hybrid mode appends to the embedding: VADER's pos, neu, neg and compound.
 pub const HYBRID_EXTRA: usize = 4;
 

@@ -211,8 +211,15 @@ fn main() {
     }
     match feedloop_neural::resolve_model_dir(None) {
         Ok(dir) => {
-            let analyzer = feedloop_neural::analyzer(Mode::Hybrid, taxonomy, Some(&dir))
-                .unwrap_or_else(|e| panic!("{e}"));
+            let analyzer = feedloop_neural::analyzer(
+                Mode::Hybrid,
+                taxonomy,
+                feedloop_neural::ModelDirs {
+                    english: Some(&dir),
+                    multilingual: None,
+                },
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
             let hybrid_n = n.min(
                 std::env::var("FEEDLOOP_BENCH_HYBRID_MESSAGES")
                     .ok()

@@ -31,6 +31,8 @@ pub struct IngestConfig {
     /// The sentence encoder's folder (`FEEDLOOP_MODEL_DIR`); required by the neural
     /// modes, which refuse to start without it rather than fall back to the lexicon.
     pub model_dir: Option<String>,
+    /// The multilingual encoder's folder; without it only English is scored.
+    pub multilingual_model_dir: Option<String>,
 }
 
 pub use feedloop_kit::env::ConfigError;
@@ -39,7 +41,7 @@ use feedloop_kit::env::Env;
 impl IngestConfig {
     /// Every variable the function reads (the template sets them all);
     /// `FEEDLOOP_MODEL_DIR` may be empty in the lexicon modes.
-    pub const VARS: [&'static str; 11] = [
+    pub const VARS: [&'static str; 12] = [
         "TABLE_NAME",
         "FOLLOWUP_QUEUE_URL",
         "TAXONOMY",
@@ -51,6 +53,7 @@ impl IngestConfig {
         "MAX_FOLLOWUP_AGE_HOURS",
         "PLAYBOOK",
         "FEEDLOOP_MODEL_DIR",
+        "FEEDLOOP_MULTILINGUAL_MODEL_DIR",
     ];
 
     pub fn from_env() -> Result<IngestConfig, ConfigError> {
@@ -106,6 +109,7 @@ impl IngestConfig {
         );
         let playbook = env.required("PLAYBOOK").map(source);
         let model_dir = env.optional("FEEDLOOP_MODEL_DIR");
+        let multilingual_model_dir = env.optional("FEEDLOOP_MULTILINGUAL_MODEL_DIR");
         if let (Some(m), None) = (mode, &model_dir) {
             if m.needs_encoder() {
                 env.rule(
@@ -129,6 +133,7 @@ impl IngestConfig {
                 max_followup_age_hours: max_followup_age_hours?,
                 playbook: playbook?,
                 model_dir,
+                multilingual_model_dir,
             })
         })
     }

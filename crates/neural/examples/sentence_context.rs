@@ -40,7 +40,8 @@ fn main() {
     let eval_dir = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "../shared/eval".into());
-    let model = Arc::new(BertEncoder::load(&resolve_model_dir(None).expect("model")).expect("load"));
+    let model =
+        Arc::new(BertEncoder::load(&resolve_model_dir(None).expect("model")).expect("load"));
     let build = |e: SharedEncoder| {
         Analyzer::build(Mode::Hybrid, Taxonomy::default_small_business(), Some(e))
             .expect("hybrid analyzer")

@@ -56,7 +56,9 @@ impl<'a> Cursor<'a> {
         Ok(s)
     }
     fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap_or([0; 4])))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().unwrap_or([0; 4]),
+        ))
     }
     fn count(&mut self, what: &str, max: usize) -> Result<usize, String> {
         let v = self.u32()? as usize;
@@ -66,7 +68,9 @@ impl<'a> Cursor<'a> {
         Ok(v)
     }
     fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap_or([0; 8])))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().unwrap_or([0; 8]),
+        ))
     }
     fn f32(&mut self) -> Result<f32, String> {
         Ok(f32::from_bits(self.u32()?))
@@ -194,7 +198,9 @@ fn directory(c: &mut Cursor, file_len: usize) -> Result<Vec<(String, Tensor)>, S
             _ => return Err(format!("{name}: unknown type {dtype} for {count} values")),
         };
         if bytes != want || offset.checked_add(bytes).is_none_or(|e| e > file_len) {
-            return Err(format!("{name}: {bytes} bytes at {offset} do not fit the file"));
+            return Err(format!(
+                "{name}: {bytes} bytes at {offset} do not fit the file"
+            ));
         }
         out.push((
             name,
@@ -297,10 +303,7 @@ pub fn load(path: &Path) -> Result<BertEncoder, LoadError> {
     // SAFETY: mapped read-only; feedloop never writes the model file, and the map lives
     // as long as the encoder that reads its word table.
     let map = unsafe { memmap2::Mmap::map(&handle) }.map_err(|e| err(e.to_string()))?;
-    let mut c = Cursor {
-        bytes: &map,
-        at: 0,
-    };
+    let mut c = Cursor { bytes: &map, at: 0 };
     let h = header(&mut c).map_err(err)?;
     let tokenizer = Unigram::new(vocab(&mut c, h.vocab).map_err(err)?);
     let t = Tensors {

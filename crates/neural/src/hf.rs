@@ -33,7 +33,6 @@ fn default_act() -> String {
     "gelu".to_owned()
 }
 
-
 /// The mapped weights file and its parsed header: each tensor is copied out as f32.
 struct Weights {
     map: memmap2::Mmap,
@@ -118,17 +117,15 @@ impl Weights {
     }
 }
 
-
 /// Load a BERT sentence encoder from a Hugging Face folder.
 pub fn load(dir: &Path) -> Result<BertEncoder, LoadError> {
     check_model_dir(dir)?;
     let path = |f: &str| dir.join(f);
     let shown = |f: &str| path(f).display().to_string();
-    let raw =
-        std::fs::read_to_string(path("config.json")).map_err(|source| LoadError::Read {
-            file: shown("config.json"),
-            source,
-        })?;
+    let raw = std::fs::read_to_string(path("config.json")).map_err(|source| LoadError::Read {
+        file: shown("config.json"),
+        source,
+    })?;
     let config_err = |reason: String| LoadError::Config {
         file: shown("config.json"),
         reason,
@@ -146,11 +143,12 @@ pub fn load(dir: &Path) -> Result<BertEncoder, LoadError> {
             c.hidden_size, c.num_attention_heads
         )));
     }
-    let mut tokenizer =
-        tokenizers::Tokenizer::from_file(path("tokenizer.json")).map_err(|e| LoadError::Tokenizer {
+    let mut tokenizer = tokenizers::Tokenizer::from_file(path("tokenizer.json")).map_err(|e| {
+        LoadError::Tokenizer {
             file: shown("tokenizer.json"),
             reason: e.to_string(),
-        })?;
+        }
+    })?;
     let max_tokens = MAX_TOKENS.min(c.max_position_embeddings);
     tokenizer
         .with_truncation(Some(TruncationParams {
@@ -169,8 +167,8 @@ pub fn load(dir: &Path) -> Result<BertEncoder, LoadError> {
         file: file.clone(),
         reason,
     };
-    let handle = std::fs::File::open(path("model.safetensors"))
-        .map_err(|e| weights_err(e.to_string()))?;
+    let handle =
+        std::fs::File::open(path("model.safetensors")).map_err(|e| weights_err(e.to_string()))?;
     // SAFETY: the weights file is mapped read-only and feedloop never writes it;
     // every tensor is copied out before `load` returns.
     let map = unsafe { memmap2::Mmap::map(&handle) }.map_err(|e| weights_err(e.to_string()))?;
@@ -194,8 +192,8 @@ pub fn load(dir: &Path) -> Result<BertEncoder, LoadError> {
     let mut layers = Vec::with_capacity(c.num_hidden_layers);
     for l in 0..c.num_hidden_layers {
         let p = format!("encoder.layer.{l}");
-        let [q, k, v] = ["query", "key", "value"]
-            .map(|n| w.dense(&format!("{p}.attention.self.{n}"), d, d));
+        let [q, k, v] =
+            ["query", "key", "value"].map(|n| w.dense(&format!("{p}.attention.self.{n}"), d, d));
         let (q, k, v) = (q?, k?, v?);
         layers.push(Layer {
             qkv: Dense {
@@ -229,4 +227,3 @@ pub fn load(dir: &Path) -> Result<BertEncoder, LoadError> {
         eps: c.layer_norm_eps as f32,
     })
 }
-

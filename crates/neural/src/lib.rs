@@ -9,9 +9,9 @@ mod hf;
 mod kernels;
 pub mod model_dir;
 mod tokens;
-mod unigram;
 #[cfg(feature = "train")]
 pub mod train;
+mod unigram;
 
 pub use encoder::{BertEncoder, LoadError, ENCODER_REVISION};
 pub use model_dir::{
@@ -33,16 +33,26 @@ pub enum BuildError {
     Analyzer(#[from] feedloop_core::analysis::AnalyzerError),
 }
 
-/// The analyzer for `mode`, with the encoder from `model_dir` when the mode needs one:
-/// how a function builds it at cold start, and the CLI's local drain as the function
-/// would. A neural mode without a folder is refused by [`Analyzer::build`].
+/// Where the two encoders are: English (a Hugging Face folder) and, optionally, the
+/// multilingual one (a folder holding [`e5::E5_FILE`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ModelDirs<'a> {
+    pub english: Option<&'a std::path::Path>,
+    pub multilingual: Option<&'a std::path::Path>,
+}
+
+/// The analyzer for `mode`, with the encoders from `dirs` when the mode needs one:
+/// how a function builds it at cold start, the CLI and the local drain as the function
+/// would. A neural mode without the English folder is refused by [`Analyzer::build`];
+/// without the multilingual one, other languages are refused per text.
 ///
 /// [`Analyzer::build`]: feedloop_core::analysis::Analyzer::build
 pub fn analyzer(
     mode: feedloop_core::sentiment::Mode,
     taxonomy: feedloop_core::themes::Taxonomy,
-    model_dir: Option<&std::path::Path>,
+    dirs: ModelDirs,
 ) -> Result<feedloop_core::analysis::Analyzer, BuildError> {
+    let model_dir = dirs.english;
     let encoder = match model_dir.filter(|_| mode.needs_encoder()) {
         Some(dir) => {
             let model = BertEncoder::load(dir).map_err(|source| BuildError::Load {
@@ -53,7 +63,15 @@ pub fn analyzer(
         }
         None => None,
     };
-    Ok(feedloop_core::analysis::Analyzer::build(
-        mode, taxonomy, encoder,
-    )?)
+    let analyzer = feedloop_core::analysis::Analyzer::build(mode, taxonomy, encoder)?;
+    match dirs.multilingual.filter(|_| mode.needs_encoder()) {
+        Some(dir) => {
+            let model = BertEncoder::load_e5(dir).map_err(|source| BuildError::Load {
+                dir: dir.display().to_string(),
+                source,
+            })?;
+            Ok(analyzer.with_multilingual(std::sync::Arc::new(model))?)
+        }
+        None => Ok(analyzer),
+    }
 }

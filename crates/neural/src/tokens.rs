@@ -28,7 +28,11 @@ impl Tokens {
         Tokens {
             ids: e.get_ids().to_vec(),
             offsets: e.get_offsets().to_vec(),
-            special: e.get_special_tokens_mask().iter().map(|&m| m != 0).collect(),
+            special: e
+                .get_special_tokens_mask()
+                .iter()
+                .map(|&m| m != 0)
+                .collect(),
         }
     }
 

@@ -94,10 +94,9 @@ impl Unigram {
 
     fn normalised(&self, prefix: &str, text: &str) -> Vec<NormChar> {
         let mut out: Vec<NormChar> = Vec::with_capacity(prefix.len() + text.len() + 1);
-        let chars = prefix.char_indices().chain(
-            text.char_indices()
-                .map(|(i, c)| (prefix.len() + i, c)),
-        );
+        let chars = prefix
+            .char_indices()
+            .chain(text.char_indices().map(|(i, c)| (prefix.len() + i, c)));
         for (start, c) in chars {
             let end = start + c.len_utf8();
             let mut push = |c: char| {
@@ -184,7 +183,9 @@ mod tests {
     use super::*;
 
     fn toy() -> Unigram {
-        let pieces = ["<s>", "<pad>", "</s>", "<unk>", "▁", "▁hal", "lo", "▁hallo", "▁w", "elt", "a"];
+        let pieces = [
+            "<s>", "<pad>", "</s>", "<unk>", "▁", "▁hal", "lo", "▁hallo", "▁w", "elt", "a",
+        ];
         let scores = [0.0, 0.0, 0.0, 0.0, -3.0, -6.0, -5.0, -4.0, -5.0, -6.0, -2.0];
         Unigram::new(Vocab {
             pieces: pieces.iter().map(|p| p.as_bytes().to_vec()).collect(),

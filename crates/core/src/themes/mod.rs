@@ -39,6 +39,9 @@ struct TaxonomyFile {
     /// Cosine similarity to a theme's exemplars that makes a hit, for themes that do not
     /// set their own (neural modes only).
     similarity_threshold: Option<f64>,
+    /// The same for the multilingual encoder, whose cosines run higher; without it,
+    /// non-English sentences get themes from phrases only.
+    multilingual_similarity_threshold: Option<f64>,
     #[serde(default, rename = "theme")]
     themes: Vec<ThemeDef>,
 }
@@ -56,6 +59,7 @@ struct ThemeDef {
     #[serde(default)]
     examples: Vec<String>,
     similarity_threshold: Option<f64>,
+    multilingual_similarity_threshold: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +83,9 @@ pub struct Theme {
     /// Similarity that makes a hit (the theme's own, else the taxonomy's, else
     /// [`DEFAULT_SIMILARITY_THRESHOLD`]).
     pub similarity_threshold: f64,
+    /// The multilingual encoder's threshold (the theme's, else the taxonomy's); none
+    /// turns similarity off for other languages.
+    pub multilingual_similarity_threshold: Option<f64>,
 }
 
 /// Used when neither the theme nor the taxonomy sets a threshold: the median of the
@@ -169,6 +176,10 @@ impl Taxonomy {
                     if def.similarity_threshold.is_some() {
                         existing.similarity_threshold = def.similarity_threshold;
                     }
+                    if def.multilingual_similarity_threshold.is_some() {
+                        existing.multilingual_similarity_threshold =
+                            def.multilingual_similarity_threshold;
+                    }
                 }
                 None => defs.push(def),
             }
@@ -176,14 +187,18 @@ impl Taxonomy {
         if file.fallback.is_some() {
             fallback = file.fallback;
         }
-        Self::build(name, defs, fallback, file.similarity_threshold)
+        let thresholds = (
+            file.similarity_threshold,
+            file.multilingual_similarity_threshold,
+        );
+        Self::build(name, defs, fallback, thresholds)
     }
 
     fn build(
         name: String,
         defs: Vec<ThemeDef>,
         fallback: Option<String>,
-        default_threshold: Option<f64>,
+        (default_threshold, default_multilingual): (Option<f64>, Option<f64>),
     ) -> Result<Taxonomy, TaxonomyError> {
         let mut themes = Vec::with_capacity(defs.len());
         for def in defs {
@@ -208,10 +223,20 @@ impl Taxonomy {
                 .similarity_threshold
                 .or(default_threshold)
                 .unwrap_or(DEFAULT_SIMILARITY_THRESHOLD);
-            if !(0.0..=1.0).contains(&similarity_threshold) {
+            let multilingual_similarity_threshold = def
+                .multilingual_similarity_threshold
+                .or(default_multilingual);
+            let out_of_range = [
+                Some(similarity_threshold),
+                multilingual_similarity_threshold,
+            ]
+            .into_iter()
+            .flatten()
+            .find(|t| !(0.0..=1.0).contains(t));
+            if let Some(value) = out_of_range {
                 return Err(TaxonomyError::BadThreshold {
                     theme: def.id,
-                    value: similarity_threshold,
+                    value,
                 });
             }
             themes.push(Theme {
@@ -226,6 +251,7 @@ impl Taxonomy {
                     .filter(|e| !e.trim().is_empty())
                     .collect(),
                 similarity_threshold,
+                multilingual_similarity_threshold,
             });
         }
         let fallback = match fallback {
