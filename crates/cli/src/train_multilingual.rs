@@ -261,8 +261,8 @@ mod tests {
     #[test]
     fn macro_f1_averages_the_three_classes() {
         assert_eq!(macro_f1(&[0, 1, 2], &[0, 1, 2]), 1.0);
-        // negative: P 1, R 1/2 -> 2/3; neutral: P 1/2, R 1 -> 2/3; positive: 0
+        // negative: P 1, R 1/2 -> 2/3; neutral: P 1/3, R 1 -> 1/2; positive: 0
         let f = macro_f1(&[0, 1, 1, 1], &[0, 0, 1, 2]);
-        assert!((f - (2.0 / 3.0 + 2.0 / 3.0) / 3.0).abs() < 1e-12, "{f}");
+        assert!((f - (2.0 / 3.0 + 0.5) / 3.0).abs() < 1e-12, "{f}");
     }
 }

@@ -56,12 +56,12 @@ fn demo_prints_the_full_report() {
 }
 
 #[test]
-fn demo_json_covers_200_feedbacks_40_customers_and_all_kinds() {
+fn demo_json_covers_200_feedbacks_45_customers_and_all_kinds() {
     let out = feedloop(&["demo", "--json"], None);
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["applied"].as_u64().unwrap() >= 200);
-    assert_eq!(v["customers"], 40);
+    assert_eq!(v["customers"], 45);
     assert_eq!(v["duplicates"], 1);
     assert_eq!(v["rejected"], 2);
     assert_eq!(v["at_risk"].as_array().unwrap().len(), 5);
@@ -176,16 +176,28 @@ fn analyze_one_text_names_themes_and_refuses_other_languages() {
         .map(|t| t["theme"].as_str().unwrap())
         .collect();
     assert_eq!(themes, ["delivery", "staff"]);
+    // German has a head over the multilingual encoder; Russian has none and says so.
     let out = feedloop(
         &[
             "analyze",
+            "--json",
             "Der Kundenservice war sehr unfreundlich und die Lieferung kam viel zu spät.",
+        ],
+        None,
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["language"], "de", "{v}");
+    assert_eq!(v["label"], "negative", "{v}");
+    let out = feedloop(
+        &[
+            "analyze",
+            "Посылка так и не пришла, и никто не ответил на мои письма.",
         ],
         None,
     );
     assert!(String::from_utf8(out.stdout)
         .unwrap()
-        .contains("sentiment: none (unsupported language: de)"));
+        .contains("sentiment: none (unsupported language: ru)"));
 }
 
 #[test]
