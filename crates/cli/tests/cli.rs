@@ -181,6 +181,8 @@ fn analyze_one_text_names_themes_and_refuses_other_languages() {
         &[
             "analyze",
             "--json",
+            "--mode",
+            "hybrid",
             "Der Kundenservice war sehr unfreundlich und die Lieferung kam viel zu spät.",
         ],
         None,
