@@ -86,6 +86,7 @@ bench: $(PY) $(MODELS) ## throughput of every mode (lexicon and neural, batch 1 
 	FEEDLOOP_PYTHON=$(abspath $(PY)) $(CARGO) bench --locked -p feedloop-core --bench throughput
 	FEEDLOOP_PYTHON=$(abspath $(PY)) FEEDLOOP_TORCH_PYTHON=$(abspath .venv-parity/bin/python) \
 	  $(CARGO) bench --locked -p feedloop-neural --bench neural
+	EVAL_DIR=$(abspath $(EVAL_DIR)) $(CARGO) bench --locked -p feedloop-neural --bench multilingual
 	$(MAKE) --no-print-directory bench-ingest
 
 bench-api: $(PY) ## a bounded load run of the HTTP routes in process, over the in-memory store and DynamoDB on moto (127.0.0.1)
@@ -102,8 +103,9 @@ eval: $(MODELS) ## quality on ../shared/eval, every mode (reference, lexicon, ne
 parity-corpus: $(PY) ## regenerate the VADER parity corpus from Python vaderSentiment 3.3.2
 	$(PY) crates/core/tests/parity/generate.py > crates/core/tests/parity/vader_3.3.2.jsonl
 
-train: $(MODELS) ## fit the neural/hybrid heads on the shared/eval train data (embeddings cached in .cache/)
+train: $(MODELS) ## fit the neural/hybrid heads, then the multilingual heads, on the shared/eval train data (embeddings cached in .cache/)
 	$(CARGO) run --quiet --release --locked -p feedloop-cli -- train --eval-dir $(EVAL_DIR)
+	$(CARGO) run --quiet --release --locked -p feedloop-cli -- train --multilingual --eval-dir $(EVAL_DIR)
 
 train-check: $(MODELS) ## retrain and compare with the committed heads (fails beyond 1e-6)
 	$(CARGO) run --quiet --release --locked -p feedloop-cli -- train --eval-dir $(EVAL_DIR) --check crates/core/data/heads.json
