@@ -230,6 +230,10 @@ pub struct Profile {
     #[serde(default)]
     pub consent: ConsentFacts,
     pub last_excerpt: Option<Latest<String>>,
+    /// The language of the customer's latest feedback whose language was told, not
+    /// assumed (ISO 639-1): which language a reply should be in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Latest<String>>,
 }
 
 impl Profile {
@@ -264,6 +268,7 @@ impl Profile {
             contact: None,
             consent: ConsentFacts::default(),
             last_excerpt: None,
+            language: None,
         }
     }
 
@@ -289,6 +294,10 @@ impl Profile {
         }
         if !af.excerpt.is_empty() {
             keep_latest(&mut self.last_excerpt, stamp(at, &id, af.excerpt.clone()));
+        }
+        if af.analysis.language.reliable {
+            let code = af.analysis.language.code.clone();
+            keep_latest(&mut self.language, stamp(at, &id, code));
         }
         if let Some(info) = &f.customer {
             self.consent.record(at, &id, &info.consent);

@@ -301,3 +301,42 @@ fn a_ticket_subject_is_kept_redacted_like_an_excerpt() {
     let subject = p.tickets["T-1"].value.subject.clone().unwrap();
     assert_eq!(subject, "Refund to [email], call [phone]");
 }
+
+#[test]
+fn the_profile_keeps_the_language_of_the_latest_feedback_that_named_one() {
+    // GIVEN a German review, a later French one and a still later "ok" (too short to tell)
+    let analyzer = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
+    let review = |id: &str, days: i64, text: &str| {
+        analyzed(
+            &analyzer,
+            json!({"feedback_id": id, "customer_id": "c-1", "kind": "review",
+                   "occurred_at": (now() - Duration::days(days)).to_rfc3339(), "text": text}),
+        )
+    };
+    let all = [
+        review(
+            "fb-1",
+            9,
+            "Die Lieferung hat drei Wochen gedauert und niemand hat geantwortet.",
+        ),
+        review(
+            "fb-2",
+            5,
+            "Le colis est arrivé en retard et personne n'a répondu à mes courriels.",
+        ),
+        review("fb-3", 1, "ok"),
+    ];
+    // WHEN they are folded in any order
+    for order in [[0, 1, 2], [2, 1, 0], [1, 2, 0]] {
+        let mut p = Profile::new(CustomerId::parse("c-1").unwrap(), 30.0);
+        for i in order {
+            p.apply(&all[i]);
+        }
+        // THEN the profile names French, from the French review
+        let lang = p.language.expect("a language was told");
+        assert_eq!(
+            (lang.value.as_str(), lang.feedback_id.as_str()),
+            ("fr", "fb-2")
+        );
+    }
+}
