@@ -216,7 +216,7 @@ impl Analyzer {
             }
             .into());
         }
-        let exemplars = embed_exemplars(&taxonomy, encoder.as_ref(), |t| {
+        let exemplars = embed_exemplars(&taxonomy, encoder.as_ref(), true, |t| {
             Some(t.similarity_threshold)
         })?;
         let hybrid = mode == Mode::Hybrid;
@@ -255,7 +255,9 @@ impl Analyzer {
             }
             .into());
         }
-        let exemplars = embed_exemplars(&self.taxonomy, encoder.as_ref(), |t| {
+        // Examples only: the phrases are English keywords, which match nothing across
+        // languages and were most of the cold start (2.8 s with them, both encoders).
+        let exemplars = embed_exemplars(&self.taxonomy, encoder.as_ref(), false, |t| {
             t.multilingual_similarity_threshold
         })?;
         Ok(Analyzer {
@@ -657,6 +659,7 @@ fn analysed_text(feedback: &Feedback) -> String {
 fn embed_exemplars(
     taxonomy: &Taxonomy,
     encoder: &dyn SentenceEncoder,
+    with_phrases: bool,
     threshold: impl Fn(&crate::themes::Theme) -> Option<f64>,
 ) -> Result<Vec<ThemeExemplars>, EncodeError> {
     let mut texts: Vec<&str> = Vec::new();
@@ -667,7 +670,12 @@ fn embed_exemplars(
         if t.examples.is_empty() || threshold(t).is_none() {
             continue;
         }
-        for e in t.examples.iter().chain(&t.phrase_texts) {
+        let phrases = if with_phrases {
+            &t.phrase_texts[..]
+        } else {
+            &[]
+        };
+        for e in t.examples.iter().chain(phrases) {
             texts.push(e);
             owners.push(ti);
         }

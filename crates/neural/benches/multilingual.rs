@@ -90,7 +90,8 @@ fn main() {
         .map(|l| (format!("{l} tweets"), tweets(l)))
         .collect();
     let short: Vec<String> = SHORT.iter().map(|(_, t)| t.to_string()).collect();
-    classes.push(("short feedback (5 languages)".into(), short.repeat(26)));
+    let short: Vec<String> = short.iter().cycle().take(260).cloned().collect();
+    classes.push(("short feedback (5 languages)".into(), short));
     for (name, texts) in &classes {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let tokens: usize = refs.iter().map(|t| e5.token_count(t).unwrap_or(0)).sum();
