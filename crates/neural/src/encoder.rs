@@ -20,6 +20,8 @@ pub const ENCODER_REVISION: &str = "packed-gemm-1";
 /// sentence-transformers' `max_seq_length` for MiniLM (the tokenizer file says 128);
 /// E5 is cut at the same window so a long text costs the same in either tier.
 pub const MAX_TOKENS: usize = 256;
+/// Sentences past the window encoded alone, per text; later ones take the text's vector.
+pub const MAX_PARTS_ALONE: usize = 16;
 /// Tokens per forward pass at most. Texts are packed back to back (no padding, each
 /// attends only to itself), so a pass is as big as the matrix kernels like it and no
 /// short text pays for a long one.
@@ -288,7 +290,7 @@ impl SentenceEncoder for BertEncoder {
     /// A part's vector pools the text's own token states over the tokens inside the
     /// part (context from the rest of the text included), so a text and its sentences
     /// cost one pass. A part with no token inside the 256-token window (past the
-    /// truncation point) is encoded on its own.
+    /// truncation point) is encoded on its own, up to [`MAX_PARTS_ALONE`] per text.
     fn encode_parts(
         &self,
         texts: &[&str],
@@ -313,7 +315,15 @@ impl SentenceEncoder for BertEncoder {
             (whole, of_parts)
         })?;
         let mut missing: Vec<(usize, usize)> = Vec::new();
-        for (i, (_, ps)) in pooled.iter().enumerate() {
+        for (i, (whole, ps)) in pooled.iter_mut().enumerate() {
+            let past_window = ps.iter_mut().filter(|p| p.is_none());
+            for (k, p) in past_window.enumerate() {
+                // Bounded work per text whatever its shape (thousands of one-word
+                // lines): past the cap a sentence shares its text's vector.
+                if k >= MAX_PARTS_ALONE {
+                    *p = Some(whole.clone());
+                }
+            }
             for (j, p) in ps.iter().enumerate() {
                 if p.is_none() {
                     missing.push((i, j));

@@ -17,13 +17,17 @@ pub fn encoder() -> BertEncoder {
     BertEncoder::load(&model_dir()).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The multilingual encoder `make model` installs (or FEEDLOOP_MULTILINGUAL_MODEL_DIR).
+/// The multilingual encoder's folder `make model` fills (or FEEDLOOP_MULTILINGUAL_MODEL_DIR).
 #[allow(dead_code)]
-pub fn multilingual() -> BertEncoder {
-    let dir = std::env::var_os("FEEDLOOP_MULTILINGUAL_MODEL_DIR")
+pub fn multilingual_dir() -> PathBuf {
+    std::env::var_os("FEEDLOOP_MULTILINGUAL_MODEL_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/multilingual-e5-small")
-        });
-    BertEncoder::load_e5(&dir).unwrap_or_else(|e| panic!("{e}"))
+        })
+}
+
+#[allow(dead_code)]
+pub fn multilingual() -> BertEncoder {
+    BertEncoder::load_e5(&multilingual_dir()).unwrap_or_else(|e| panic!("{e}"))
 }
