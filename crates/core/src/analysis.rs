@@ -330,7 +330,7 @@ impl Analyzer {
             .map(|&text| {
                 let language = language::detect(text);
                 let spans = text::sentences(text);
-                let hits = self.taxonomy.find(text, &spans);
+                let hits = self.taxonomy.find_in(text, &spans, &language.code);
                 let multilingual = !language.is_english()
                     && self
                         .multilingual

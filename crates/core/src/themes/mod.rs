@@ -26,6 +26,99 @@ pub enum TaxonomyError {
     BadMode(String),
     #[error("theme {theme:?}: similarity_threshold must be in 0..=1, got {value}")]
     BadThreshold { theme: String, value: f64 },
+    #[error(
+        "theme {theme:?}: phrases.{language}: language codes are ISO 639-1, two lowercase letters"
+    )]
+    BadLanguage { theme: String, language: String },
+}
+
+/// A theme's phrases: one list for every language, or lists per language
+/// (`phrases.en = [...]`, `phrases.de = [...]`). English phrases (and a plain list)
+/// are matched in every language, with the English stemmer: loanwords such as
+/// "service" or "app" carry over. Another language's phrases are matched only in text
+/// detected as that language, stemmed by that language's Snowball stemmer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum PhraseDef {
+    All(Vec<String>),
+    ByLanguage(std::collections::BTreeMap<String, Vec<String>>),
+}
+
+impl PhraseDef {
+    /// The phrases for every language, and those of each other language.
+    fn split(self) -> (Vec<String>, Vec<(String, Vec<String>)>) {
+        match self {
+            PhraseDef::All(v) => (v, Vec::new()),
+            PhraseDef::ByLanguage(mut m) => {
+                let all = m.remove("en").unwrap_or_default();
+                (all, m.into_iter().collect())
+            }
+        }
+    }
+
+    fn extend(&mut self, other: PhraseDef) {
+        let (mut all, mut local) = std::mem::replace(self, PhraseDef::All(Vec::new())).split();
+        let (more, more_local) = other.split();
+        all.extend(more);
+        for (lang, phrases) in more_local {
+            match local.iter_mut().find(|(l, _)| *l == lang) {
+                Some((_, v)) => v.extend(phrases),
+                None => local.push((lang, phrases)),
+            }
+        }
+        let mut m: std::collections::BTreeMap<String, Vec<String>> = local.into_iter().collect();
+        m.insert("en".into(), all);
+        *self = PhraseDef::ByLanguage(m);
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            PhraseDef::All(v) => v.is_empty(),
+            PhraseDef::ByLanguage(m) => m.values().all(Vec::is_empty),
+        }
+    }
+}
+
+/// The Snowball stemmer for an ISO 639-1 code; none for English (its own stemmer,
+/// `text::stem`) and for languages Snowball lacks (their words match as written).
+fn stemmer(language: &str) -> Option<rust_stemmers::Stemmer> {
+    use rust_stemmers::{Algorithm as A, Stemmer};
+    let algorithm = match language {
+        "de" => A::German,
+        "fr" => A::French,
+        "es" => A::Spanish,
+        "it" => A::Italian,
+        "pt" => A::Portuguese,
+        "nl" => A::Dutch,
+        "sv" => A::Swedish,
+        "da" => A::Danish,
+        "nb" | "no" => A::Norwegian,
+        "fi" => A::Finnish,
+        "ru" => A::Russian,
+        "hu" => A::Hungarian,
+        "ro" => A::Romanian,
+        "tr" => A::Turkish,
+        "el" => A::Greek,
+        "ar" => A::Arabic,
+        _ => return None,
+    };
+    Some(Stemmer::create(algorithm))
+}
+
+/// The word after an elided article or pronoun (`l'application`, `dell'ordine`,
+/// `qu'il`): French and Italian write them joined to the next word.
+fn elided(word: &str) -> &str {
+    match word.find('\'') {
+        Some(i) if (1..=4).contains(&i) && i + 1 < word.len() => &word[i + 1..],
+        _ => word,
+    }
+}
+
+fn stem_in(stemmer: Option<&rust_stemmers::Stemmer>, word: &str) -> String {
+    match stemmer {
+        Some(s) => s.stem(word).into_owned(),
+        None => word.to_owned(),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,7 +144,7 @@ struct TaxonomyFile {
 struct ThemeDef {
     id: String,
     label: String,
-    phrases: Vec<String>,
+    phrases: PhraseDef,
     #[serde(default)]
     exclude: Vec<String>,
     /// Sentences that mean this theme; in the neural modes a sentence close enough to
@@ -88,6 +181,22 @@ pub struct Theme {
     pub multilingual_similarity_threshold: Option<f64>,
 }
 
+/// Phrases of one language other than English, with its stemmer.
+struct LocalPhrases {
+    stemmer: Option<rust_stemmers::Stemmer>,
+    /// (theme index, phrase), in theme order.
+    phrases: Vec<(usize, Phrase)>,
+}
+
+impl std::fmt::Debug for LocalPhrases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalPhrases")
+            .field("stemmed", &self.stemmer.is_some())
+            .field("phrases", &self.phrases)
+            .finish()
+    }
+}
+
 /// Used when neither the theme nor the taxonomy sets a threshold: the median of the
 /// per-theme thresholds calibrated on SemEval-2014 restaurants train (see README).
 pub const DEFAULT_SIMILARITY_THRESHOLD: f64 = 0.55;
@@ -101,6 +210,8 @@ pub struct Taxonomy {
     fallback: Option<usize>,
     by_first_stem: FxHashMap<String, Vec<(usize, usize)>>,
     by_prefix: Vec<(usize, usize)>,
+    /// ISO 639-1 code -> that language's own phrases.
+    local: FxHashMap<String, std::sync::Arc<LocalPhrases>>,
 }
 
 /// One theme found in one sentence.
@@ -113,6 +224,10 @@ pub struct ThemeHit {
 }
 
 fn compile(phrase: &str) -> Phrase {
+    compile_with(phrase, stem)
+}
+
+fn compile_with(phrase: &str, stem: impl Fn(&str) -> String) -> Phrase {
     phrase
         .split_whitespace()
         .filter_map(|piece| {
@@ -201,6 +316,7 @@ impl Taxonomy {
         (default_threshold, default_multilingual): (Option<f64>, Option<f64>),
     ) -> Result<Taxonomy, TaxonomyError> {
         let mut themes = Vec::with_capacity(defs.len());
+        let mut local: FxHashMap<String, LocalPhrases> = FxHashMap::default();
         for def in defs {
             let id_ok = !def.id.is_empty()
                 && def.id.len() <= 64
@@ -214,7 +330,28 @@ impl Taxonomy {
             if def.phrases.is_empty() {
                 return Err(TaxonomyError::NoPhrases(def.id));
             }
-            let phrases: Vec<Phrase> = def.phrases.iter().map(|p| compile(p)).collect();
+            let (all_phrases, by_language) = def.phrases.split();
+            for (lang, phrases) in by_language {
+                let ok = lang.len() == 2 && lang.chars().all(|c| c.is_ascii_lowercase());
+                if !ok {
+                    return Err(TaxonomyError::BadLanguage {
+                        theme: def.id,
+                        language: lang,
+                    });
+                }
+                let entry = local.entry(lang.clone()).or_insert_with(|| LocalPhrases {
+                    stemmer: stemmer(&lang),
+                    phrases: Vec::new(),
+                });
+                for p in &phrases {
+                    let compiled = compile_with(p, |w| stem_in(entry.stemmer.as_ref(), w));
+                    if compiled.is_empty() {
+                        return Err(TaxonomyError::EmptyPhrase { theme: def.id });
+                    }
+                    entry.phrases.push((themes.len(), compiled));
+                }
+            }
+            let phrases: Vec<Phrase> = all_phrases.iter().map(|p| compile(p)).collect();
             let exclude: Vec<Phrase> = def.exclude.iter().map(|p| compile(p)).collect();
             if phrases.iter().chain(&exclude).any(Vec::is_empty) {
                 return Err(TaxonomyError::EmptyPhrase { theme: def.id });
@@ -244,7 +381,7 @@ impl Taxonomy {
                 label: def.label,
                 phrases,
                 exclude,
-                phrase_texts: def.phrases,
+                phrase_texts: all_phrases,
                 examples: def
                     .examples
                     .into_iter()
@@ -279,6 +416,10 @@ impl Taxonomy {
             fallback,
             by_first_stem,
             by_prefix,
+            local: local
+                .into_iter()
+                .map(|(k, v)| (k, std::sync::Arc::new(v)))
+                .collect(),
         })
     }
 
@@ -301,6 +442,13 @@ impl Taxonomy {
     /// nothing matched anywhere and the taxonomy has a fallback, the fallback theme is
     /// reported on the first sentence.
     pub fn find(&self, text: &str, sentences: &[Span]) -> Vec<ThemeHit> {
+        self.find_in(text, sentences, "en")
+    }
+
+    /// [`Taxonomy::find`] for text in `language` (ISO 639-1): the phrases for every
+    /// language, and that language's own phrases under its stemmer.
+    pub fn find_in(&self, text: &str, sentences: &[Span], language: &str) -> Vec<ThemeHit> {
+        let local = self.local.get(language);
         let mut hits = Vec::new();
         for (si, span) in sentences.iter().enumerate() {
             let sentence = span.of(text);
@@ -326,6 +474,27 @@ impl Taxonomy {
                             end: words[start + len - 1].0.end,
                         };
                         found.push((ti, span));
+                    }
+                }
+            }
+            if let Some(l) = local {
+                let bare: Vec<&str> = words.iter().map(|(_, w)| elided(w)).collect();
+                let stems: Vec<String> = bare
+                    .iter()
+                    .map(|w| stem_in(l.stemmer.as_ref(), w))
+                    .collect();
+                for (ti, phrase) in &l.phrases {
+                    if found.iter().any(|(t, _)| t == ti) {
+                        continue;
+                    }
+                    let at = (0..stems.len())
+                        .find_map(|s| match_at(phrase, &stems, &bare, s).map(|len| (s, len)));
+                    if let Some((s, len)) = at {
+                        let span = Span {
+                            start: words[s].0.start,
+                            end: words[s + len - 1].0.end,
+                        };
+                        found.push((*ti, span));
                     }
                 }
             }
@@ -377,6 +546,50 @@ mod tests {
             .into_iter()
             .map(|h| h.theme)
             .collect()
+    }
+
+    fn ids_in(tax: &Taxonomy, text: &str, lang: &str) -> Vec<String> {
+        tax.find_in(text, &sentences(text), lang)
+            .into_iter()
+            .map(|h| h.theme)
+            .collect()
+    }
+
+    #[test]
+    fn a_language_s_own_phrases_match_only_in_that_language_under_its_stemmer() {
+        let tax = Taxonomy::default_small_business();
+        // German compounds by prefix, inflections by the Snowball stemmer
+        assert_eq!(
+            ids_in(
+                &tax,
+                "Die Lieferung kam verspätet und war beschädigt.",
+                "de"
+            ),
+            ["quality", "delivery", "speed"]
+        );
+        // French elision: l'application is application
+        assert_eq!(
+            ids_in(&tax, "L'application plante tout le temps.", "fr"),
+            ["website_app"]
+        );
+        // the same German words in text detected as French match nothing
+        assert!(ids_in(&tax, "Die Lieferung kam verspätet.", "fr").is_empty());
+        // English phrases still match everywhere
+        assert_eq!(ids_in(&tax, "Super Service!", "de"), ["service"]);
+    }
+
+    #[test]
+    fn per_language_phrases_extend_and_bad_codes_are_refused() {
+        let tax = Taxonomy::from_toml(
+            "mode = \"extend\"\n[[theme]]\nid = \"delivery\"\nlabel = \"Delivery\"\nphrases.nl = [\"bezorging\", \"pakket\"]\n",
+        )
+        .unwrap();
+        assert_eq!(ids_in(&tax, "De bezorging was traag.", "nl"), ["delivery"]);
+        assert_eq!(ids_in(&tax, "Die Lieferung kam.", "de"), ["delivery"]);
+        let err =
+            Taxonomy::from_toml("[[theme]]\nid = \"x\"\nlabel = \"X\"\nphrases.german = [\"x\"]\n")
+                .unwrap_err();
+        assert!(err.to_string().contains("phrases.german"), "{err}");
     }
 
     #[test]
