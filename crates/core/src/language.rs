@@ -115,35 +115,102 @@ const ENGLISH_FUNCTION_WORDS: &[&str] = &[
     "means", "keep", "running", "try", "list", "bar", "tables",
 ];
 
-fn english_word_share(text: &str) -> f64 {
-    let words = crate::text::words(text);
+/// The commonest function words of the languages the multilingual tier scores: when
+/// the detector is unsure between English and one of these, the text's own words
+/// decide ("das essen war so geil" has English "so" and "war", and more German).
+fn function_words(code: &str) -> &'static [&'static str] {
+    match code {
+        "de" => &[
+            "der", "die", "das", "und", "ist", "nicht", "ich", "ein", "eine", "zu", "mit", "auf",
+            "für", "sich", "es", "auch", "wir", "sie", "du", "mir", "mich", "war", "aber", "noch",
+            "schon", "sehr", "nur", "wie", "bei", "von", "kein", "keine", "hat", "habe", "bin",
+            "sind", "mal", "doch", "jetzt", "so", "was", "wenn",
+        ],
+        "fr" => &[
+            "le", "la", "les", "de", "des", "du", "un", "une", "et", "est", "pas", "je", "il",
+            "elle", "nous", "vous", "que", "qui", "ne", "en", "au", "aux", "pour", "sur", "avec",
+            "mais", "très", "c'est", "j'ai", "mon", "ma", "mes", "ce",
+        ],
+        "es" => &[
+            "el", "la", "los", "las", "de", "del", "un", "una", "y", "es", "no", "que", "en",
+            "por", "para", "con", "pero", "muy", "mi", "me", "lo", "se", "su", "yo", "está", "fue",
+            "al", "como", "más", "ya",
+        ],
+        "it" => &[
+            "il", "lo", "la", "gli", "le", "di", "del", "della", "un", "una", "e", "è", "non",
+            "che", "per", "con", "ma", "molto", "mi", "ho", "sono", "si", "ti", "in", "da", "al",
+            "come", "più", "anche",
+        ],
+        "pt" => &[
+            "o", "os", "a", "as", "de", "do", "da", "dos", "das", "um", "uma", "e", "é", "não",
+            "que", "em", "no", "na", "por", "para", "com", "mas", "muito", "eu", "meu", "minha",
+            "se", "foi", "está", "você",
+        ],
+        "nl" => &[
+            "de", "het", "een", "en", "is", "niet", "ik", "van", "op", "te", "met", "voor", "maar",
+            "zijn", "was", "heel", "je", "we", "er", "dat", "die",
+        ],
+        _ => &[],
+    }
+}
+
+/// The text without what says nothing about its language: @mentions and links.
+fn without_handles(text: &str) -> String {
+    text.split_whitespace()
+        .filter(|t| !t.starts_with('@') && !t.starts_with("http") && !t.starts_with("www."))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn share(words: &[String], hit: impl Fn(&str) -> bool) -> f64 {
     if words.is_empty() {
         return 0.0;
     }
+    words.iter().filter(|w| hit(w)).count() as f64 / words.len() as f64
+}
+
+fn english_word_share(words: &[String]) -> f64 {
     let lexicon = crate::sentiment::vader::Lexicon::get();
-    let hits = words
-        .iter()
-        .filter(|(_, w)| {
-            ENGLISH_FUNCTION_WORDS.contains(&w.as_str()) || lexicon.valence(w).is_some()
-        })
-        .count();
-    hits as f64 / words.len() as f64
+    share(words, |w| {
+        ENGLISH_FUNCTION_WORDS.contains(&w) || lexicon.valence(w).is_some()
+    })
 }
 
 pub fn detect(text: &str) -> Language {
+    let text = &without_handles(text);
+    let words: Vec<String> = crate::text::words(text)
+        .into_iter()
+        .map(|(_, w)| w)
+        .collect();
     let letters = text.chars().filter(|c| c.is_alphabetic()).count();
     let assumed = Language {
         code: "en".into(),
         confidence: 0.0,
         reliable: false,
     };
-    if letters < MIN_LETTERS {
-        return assumed;
-    }
     let Some(info) = detector().detect(text) else {
         return assumed;
     };
     let code = iso639_1(info.lang());
+    if letters < MIN_LETTERS {
+        // Too short for trigrams: English unless the words themselves say otherwise
+        // (a function word of the guessed language, or letters English does not use,
+        // and no English word).
+        let english = english_word_share(&words);
+        let own = share(&words, |w| function_words(code).contains(&w));
+        let foreign_letters = text.chars().any(|c| c.is_alphabetic() && !c.is_ascii());
+        let told = info.script() == whatlang::Script::Latin
+            && code != "en"
+            && (own > english || (foreign_letters && english == 0.0));
+        if !told {
+            return assumed;
+        }
+        return Language {
+            code: code.into(),
+            confidence: info.confidence(),
+            reliable: false,
+        };
+    }
     if code == "en" {
         return Language {
             code: code.into(),
@@ -152,10 +219,13 @@ pub fn detect(text: &str) -> Language {
         };
     }
     // A non-Latin script is never English; a Latin-script guess is trusted when the
-    // detector is sure or the text has almost none of the words every English sentence has.
+    // detector is sure, when the text has almost none of the words every English
+    // sentence has, or when it has more of the guessed language's own.
+    let english = english_word_share(&words);
     if info.is_reliable()
         || info.script() != whatlang::Script::Latin
-        || english_word_share(text) < 0.15
+        || english < 0.15
+        || share(&words, |w| function_words(code).contains(&w)) > english
     {
         return Language {
             code: code.into(),
@@ -174,6 +244,26 @@ mod tests {
     fn english_and_short_text_are_english() {
         assert!(detect("The parcel never arrived and nobody answered my emails.").is_english());
         assert!(detect("great!!").is_english());
+    }
+
+    #[test]
+    fn mentions_and_links_do_not_count_and_the_guess_s_own_words_can_outvote_english() {
+        // "so" and "war" are English words too; "ich", "das" are not
+        assert_eq!(
+            detect("ich platze. das essen war so geil, echt jetzt").code,
+            "de"
+        );
+        assert_eq!(
+            detect("@user @user @user http://t.co/x Das Essen war kalt und teuer").code,
+            "de"
+        );
+        assert!(detect("@user @user @user the food was cold").is_english());
+        assert!(detect("The service was so slow that we left before dessert.").is_english());
+        // short: its own words or letters name it; otherwise English is assumed
+        assert_eq!(detect("das ist gut").code, "de");
+        assert_eq!(detect("Hässliche wahrheit.").code, "de");
+        assert!(detect("great!!").is_english());
+        assert!(detect("Café was lovely").is_english());
     }
 
     #[test]
