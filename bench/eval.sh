@@ -35,3 +35,10 @@ for f in "$EVAL_DIR"/themes/*_test.jsonl; do
   done
   "$FEEDLOOP" eval --json --mode hybrid --taxonomy restaurants --themes head "$f" | python3 -c "$fmt"
 done
+# Non-English: XLM-T val (the heads' settings were chosen on it; there is no test split),
+# through the whole pipeline, so language detection's misroutings count.
+if [ -d "$EVAL_DIR/multilingual" ]; then
+  for f in "$EVAL_DIR"/multilingual/*_val.jsonl; do
+    "$FEEDLOOP" eval --json --mode hybrid "$f" | python3 -c "$fmt"
+  done
+fi
