@@ -717,7 +717,7 @@ async fn a_claim_left_behind_is_settled_once_and_only_after_its_lease() {
         Settle::Final
     );
     let h = store.followup_history("cust-9").await.unwrap();
-    assert_eq!(h, [failed.clone()]);
+    assert_eq!(h, std::slice::from_ref(&failed));
     // Never claimed at all: nothing to settle, nothing written.
     let other = AttemptRecord {
         feedback_id: FeedbackId::try_from("fb-10".to_owned()).unwrap(),

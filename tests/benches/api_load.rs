@@ -29,6 +29,9 @@ use feedloop_ingest::{Ingest, Settings};
 use feedloop_tests::harness::Stack;
 use futures::StreamExt;
 
+/// A route's label, its path template and its query parameters.
+type Route = (&'static str, &'static str, Vec<(&'static str, &'static str)>);
+
 const CONCURRENCY: usize = 8;
 const HOT: &str = "lt-hot";
 const SECRET: &str = "api-load-run-secret-0123456789abcdef";
@@ -170,7 +173,7 @@ async fn run<S, L, LF>(
     println!("{label}: {requests} requests per route, {CONCURRENCY} in flight");
     println!("  | route | requests/s | p50 ms | p99 ms |");
     println!("  |---|---|---|---|");
-    let routes: [(&str, &str, Vec<(&str, &str)>); 8] = [
+    let routes: [Route; 8] = [
         ("GET /customers/{id}", "/customers/{id}", vec![]),
         (
             "GET /customers/{id}/feedback",
