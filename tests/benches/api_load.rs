@@ -30,7 +30,11 @@ use feedloop_tests::harness::Stack;
 use futures::StreamExt;
 
 /// A route's label, its path template and its query parameters.
-type Route = (&'static str, &'static str, Vec<(&'static str, &'static str)>);
+type Route = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+);
 
 const CONCURRENCY: usize = 8;
 const HOT: &str = "lt-hot";
