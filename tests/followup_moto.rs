@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use feedloop_aws::followups::{AwsDelivery, AwsFollowUps};
 use feedloop_aws::{DynamoStore, SqsQueue};
 use feedloop_core::analysis::Analyzer;
+use feedloop_core::followup::guards::CapPolicy;
 use feedloop_core::followup::plan::DispatchPolicy;
 use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::unsubscribe::UnsubscribeLinks;
@@ -327,6 +328,13 @@ async fn ingest_to_followup_queue_to_ses_and_sns_end_to_end() {
     assert_eq!(total_sent, 2);
 }
 
+fn purpose_of(playbook: &str) -> Purpose {
+    match playbook {
+        "detractor_recovery" | "solved_but_still_negative" => Purpose::Service,
+        _ => Purpose::Marketing,
+    }
+}
+
 fn intent(i: usize, customer: &str) -> FollowUpIntent {
     FollowUpIntent {
         feedback_id: FeedbackId::parse(&format!("fb-{i}")).unwrap(),
@@ -423,9 +431,9 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
         customer_id: "cust-2",
         feedback_id: f,
         playbook: pb,
+        purpose: purpose_of(pb),
         now: test_now() + Duration::days(days),
-        global_window: Duration::days(7),
-        playbook_window: Duration::days(30),
+        caps: CapPolicy::default(),
     };
     let mut seq = Vec::new();
     for (f, pb, days) in [
@@ -439,10 +447,35 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
         seq.push(s.claim(&req(f, pb, days)).await.unwrap());
     }
     use Claim::*;
+    let capped = |days| Capped {
+        allowed_at: test_now() + Duration::days(days),
+    };
+    // The review ask waits out the apology's 7 days; the second apology its playbook's 30.
     assert_eq!(
         seq,
-        [Granted, Capped, Granted, Capped, Granted, AlreadyClaimed]
+        [
+            Granted,
+            capped(7),
+            Granted,
+            capped(30),
+            Granted,
+            AlreadyClaimed
+        ]
     );
+
+    // A marketing message never blocks a service reply: the review ask of day 0 and
+    // an apology on day 3 both go; a second review ask waits for both windows.
+    let mut seq = Vec::new();
+    for (f, pb, days) in [
+        ("m", "promoter_review_ask", 0),
+        ("s", "detractor_recovery", 3),
+        ("t", "at_risk_winback", 8),
+    ] {
+        let mut r = req(f, pb, days);
+        r.customer_id = "cust-4";
+        seq.push(s.claim(&r).await.unwrap());
+    }
+    assert_eq!(seq, [Granted, Granted, capped(10)]);
 
     // A delivery the provider refused gives the caps back (the values from before the
     // claim, kept beside them), and forgets the claim unless the attempt is final.
@@ -450,9 +483,9 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
         customer_id: "cust-3",
         feedback_id: f,
         playbook: pb,
+        purpose: purpose_of(pb),
         now: test_now() + Duration::hours(hours),
-        global_window: Duration::days(7),
-        playbook_window: Duration::days(30),
+        caps: CapPolicy::default(),
     };
     let mut seq = Vec::new();
     seq.push(s.claim(&req3("a", "detractor_recovery", 0)).await.unwrap());
@@ -489,10 +522,9 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
             .await
             .unwrap(),
     );
-    assert_eq!(
-        seq,
-        [Granted, Granted, Granted, AlreadyClaimed, Granted, Capped]
-    );
+    let last = seq.pop();
+    assert_eq!(seq, [Granted, Granted, Granted, AlreadyClaimed, Granted]);
+    assert!(matches!(last, Some(Capped { .. })), "{last:?}");
     let h = s.followup_history("cust-3").await.unwrap_or_default();
     assert!(h.is_empty(), "claims are not history records: {h:?}");
 }
@@ -683,9 +715,9 @@ async fn a_claim_left_behind_is_settled_once_and_only_after_its_lease() {
         customer_id: "cust-9",
         feedback_id: "fb-9",
         playbook: "detractor_recovery",
+        purpose: Purpose::Service,
         now: claimed_at,
-        global_window: Duration::days(7),
-        playbook_window: Duration::days(30),
+        caps: CapPolicy::default(),
     };
     assert_eq!(store.claim(&request).await.unwrap(), Claim::Granted);
     let failed = AttemptRecord {

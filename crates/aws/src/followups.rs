@@ -1,9 +1,5 @@
-//! Follow-ups in DynamoDB and SQS, SES v2 and SNS.
-//!
-//! The claim is the atomic part of the guards: one transaction both (1) records the
-//! (feedback, playbook) attempt, which makes every follow-up at-most-once, and (2) moves
-//! the customer's cap item forward, conditional on the global and per-playbook windows
-//! having passed. Two dispatchers racing for one customer cannot both win.
+//! Follow-ups in DynamoDB and SQS, SES v2 and SNS. The claim and its release are in
+//! `caps.rs`.
 //!
 //! Long because the dispatcher's claim, release, record and suppression items are one
 //! conditional-write protocol over the table; its tests are at the end.
@@ -193,121 +189,11 @@ impl FollowUpStore for DynamoStore {
     }
 
     async fn claim(&self, r: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
-        let now = r.now.to_rfc3339();
-        let attempt = Put::builder()
-            .table_name(self.table())
-            .item(schema::PK, s(keys::customer(r.customer_id)))
-            .item(schema::SK, s(keys::followup(r.feedback_id, r.playbook)))
-            .item("type", s("followup"))
-            .item("playbook", s(r.playbook))
-            .item("feedback_id", s(r.feedback_id))
-            .item("status", s("claimed"))
-            .item("claimed_at", s(now.clone()))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", schema::PK)
-            .build()
-            .map_err(Self::build_err("follow-up put"))?;
-        // RFC 3339 in UTC sorts like time, so string comparison is a time comparison;
-        // "" (never) sorts before every time. The values before the claim are kept
-        // beside it so a delivery the provider refuses can give the caps back.
-        let cap = Update::builder()
-            .table_name(self.table())
-            .key(schema::PK, s(keys::customer(r.customer_id)))
-            .key(schema::SK, s(keys::FOLLOWUP_CAP))
-            .update_expression(
-                "SET #prev_last = if_not_exists(#last, :never), #prev_pb = if_not_exists(#pb, :never), #last = :now, #pb = :now",
-            )
-            .expression_attribute_names("#prev_last", "before_last_sent_at")
-            .expression_attribute_names("#prev_pb", format!("before:{}", r.playbook))
-            .expression_attribute_values(":never", s(""))
-            .condition_expression(
-                "(attribute_not_exists(#last) OR #last < :global_cutoff) AND (attribute_not_exists(#pb) OR #pb < :pb_cutoff)",
-            )
-            .expression_attribute_names("#last", "last_sent_at")
-            .expression_attribute_names("#pb", format!("last:{}", r.playbook))
-            .expression_attribute_values(":now", s(now))
-            .expression_attribute_values(":global_cutoff", s((r.now - r.global_window).to_rfc3339()))
-            .expression_attribute_values(":pb_cutoff", s((r.now - r.playbook_window).to_rfc3339()))
-            .build()
-            .map_err(Self::build_err("cap update"))?;
-        let result = self
-            .client()
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(attempt).build())
-            .transact_items(TransactWriteItem::builder().update(cap).build())
-            .send()
-            .await;
-        let err = match result {
-            Ok(_) => return Ok(Claim::Granted),
-            Err(e) => e,
-        };
-        let Some(codes) = cancellation_codes(&err) else {
-            return Err(classify("claim follow-up", &err));
-        };
-        match codes
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .as_slice()
-        {
-            ["ConditionalCheckFailed", ..] => Ok(Claim::AlreadyClaimed),
-            [_, "ConditionalCheckFailed"] => Ok(Claim::Capped),
-            _ => Err(StoreError::Transient(format!(
-                "follow-up claim cancelled: {codes:?}"
-            ))),
-        }
+        self.claim_attempt(r).await
     }
 
     async fn release(&self, r: &ClaimRequest<'_>, keep_attempt: bool) -> Result<(), StoreError> {
-        let now = r.now.to_rfc3339();
-        // Only while the caps are still this claim's own: a later send (possible when a
-        // window is 0 days) is never rolled back.
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(schema::PK, s(keys::customer(r.customer_id)))
-            .key(schema::SK, s(keys::FOLLOWUP_CAP))
-            .update_expression("SET #last = #prev_last, #pb = #prev_pb")
-            .condition_expression(
-                "#last = :now AND #pb = :now AND attribute_exists(#prev_last) AND attribute_exists(#prev_pb)",
-            )
-            .expression_attribute_names("#last", "last_sent_at")
-            .expression_attribute_names("#pb", format!("last:{}", r.playbook))
-            .expression_attribute_names("#prev_last", "before_last_sent_at")
-            .expression_attribute_names("#prev_pb", format!("before:{}", r.playbook))
-            .expression_attribute_values(":now", s(now))
-            .send()
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
-            Err(e) => return Err(classify("release follow-up caps", &e)),
-        }
-        if !keep_attempt {
-            let result = self
-                .client()
-                .delete_item()
-                .table_name(self.table())
-                .key(schema::PK, s(keys::customer(r.customer_id)))
-                .key(schema::SK, s(keys::followup(r.feedback_id, r.playbook)))
-                .condition_expression("#status = :claimed")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":claimed", s("claimed"))
-                .send()
-                .await;
-            match result {
-                Ok(_) => {}
-                // Already recorded by someone (it cannot be, but never erase a record).
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
-                Err(e) => return Err(classify("release follow-up claim", &e)),
-            }
-        }
-        Ok(())
+        self.release_attempt(r, keep_attempt).await
     }
 
     async fn record(&self, a: &AttemptRecord) -> Result<(), StoreError> {

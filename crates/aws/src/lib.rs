@@ -1,5 +1,6 @@
 //! AWS adapters for feedloop: DynamoDB store, SQS queue, resource schema and setup.
 
+mod caps;
 pub mod followups;
 pub mod query;
 pub mod queue;

@@ -74,6 +74,10 @@ pub struct TextAnalysis {
     /// the neural modes, fixed compound bins otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stars: Option<u8>,
+    /// Set when a long text reached the per-text limits: how many sentences were
+    /// scored without the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -162,7 +166,8 @@ struct Prepared<'a> {
     /// Scored by the multilingual tier (a language other than English with a head).
     multilingual: bool,
     /// Index of the whole text's embedding, then of each sentence's.
-    slots: Option<(usize, Vec<usize>)>,
+    /// The text's vector and each sentence's (`None`: past the encoder's budget).
+    slots: Option<(usize, Vec<Option<usize>>)>,
 }
 
 impl Analyzer {
@@ -406,6 +411,7 @@ impl Analyzer {
             .as_deref()
             .filter(|_| p.multilingual)
             .and_then(|m| m.heads.head(&p.language.code));
+        let note = beyond_budget_note(&p, language_head.is_some());
         let (sentiment, stars, sentence_scores) = if p.skipped.is_some() {
             (None, None, Vec::new())
         } else {
@@ -423,7 +429,7 @@ impl Analyzer {
                         .score(
                             s.of(text),
                             language_head,
-                            per_sentence.get(i).and_then(|&j| emb(j)),
+                            per_sentence.get(i).copied().flatten().and_then(emb),
                         )
                         .0
                         .compound,
@@ -446,7 +452,7 @@ impl Analyzer {
             }
         };
         let sentence_vectors: Vec<Option<&[f32]>> = match &p.slots {
-            Some((_, s)) => s.iter().map(|&j| emb(j)).collect(),
+            Some((_, s)) => s.iter().map(|j| j.and_then(emb)).collect(),
             None => Vec::new(),
         };
         let mut themes: Vec<ThemeMention> = Vec::new();
@@ -548,6 +554,7 @@ impl Analyzer {
             sentences: sentence_scores,
             themes,
             stars,
+            note,
         }
     }
 
@@ -627,16 +634,37 @@ fn encode_into(
         let mut sentences = Vec::with_capacity(p.spans.len());
         for s in &p.spans {
             if own(p, s) {
-                sentences.push(whole);
+                sentences.push(Some(whole));
+            } else if let Some(v) = pooled.next().flatten() {
+                flat.push(v);
+                sentences.push(Some(flat.len() - 1));
             } else {
-                // counts were checked above: one pooled vector per part
-                flat.push(pooled.next().unwrap_or_default());
-                sentences.push(flat.len() - 1);
+                sentences.push(None);
             }
         }
         p.slots = Some((whole, sentences));
     }
     Ok(())
+}
+
+/// What a result says when the encoder's per-text budget left sentences without a
+/// vector of their own (thousands of lines): the count, and how they were scored.
+fn beyond_budget_note(p: &Prepared, language_head: bool) -> Option<String> {
+    let (_, per_sentence) = p.slots.as_ref()?;
+    let without = per_sentence.iter().filter(|s| s.is_none()).count();
+    (without > 0).then(|| {
+        let how = if language_head {
+            "left neutral (no lexicon for this language)"
+        } else {
+            "scored by the lexicon"
+        };
+        format!(
+            "long text: {without} of {} sentences past the model's per-text limit ({} tokens, {} more sentences) {how}",
+            per_sentence.len(),
+            crate::neural::MAX_TEXT_TOKENS,
+            crate::neural::MAX_SENTENCES_ALONE,
+        )
+    })
 }
 
 /// The text to analyse: a ticket's subject stands in for an empty body, since it is

@@ -12,6 +12,14 @@ use serde::{Deserialize, Serialize};
 use crate::sentiment::{Label, PolarityScores, Sentiment};
 
 /// Turns texts into unit-length sentence embeddings, one per text, in order.
+/// Tokens of a text the encoders read (more is cut): one text costs the same in
+/// either tier, whatever its length.
+pub const MAX_TEXT_TOKENS: usize = 256;
+/// Sentences past that window encoded on their own, per text; later ones get no
+/// vector (scored without the model, and the result says so), so a text of thousands
+/// of one-word lines costs a bounded number of passes.
+pub const MAX_SENTENCES_ALONE: usize = 16;
+
 pub trait SentenceEncoder: Send + Sync {
     /// Length of every vector `encode` returns.
     fn dim(&self) -> usize;
@@ -40,17 +48,20 @@ pub trait SentenceEncoder: Send + Sync {
                 parts: vectors
                     .by_ref()
                     .take(parts.get(i).map_or(0, Vec::len))
+                    .map(Some)
                     .collect(),
             })
             .collect())
     }
 }
 
-/// A text's vector and one per requested part of it, in order.
+/// A text's vector and one per requested part of it, in order. `None`: the encoder's
+/// per-text budget was spent before this part (see `BertEncoder`); the caller scores
+/// it without the model and says so.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PartVectors {
     pub whole: Vec<f32>,
-    pub parts: Vec<Vec<f32>>,
+    pub parts: Vec<Option<Vec<f32>>>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -35,6 +35,10 @@ pub struct FeedbackRecord {
     pub compound: Option<f64>,
     pub label: Option<Label>,
     pub skipped: Option<String>,
+    /// Set when the text reached the analyser's per-text limits (how many sentences
+    /// were scored without the model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub nps_score: Option<u8>,
     pub nps_category: Option<NpsCategory>,
     pub csat: Option<u8>,
@@ -84,6 +88,7 @@ impl FeedbackRecord {
             compound: af.compound(),
             label: af.analysis.sentiment.map(|s| s.label),
             skipped: af.analysis.skipped.clone(),
+            note: af.analysis.note.clone(),
             nps_score: f.details.nps_score(),
             nps_category: af.nps_category,
             csat: f.details.csat(),

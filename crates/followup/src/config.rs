@@ -1,7 +1,7 @@
 //! The follow-up function's configuration, from the environment, validated once at
 //! cold start. Every variable is required (the SAM template sets them all).
 
-use feedloop_core::followup::guards::{is_known_timezone, CapPolicy, ConsentPolicy};
+use feedloop_core::followup::guards::{is_known_timezone, CapPolicy, ConsentPolicy, Window};
 use feedloop_core::followup::plan::{parse_quiet_hours, DispatchPolicy};
 pub use feedloop_kit::env::ConfigError;
 use feedloop_kit::env::Env;
@@ -144,8 +144,8 @@ impl FollowUpConfig {
                 policy: DispatchPolicy {
                     consent: ConsentPolicy::default(),
                     caps: CapPolicy {
-                        global_window_days: global_window_days?,
-                        playbook_window_days: playbook_window_days?,
+                        global: Window::days(global_window_days?),
+                        playbook: Window::days(playbook_window_days?),
                     },
                     quiet_hours: quiet_hours?,
                     company,
@@ -224,8 +224,8 @@ mod tests {
     fn dry_run_needs_no_sender_but_live_does() {
         let c = FollowUpConfig::from_lookup(env(GOOD)).unwrap();
         assert_eq!(
-            (c.mode, c.email_from, c.policy.caps.global_window_days),
-            (DeliveryMode::DryRun, None, 7)
+            (c.mode, c.email_from, c.policy.caps.global),
+            (DeliveryMode::DryRun, None, Window::days(7))
         );
         let live = |k: &str| {
             if k == "DELIVERY_MODE" {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use feedloop_core::envelope::customer_hint;
 use feedloop_core::followup::guards::SkipReason;
 use feedloop_core::followup::outcomes::SentState;
-use feedloop_core::followup::plan::{plan, DispatchPolicy, Message, Plan};
+use feedloop_core::followup::plan::{after_cap, plan, DispatchPolicy, Message, Plan};
 use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::{suppression, FollowUpIntent};
 use feedloop_ingest::ports::{RejectRecord, RejectStore};
@@ -131,12 +131,25 @@ where
         &self,
         event: SqsEvent,
     ) -> Result<(SqsBatchResponse, DispatchReport), BatchError> {
+        self.handle_within(event, None).await
+    }
+
+    /// `handle`, done by `deadline`: intents not handled by then go back as batch-item
+    /// failures (a claim held when time runs out is settled by its redelivery).
+    pub async fn handle_within(
+        &self,
+        event: SqsEvent,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<(SqsBatchResponse, DispatchReport), BatchError> {
         // One unit, one intent at a time: a batch is at most 10 intents, and two
         // intents for the same customer in one batch then meet the cap in order
         // instead of racing.
-        let driven = batch::drive(vec![batch::records(event)?], 1, |id, body| async move {
-            self.process(&id, &body).await
-        })
+        let driven = batch::drive(
+            vec![batch::records(event)?],
+            1,
+            deadline,
+            |id, body| async move { self.process(&id, &body).await },
+        )
         .await;
         let mut report = DispatchReport {
             retried: driven.retry.len() as u32,
@@ -246,14 +259,13 @@ where
                 return Ok(Handled::Recorded(Status::Failed));
             }
         };
-        let caps = &self.policy.caps;
         let claim_request = ClaimRequest {
             customer_id: intent.customer_id.as_str(),
             feedback_id: intent.feedback_id.as_str(),
             playbook: &intent.playbook,
+            purpose: intent.purpose,
             now,
-            global_window: Duration::days(caps.global_window_days),
-            playbook_window: Duration::days(caps.playbook_window_days),
+            caps: self.policy.caps.clone(),
         };
         let claim = self.store.claim(&claim_request).await?;
         match claim {
@@ -284,16 +296,29 @@ where
                     }
                 };
             }
-            Claim::Capped => {
-                let reason = SkipReason::FrequencyCap {
-                    global_window_days: caps.global_window_days,
-                    playbook_window_days: caps.playbook_window_days,
+            Claim::Capped { allowed_at } => {
+                return match after_cap(&intent, allowed_at, &self.policy) {
+                    Plan::Defer(until) => {
+                        let wait = (until - now)
+                            .to_std()
+                            .unwrap_or_default()
+                            .min(MAX_REQUEUE_DELAY);
+                        self.requeue.requeue(body, wait).await?;
+                        info!(until = %until, "capped: deferred until the cap allows");
+                        Ok(Handled::Deferred)
+                    }
+                    other => {
+                        let reason = match other {
+                            Plan::Skip(reason) => reason.to_string(),
+                            _ => "frequency cap".to_owned(),
+                        };
+                        self.store
+                            .record(&record(Status::Skipped, Some(reason.clone())))
+                            .await?;
+                        info!(reason = %reason, "skipped");
+                        Ok(Handled::Recorded(Status::Skipped))
+                    }
                 };
-                self.store
-                    .record(&record(Status::Skipped, Some(reason.to_string())))
-                    .await?;
-                info!(reason = %reason, "skipped");
-                return Ok(Handled::Recorded(Status::Skipped));
             }
             Claim::Granted => {}
         }
@@ -330,10 +355,10 @@ where
                         self.store.release(&claim_request, false).await?;
                         let mut again = intent.clone();
                         again.delivery_attempts = rounds;
+                        let wait = backoff_delay(intent.delivery_attempts);
                         let body = serde_json::to_string(&again).map_err(|e| {
                             StoreError::Permanent(format!("encoding the intent: {e}"))
                         })?;
-                        let wait = backoff_delay(intent.delivery_attempts);
                         self.requeue.requeue(&body, wait).await?;
                         warn!(error = %e, round = rounds, wait_s = wait.as_secs(), "provider refused the message for now; caps released, intent requeued");
                         return Ok(Handled::BackedOff);

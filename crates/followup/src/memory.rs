@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 
 use feedloop_core::envelope::CustomerInfo;
+use feedloop_core::followup::guards::LastSent;
 use feedloop_core::followup::plan::Message;
 use feedloop_core::followup::Purpose;
 use feedloop_ingest::memory::MemoryStore;
@@ -34,13 +35,19 @@ impl FollowUpStore for MemoryStore {
                 return Claim::AlreadyClaimed;
             }
             let last = s.last_sent.entry(r.customer_id.to_owned()).or_default();
-            let recent = |k: &str, w| last.get(k).is_some_and(|t| *t >= r.now - w);
-            if recent("*", r.global_window) || recent(r.playbook, r.playbook_window) {
-                return Claim::Capped;
+            let sent = LastSent {
+                service: last.get(SERVICE).copied(),
+                marketing: last.get(MARKETING).copied(),
+                playbook: last.get(&playbook_key(r.playbook)).copied(),
+            };
+            let allowed_at = r.caps.allowed_at(r.purpose, &sent, r.now);
+            if allowed_at > r.now {
+                return Claim::Capped { allowed_at };
             }
+            let (purpose, playbook) = (purpose_key(r.purpose), playbook_key(r.playbook));
             let before = (
-                last.insert("*".into(), r.now),
-                last.insert(r.playbook.to_owned(), r.now),
+                last.insert(purpose.into(), r.now),
+                last.insert(playbook, r.now),
             );
             s.caps_before_claim.insert(key.clone(), before);
             s.followups.insert(key, claimed(r.now));
@@ -59,13 +66,14 @@ impl FollowUpStore for MemoryStore {
                 return;
             };
             let last = s.last_sent.entry(r.customer_id.to_owned()).or_default();
+            let (purpose, pb) = (purpose_key(r.purpose).to_owned(), playbook_key(r.playbook));
             // Only while the caps are still this claim's own (like the DynamoDB
             // condition): a later send is never rolled back.
-            if last.get("*") == Some(&r.now) && last.get(r.playbook) == Some(&r.now) {
-                for (k, v) in [("*", global), (r.playbook, playbook)] {
+            if last.get(&purpose) == Some(&r.now) && last.get(&pb) == Some(&r.now) {
+                for (k, v) in [(purpose, global), (pb, playbook)] {
                     match v {
-                        Some(t) => last.insert(k.to_owned(), t),
-                        None => last.remove(k),
+                        Some(t) => last.insert(k, t),
+                        None => last.remove(&k),
                     };
                 }
             }
@@ -130,6 +138,21 @@ impl FollowUpStore for MemoryStore {
             Settle::Settled
         }))
     }
+}
+
+// The cap map's keys, one per purpose and one per playbook.
+const SERVICE: &str = "purpose:service";
+const MARKETING: &str = "purpose:marketing";
+
+fn purpose_key(p: Purpose) -> &'static str {
+    match p {
+        Purpose::Service => SERVICE,
+        Purpose::Marketing => MARKETING,
+    }
+}
+
+fn playbook_key(playbook: &str) -> String {
+    format!("playbook:{playbook}")
 }
 
 /// An attempt between claim and record, as the DynamoDB item has it.

@@ -2,8 +2,9 @@
 
 use std::future::Future;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use feedloop_core::envelope::{CustomerId, CustomerInfo, FeedbackId};
+use feedloop_core::followup::guards::CapPolicy;
 use feedloop_core::followup::outcomes::SentState;
 use feedloop_core::followup::plan::Message;
 use feedloop_core::followup::{ContactChannel, Purpose};
@@ -16,8 +17,9 @@ pub enum Claim {
     Granted,
     /// This (feedback, playbook) was claimed before: never send twice.
     AlreadyClaimed,
-    /// A follow-up went to this customer inside the global or playbook window.
-    Capped,
+    /// A follow-up went to this customer inside the global or playbook window; the
+    /// caps allow this one from `allowed_at`.
+    Capped { allowed_at: DateTime<Utc> },
 }
 
 /// What `settle_interrupted` found for an attempt that was claimed before.
@@ -36,9 +38,10 @@ pub struct ClaimRequest<'a> {
     pub customer_id: &'a str,
     pub feedback_id: &'a str,
     pub playbook: &'a str,
+    /// Service replies and marketing keep separate caps (`CapPolicy::allowed_at`).
+    pub purpose: Purpose,
     pub now: DateTime<Utc>,
-    pub global_window: Duration,
-    pub playbook_window: Duration,
+    pub caps: CapPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::followup::plan::{DispatchPolicy, Message};
 use feedloop_core::followup::templates::Templates;
-use feedloop_core::followup::{suppression, Playbook};
+use feedloop_core::followup::{suppression, Playbook, Purpose};
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
 use feedloop_followup::handler::{self, Handled};
@@ -204,6 +204,98 @@ async fn the_frequency_cap_skips_a_second_follow_up_within_the_week() {
         "{skipped}"
     );
     assert_eq!(w.outbox.sent.lock().unwrap().len(), 1);
+}
+
+/// A survey `days` after the 24th, answered at 09:00.
+fn survey_on(days: u32, id: &str, customer: &str, score: u8, text: &str) -> String {
+    survey(id, customer, score, text, Some(true)).replace(
+        "2026-11-24T09:00:00Z",
+        &format!("2026-11-{}T09:00:00Z", 24 + days),
+    )
+}
+
+fn day(days: u32, h: u32) -> DateTime<Utc> {
+    at(h) + chrono::Duration::days(days.into())
+}
+
+#[tokio::test]
+async fn a_marketing_message_never_costs_a_customer_their_apology() {
+    // GIVEN a promoter who was asked for a review (marketing) on the 24th
+    let w = world(DeliveryMode::Live, at(12));
+    w.feed(
+        "m1",
+        &survey_on(0, "f1", "c1", 10, "Lovely staff, quick service!"),
+    )
+    .await;
+    assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::Sent)]);
+    // WHEN three days later they answer a 2 and complain
+    *w.clock.lock().unwrap() = day(3, 12);
+    w.feed(
+        "m2",
+        &survey_on(3, "f2", "c1", 2, "Charged twice and nobody answers."),
+    )
+    .await;
+    // THEN the apology goes out: the review ask's 7-day window is marketing's
+    assert_eq!(w.dispatch_all(1).await, [Handled::Recorded(Status::Sent)]);
+    let purposes: Vec<Purpose> = w
+        .outbox
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, p)| *p)
+        .collect();
+    assert_eq!(purposes, [Purpose::Marketing, Purpose::Service]);
+}
+
+#[tokio::test]
+async fn a_capped_service_reply_is_deferred_to_when_the_cap_allows_not_dropped() {
+    // GIVEN one service reply per customer, and one apology, per 2 days; one sent on the 24th
+    let mut w = world(DeliveryMode::Live, at(12));
+    w.dispatcher.policy.caps.global = feedloop_core::followup::guards::Window::days(2);
+    w.dispatcher.policy.caps.playbook = feedloop_core::followup::guards::Window::days(2);
+    w.feed("m1", &survey_on(0, "f1", "c1", 1, "Broken on arrival."))
+        .await;
+    assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::Sent)]);
+    // WHEN the customer complains again the next day
+    *w.clock.lock().unwrap() = day(1, 12);
+    w.feed(
+        "m2",
+        &survey_on(1, "f2", "c1", 0, "Still broken, nobody answers."),
+    )
+    .await;
+    let handled = w.dispatch_all(1).await;
+    // THEN the second reply waits on the queue (15-minute hops) instead of being skipped
+    assert_eq!(handled, [Handled::Deferred]);
+    let (body, wait) = w.requeued.0.lock().unwrap().last().cloned().unwrap();
+    assert_eq!(wait, std::time::Duration::from_secs(900));
+    assert!(w.history("c1").iter().all(|v| v["status"] != "skipped"));
+    // AND when the cap allows (the 26th, 12:00) it is sent
+    *w.clock.lock().unwrap() = day(2, 12);
+    let again = w.dispatcher.process("i-again", &body).await.unwrap();
+    assert_eq!(again, Handled::Recorded(Status::Sent));
+    assert_eq!(w.outbox.sent.lock().unwrap().len(), 2);
+    // AND a third complaint whose wait would outlast its freshness is skipped, saying when
+    *w.clock.lock().unwrap() = day(3, 12);
+    w.dispatcher.policy.caps.global = feedloop_core::followup::guards::Window::days(7);
+    w.feed("m3", &survey_on(3, "f3", "c1", 0, "Third time."))
+        .await;
+    assert_eq!(
+        w.dispatch_all(2).await,
+        [Handled::Recorded(Status::Skipped)]
+    );
+    let skipped = w
+        .history("c1")
+        .into_iter()
+        .find(|v| v["status"] == "skipped")
+        .unwrap();
+    assert!(
+        skipped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot go to this customer before 2026-12-03"),
+        "{skipped}"
+    );
 }
 
 #[tokio::test]
@@ -621,9 +713,9 @@ async fn a_claim_left_by_a_dead_dispatcher_is_closed_as_failed_after_the_lease()
         customer_id: "c1",
         feedback_id: intent.feedback_id.as_str(),
         playbook: &intent.playbook,
+        purpose: intent.purpose,
         now: claimed_at,
-        global_window: chrono::Duration::days(7),
-        playbook_window: chrono::Duration::days(30),
+        caps: Default::default(),
     };
     w.store.claim(&claim).await.unwrap();
     // Inside the lease it may still be sending: retry later, touch nothing.

@@ -26,6 +26,11 @@ use feedloop_kit::Clock;
 
 /// A parsed and analysed record: a feedback to apply, a poison message to record, or
 /// a message to hand back to SQS because the analyzer itself failed (not its input).
+/// Messages analysed in one encoder call before the batch's deadline is checked again:
+/// the encoder's best batch (`make bench`); with the per-text limits a chunk costs a
+/// few seconds at worst, so a batch stops within that of its budget.
+pub const ANALYSIS_CHUNK: usize = 32;
+
 enum Step {
     Apply(Box<AnalyzedFeedback>),
     Reject(RejectRecord),
@@ -154,6 +159,17 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
         &self,
         event: SqsEvent,
     ) -> Result<(SqsBatchResponse, BatchReport), HandlerError> {
+        self.handle_within(event, None).await
+    }
+
+    /// `handle`, done by `deadline` (the Lambda's, less a reserve: `batch::budget_until`):
+    /// what is not analysed and committed by then goes back as batch-item failures, so
+    /// one slow batch never times out and brings every message back.
+    pub async fn handle_within(
+        &self,
+        event: SqsEvent,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<(SqsBatchResponse, BatchReport), HandlerError> {
         let now = (self.clock)();
         let records = feedloop_kit::batch::records(event)?;
         let parsed: Vec<_> = records
@@ -164,7 +180,7 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
         let mut units: Vec<Vec<(String, Step)>> = Vec::new();
         let mut by_customer: std::collections::HashMap<String, usize> =
             std::collections::HashMap::new();
-        for (id, step) in ids.into_iter().zip(self.analyze(parsed)) {
+        for (id, step) in ids.into_iter().zip(self.analyze_until(parsed, deadline)) {
             match &step {
                 Step::Apply(a) => {
                     let slot = *by_customer
@@ -178,9 +194,12 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
                 Step::Reject(_) | Step::Retry(_) => units.push(vec![(id, step)]),
             }
         }
-        let driven = feedloop_kit::batch::drive(units, self.settings.max_concurrency, |_, step| {
-            self.run(step, now)
-        })
+        let driven = feedloop_kit::batch::drive(
+            units,
+            self.settings.max_concurrency,
+            deadline,
+            |_, step| self.run(step, now),
+        )
         .await;
 
         let mut report = BatchReport {
@@ -214,6 +233,29 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
         let parsed = self.parse(message_id, body, now);
         let step = self.analyze(vec![parsed]).remove(0);
         self.run(step, now).await
+    }
+
+    /// Analyse a batch in chunks of [`ANALYSIS_CHUNK`], checking `deadline` between
+    /// them: what the budget does not reach is retried, not lost.
+    fn analyze_until(
+        &self,
+        parsed: Vec<Result<Feedback, RejectRecord>>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Vec<Step> {
+        let mut steps = Vec::with_capacity(parsed.len());
+        let mut rest = parsed.into_iter().peekable();
+        while rest.peek().is_some() {
+            let chunk: Vec<_> = rest.by_ref().take(ANALYSIS_CHUNK).collect();
+            if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+                steps.extend(chunk.into_iter().map(|p| match p {
+                    Err(r) => Step::Reject(r),
+                    Ok(_) => Step::Retry(feedloop_kit::batch::OUT_OF_TIME.to_owned()),
+                }));
+            } else {
+                steps.extend(self.analyze(chunk));
+            }
+        }
+        steps
     }
 
     /// Analyse every parsed feedback of a batch in one analyzer call (one encoder pass

@@ -61,9 +61,29 @@ impl<O> Driven<O> {
     }
 }
 
+/// Time kept back from a Lambda's deadline for the response and the metrics line.
+pub const DEADLINE_RESERVE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The instant a batch must be done by: the invocation's deadline (`Context::deadline`,
+/// milliseconds since the epoch) less [`DEADLINE_RESERVE`]. Work not finished by then
+/// goes back to SQS as batch-item failures instead of timing out the whole batch.
+pub fn budget_until(deadline_ms: u64) -> tokio::time::Instant {
+    let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(deadline_ms);
+    let left = deadline
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default()
+        .saturating_sub(DEADLINE_RESERVE);
+    tokio::time::Instant::now() + left
+}
+
+/// The error text of a record the batch's time budget did not reach or finish.
+pub const OUT_OF_TIME: &str = "the batch's time budget ran out before this record finished";
+
 /// Run a batch's records: `units` concurrently (at most `concurrency` at a time), the
 /// records of one unit in order, each inside a span with its message id. A record
-/// whose `run` fails is logged with its id and the error's text, and retried by SQS.
+/// whose `run` fails is logged with its id and the error's text, and retried by SQS;
+/// so is one not started, or not finished, by `deadline` (abandoning a record midway is
+/// a crash at an await point, which every store protocol here survives).
 ///
 /// Ingest makes one unit per customer (a burst from one customer costs no version
 /// conflicts inside the batch); the dispatcher one unit for the batch (two intents for
@@ -71,6 +91,7 @@ impl<O> Driven<O> {
 pub async fn drive<T, O, E, F, Fut>(
     units: Vec<Vec<(String, T)>>,
     concurrency: usize,
+    deadline: Option<tokio::time::Instant>,
     run: F,
 ) -> Driven<O>
 where
@@ -79,12 +100,26 @@ where
     E: std::fmt::Display,
 {
     let run = &run;
-    let results: Vec<(String, Result<O, E>)> = stream::iter(units)
+    let results: Vec<(String, Result<O, String>)> = stream::iter(units)
         .map(|unit| async move {
             let mut out = Vec::with_capacity(unit.len());
             for (id, item) in unit {
                 let span = tracing::info_span!("record", message_id = %id);
-                let result = run(id.clone(), item).instrument(span).await;
+                let result: Result<O, String> = match deadline {
+                    Some(d) if tokio::time::Instant::now() >= d => Err(OUT_OF_TIME.to_owned()),
+                    Some(d) => {
+                        match tokio::time::timeout_at(d, run(id.clone(), item).instrument(span))
+                            .await
+                        {
+                            Ok(r) => r.map_err(|e| e.to_string()),
+                            Err(_) => Err(OUT_OF_TIME.to_owned()),
+                        }
+                    }
+                    None => run(id.clone(), item)
+                        .instrument(span)
+                        .await
+                        .map_err(|e| e.to_string()),
+                };
                 out.push((id, result));
             }
             out
@@ -162,7 +197,7 @@ mod tests {
             vec![("b1".to_owned(), 10)],
             vec![("c1".to_owned(), 20), ("c2".to_owned(), 21)],
         ];
-        let driven = futures::executor::block_on(drive(units, 2, |id, n: i32| {
+        let driven = futures::executor::block_on(drive(units, 2, None, |id: String, n: i32| {
             seen.lock().unwrap().push(id.clone());
             async move {
                 if n % 2 == 0 {
@@ -192,5 +227,31 @@ mod tests {
             "a unit runs in order: {seen:?}"
         );
         assert!(pos("c1") < pos("c2"));
+    }
+
+    #[tokio::test]
+    async fn records_the_time_budget_does_not_reach_or_finish_are_retried_not_lost() {
+        // GIVEN a budget of 200 ms and three records in one unit: quick, slow, quick
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(200);
+        let started = std::sync::Mutex::new(Vec::new());
+        let units = vec![vec![
+            ("quick".to_owned(), 0u64),
+            ("slow".to_owned(), 60_000),
+            ("after".to_owned(), 0),
+        ]];
+        // WHEN the batch runs
+        let driven = drive(units, 1, Some(deadline), |id: String, ms: u64| {
+            started.lock().unwrap().push(id);
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                Ok::<_, String>(ms)
+            }
+        })
+        .await;
+        // THEN the quick one is done, the slow one was cut at the deadline, the last
+        // never started; both go back to SQS
+        assert_eq!(driven.done, [0]);
+        assert_eq!(driven.retry, ["slow", "after"]);
+        assert_eq!(*started.lock().unwrap(), ["quick", "slow"]);
     }
 }

@@ -17,11 +17,11 @@ use crate::unigram::Unigram;
 /// caches of embeddings made by older code are not mistaken for this code's.
 pub const ENCODER_REVISION: &str = "packed-gemm-1";
 
+/// Sentences past the window encoded alone, per text; later ones get no vector.
+pub use feedloop_core::neural::MAX_SENTENCES_ALONE as MAX_PARTS_ALONE;
 /// sentence-transformers' `max_seq_length` for MiniLM (the tokenizer file says 128);
 /// E5 is cut at the same window so a long text costs the same in either tier.
-pub const MAX_TOKENS: usize = 256;
-/// Sentences past the window encoded alone, per text; later ones take the text's vector.
-pub const MAX_PARTS_ALONE: usize = 16;
+pub use feedloop_core::neural::MAX_TEXT_TOKENS as MAX_TOKENS;
 /// Tokens per forward pass at most. Texts are packed back to back (no padding, each
 /// attends only to itself), so a pass is as big as the matrix kernels like it and no
 /// short text pays for a long one.
@@ -314,21 +314,12 @@ impl SentenceEncoder for BertEncoder {
                 .unwrap_or_default();
             (whole, of_parts)
         })?;
+        // Bounded work per text whatever its shape (thousands of one-word lines): past
+        // the cap a sentence outside the window gets no vector of its own.
         let mut missing: Vec<(usize, usize)> = Vec::new();
-        for (i, (whole, ps)) in pooled.iter_mut().enumerate() {
-            let past_window = ps.iter_mut().filter(|p| p.is_none());
-            for (k, p) in past_window.enumerate() {
-                // Bounded work per text whatever its shape (thousands of one-word
-                // lines): past the cap a sentence shares its text's vector.
-                if k >= MAX_PARTS_ALONE {
-                    *p = Some(whole.clone());
-                }
-            }
-            for (j, p) in ps.iter().enumerate() {
-                if p.is_none() {
-                    missing.push((i, j));
-                }
-            }
+        for (i, (_, ps)) in pooled.iter().enumerate() {
+            let past_window = ps.iter().enumerate().filter(|(_, p)| p.is_none());
+            missing.extend(past_window.take(MAX_PARTS_ALONE).map(|(j, _)| (i, j)));
         }
         let alone: Vec<&str> = missing
             .iter()
@@ -340,10 +331,7 @@ impl SentenceEncoder for BertEncoder {
         }
         Ok(pooled
             .into_iter()
-            .map(|(whole, ps)| PartVectors {
-                whole,
-                parts: ps.into_iter().map(|p| p.unwrap_or_default()).collect(),
-            })
+            .map(|(whole, parts)| PartVectors { whole, parts })
             .collect())
     }
 }

@@ -77,3 +77,36 @@ fn hostile_text_in_any_script_gets_a_result() {
         }
     }
 }
+
+#[test]
+fn past_the_per_text_limit_sentences_are_scored_by_the_lexicon_and_the_result_says_so() {
+    // GIVEN a text of a thousand short lines, in English and in German
+    let a = analyzer();
+    let lexicon = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
+    let english = "Terrible service.\n".repeat(1_000);
+    let german = "Schlechter Service.\n".repeat(1_000);
+
+    // WHEN each is analysed
+    let en = a.analyze_text(&english).unwrap();
+    let de = a.analyze_text(&german).unwrap();
+
+    // THEN every line has a score, the lines past the model's budget the lexicon's
+    assert_eq!(en.sentences.len(), 1_000);
+    let by_lexicon = lexicon.analyze_text("Terrible service.").unwrap();
+    let last = en.sentences.last().unwrap().compound;
+    assert_eq!(last, by_lexicon.sentiment.unwrap().compound);
+    let note = en.note.as_deref().expect("the result names the limit");
+    assert!(
+        note.contains("of 1000 sentences") && note.contains("lexicon"),
+        "{note}"
+    );
+    // AND another language's lines past it are left neutral, and it says that too
+    let note = de
+        .note
+        .as_deref()
+        .expect("the German result names the limit");
+    assert!(note.contains("neutral"), "{note}");
+    assert_eq!(de.sentences.last().unwrap().compound, 0.0);
+    // AND a short text carries no note
+    assert_eq!(a.analyze_text("Terrible service.").unwrap().note, None);
+}

@@ -19,9 +19,10 @@ async fn main() -> Result<(), Error> {
         services::followup(&sdk, &config, Arc::new(chrono::Utc::now)).await?;
     let (dispatcher, notifications) = (&dispatcher, &notifications);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = feedloop_kit::batch::budget_until(event.context.deadline);
         match Incoming::from_value(event.payload)? {
             Incoming::Intents(e) => {
-                let (response, report) = dispatcher.handle(e).await?;
+                let (response, report) = dispatcher.handle_within(e, Some(deadline)).await?;
                 println!("{}", report.emf(chrono::Utc::now()));
                 Ok::<_, Error>(serde_json::to_value(response)?)
             }

@@ -24,7 +24,9 @@ async fn main() -> Result<(), Error> {
     let ingest = services::ingest(&sdk, &config, analyzer, Arc::new(chrono::Utc::now))?;
     let ingest = &ingest;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        let (response, report): (SqsBatchResponse, _) = ingest.handle(event.payload).await?;
+        let deadline = feedloop_kit::batch::budget_until(event.context.deadline);
+        let (response, report): (SqsBatchResponse, _) =
+            ingest.handle_within(event.payload, Some(deadline)).await?;
         println!("{}", report.emf("ingest", chrono::Utc::now()));
         Ok::<_, Error>(response)
     }))

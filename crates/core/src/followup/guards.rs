@@ -17,19 +17,15 @@ pub enum SkipReason {
     Suppressed,
     #[error("no channel with both an address and consent for a {purpose:?} message")]
     NoConsentedChannel { purpose: Purpose },
-    #[error("frequency cap: a follow-up was sent {hours}h ago (at most 1 per {window_days} days)")]
-    GlobalCap { hours: i64, window_days: i64 },
-    #[error("playbook cap: {playbook} was sent {hours}h ago (at most 1 per {window_days} days)")]
-    PlaybookCap {
-        playbook: String,
-        hours: i64,
-        window_days: i64,
-    },
-    /// The atomic claim found a recent follow-up (the store does not say which window).
-    #[error("frequency cap: a follow-up went to this customer within {global_window_days} days, or this playbook within {playbook_window_days} days")]
+    /// The atomic claim found a recent follow-up. Service replies count only other
+    /// service replies; marketing counts every message (no "leave us a review" right
+    /// after an apology).
+    #[error("frequency cap: a {purpose:?} follow-up cannot go to this customer before {allowed_at} (one per {global}, one per playbook per {playbook})")]
     FrequencyCap {
-        global_window_days: i64,
-        playbook_window_days: i64,
+        purpose: Purpose,
+        allowed_at: DateTime<Utc>,
+        global: Window,
+        playbook: Window,
     },
     #[error("already handled: one follow-up per feedback and playbook")]
     Duplicate,
@@ -117,63 +113,84 @@ pub fn choose_channel(
         })
 }
 
+/// A cap window, shown the way it was configured ("7 days", "2 hours").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Window {
+    pub hours: i64,
+}
+
+impl Window {
+    pub fn days(days: i64) -> Window {
+        Window { hours: days * 24 }
+    }
+    pub fn hours(hours: i64) -> Window {
+        Window { hours }
+    }
+    pub fn duration(self) -> Duration {
+        Duration::hours(self.hours)
+    }
+}
+
+impl std::fmt::Display for Window {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.hours {
+            h if h % 24 == 0 && h != 24 => write!(f, "{} days", h / 24),
+            24 => write!(f, "day"),
+            1 => write!(f, "hour"),
+            h => write!(f, "{h} hours"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CapPolicy {
-    /// At most one follow-up per customer per this many days (default 7).
-    pub global_window_days: i64,
-    /// At most one follow-up per customer and playbook per this many days (default 30).
-    pub playbook_window_days: i64,
+    /// Between two follow-ups of one purpose to a customer (default 7 days); marketing
+    /// also waits this long after a service reply, never the other way round.
+    pub global: Window,
+    /// Between two follow-ups of one playbook to a customer (default 30 days).
+    pub playbook: Window,
 }
 
 impl Default for CapPolicy {
     fn default() -> Self {
         CapPolicy {
-            global_window_days: 7,
-            playbook_window_days: 30,
+            global: Window::days(7),
+            playbook: Window::days(30),
         }
     }
 }
 
-/// A follow-up that was sent, as the cap check needs it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SentFollowUp {
-    pub playbook: String,
-    pub sent_at: DateTime<Utc>,
+/// The last sends a customer's cap item holds that bear on one claim.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LastSent {
+    pub service: Option<DateTime<Utc>>,
+    /// Marketing sends, and every send made before caps were kept per purpose.
+    pub marketing: Option<DateTime<Utc>>,
+    /// This playbook's last send.
+    pub playbook: Option<DateTime<Utc>>,
 }
 
-pub fn check_caps(
-    history: &[SentFollowUp],
-    playbook: &str,
-    now: DateTime<Utc>,
-    policy: &CapPolicy,
-) -> Result<(), SkipReason> {
-    let hours = |t: DateTime<Utc>| (now - t).num_hours();
-    if let Some(last) = history
-        .iter()
-        .filter(|s| now - s.sent_at < Duration::days(policy.global_window_days))
-        .map(|s| s.sent_at)
-        .max()
-    {
-        return Err(SkipReason::GlobalCap {
-            hours: hours(last),
-            window_days: policy.global_window_days,
-        });
+impl CapPolicy {
+    /// The earliest time a `purpose` follow-up may go to a customer whose last sends
+    /// are `last`: at or before `now` when it may go now. The store's atomic claim
+    /// enforces the same rule; this says when to try again.
+    pub fn allowed_at(
+        &self,
+        purpose: Purpose,
+        last: &LastSent,
+        now: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let after = |t: Option<DateTime<Utc>>, w: Window| t.map(|t| t + w.duration());
+        let mut gates = vec![
+            after(last.service, self.global),
+            after(last.playbook, self.playbook),
+        ];
+        if purpose == Purpose::Marketing {
+            gates.push(after(last.marketing, self.global));
+        }
+        gates.into_iter().flatten().fold(now, DateTime::max)
     }
-    if let Some(last) = history
-        .iter()
-        .filter(|s| {
-            s.playbook == playbook && now - s.sent_at < Duration::days(policy.playbook_window_days)
-        })
-        .map(|s| s.sent_at)
-        .max()
-    {
-        return Err(SkipReason::PlaybookCap {
-            playbook: playbook.to_owned(),
-            hours: hours(last),
-            window_days: policy.playbook_window_days,
-        });
-    }
-    Ok(())
 }
 
 /// Whether `name` is a zone of the tz database (as `customer.timezone` must be).
@@ -216,11 +233,6 @@ pub fn not_before_quiet_hours(
         candidate += Duration::minutes(30);
     }
     now + Duration::hours(12)
-}
-
-/// The dedupe key: one follow-up per (feedback, playbook), ever.
-pub fn dedupe_key(intent: &FollowUpIntent) -> String {
-    format!("{}#{}", intent.feedback_id, intent.playbook)
 }
 
 #[cfg(test)]
@@ -322,28 +334,45 @@ mod tests {
     }
 
     #[test]
-    fn caps_are_global_and_per_playbook() {
+    fn a_service_reply_waits_only_for_service_replies_and_marketing_for_everything() {
+        // GIVEN a customer sent a marketing message 1 day ago and a service reply 3 days ago
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
-        let sent = |p: &str, days: i64| SentFollowUp {
-            playbook: p.into(),
-            sent_at: now - Duration::days(days),
-        };
         let policy = CapPolicy::default();
+        let last = LastSent {
+            service: Some(now - Duration::days(3)),
+            marketing: Some(now - Duration::days(1)),
+            playbook: None,
+        };
+        // THEN a service reply waits for the service reply's window alone
         assert_eq!(
-            check_caps(&[sent("a", 3)], "b", now, &policy),
-            Err(SkipReason::GlobalCap {
-                hours: 72,
-                window_days: 7
-            })
+            policy.allowed_at(Purpose::Service, &last, now),
+            now + Duration::days(4)
         );
-        assert!(matches!(
-            check_caps(&[sent("b", 10)], "b", now, &policy),
-            Err(SkipReason::PlaybookCap { .. })
-        ));
+        // AND a service reply with only a marketing send behind it goes now
+        let only_marketing = LastSent {
+            service: None,
+            ..last
+        };
         assert_eq!(
-            check_caps(&[sent("a", 10), sent("b", 40)], "b", now, &policy),
-            Ok(())
+            policy.allowed_at(Purpose::Service, &only_marketing, now),
+            now
         );
+        // AND marketing waits for the later of both
+        assert_eq!(
+            policy.allowed_at(Purpose::Marketing, &last, now),
+            now + Duration::days(6)
+        );
+        // AND the playbook's own window applies to either purpose
+        let pb = LastSent {
+            playbook: Some(now - Duration::days(10)),
+            ..LastSent::default()
+        };
+        assert_eq!(
+            policy.allowed_at(Purpose::Service, &pb, now),
+            now + Duration::days(20)
+        );
+        assert_eq!(Window::days(7).to_string(), "7 days");
+        assert_eq!(Window::hours(2).to_string(), "2 hours");
     }
 
     #[test]

@@ -261,6 +261,28 @@ pub fn plan(
     }
 }
 
+/// What to do with an intent the atomic claim found capped until `allowed_at`: a
+/// service reply waits for the cap while its feedback is still fresh (a marketing send
+/// never costs a customer their apology); marketing, or a reply the wait would make
+/// stale, is skipped with the reason.
+pub fn after_cap(
+    intent: &FollowUpIntent,
+    allowed_at: DateTime<Utc>,
+    policy: &DispatchPolicy,
+) -> Plan {
+    let occurred = intent.occurred_at.unwrap_or(intent.not_before);
+    let fresh_until = occurred + chrono::Duration::hours(policy.max_age_hours);
+    if intent.purpose == super::Purpose::Service && allowed_at <= fresh_until {
+        return Plan::Defer(allowed_at);
+    }
+    Plan::Skip(SkipReason::FrequencyCap {
+        purpose: intent.purpose,
+        allowed_at,
+        global: policy.caps.global,
+        playbook: policy.caps.playbook,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,6 +502,33 @@ mod tests {
             quiet_hours_zone(Some(&with_phone("+999123")), &pol).0,
             "America/Los_Angeles"
         );
+    }
+
+    #[test]
+    fn a_capped_service_reply_waits_for_the_cap_while_fresh_and_marketing_is_skipped() {
+        // GIVEN feedback from 11:00 and the default 72-hour freshness
+        let pol = DispatchPolicy::default();
+        let occurred = Utc.with_ymd_and_hms(2026, 11, 24, 11, 0, 0).unwrap();
+        let soon = occurred + chrono::Duration::hours(30);
+        // WHEN the caps allow a service reply 30 hours later, it is deferred to then
+        assert_eq!(
+            after_cap(&intent(Purpose::Service), soon, &pol),
+            Plan::Defer(soon)
+        );
+        // AND past the freshness limit it is skipped with when it would have been allowed
+        let late = occurred + chrono::Duration::hours(80);
+        let Plan::Skip(reason) = after_cap(&intent(Purpose::Service), late, &pol) else {
+            panic!("a stale wait is skipped")
+        };
+        assert!(reason.to_string().contains("Service"), "{reason}");
+        // AND a capped marketing message is skipped, however soon
+        assert!(matches!(
+            after_cap(&intent(Purpose::Marketing), soon, &pol),
+            Plan::Skip(SkipReason::FrequencyCap {
+                purpose: Purpose::Marketing,
+                ..
+            })
+        ));
     }
 
     #[test]
