@@ -315,8 +315,8 @@ impl<T: FollowUpStore> FollowUpStore for Crashy<T> {
     ) -> Result<Option<feedloop_core::envelope::CustomerInfo>, StoreError> {
         self.call(self.inner.contact(c)).await
     }
-    async fn is_suppressed(&self, keys: &[String]) -> Result<bool, StoreError> {
-        self.call(self.inner.is_suppressed(keys)).await
+    async fn suppressed_among(&self, keys: &[String]) -> Result<Vec<String>, StoreError> {
+        self.call(self.inner.suppressed_among(keys)).await
     }
     async fn claim(&self, r: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
         let got = self.call(self.inner.claim(r)).await;
@@ -359,6 +359,9 @@ impl<T: SuppressionList> SuppressionList for Crashy<T> {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.call(self.inner.suppress(k, why, now)).await
+    }
+    async fn lift(&self, k: &[String]) -> Result<u32, StoreError> {
+        self.call(self.inner.lift(k)).await
     }
     async fn count_soft_bounce(
         &self,

@@ -262,8 +262,8 @@ impl<T: FollowUpStore> FollowUpStore for Faulty<T> {
     ) -> Result<Option<feedloop_core::envelope::CustomerInfo>, StoreError> {
         self.around("contact read", self.inner.contact(c)).await
     }
-    async fn is_suppressed(&self, keys: &[String]) -> Result<bool, StoreError> {
-        self.around("suppression read", self.inner.is_suppressed(keys))
+    async fn suppressed_among(&self, keys: &[String]) -> Result<Vec<String>, StoreError> {
+        self.around("suppression read", self.inner.suppressed_among(keys))
             .await
     }
     async fn claim(&self, r: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
@@ -294,6 +294,9 @@ impl<T: SuppressionList> SuppressionList for Faulty<T> {
     ) -> Result<(), StoreError> {
         self.around("suppress", self.inner.suppress(keys, reason, now))
             .await
+    }
+    async fn lift(&self, keys: &[String]) -> Result<u32, StoreError> {
+        self.around("lift", self.inner.lift(keys)).await
     }
     async fn count_soft_bounce(
         &self,

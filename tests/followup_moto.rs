@@ -593,15 +593,52 @@ async fn ses_bounces_and_complaints_suppress_addresses_in_dynamodb() {
     }
     let key = |a: &str| vec![suppression::email_key(SALT, a)];
     let s = store(&stack);
-    assert!(!s.is_suppressed(&key("full@example.com")).await.unwrap());
+    assert!(s
+        .suppressed_among(&key("full@example.com"))
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(n.handle(&soft).await.unwrap().suppressed, 1);
     for a in ["gone@example.com", "angry@example.com", "full@example.com"] {
-        assert!(s.is_suppressed(&key(a)).await.unwrap(), "{a}");
+        assert!(
+            !s.suppressed_among(&key(a)).await.unwrap().is_empty(),
+            "{a}"
+        );
     }
-    assert!(!s.is_suppressed(&key("ada@example.com")).await.unwrap());
+    // An unsubscribe never softens a bounce, and a staff opt-in lifts only what the
+    // customer asked for (the complaint), never the provider's verdict (the bounce).
+    s.suppress(
+        &key("gone@example.com"),
+        suppression::UNSUBSCRIBED,
+        test_now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.lift(&key("gone@example.com")).await.unwrap(), 0);
+    assert_eq!(
+        s.suppressed_among(&key("gone@example.com"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(s.lift(&key("angry@example.com")).await.unwrap(), 1);
+    assert!(s
+        .suppressed_among(&key("angry@example.com"))
+        .await
+        .unwrap()
+        .is_empty());
+    s.suppress(&key("angry@example.com"), "complaint", test_now())
+        .await
+        .unwrap();
+    assert!(s
+        .suppressed_among(&key("ada@example.com"))
+        .await
+        .unwrap()
+        .is_empty());
 
     // The bounced address is not mailed again: its customer's next apology is
-    // suppressed before anything is claimed or sent.
+    // skipped for that channel before anything is claimed or sent.
     verify_sender(&stack).await;
     let body = survey(
         "f-gone",
@@ -618,10 +655,24 @@ async fn ses_bounces_and_complaints_suppress_addresses_in_dynamodb() {
     drain_ingest(&stack, &ingest(&stack, test_now())).await;
     let reports =
         drain_followups(&stack, &dispatcher(&stack, DeliveryMode::Live, test_now())).await;
-    let suppressed: u32 = reports.iter().map(|r| r.suppressed).sum();
-    assert_eq!(suppressed, 1, "{reports:?}");
+    let skipped: u32 = reports.iter().map(|r| r.skipped).sum();
+    assert_eq!(skipped, 1, "{reports:?}");
     let data = stack.moto_data().await;
     assert!(SentMail::all(&data).is_empty());
+    // Staff see which channel was closed, and why.
+    let history = feedloop_api::ports::QueryStore::followups(
+        &s,
+        &feedloop_core::envelope::CustomerId::parse("c-gone").unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        history.iter().any(|a| a
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("address suppressed (Email)"))),
+        "{history:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -235,7 +235,7 @@ impl<S: QueryStore> Api<S> {
             }
             ("POST", ["unsubscribe"]) => {
                 unknown_params(q, &["token"]).map_err(page_error)?;
-                self.unsubscribe(q).await
+                self.unsubscribe_by_link(q).await
             }
             ("GET", ["openapi.json"]) => {
                 unknown_params(q, &[])?;
@@ -312,34 +312,21 @@ impl<S: QueryStore> Api<S> {
     }
 
     /// One click: a mail client's `List-Unsubscribe-Post` or the confirm page's button.
-    async fn unsubscribe(&self, q: &HashMap<String, String>) -> Result<ApiResponse, Reject> {
+    async fn unsubscribe_by_link(
+        &self,
+        q: &HashMap<String, String>,
+    ) -> Result<ApiResponse, Reject> {
         let o = self.opt_out(q)?;
-        let consent = match o.channel {
-            ContactChannel::Email => Consent {
-                email: Some(false),
-                ..Consent::default()
-            },
-            ContactChannel::Sms => Consent {
-                sms: Some(false),
-                ..Consent::default()
-            },
-        };
         // Signed by this stack, so it was a valid id when issued.
         let customer = CustomerId::parse(&o.customer_id)
             .map_err(|_| page_error(bad("invalid_token", "the link names no customer")))?;
         let found = self
-            .store
-            .set_consent(
-                &customer,
-                &consent,
-                "consent:unsubscribe-link",
-                (self.clock)(),
-            )
+            .unsubscribe(&customer, o.channel)
             .await
             .map_err(|e| page_error(Reject::from(e)))?;
         // An erased customer has nothing left to opt out of; the answer is the same,
         // so the link tells nobody whether a record exists.
-        info!(channel = ?o.channel, on_file = found.is_some(), "unsubscribed by link");
+        info!(channel = ?o.channel, on_file = found, "unsubscribed by link");
         Ok(page(
             200,
             "You are unsubscribed",

@@ -145,7 +145,9 @@ impl QueryStore for MemoryStore {
     ) -> Result<Erased, StoreError> {
         let customer = customer_id.as_str();
         Ok(self.with(|s| {
-            s.suppressed.extend(keys.iter().cloned());
+            for k in keys {
+                s.suppressed.insert(k.clone(), "erased".into());
+            }
             let mut e = Erased {
                 suppression_keys: keys.len() as u64,
                 ..Erased::default()
@@ -181,5 +183,18 @@ impl QueryStore for MemoryStore {
             p.version += 1;
             Some(p.value.clone())
         }))
+    }
+
+    async fn suppress(
+        &self,
+        keys: &[String],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        feedloop_followup::ports::SuppressionList::suppress(self, keys, reason, now).await
+    }
+
+    async fn lift(&self, keys: &[String]) -> Result<u32, StoreError> {
+        feedloop_followup::ports::SuppressionList::lift(self, keys).await
     }
 }

@@ -96,6 +96,16 @@ pub trait QueryStore: Send + Sync {
         source: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
+    /// Put address keys on the suppression list (an unsubscribe); a reason consent
+    /// cannot lift is never replaced.
+    fn suppress(
+        &self,
+        keys: &[String],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Take off the keys suppressed for the customer's own wish; how many came off.
+    fn lift(&self, keys: &[String]) -> impl Future<Output = Result<u32, StoreError>> + Send;
 }
 
 impl<T: QueryStore> QueryStore for std::sync::Arc<T> {
@@ -161,5 +171,16 @@ impl<T: QueryStore> QueryStore for std::sync::Arc<T> {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send {
         (**self).set_consent(c, consent, source, now)
+    }
+    fn suppress(
+        &self,
+        keys: &[String],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).suppress(keys, reason, now)
+    }
+    fn lift(&self, keys: &[String]) -> impl Future<Output = Result<u32, StoreError>> + Send {
+        (**self).lift(keys)
     }
 }

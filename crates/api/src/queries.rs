@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use feedloop_core::envelope::{Consent, CustomerId, CustomerInfo};
 use feedloop_core::followup::outcomes::VariantStats;
 use feedloop_core::followup::suppression;
+use feedloop_core::followup::ContactChannel;
 use feedloop_core::keys::StackKeys;
-use feedloop_core::profile::Segment;
+use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::records::FeedbackRecord;
 use feedloop_core::reports::{self, Counters, Granularity};
 use feedloop_followup::ports::AttemptRecord;
@@ -231,12 +232,17 @@ impl<S: QueryStore> Queries<S> {
     }
 
     pub async fn erase(&self, id: &CustomerId) -> Result<ErasureView, QueryError> {
-        let contact: Option<CustomerInfo> = self
-            .store
-            .profile(id)
-            .await?
-            .and_then(|p| p.contact.map(|c| c.value));
-        let keys = suppression::keys(&self.keys.suppression_salt, id.as_str(), contact.as_ref());
+        let profile = self.store.profile(id).await?;
+        let contact: Option<CustomerInfo> = profile
+            .as_ref()
+            .and_then(|p| p.contact.as_ref().map(|c| c.value.clone()));
+        let past = profile.map(|p| p.past_addresses).unwrap_or_default();
+        let keys = suppression::erasure_keys(
+            &self.keys.suppression_salt,
+            id.as_str(),
+            contact.as_ref(),
+            &past,
+        );
         let erased = self.store.erase(id, &keys, (self.clock)()).await?;
         info!(
             profile = erased.profile,
@@ -288,12 +294,74 @@ impl<S: QueryStore> Queries<S> {
             .set_consent(id, &consent, &format!("consent:{source}"), (self.clock)())
             .await?
             .ok_or(QueryError::CustomerNotFound)?;
-        info!(email = ?consent.email, sms = ?consent.sms, phone = ?consent.phone, "consent recorded");
+        // Staff recording an opt-in is the confirmation an unsubscribe or a complaint
+        // waits for; the address's bounces stay (see `suppression::liftable_by_consent`).
+        let keys = self.channel_keys(id, &p);
+        let reopened: Vec<String> = [
+            (consent.email == Some(true))
+                .then_some(keys.email)
+                .flatten(),
+            (consent.sms == Some(true)).then_some(keys.phone).flatten(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let lifted = self.store.lift(&reopened).await?;
+        info!(email = ?consent.email, sms = ?consent.sms, phone = ?consent.phone, lifted, "consent recorded");
         Ok(ConsentView {
             customer_id: id.to_string(),
             in_force: p.consent.current(),
             consent: p.consent,
+            suppressions_lifted: lifted,
         })
+    }
+
+    /// A signed unsubscribe link's act: the consent fact, and the channel's current
+    /// address on the suppression list, so the same address under another customer id,
+    /// or a later envelope claiming consent, does not bring the messages back. False
+    /// when no profile is on file (an erased customer is suppressed already).
+    pub async fn unsubscribe(
+        &self,
+        id: &CustomerId,
+        channel: ContactChannel,
+    ) -> Result<bool, QueryError> {
+        let consent = match channel {
+            ContactChannel::Email => Consent {
+                email: Some(false),
+                ..Consent::default()
+            },
+            ContactChannel::Sms => Consent {
+                sms: Some(false),
+                ..Consent::default()
+            },
+        };
+        let now = (self.clock)();
+        let Some(p) = self
+            .store
+            .set_consent(id, &consent, "consent:unsubscribe-link", now)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let keys = self.channel_keys(id, &p);
+        let key = match channel {
+            ContactChannel::Email => keys.email,
+            ContactChannel::Sms => keys.phone,
+        };
+        if let Some(k) = key {
+            self.store
+                .suppress(&[k], suppression::UNSUBSCRIBED, now)
+                .await?;
+        }
+        Ok(true)
+    }
+
+    fn channel_keys(&self, id: &CustomerId, p: &Profile) -> suppression::ChannelKeys {
+        suppression::ChannelKeys::of(
+            &self.keys.suppression_salt,
+            id.as_str(),
+            p.contact.as_ref().map(|c| &c.value),
+        )
     }
 
     /// What the dashboard shows over `r` (the API: the last 30 days).

@@ -171,6 +171,9 @@ pub struct ConsentView {
     pub customer_id: String,
     pub consent: ConsentFacts,
     pub in_force: Consent,
+    /// Unsubscribe and complaint suppressions this opt-in took off the customer's
+    /// current addresses (bounces stay).
+    pub suppressions_lifted: u32,
 }
 
 /// A report's days, checked: `from <= to`, at most [`MAX_REPORT_DAYS`].

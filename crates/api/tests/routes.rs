@@ -9,6 +9,7 @@ use feedloop_api::ports::*;
 use feedloop_api::Api;
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::followup::plan::DispatchPolicy;
+use feedloop_core::followup::suppression;
 use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::Playbook;
 use feedloop_core::sentiment::Mode;
@@ -355,6 +356,17 @@ impl QueryStore for Broken {
     ) -> Result<Option<feedloop_core::profile::Profile>, StoreError> {
         Err(StoreError::Transient("table on fire".into()))
     }
+    async fn suppress(
+        &self,
+        _: &[String],
+        _: &str,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        Err(StoreError::Transient("table on fire".into()))
+    }
+    async fn lift(&self, _: &[String]) -> Result<u32, StoreError> {
+        Err(StoreError::Transient("table on fire".into()))
+    }
 }
 
 #[tokio::test]
@@ -432,7 +444,7 @@ async fn erase_leaves_only_the_suppression_record_and_later_follow_ups_are_suppr
     assert!(s
         .suppressed
         .iter()
-        .all(|k| k.len() == 64 && !k.contains("c1")));
+        .all(|(k, why)| k.len() == 64 && !k.contains("c1") && why == "erased"));
     let (status, _) = get(&api, "/customers/c1", &[]).await;
     assert_eq!(status, 404);
 
@@ -458,6 +470,173 @@ async fn erase_leaves_only_the_suppression_record_and_later_follow_ups_are_suppr
     assert!(
         store.snapshot().followups.keys().all(|(c, _, _)| c != "c1"),
         "nothing written back"
+    );
+}
+
+fn dispatcher(
+    store: &Arc<MemoryStore>,
+    outbox: &Arc<Outbox>,
+) -> Dispatcher<Arc<MemoryStore>, Arc<Outbox>, Arc<RequeueList>> {
+    Dispatcher {
+        store: store.clone(),
+        deliver: outbox.clone(),
+        requeue: Arc::new(RequeueList::default()),
+        templates: Templates::default_catalog(),
+        policy: DispatchPolicy::default(),
+        mode: DeliveryMode::Live,
+        suppression_salt: keys().suppression_salt,
+        clock: Arc::new(now),
+        claim_lease: std::time::Duration::from_secs(30),
+    }
+}
+
+#[tokio::test]
+async fn erase_suppresses_every_address_the_profile_ever_held() {
+    // GIVEN c1 moved to a new address, then sent a name-only contact block
+    let (store, api) = loaded().await;
+    let ingest = Ingest::new(
+        store.clone(),
+        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
+        Settings {
+            half_life_days: 30.0,
+            aggregate_shards: 3,
+            max_concurrency: 2,
+            max_followup_age_hours: 24 * 30,
+        },
+        Arc::new(now),
+    );
+    for (id, customer) in [
+        ("moved", json!({"email": "c1.new@example.com"})),
+        ("name-only", json!({"name": "Ada L."})),
+    ] {
+        let body = json!({"feedback_id": id, "customer_id": "c1", "kind": "survey",
+            "occurred_at": "2026-11-22T10:00:00Z", "nps_score": 5, "customer": customer});
+        ingest.process(id, &body.to_string()).await.unwrap();
+    }
+    let contact = store.snapshot().profiles["c1"]
+        .value
+        .contact
+        .clone()
+        .unwrap()
+        .value;
+    assert_eq!(
+        contact.email.as_deref(),
+        Some("c1.new@example.com"),
+        "the name did not wipe it"
+    );
+
+    // WHEN c1 is erased
+    let r = api.handle("DELETE", "/customers/c1", &HashMap::new()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // THEN the id, the current and the earlier address are all on the list
+    let salt = keys().suppression_salt;
+    let s = store.snapshot();
+    for key in [
+        suppression::id_key(&salt, "c1"),
+        suppression::email_key(&salt, "c1.new@example.com"),
+        suppression::email_key(&salt, "c1@example.com"),
+    ] {
+        assert_eq!(s.suppressed.get(&key).map(String::as_str), Some("erased"));
+    }
+    assert_eq!(s.suppressed.len(), 3);
+}
+
+#[tokio::test]
+async fn an_unsubscribe_sticks_against_later_data_and_other_ids_until_staff_lift_it() {
+    use feedloop_core::followup::unsubscribe::{issue, OptOut};
+    use feedloop_core::followup::ContactChannel;
+    // GIVEN c2 unsubscribes by the link in an e-mail
+    let (store, api) = loaded().await;
+    let token = issue(
+        &keys().unsubscribe_key,
+        &OptOut {
+            customer_id: "c2".into(),
+            channel: ContactChannel::Email,
+            expires: now() + Duration::days(30),
+        },
+    );
+    let q: HashMap<String, String> = [("token".to_string(), token)].into();
+    assert_eq!(api.handle("POST", "/unsubscribe", &q).await.status, 200);
+    let key = suppression::email_key(&keys().suppression_salt, "c2@example.com");
+    assert_eq!(
+        store.snapshot().suppressed.get(&key).map(String::as_str),
+        Some(suppression::UNSUBSCRIBED)
+    );
+
+    // WHEN an integration stamps consent on a later envelope, under c2 and under a new
+    // id with the same address, both detractors
+    let ingest = Ingest::new(
+        store.clone(),
+        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
+        Settings {
+            half_life_days: 30.0,
+            aggregate_shards: 3,
+            max_concurrency: 2,
+            max_followup_age_hours: 24 * 30,
+        },
+        Arc::new(|| now() + Duration::hours(1)),
+    )
+    .with_followups(Playbook::default_rules(), store.clone());
+    for (id, customer) in [("again", "c2"), ("alias", "c2-alias")] {
+        let body = json!({"feedback_id": id, "customer_id": customer, "kind": "survey",
+            "occurred_at": "2026-11-24T13:00:00Z", "nps_score": 1, "text": "Broken again",
+            "customer": {"email": "C2@example.com", "consent": {"email": true}}});
+        ingest.process(id, &body.to_string()).await.unwrap();
+    }
+
+    // THEN neither follow-up reaches the address: each is recorded as skipped, and why
+    let outbox = Arc::new(Outbox::default());
+    let d = dispatcher(&store, &outbox);
+    let intents: Vec<_> = store
+        .snapshot()
+        .followup_queue
+        .into_iter()
+        .filter(|i| ["again", "alias"].contains(&i.feedback_id.as_str()))
+        .collect();
+    assert_eq!(intents.len(), 2);
+    for i in &intents {
+        let handled = d
+            .process(i.feedback_id.as_str(), &serde_json::to_string(i).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            handled,
+            Handled::Recorded(feedloop_followup::ports::Status::Skipped)
+        );
+    }
+    assert!(outbox.sent.lock().unwrap().is_empty());
+    let reasons: Vec<String> = store
+        .snapshot()
+        .followups
+        .values()
+        .filter_map(|v| v["reason"].as_str().map(str::to_owned))
+        .filter(|r| r.starts_with("address suppressed (Email)"))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    let c2 = store.snapshot().profiles["c2"].value.consent.current();
+    assert_eq!(c2.email, Some(true), "the later envelope did set the fact");
+
+    // AND staff recording an opt-in lifts it; a bounce on another address stays
+    let bounced = suppression::email_key(&keys().suppression_salt, "c3@example.com");
+    store.with(|s| s.suppressed.insert(bounced.clone(), "hard bounce".into()));
+    for (customer, lifted) in [("c2", 1), ("c3", 0)] {
+        let q: HashMap<String, String> = [("email", "on"), ("source", "support-desk")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let r = api
+            .handle("PUT", &format!("/customers/{customer}/consent"), &q)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["suppressions_lifted"], lifted, "{customer}");
+    }
+    let s = store.snapshot();
+    assert!(!s.suppressed.contains_key(&key));
+    assert_eq!(
+        s.suppressed.get(&bounced).map(String::as_str),
+        Some("hard bounce")
     );
 }
 

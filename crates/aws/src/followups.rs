@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use feedloop_core::envelope::CustomerInfo;
 use feedloop_core::followup::outcomes::{Outcome, SentState};
 use feedloop_core::followup::plan::Message;
-use feedloop_core::followup::{FollowUpIntent, Purpose};
+use feedloop_core::followup::{suppression, FollowUpIntent, Purpose};
 use feedloop_core::pii;
 use feedloop_core::profile::Profile;
 use feedloop_core::records::FeedbackRecord;
@@ -156,7 +156,7 @@ impl FollowUpStore for DynamoStore {
         Ok(p.and_then(|p| p.contact.map(|c| c.value)))
     }
 
-    async fn is_suppressed(&self, hashes: &[String]) -> Result<bool, StoreError> {
+    async fn suppressed_among(&self, hashes: &[String]) -> Result<Vec<String>, StoreError> {
         let mut ka = KeysAndAttributes::builder().consistent_read(true);
         for h in hashes {
             ka = ka.keys(HashMap::from([
@@ -174,17 +174,25 @@ impl FollowUpStore for DynamoStore {
             .send()
             .await
             .map_err(|e| classify("batch get suppression", &e))?;
-        let found = out
-            .responses()
-            .and_then(|r| r.get(self.table()))
-            .is_some_and(|items| !items.is_empty());
         // Unprocessed keys mean "not known yet": retry rather than contact someone
         // who may be suppressed.
-        if out.unprocessed_keys().is_some_and(|u| !u.is_empty()) && !found {
+        if out.unprocessed_keys().is_some_and(|u| !u.is_empty()) {
             return Err(StoreError::Throttled(
                 "suppression lookup unprocessed".into(),
             ));
         }
+        let found = out
+            .responses()
+            .and_then(|r| r.get(self.table()))
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i.get(schema::PK)?.as_s().ok())
+                    .filter_map(|pk| hashes.iter().find(|h| *pk == keys::suppression(h)))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(found)
     }
 
@@ -331,19 +339,64 @@ impl SuppressionList for DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         for k in keys_ {
-            self.client()
+            let put = self
+                .client()
                 .put_item()
                 .table_name(self.table())
                 .item(schema::PK, s(keys::suppression(k)))
                 .item(schema::SK, s(keys::SUPPRESSION))
                 .item("type", s("suppression"))
                 .item("reason", s(reason))
-                .item("since", s(now.to_rfc3339()))
-                .send()
-                .await
-                .map_err(|e| classify("put suppression", &e))?;
+                .item("since", s(now.to_rfc3339()));
+            // A reason consent can lift never replaces one it cannot (a bounce, an
+            // erasure): an unsubscribe after a bounce leaves the bounce in charge. The
+            // provider's verdicts and erasures always land.
+            let put = if suppression::liftable_by_consent(reason) {
+                put.condition_expression(
+                    "attribute_not_exists(#reason) OR #reason = :unsubscribed OR begins_with(#reason, :complaint)",
+                )
+                .expression_attribute_names("#reason", "reason")
+                .expression_attribute_values(":unsubscribed", s(suppression::UNSUBSCRIBED))
+                .expression_attribute_values(":complaint", s(suppression::COMPLAINED))
+            } else {
+                put
+            };
+            match put.send().await {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(classify("put suppression", &e)),
+            }
         }
         Ok(())
+    }
+
+    async fn lift(&self, keys_: &[String]) -> Result<u32, StoreError> {
+        let mut lifted = 0;
+        for k in keys_ {
+            let out = self
+                .client()
+                .delete_item()
+                .table_name(self.table())
+                .key(schema::PK, s(keys::suppression(k)))
+                .key(schema::SK, s(keys::SUPPRESSION))
+                .condition_expression("#reason = :unsubscribed OR begins_with(#reason, :complaint)")
+                .expression_attribute_names("#reason", "reason")
+                .expression_attribute_values(":unsubscribed", s(suppression::UNSUBSCRIBED))
+                .expression_attribute_values(":complaint", s(suppression::COMPLAINED))
+                .send()
+                .await;
+            match out {
+                Ok(_) => lifted += 1,
+                // Not on the list, or on it for a reason consent does not lift.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(classify("lift suppression", &e)),
+            }
+        }
+        Ok(lifted)
     }
 
     async fn count_soft_bounce(

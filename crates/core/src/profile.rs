@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::AnalyzedFeedback;
-use crate::envelope::{Consent, CustomerId, CustomerInfo, Details, Kind, Priority, TicketStatus};
+use crate::envelope::{
+    Channel, Consent, ContactField, CustomerId, CustomerInfo, Details, Kind, Priority, TicketStatus,
+};
 use crate::nps::{NpsCategory, NpsCounts};
 
 /// Tickets kept per profile; closed ones are dropped first beyond this.
@@ -88,6 +90,94 @@ impl ConsentFacts {
         }
     }
 }
+
+/// The contact block field by field: each field's latest statement (a value, or an
+/// explicit `null` that cleared it), so a later block naming only the customer's name
+/// keeps their e-mail, phone and zone. Latest-wins by time per field: order-independent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ContactFacts {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Latest<Option<String>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Latest<Option<String>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Latest<Option<String>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<Latest<Option<String>>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_channel: Option<Latest<Option<Channel>>>,
+}
+
+impl ContactFacts {
+    fn is_empty(&self) -> bool {
+        self == &ContactFacts::default()
+    }
+
+    /// Record what `info` states, field by field, as said at `at` by `source`.
+    pub fn record(&mut self, at: DateTime<Utc>, source: &str, info: &CustomerInfo) {
+        let cleared = |f: ContactField| info.cleared.contains(&f);
+        fn said<T: Clone>(value: &Option<T>, cleared: bool) -> Option<Option<T>> {
+            match (value, cleared) {
+                (Some(v), _) => Some(Some(v.clone())),
+                (None, true) => Some(None),
+                (None, false) => None,
+            }
+        }
+        let strings = [
+            (&mut self.name, &info.name, ContactField::Name),
+            (&mut self.email, &info.email, ContactField::Email),
+            (&mut self.phone, &info.phone, ContactField::Phone),
+            (&mut self.timezone, &info.timezone, ContactField::Timezone),
+        ];
+        for (slot, value, field) in strings {
+            if let Some(v) = said(value, cleared(field)) {
+                keep_latest(slot, stamp(at, source, v));
+            }
+        }
+        if let Some(v) = said(
+            &info.preferred_channel,
+            cleared(ContactField::PreferredChannel),
+        ) {
+            keep_latest(&mut self.preferred_channel, stamp(at, source, v));
+        }
+    }
+
+    /// The contact block in force, stamped with its newest statement; `None` when no
+    /// block was ever given.
+    pub fn current(&self, consent: Consent) -> Option<Latest<CustomerInfo>> {
+        fn v<T: Clone>(f: &Option<Latest<Option<T>>>) -> Option<T> {
+            f.as_ref().and_then(|l| l.value.clone())
+        }
+        let stamps = [
+            self.name.as_ref().map(|l| (l.at, &l.feedback_id)),
+            self.email.as_ref().map(|l| (l.at, &l.feedback_id)),
+            self.phone.as_ref().map(|l| (l.at, &l.feedback_id)),
+            self.timezone.as_ref().map(|l| (l.at, &l.feedback_id)),
+            self.preferred_channel
+                .as_ref()
+                .map(|l| (l.at, &l.feedback_id)),
+        ];
+        let (at, feedback_id) = stamps.into_iter().flatten().max()?;
+        Some(stamp(
+            at,
+            feedback_id,
+            CustomerInfo {
+                name: v(&self.name),
+                email: v(&self.email),
+                phone: v(&self.phone),
+                timezone: v(&self.timezone),
+                preferred_channel: v(&self.preferred_channel),
+                consent,
+                cleared: Vec::new(),
+            },
+        ))
+    }
+}
+
+/// Addresses a profile remembers having held, at most: enough for any real customer,
+/// bounded against a producer rotating addresses on every message.
+pub const MAX_PAST_ADDRESSES: usize = 32;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -225,8 +315,15 @@ pub struct Profile {
     pub last_rating: Option<Latest<u8>>,
     pub themes: BTreeMap<String, ThemeStats>,
     pub tickets: BTreeMap<String, Latest<TicketState>>,
-    /// The latest contact block; its `consent` is always `consent.current()`.
+    /// The contact block in force (`contact_facts` field by field); its `consent` is
+    /// always `consent.current()`.
     pub contact: Option<Latest<CustomerInfo>>,
+    #[serde(default, skip_serializing_if = "ContactFacts::is_empty")]
+    pub contact_facts: ContactFacts,
+    /// Every e-mail address and phone number the contact block has held (sorted): an
+    /// erasure suppresses them all, not only the current ones.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub past_addresses: Vec<String>,
     #[serde(default)]
     pub consent: ConsentFacts,
     pub last_excerpt: Option<Latest<String>>,
@@ -250,6 +347,31 @@ impl Profile {
         }
     }
 
+    /// Merge a contact block field by field and remember its addresses.
+    fn apply_contact(&mut self, at: DateTime<Utc>, source: &str, info: &CustomerInfo) {
+        // A profile stored before contacts were kept field by field: its whole block
+        // is the first statement of every field.
+        if self.contact_facts.is_empty() {
+            if let Some(old) = self.contact.clone() {
+                self.contact_facts
+                    .record(old.at, &old.feedback_id, &old.value);
+                self.remember_addresses(&old.value);
+            }
+        }
+        self.contact_facts.record(at, source, info);
+        self.remember_addresses(info);
+        self.contact = self.contact_facts.current(self.consent.current());
+    }
+
+    fn remember_addresses(&mut self, info: &CustomerInfo) {
+        for a in [&info.email, &info.phone].into_iter().flatten() {
+            if let Err(i) = self.past_addresses.binary_search(a) {
+                self.past_addresses.insert(i, a.clone());
+            }
+        }
+        self.past_addresses.truncate(MAX_PAST_ADDRESSES);
+    }
+
     pub fn new(customer_id: CustomerId, half_life_days: f64) -> Profile {
         Profile {
             customer_id,
@@ -266,6 +388,8 @@ impl Profile {
             themes: BTreeMap::new(),
             tickets: BTreeMap::new(),
             contact: None,
+            contact_facts: ContactFacts::default(),
+            past_addresses: Vec::new(),
             consent: ConsentFacts::default(),
             last_excerpt: None,
             language: None,
@@ -300,9 +424,11 @@ impl Profile {
             keep_latest(&mut self.language, stamp(at, &id, code));
         }
         if let Some(info) = &f.customer {
-            self.consent.record(at, &id, &info.consent);
-            keep_latest(&mut self.contact, stamp(at, &id, info.clone()));
-            self.refresh_contact_consent();
+            // Consent by when it reached us: a producer's clock cannot put a statement
+            // ahead of an unsubscribe made after it arrived.
+            let received = f.received_at.unwrap_or(at);
+            self.consent.record(received, &id, &info.consent);
+            self.apply_contact(at, &id, info);
         }
 
         match &f.details {

@@ -340,3 +340,73 @@ fn the_profile_keeps_the_language_of_the_latest_feedback_that_named_one() {
         );
     }
 }
+
+#[test]
+fn the_contact_block_is_merged_field_by_field_and_an_explicit_null_clears() {
+    // GIVEN a full block, a later block naming only the customer, and a still later
+    // one clearing the phone
+    let analyzer = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
+    let fb = |id: &str, days_ago: i64, customer: Value| {
+        analyzed(
+            &analyzer,
+            json!({"feedback_id": id, "customer_id": "c-1", "kind": "review", "rating": 4,
+                   "occurred_at": (now() - Duration::days(days_ago)).to_rfc3339(),
+                   "text": "Fine.", "customer": customer}),
+        )
+    };
+    let full = fb(
+        "a",
+        3,
+        json!({"name": "Ada", "email": "ada@example.com", "phone": "+447700900123",
+               "timezone": "Europe/London"}),
+    );
+    let name_only = fb("b", 2, json!({"name": "Ada Lovelace"}));
+    let no_phone = fb("c", 1, json!({"phone": null, "email": "ada@new.example"}));
+
+    for order in [
+        [&full, &name_only, &no_phone],
+        [&no_phone, &name_only, &full],
+        [&name_only, &no_phone, &full],
+    ] {
+        let mut p = Profile::new(CustomerId::parse("c-1").unwrap(), 30.0);
+        for af in order {
+            p.apply(af);
+        }
+        // WHEN the blocks are folded in any order
+        let c = p.contact.as_ref().unwrap();
+        // THEN each field is its latest statement: the name-only block kept the rest
+        assert_eq!(c.value.name.as_deref(), Some("Ada Lovelace"));
+        assert_eq!(c.value.email.as_deref(), Some("ada@new.example"));
+        assert_eq!(c.value.timezone.as_deref(), Some("Europe/London"));
+        // AND the explicit null cleared the phone
+        assert_eq!(c.value.phone, None);
+        assert_eq!(c.feedback_id, "c");
+        // AND every address it ever held is remembered for an erasure
+        assert_eq!(
+            p.past_addresses,
+            ["+447700900123", "ada@example.com", "ada@new.example"]
+        );
+    }
+}
+
+#[test]
+fn consent_is_ordered_by_when_it_arrived_not_by_the_producers_clock() {
+    // GIVEN feedback stamped 20 hours ahead by its producer, opting in to e-mail
+    let analyzer = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
+    let ahead = analyzed(
+        &analyzer,
+        json!({"feedback_id": "f", "customer_id": "c-1", "kind": "review", "rating": 4,
+               "occurred_at": (now() + Duration::hours(20)).to_rfc3339(), "text": "Fine.",
+               "customer": {"email": "ada@example.com", "consent": {"email": true}}}),
+    );
+    let mut p = Profile::new(CustomerId::parse("c-1").unwrap(), 30.0);
+    p.apply(&ahead);
+    // WHEN the customer unsubscribes an hour after it arrived
+    let unsubscribe = feedloop_core::envelope::Consent {
+        email: Some(false),
+        ..Default::default()
+    };
+    p.set_consent(now() + Duration::hours(1), "unsubscribe", &unsubscribe);
+    // THEN the unsubscribe stands: the feedback's statement counts from its arrival
+    assert_eq!(p.contact.unwrap().value.consent.email, Some(false));
+}

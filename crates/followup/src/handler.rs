@@ -201,12 +201,12 @@ where
             }
         };
         let contact = self.store.contact(intent.customer_id.as_str()).await?;
-        let keys = suppression::keys(
+        let keys = suppression::ChannelKeys::of(
             &self.suppression_salt,
             intent.customer_id.as_str(),
             contact.as_ref(),
         );
-        let suppressed = self.store.is_suppressed(&keys).await?;
+        let suppressed = keys.suppressed(&self.store.suppressed_among(&keys.all()).await?);
         let record = |status, reason: Option<String>| AttemptRecord {
             customer_id: intent.customer_id.clone(),
             feedback_id: intent.feedback_id.clone(),
@@ -223,7 +223,7 @@ where
         let (message, zone_note) = match plan(
             &intent,
             contact.as_ref(),
-            suppressed,
+            &suppressed,
             &self.templates,
             &self.policy,
             now,

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use feedloop_core::envelope::CustomerInfo;
 use feedloop_core::followup::guards::LastSent;
 use feedloop_core::followup::plan::Message;
+use feedloop_core::followup::suppression;
 use feedloop_core::followup::Purpose;
 use feedloop_ingest::memory::MemoryStore;
 
@@ -20,8 +21,13 @@ impl FollowUpStore for MemoryStore {
         }))
     }
 
-    async fn is_suppressed(&self, keys: &[String]) -> Result<bool, StoreError> {
-        Ok(self.with(|s| keys.iter().any(|k| s.suppressed.contains(k))))
+    async fn suppressed_among(&self, keys: &[String]) -> Result<Vec<String>, StoreError> {
+        Ok(self.with(|s| {
+            keys.iter()
+                .filter(|k| s.suppressed.contains_key(*k))
+                .cloned()
+                .collect()
+        }))
     }
 
     async fn claim(&self, r: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
@@ -164,11 +170,37 @@ impl SuppressionList for MemoryStore {
     async fn suppress(
         &self,
         keys: &[String],
-        _reason: &str,
+        reason: &str,
         _now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
-        self.with(|s| s.suppressed.extend(keys.iter().cloned()));
+        self.with(|s| {
+            for k in keys {
+                let kept = s
+                    .suppressed
+                    .get(k)
+                    .is_some_and(|r| !suppression::liftable_by_consent(r));
+                if !kept {
+                    s.suppressed.insert(k.clone(), reason.to_owned());
+                }
+            }
+        });
         Ok(())
+    }
+
+    async fn lift(&self, keys: &[String]) -> Result<u32, StoreError> {
+        Ok(self.with(|s| {
+            let mut lifted = 0;
+            for k in keys {
+                if s.suppressed
+                    .get(k)
+                    .is_some_and(|r| suppression::liftable_by_consent(r))
+                {
+                    s.suppressed.remove(k);
+                    lifted += 1;
+                }
+            }
+            lifted
+        }))
     }
 
     async fn count_soft_bounce(

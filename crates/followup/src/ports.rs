@@ -91,11 +91,11 @@ pub trait FollowUpStore: Send + Sync {
         &self,
         customer: &str,
     ) -> impl Future<Output = Result<Option<CustomerInfo>, StoreError>> + Send;
-    /// Whether any of these suppression keys is on the list.
-    fn is_suppressed(
+    /// Those of these suppression keys that are on the list.
+    fn suppressed_among(
         &self,
         keys: &[String],
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
     /// Atomically record the attempt and advance the caps.
     fn claim(
         &self,
@@ -131,12 +131,18 @@ pub trait FollowUpStore: Send + Sync {
 
 /// Salted keys that are never contacted again (see `core::followup::suppression`).
 pub trait SuppressionList: Send + Sync {
+    /// Put the keys on the list. A key already there for a reason consent cannot lift
+    /// (a bounce, an erasure) keeps it: an unsubscribe never softens a bounce.
     fn suppress(
         &self,
         keys: &[String],
         reason: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Take off the keys that are on the list for the customer's own wish (an
+    /// unsubscribe, a complaint) — a staff-recorded opt-in's doing; the provider's
+    /// verdicts and erasures stay. How many came off.
+    fn lift(&self, keys: &[String]) -> impl Future<Output = Result<u32, StoreError>> + Send;
     /// Count one soft bounce for this key (idempotent per `event_id`, so a
     /// re-delivered notification counts once); the count so far.
     fn count_soft_bounce(
@@ -223,11 +229,11 @@ impl<T: FollowUpStore> FollowUpStore for std::sync::Arc<T> {
     ) -> impl Future<Output = Result<Option<CustomerInfo>, StoreError>> + Send {
         (**self).contact(c)
     }
-    fn is_suppressed(
+    fn suppressed_among(
         &self,
         keys: &[String],
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        (**self).is_suppressed(keys)
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send {
+        (**self).suppressed_among(keys)
     }
     fn claim(
         &self,
@@ -262,6 +268,9 @@ impl<T: SuppressionList> SuppressionList for std::sync::Arc<T> {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).suppress(keys, reason, now)
+    }
+    fn lift(&self, keys: &[String]) -> impl Future<Output = Result<u32, StoreError>> + Send {
+        (**self).lift(keys)
     }
     fn count_soft_bounce(
         &self,

@@ -318,14 +318,14 @@ async fn an_opt_out_after_the_feedback_wins_and_suppressed_customers_are_never_c
         .map(|c| c.value);
     // Suppressed by e-mail address (as after an erasure, under another id).
     let key = suppression::keys(SALT, "other-id", c2.as_ref())[1].clone();
-    w.store.with(|s| s.suppressed.insert(key));
+    w.store.with(|s| s.suppressed.insert(key, "erased".into()));
     let handled = w.dispatch_all(0).await;
     assert_eq!(
         handled,
         [
             Handled::Recorded(Status::Skipped),
             Handled::Recorded(Status::Skipped),
-            Handled::Suppressed
+            Handled::Recorded(Status::Skipped)
         ]
     );
     let reasons: Vec<String> = w
@@ -339,9 +339,13 @@ async fn an_opt_out_after_the_feedback_wins_and_suppressed_customers_are_never_c
             .any(|r| r.starts_with("no channel with both an address and consent")),
         "{reasons:?}"
     );
+    // Only the address is suppressed, not c2: staff see which channel and why.
     assert!(
-        w.history("c2").is_empty(),
-        "nothing recorded for a suppressed customer"
+        w.history("c2")[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("address suppressed (Email)")),
+        "{:?}",
+        w.history("c2")
     );
     assert!(w.outbox.sent.lock().unwrap().is_empty());
 }
@@ -498,11 +502,17 @@ async fn a_refused_address_fails_at_once_and_is_suppressed() {
         Some("BadRequestException: Illegal address (address suppressed)")
     );
     let key = suppression::email_key(SALT, "c1@example.com");
-    assert!(w.store.snapshot().suppressed.contains(&key));
+    assert!(w.store.snapshot().suppressed.contains_key(&key));
     // The address is never tried again, whichever customer it is on.
     w.feed("m2", &survey("f2", "c1", 1, "Still rude.", None))
         .await;
-    assert_eq!(w.dispatch_all(1).await, [Handled::Suppressed]);
+    assert_eq!(
+        w.dispatch_all(1).await,
+        [Handled::Recorded(Status::Skipped)]
+    );
+    assert!(w.history("c1").iter().any(|h| h["reason"]
+        .as_str()
+        .is_some_and(|r| r.starts_with("address suppressed (Email)"))));
     assert!(w.outbox.sent.lock().unwrap().is_empty());
 }
 

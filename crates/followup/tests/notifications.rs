@@ -38,7 +38,7 @@ fn suppressed(store: &MemoryStore, address: &str) -> bool {
     store
         .snapshot()
         .suppressed
-        .contains(&suppression::email_key(SALT, address))
+        .contains_key(&suppression::email_key(SALT, address))
 }
 
 #[tokio::test]

@@ -34,8 +34,8 @@ pub struct MemoryState {
     /// Soft-bounce notifications seen per suppression key (by event id).
     pub soft_bounces: BTreeMap<String, std::collections::BTreeSet<String>>,
     pub variant_stats: BTreeMap<(String, String), VariantStats>,
-    /// Salted hashes on the suppression list.
-    pub suppressed: std::collections::BTreeSet<String>,
+    /// Salted hashes on the suppression list, with the reason each went on.
+    pub suppressed: std::collections::BTreeMap<String, String>,
 }
 
 pub type CapsBefore = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);

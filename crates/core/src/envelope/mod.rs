@@ -153,6 +153,22 @@ pub struct CustomerInfo {
     pub timezone: Option<String>,
     pub preferred_channel: Option<Channel>,
     pub consent: Consent,
+    /// Fields the block set to an explicit `null`: they clear what the profile held.
+    /// (A field left out changes nothing.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cleared: Vec<ContactField>,
+}
+
+/// A field of the contact block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ContactField {
+    Name,
+    Email,
+    Phone,
+    Timezone,
+    PreferredChannel,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -253,6 +269,10 @@ pub struct Feedback {
     pub metadata: BTreeMap<String, String>,
     #[serde(flatten)]
     pub details: Details,
+    /// When feedloop received it: consent statements are ordered by this, never by
+    /// the producer's `occurred_at` (which may run up to a day ahead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<DateTime<Utc>>,
 }
 
 impl Feedback {

@@ -577,6 +577,17 @@ impl Checker<'_> {
             self.problem(format!("customer.{k}"), "unknown field");
         }
         let mut info = CustomerInfo::default();
+        for (k, field) in [
+            ("name", ContactField::Name),
+            ("email", ContactField::Email),
+            ("phone", ContactField::Phone),
+            ("timezone", ContactField::Timezone),
+            ("preferred_channel", ContactField::PreferredChannel),
+        ] {
+            if c.get(k).is_some_and(Value::is_null) {
+                info.cleared.push(field);
+            }
+        }
         let get = |k: &str| c.get(k).filter(|v| !v.is_null());
         if let Some(v) = get("name") {
             info.name = self.short("customer.name", v, 200);
@@ -803,6 +814,7 @@ impl Checker<'_> {
             customer,
             metadata,
             details,
+            received_at: Some(self.now),
         })
     }
 }

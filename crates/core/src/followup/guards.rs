@@ -15,6 +15,10 @@ use crate::envelope::{Channel, CustomerInfo};
 pub enum SkipReason {
     #[error("customer is on the suppression list")]
     Suppressed,
+    /// The one channel the follow-up could use has its address on the list (a hard
+    /// bounce, a complaint, an unsubscribe): the other channels stay open.
+    #[error("address suppressed ({channel:?}): no other channel with an address and consent")]
+    AddressSuppressed { channel: ContactChannel },
     #[error("no channel with both an address and consent for a {purpose:?} message")]
     NoConsentedChannel { purpose: Purpose },
     /// The atomic claim found a recent follow-up. Service replies count only other
@@ -82,6 +86,7 @@ pub fn choose_channel(
     customer: &CustomerInfo,
     inbound: Option<Channel>,
     policy: &ConsentPolicy,
+    suppressed: &super::suppression::Suppressed,
 ) -> Result<ContactChannel, SkipReason> {
     let mut order = intent.channels.clone();
     let preferred = match customer.preferred_channel {
@@ -95,9 +100,9 @@ pub fn choose_channel(
             order.insert(0, p);
         }
     }
-    order
+    let allowed: Vec<ContactChannel> = order
         .into_iter()
-        .find(|&ch| {
+        .filter(|&ch| {
             has_address(customer, ch)
                 && match (consent_for(customer, ch), intent.purpose) {
                     (Some(false), _) => false,
@@ -108,9 +113,16 @@ pub fn choose_channel(
                     }
                 }
         })
-        .ok_or(SkipReason::NoConsentedChannel {
-            purpose: intent.purpose,
-        })
+        .collect();
+    match allowed.iter().find(|&&ch| !suppressed.channel(ch)) {
+        Some(&ch) => Ok(ch),
+        None => Err(match allowed.first() {
+            Some(&channel) => SkipReason::AddressSuppressed { channel },
+            None => SkipReason::NoConsentedChannel {
+                purpose: intent.purpose,
+            },
+        }),
+    }
 }
 
 /// A cap window, shown the way it was configured ("7 days", "2 hours").
@@ -282,22 +294,49 @@ mod tests {
         let p = ConsentPolicy::default();
         let mk = intent(Purpose::Marketing, vec![Email, Sms]);
         assert_eq!(
-            choose_channel(&mk, &customer(None, Some(true)), None, &p),
+            choose_channel(
+                &mk,
+                &customer(None, Some(true)),
+                None,
+                &p,
+                &Default::default()
+            ),
             Ok(Sms)
         );
-        assert!(choose_channel(&mk, &customer(None, None), Some(Channel::Email), &p).is_err());
+        assert!(choose_channel(
+            &mk,
+            &customer(None, None),
+            Some(Channel::Email),
+            &p,
+            &Default::default()
+        )
+        .is_err());
         let sv = intent(Purpose::Service, vec![Email, Sms]);
         assert_eq!(
-            choose_channel(&sv, &customer(None, None), Some(Channel::Email), &p),
+            choose_channel(
+                &sv,
+                &customer(None, None),
+                Some(Channel::Email),
+                &p,
+                &Default::default()
+            ),
             Ok(Email)
         );
-        assert!(choose_channel(&sv, &customer(None, None), Some(Channel::Web), &p).is_err());
+        assert!(choose_channel(
+            &sv,
+            &customer(None, None),
+            Some(Channel::Web),
+            &p,
+            &Default::default()
+        )
+        .is_err());
         assert!(
             choose_channel(
                 &sv,
                 &customer(Some(false), Some(false)),
                 Some(Channel::Email),
-                &p
+                &p,
+                &Default::default()
             )
             .is_err(),
             "opt-out always wins"
@@ -306,7 +345,40 @@ mod tests {
             service_may_reply_on_inbound_channel: false,
             ..p
         };
-        assert!(choose_channel(&sv, &customer(None, None), Some(Channel::Email), &strict).is_err());
+        assert!(choose_channel(
+            &sv,
+            &customer(None, None),
+            Some(Channel::Email),
+            &strict,
+            &Default::default()
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn a_suppressed_address_closes_its_channel_only() {
+        // GIVEN a customer who consented to both channels and whose e-mail bounced
+        let c = customer(Some(true), Some(true));
+        let p = ConsentPolicy::default();
+        let sv = intent(Purpose::Service, vec![Email, Sms]);
+        let bounced = super::super::suppression::Suppressed {
+            email: true,
+            ..Default::default()
+        };
+        // THEN the apology goes by SMS
+        assert_eq!(choose_channel(&sv, &c, None, &p, &bounced), Ok(Sms));
+        // AND with the number suppressed too, the skip names the channel it would have used
+        let both = super::super::suppression::Suppressed {
+            email: true,
+            sms: true,
+            customer: false,
+        };
+        let skip = choose_channel(&sv, &c, None, &p, &both).unwrap_err();
+        assert_eq!(skip, SkipReason::AddressSuppressed { channel: Email });
+        assert!(
+            skip.to_string().starts_with("address suppressed (Email)"),
+            "{skip}"
+        );
     }
 
     #[test]
@@ -318,7 +390,8 @@ mod tests {
                 &intent(Purpose::Marketing, vec![Email, Sms]),
                 &c,
                 None,
-                &ConsentPolicy::default()
+                &ConsentPolicy::default(),
+                &Default::default()
             ),
             Ok(Sms)
         );
@@ -327,7 +400,8 @@ mod tests {
                 &intent(Purpose::Marketing, vec![Email]),
                 &c,
                 None,
-                &ConsentPolicy::default()
+                &ConsentPolicy::default(),
+                &Default::default()
             ),
             Ok(Email)
         );

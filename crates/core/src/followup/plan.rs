@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::guards::{self, CapPolicy, ConsentPolicy, SkipReason};
+use super::suppression::Suppressed;
 use super::templates::{RenderedEmail, RenderedSms, Templates, Variables};
 use super::{ContactChannel, FollowUpIntent};
 use crate::envelope::CustomerInfo;
@@ -178,12 +179,12 @@ pub enum Plan {
 pub fn plan(
     intent: &FollowUpIntent,
     customer: Option<&CustomerInfo>,
-    suppressed: bool,
+    suppressed: &Suppressed,
     templates: &Templates,
     policy: &DispatchPolicy,
     now: DateTime<Utc>,
 ) -> Plan {
-    if suppressed {
+    if suppressed.customer {
         return Plan::Skip(SkipReason::Suppressed);
     }
     // The queue may have held the intent for days (deferrals, a DLQ redrive).
@@ -196,7 +197,13 @@ pub fn plan(
     }
     let empty = CustomerInfo::default();
     let customer = customer.unwrap_or(&empty);
-    let channel = match guards::choose_channel(intent, customer, intent.inbound, &policy.consent) {
+    let channel = match guards::choose_channel(
+        intent,
+        customer,
+        intent.inbound,
+        &policy.consent,
+        suppressed,
+    ) {
         Ok(c) => c,
         Err(reason) => return Plan::Skip(reason),
     };
@@ -327,7 +334,7 @@ mod tests {
         let p = plan(
             &intent(Purpose::Service),
             Some(&customer("Europe/London")),
-            false,
+            &Suppressed::default(),
             &Templates::default_catalog(),
             &DispatchPolicy::default(),
             now,
@@ -348,7 +355,17 @@ mod tests {
         let pol = DispatchPolicy::default();
         let c = customer("Europe/London");
         assert_eq!(
-            plan(&intent(Purpose::Service), Some(&c), true, &t, &pol, now),
+            plan(
+                &intent(Purpose::Service),
+                Some(&c),
+                &Suppressed {
+                    customer: true,
+                    ..Default::default()
+                },
+                &t,
+                &pol,
+                now
+            ),
             Plan::Skip(SkipReason::Suppressed)
         );
         let mut opted_out = c.clone();
@@ -360,7 +377,7 @@ mod tests {
             plan(
                 &intent(Purpose::Service),
                 Some(&opted_out),
-                false,
+                &Suppressed::default(),
                 &t,
                 &pol,
                 now
@@ -372,7 +389,7 @@ mod tests {
             plan(
                 &intent(Purpose::Service),
                 Some(&customer("Asia/Tokyo")),
-                false,
+                &Suppressed::default(),
                 &t,
                 &pol,
                 now
@@ -382,13 +399,13 @@ mod tests {
         let mut later = intent(Purpose::Service);
         later.not_before = now + chrono::Duration::minutes(90);
         assert_eq!(
-            plan(&later, Some(&c), false, &t, &pol, now),
+            plan(&later, Some(&c), &Suppressed::default(), &t, &pol, now),
             Plan::Defer(later.not_before)
         );
         let mut unknown = intent(Purpose::Service);
         unknown.template = "nope".into();
         assert!(
-            matches!(plan(&unknown, Some(&c), false, &t, &pol, now), Plan::Fail(e) if e.contains("nope"))
+            matches!(plan(&unknown, Some(&c), &Suppressed::default(), &t, &pol, now), Plan::Fail(e) if e.contains("nope"))
         );
     }
 
@@ -404,11 +421,25 @@ mod tests {
 
         // WHEN it is dispatched just inside the limit, it goes out
         assert!(matches!(
-            plan(&intent(Purpose::Service), Some(&c), false, &t, &pol, at(72)),
+            plan(
+                &intent(Purpose::Service),
+                Some(&c),
+                &Suppressed::default(),
+                &t,
+                &pol,
+                at(72)
+            ),
             Plan::Send(..)
         ));
         // AND a day later (a redrive from the DLQ) it is skipped with the reason
-        let p = plan(&intent(Purpose::Service), Some(&c), false, &t, &pol, at(96));
+        let p = plan(
+            &intent(Purpose::Service),
+            Some(&c),
+            &Suppressed::default(),
+            &t,
+            &pol,
+            at(96),
+        );
         assert_eq!(
             p,
             Plan::Skip(SkipReason::Stale {
@@ -424,7 +455,7 @@ mod tests {
         let mut old = intent(Purpose::Service);
         old.occurred_at = None;
         assert!(matches!(
-            plan(&old, Some(&c), false, &t, &pol, at(1 + 73)),
+            plan(&old, Some(&c), &Suppressed::default(), &t, &pol, at(1 + 73)),
             Plan::Skip(SkipReason::Stale { .. })
         ));
     }
@@ -442,7 +473,14 @@ mod tests {
         c.timezone = None;
 
         // WHEN the follow-up falls due at noon UTC
-        let p = plan(&intent(Purpose::Service), Some(&c), false, &t, &pol, now);
+        let p = plan(
+            &intent(Purpose::Service),
+            Some(&c),
+            &Suppressed::default(),
+            &t,
+            &pol,
+            now,
+        );
 
         // THEN it waits for 08:00 in Los Angeles (16:00 UTC), where UTC would send now
         assert_eq!(
@@ -477,7 +515,14 @@ mod tests {
         let de = with_phone("+4915123456789");
         // THEN quiet hours are Berlin's: the 23:30 message waits for 08:00 there
         assert_eq!(
-            plan(&intent(Purpose::Service), Some(&de), false, &t, &pol, now),
+            plan(
+                &intent(Purpose::Service),
+                Some(&de),
+                &Suppressed::default(),
+                &t,
+                &pol,
+                now
+            ),
             Plan::Defer(Utc.with_ymd_and_hms(2026, 11, 25, 7, 0, 0).unwrap())
         );
         let (zone, note) = quiet_hours_zone(Some(&de), &pol);

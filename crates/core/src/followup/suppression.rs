@@ -28,19 +28,106 @@ pub fn phone_key(salt: &str, phone: &str) -> String {
     hash(salt, "phone", phone.trim())
 }
 
+/// The key of a customer id: what an erasure suppresses (every channel).
+pub fn id_key(salt: &str, customer_id: &str) -> String {
+    hash(salt, "id", customer_id)
+}
+
 /// Every key under which a customer may be suppressed: the id, and the e-mail and
 /// phone when known.
 pub fn keys(salt: &str, customer_id: &str, contact: Option<&CustomerInfo>) -> Vec<String> {
-    let mut out = vec![hash(salt, "id", customer_id)];
-    if let Some(c) = contact {
-        if let Some(e) = &c.email {
-            out.push(email_key(salt, e));
+    ChannelKeys::of(salt, customer_id, contact).all()
+}
+
+/// A customer's keys by what they stop: the id every channel, an address its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelKeys {
+    pub id: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl ChannelKeys {
+    pub fn of(salt: &str, customer_id: &str, contact: Option<&CustomerInfo>) -> ChannelKeys {
+        ChannelKeys {
+            id: id_key(salt, customer_id),
+            email: contact
+                .and_then(|c| c.email.as_deref())
+                .map(|e| email_key(salt, e)),
+            phone: contact
+                .and_then(|c| c.phone.as_deref())
+                .map(|p| phone_key(salt, p)),
         }
-        if let Some(p) = &c.phone {
-            out.push(phone_key(salt, p));
+    }
+
+    pub fn all(&self) -> Vec<String> {
+        std::iter::once(self.id.clone())
+            .chain(self.email.clone())
+            .chain(self.phone.clone())
+            .collect()
+    }
+
+    /// What the keys found on the list stop.
+    pub fn suppressed(&self, found: &[String]) -> Suppressed {
+        let on = |k: &Option<String>| k.as_ref().is_some_and(|k| found.contains(k));
+        Suppressed {
+            customer: found.contains(&self.id),
+            email: on(&self.email),
+            sms: on(&self.phone),
+        }
+    }
+}
+
+/// Which of a customer's contacts are on the suppression list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Suppressed {
+    /// The customer id (an erasure): nobody contacts them on any channel.
+    pub customer: bool,
+    /// The current e-mail address (a hard bounce, a complaint, an unsubscribe).
+    pub email: bool,
+    /// The current phone number (a refused number, an SMS opt-out).
+    pub sms: bool,
+}
+
+impl Suppressed {
+    pub fn channel(&self, ch: super::ContactChannel) -> bool {
+        match ch {
+            super::ContactChannel::Email => self.email,
+            super::ContactChannel::Sms => self.sms,
+        }
+    }
+}
+
+/// The keys an erasure puts on the list: the id, and every address the profile ever
+/// held (an address the customer changed away from is theirs too).
+pub fn erasure_keys(
+    salt: &str,
+    customer_id: &str,
+    contact: Option<&CustomerInfo>,
+    past_addresses: &[String],
+) -> Vec<String> {
+    let mut out = keys(salt, customer_id, contact);
+    for a in past_addresses {
+        let k = if a.contains('@') {
+            email_key(salt, a)
+        } else {
+            phone_key(salt, a)
+        };
+        if !out.contains(&k) {
+            out.push(k);
         }
     }
     out
+}
+
+/// Reasons that record a customer's own wish (an unsubscribe, a complaint): only
+/// staff, or a confirmed opt-in, may lift them. A bounce or a refused address is the
+/// provider's verdict and is never lifted by consent.
+pub const UNSUBSCRIBED: &str = "unsubscribed";
+pub const COMPLAINED: &str = "complaint";
+
+pub fn liftable_by_consent(reason: &str) -> bool {
+    reason == UNSUBSCRIBED || reason.starts_with(COMPLAINED)
 }
 
 #[cfg(test)]
