@@ -32,8 +32,8 @@ use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
 use feedloop_followup::handler::{INTERRUPTED, UNCONFIRMED};
 use feedloop_followup::ports::{
-    AttemptRecord, Claim, ClaimRequest, Deliver, DeliveryError, FollowUpStore, Requeue, Settle,
-    SuppressionList,
+    AttemptRecord, Claim, ClaimRequest, Deliver, DeliveryError, FollowUpStore, Recorded, Requeue,
+    Settle, SuppressionList,
 };
 use feedloop_followup::{DeliveryMode, Dispatcher};
 use feedloop_ingest::memory::MemoryStore;
@@ -341,6 +341,9 @@ impl<T: FollowUpStore> FollowUpStore for Crashy<T> {
     }
     async fn record(&self, a: &AttemptRecord) -> Result<(), StoreError> {
         self.call(self.inner.record(a)).await
+    }
+    async fn record_claimed(&self, a: &AttemptRecord) -> Result<Recorded, StoreError> {
+        self.call(self.inner.record_claimed(a)).await
     }
     async fn settle_interrupted(
         &self,

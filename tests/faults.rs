@@ -252,7 +252,7 @@ impl<T: MessageQueue> MessageQueue for Shared<T> {
 
 // The dispatcher's ports: the same dice.
 use feedloop_followup::ports::{
-    AttemptRecord, Claim, ClaimRequest, FollowUpStore, Requeue, Settle, SuppressionList,
+    AttemptRecord, Claim, ClaimRequest, FollowUpStore, Recorded, Requeue, Settle, SuppressionList,
 };
 
 impl<T: FollowUpStore> FollowUpStore for Faulty<T> {
@@ -274,6 +274,10 @@ impl<T: FollowUpStore> FollowUpStore for Faulty<T> {
     }
     async fn record(&self, a: &AttemptRecord) -> Result<(), StoreError> {
         self.around("attempt record", self.inner.record(a)).await
+    }
+    async fn record_claimed(&self, a: &AttemptRecord) -> Result<Recorded, StoreError> {
+        self.around("attempt record", self.inner.record_claimed(a))
+            .await
     }
     async fn settle_interrupted(
         &self,

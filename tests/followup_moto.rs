@@ -17,7 +17,9 @@ use feedloop_core::followup::{suppression, ContactChannel, FollowUpIntent, Playb
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
 use feedloop_followup::handler::Handled;
-use feedloop_followup::ports::{Claim, ClaimRequest, FollowUpStore, Status, SuppressionList};
+use feedloop_followup::ports::{
+    Claim, ClaimRequest, Deliver, DeliveryError, FollowUpStore, Status, SuppressionList,
+};
 use feedloop_followup::{DeliveryMode, Dispatcher};
 use feedloop_ingest::poller::{poll_once, succeeded, to_event};
 use feedloop_ingest::ports::MessageQueue;
@@ -112,9 +114,9 @@ async fn drain_ingest(stack: &Stack, ingest: &Ingest<DynamoStore, AwsFollowUps>)
 }
 
 /// Run the dispatcher over the follow-up queue until it is empty.
-async fn drain_followups(
+async fn drain_followups<D: Deliver>(
     stack: &Stack,
-    d: &AwsDispatcher,
+    d: &Dispatcher<DynamoStore, D, SqsQueue>,
 ) -> Vec<feedloop_followup::DispatchReport> {
     let q = SqsQueue::new(stack.sqs(), &stack.urls.followup, 0);
     let mut reports = Vec::new();
@@ -434,6 +436,7 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
         purpose: purpose_of(pb),
         now: test_now() + Duration::days(days),
         caps: CapPolicy::default(),
+        unless_suppressed: &[],
     };
     let mut seq = Vec::new();
     for (f, pb, days) in [
@@ -486,6 +489,7 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
         purpose: purpose_of(pb),
         now: test_now() + Duration::hours(hours),
         caps: CapPolicy::default(),
+        unless_suppressed: &[],
     };
     let mut seq = Vec::new();
     seq.push(s.claim(&req3("a", "detractor_recovery", 0)).await.unwrap());
@@ -769,6 +773,7 @@ async fn a_claim_left_behind_is_settled_once_and_only_after_its_lease() {
         purpose: Purpose::Service,
         now: claimed_at,
         caps: CapPolicy::default(),
+        unless_suppressed: &[],
     };
     assert_eq!(store.claim(&request).await.unwrap(), Claim::Granted);
     let failed = AttemptRecord {
@@ -811,4 +816,135 @@ async fn a_claim_left_behind_is_settled_once_and_only_after_its_lease() {
         Settle::Final
     );
     assert_eq!(store.followup_history("cust-9").await.unwrap().len(), 1);
+}
+
+/// Erases the customer while their message is with the provider.
+struct EraseWhileSending {
+    inner: AwsDelivery,
+    api: feedloop_api::Api<DynamoStore>,
+    customer: CustomerId,
+}
+
+impl Deliver for EraseWhileSending {
+    async fn deliver(
+        &self,
+        m: &feedloop_core::followup::plan::Message,
+        p: Purpose,
+    ) -> Result<String, DeliveryError> {
+        let id = self.inner.deliver(m, p).await?;
+        self.api.erase(&self.customer).await.unwrap();
+        Ok(id)
+    }
+}
+
+/// Everything stored under a customer's partition.
+async fn items_under(stack: &Stack, customer: &str) -> usize {
+    let out = stack
+        .ddb()
+        .query()
+        .table_name(&stack.names.table)
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("CUST#{customer}")),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap();
+    out.count() as usize
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erase_racing_a_dispatch_brings_nothing_back() {
+    // GIVEN two detractors with apologies on the queue, and the API that erases
+    let stack = Stack::start("race").await;
+    verify_sender(&stack).await;
+    let mut k = keys();
+    k.suppression_salt = SALT.into();
+    let api = || feedloop_api::Api {
+        store: store(&stack),
+        keys: k.clone(),
+        clock: Arc::new(test_now),
+    };
+    let bodies: Vec<String> = ["c-race-1", "c-race-2"]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            survey(
+                &format!("f-race-{i}"),
+                c,
+                1,
+                "2026-11-24T08:00:00Z",
+                "email",
+                json!({"email": format!("{c}@example.com")}),
+            )
+        })
+        .collect();
+    SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0)
+        .send_all(&bodies)
+        .await
+        .unwrap();
+    drain_ingest(&stack, &ingest(&stack, test_now())).await;
+    let s = store(&stack);
+
+    // WHEN c-race-1 is erased between the dispatcher's suppression read and its claim
+    let id_key = suppression::id_key(SALT, "c-race-1");
+    assert!(s
+        .suppressed_among(std::slice::from_ref(&id_key))
+        .await
+        .unwrap()
+        .is_empty());
+    api()
+        .erase(&CustomerId::parse("c-race-1").unwrap())
+        .await
+        .unwrap();
+    let unless = [id_key];
+    let claim = s
+        .claim(&ClaimRequest {
+            customer_id: "c-race-1",
+            feedback_id: "f-race-0",
+            playbook: "detractor_recovery",
+            purpose: Purpose::Service,
+            now: test_now(),
+            caps: CapPolicy::default(),
+            unless_suppressed: &unless,
+        })
+        .await
+        .unwrap();
+
+    // THEN the claim is refused and writes nothing: no attempt, no cap item
+    assert_eq!(claim, Claim::Suppressed);
+    assert_eq!(items_under(&stack, "c-race-1").await, 0);
+
+    // WHEN c-race-2 is erased while their apology is with SES
+    let base = dispatcher(&stack, DeliveryMode::Live, test_now());
+    let racing = Dispatcher {
+        store: base.store,
+        deliver: EraseWhileSending {
+            inner: base.deliver,
+            api: api(),
+            customer: CustomerId::parse("c-race-2").unwrap(),
+        },
+        requeue: base.requeue,
+        templates: base.templates,
+        policy: base.policy,
+        mode: base.mode,
+        suppression_salt: base.suppression_salt,
+        clock: base.clock,
+        claim_lease: base.claim_lease,
+    };
+    let reports = drain_followups(&stack, &racing).await;
+
+    // THEN the record finds its claim gone and writes nothing back; c-race-1's intent,
+    // dispatched too, is suppressed before any claim
+    let suppressed: u32 = reports.iter().map(|r| r.suppressed).sum();
+    assert_eq!(suppressed, 2, "{reports:?}");
+    assert_eq!(items_under(&stack, "c-race-2").await, 0);
+    assert_eq!(items_under(&stack, "c-race-1").await, 0);
+    assert_eq!(
+        SentMail::all(&stack.moto_data().await).len(),
+        1,
+        "only the one already out"
+    );
 }

@@ -9,7 +9,7 @@
 //! side of an upgrade), `last:<playbook>`; each with a `before...` copy taken at the
 //! claim so a refused delivery can give it back.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use feedloop_core::followup::guards::LastSent;
 use feedloop_core::followup::Purpose;
@@ -46,7 +46,7 @@ where
 
 impl DynamoStore {
     pub(crate) async fn claim_attempt(&self, r: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
-        let result = self
+        let mut txn = self
             .client()
             .transact_write_items()
             .transact_items(
@@ -58,9 +58,15 @@ impl DynamoStore {
                 TransactWriteItem::builder()
                     .update(self.cap_advance(r)?)
                     .build(),
-            )
-            .send()
-            .await;
+            );
+        for key in r.unless_suppressed {
+            txn = txn.transact_items(
+                TransactWriteItem::builder()
+                    .condition_check(self.not_suppressed(key)?)
+                    .build(),
+            );
+        }
+        let result = txn.send().await;
         let err = match result {
             Ok(_) => return Ok(Claim::Granted),
             Err(e) => e,
@@ -75,7 +81,8 @@ impl DynamoStore {
             .as_slice()
         {
             ["ConditionalCheckFailed", ..] => Ok(Claim::AlreadyClaimed),
-            [_, "ConditionalCheckFailed"] => {
+            [_, _, rest @ ..] if rest.contains(&"ConditionalCheckFailed") => Ok(Claim::Suppressed),
+            [_, "ConditionalCheckFailed", ..] => {
                 let last = self.last_sent(r).await?;
                 let allowed_at = r.caps.allowed_at(r.purpose, &last, r.now);
                 if allowed_at <= r.now {
@@ -90,6 +97,17 @@ impl DynamoStore {
                 "follow-up claim cancelled: {codes:?}"
             ))),
         }
+    }
+
+    fn not_suppressed(&self, key: &str) -> Result<ConditionCheck, StoreError> {
+        ConditionCheck::builder()
+            .table_name(self.table())
+            .key(schema::PK, s(keys::suppression(key)))
+            .key(schema::SK, s(keys::SUPPRESSION))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", schema::PK)
+            .build()
+            .map_err(build_err("suppression check"))
     }
 
     fn attempt_claim(&self, r: &ClaimRequest<'_>) -> Result<Put, StoreError> {

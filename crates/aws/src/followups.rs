@@ -205,50 +205,37 @@ impl FollowUpStore for DynamoStore {
     }
 
     async fn record(&self, a: &AttemptRecord) -> Result<(), StoreError> {
-        let mut put = Put::builder()
-            .table_name(self.table())
-            .set_item(Some(self.attempt_item(a)?));
-        if a.status == Status::Skipped {
-            // A duplicate intent must not turn an earlier "sent" into "skipped".
-            put = put
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", schema::PK);
+        // A duplicate intent must not turn an earlier outcome into this one.
+        self.write_attempt(a, AttemptGuard::Absent)
+            .await
+            .map(|_| ())
+    }
+
+    async fn record_claimed(&self, a: &AttemptRecord) -> Result<Recorded, StoreError> {
+        if self.write_attempt(a, AttemptGuard::Claimed).await? {
+            return Ok(Recorded::Written);
         }
-        let put = put.build().map_err(Self::build_err("follow-up record"))?;
-        let mut txn = self
+        // Which way the condition failed: recorded already, or deleted by an erasure.
+        let out = self
             .client()
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put).build());
-        if let Some(sent) = &a.sent {
-            let pending = Update::builder()
-                .table_name(self.table())
-                .key(schema::PK, s(keys::customer(a.customer_id.as_str())))
-                .key(schema::SK, s(keys::FOLLOWUP_CAP))
-                .update_expression("SET #pending = :pending")
-                .expression_attribute_names("#pending", "pending")
-                .expression_attribute_values(":pending", s(json("pending follow-up", sent)?))
-                .build()
-                .map_err(Self::build_err("pending update"))?;
-            txn = txn
-                .transact_items(TransactWriteItem::builder().update(pending).build())
-                .transact_items(
-                    TransactWriteItem::builder()
-                        .update(self.stats_update(&sent.playbook, &sent.variant, &[("sent", 1)])?)
-                        .build(),
-                );
-        }
-        match txn.send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match cancellation_codes(&e) {
-                Some(c)
-                    if a.status == Status::Skipped
-                        && c.first().is_some_and(|c| c == "ConditionalCheckFailed") =>
-                {
-                    Ok(())
-                }
-                _ => Err(classify("record follow-up", &e)),
-            },
-        }
+            .get_item()
+            .table_name(self.table())
+            .key(schema::PK, s(keys::customer(a.customer_id.as_str())))
+            .key(
+                schema::SK,
+                s(keys::followup(a.feedback_id.as_str(), &a.playbook)),
+            )
+            .consistent_read(true)
+            .projection_expression("#status")
+            .expression_attribute_names("#status", "status")
+            .send()
+            .await
+            .map_err(|e| classify("read follow-up attempt", &e))?;
+        Ok(if out.item().is_some() {
+            Recorded::AlreadyRecorded
+        } else {
+            Recorded::ClaimGone
+        })
     }
 
     async fn settle_interrupted(
@@ -301,6 +288,68 @@ impl FollowUpStore for DynamoStore {
             Some("claimed") => Settle::InFlight,
             _ => Settle::Final,
         })
+    }
+}
+
+/// What must hold of the attempt's item for a record to be written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AttemptGuard {
+    /// No item yet: an outcome reached without a claim (a skip, a template failure).
+    Absent,
+    /// This dispatch's claim, not yet recorded.
+    Claimed,
+}
+
+impl DynamoStore {
+    /// The attempt, and for a sent message the customer's pending follow-up and the
+    /// variant's sent count, in one transaction; false when the guard failed and
+    /// nothing was written.
+    async fn write_attempt(
+        &self,
+        a: &AttemptRecord,
+        guard: AttemptGuard,
+    ) -> Result<bool, StoreError> {
+        let put = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(self.attempt_item(a)?))
+            .expression_attribute_names("#pk", schema::PK);
+        let put = match guard {
+            AttemptGuard::Absent => put.condition_expression("attribute_not_exists(#pk)"),
+            AttemptGuard::Claimed => put
+                .condition_expression("attribute_exists(#pk) AND #status = :claimed")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":claimed", s("claimed")),
+        };
+        let put = put.build().map_err(Self::build_err("follow-up record"))?;
+        let mut txn = self
+            .client()
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build());
+        if let Some(sent) = &a.sent {
+            let pending = Update::builder()
+                .table_name(self.table())
+                .key(schema::PK, s(keys::customer(a.customer_id.as_str())))
+                .key(schema::SK, s(keys::FOLLOWUP_CAP))
+                .update_expression("SET #pending = :pending")
+                .expression_attribute_names("#pending", "pending")
+                .expression_attribute_values(":pending", s(json("pending follow-up", sent)?))
+                .build()
+                .map_err(Self::build_err("pending update"))?;
+            txn = txn
+                .transact_items(TransactWriteItem::builder().update(pending).build())
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .update(self.stats_update(&sent.playbook, &sent.variant, &[("sent", 1)])?)
+                        .build(),
+                );
+        }
+        match txn.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match cancellation_codes(&e) {
+                Some(c) if c.first().is_some_and(|c| c == "ConditionalCheckFailed") => Ok(false),
+                _ => Err(classify("record follow-up", &e)),
+            },
+        }
     }
 }
 

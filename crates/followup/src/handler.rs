@@ -11,7 +11,7 @@ use feedloop_core::followup::guards::SkipReason;
 use feedloop_core::followup::outcomes::SentState;
 use feedloop_core::followup::plan::{after_cap, plan, DispatchPolicy, Message, Plan};
 use feedloop_core::followup::templates::Templates;
-use feedloop_core::followup::{suppression, FollowUpIntent};
+use feedloop_core::followup::{suppression, ContactChannel, FollowUpIntent};
 use feedloop_ingest::ports::{RejectRecord, RejectStore};
 use feedloop_kit::batch::{self, BatchError};
 use serde::Serialize;
@@ -259,6 +259,12 @@ where
                 return Ok(Handled::Recorded(Status::Failed));
             }
         };
+        let address = match message.channel() {
+            ContactChannel::Email => keys.email.clone(),
+            ContactChannel::Sms => keys.phone.clone(),
+        };
+        let unless_suppressed: Vec<String> =
+            std::iter::once(keys.id.clone()).chain(address).collect();
         let claim_request = ClaimRequest {
             customer_id: intent.customer_id.as_str(),
             feedback_id: intent.feedback_id.as_str(),
@@ -266,6 +272,7 @@ where
             purpose: intent.purpose,
             now,
             caps: self.policy.caps.clone(),
+            unless_suppressed: &unless_suppressed,
         };
         let claim = self.store.claim(&claim_request).await?;
         match claim {
@@ -319,6 +326,10 @@ where
                         Ok(Handled::Recorded(Status::Skipped))
                     }
                 };
+            }
+            Claim::Suppressed => {
+                info!("suppressed while dispatching: nothing claimed, nothing recorded");
+                return Ok(Handled::Suppressed);
             }
             Claim::Granted => {}
         }
@@ -396,8 +407,15 @@ where
         // passing store error, or the history would show "claimed" forever.
         let mut tries = 0;
         loop {
-            match self.store.record(&attempt).await {
-                Ok(()) => break,
+            match self.store.record_claimed(&attempt).await {
+                Ok(Recorded::Written | Recorded::AlreadyRecorded) => break,
+                Ok(Recorded::ClaimGone) => {
+                    warn!(
+                        status = attempt.status.as_str(),
+                        "the customer was erased while the message was out: nothing written back"
+                    );
+                    return Ok(Handled::Suppressed);
+                }
                 Err(e) if tries + 1 < DELIVERY_ATTEMPTS => {
                     tries += 1;
                     warn!(error = %e, "recording the attempt failed, retrying");

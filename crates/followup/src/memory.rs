@@ -40,6 +40,12 @@ impl FollowUpStore for MemoryStore {
             if s.followups.contains_key(&key) {
                 return Claim::AlreadyClaimed;
             }
+            if r.unless_suppressed
+                .iter()
+                .any(|k| s.suppressed.contains_key(k))
+            {
+                return Claim::Suppressed;
+            }
             let last = s.last_sent.entry(r.customer_id.to_owned()).or_default();
             let sent = LastSent {
                 service: last.get(SERVICE).copied(),
@@ -99,7 +105,7 @@ impl FollowUpStore for MemoryStore {
                 a.feedback_id.to_string(),
                 a.playbook.clone(),
             );
-            if a.status == Status::Skipped && s.followups.contains_key(&key) {
+            if s.followups.contains_key(&key) {
                 return;
             }
             s.followups.insert(key, value);
@@ -113,6 +119,33 @@ impl FollowUpStore for MemoryStore {
             }
         });
         Ok(())
+    }
+
+    async fn record_claimed(&self, a: &AttemptRecord) -> Result<Recorded, StoreError> {
+        let value = serde_json::to_value(a)
+            .map_err(|e| StoreError::Permanent(format!("encoding attempt: {e}")))?;
+        Ok(self.with(|s| {
+            let key = (
+                a.customer_id.to_string(),
+                a.feedback_id.to_string(),
+                a.playbook.clone(),
+            );
+            match s.followups.get(&key) {
+                None => return Recorded::ClaimGone,
+                Some(old) if old["status"] != "claimed" => return Recorded::AlreadyRecorded,
+                Some(_) => {}
+            }
+            s.followups.insert(key, value);
+            if let Some(sent) = &a.sent {
+                s.pending_followups
+                    .insert(a.customer_id.to_string(), sent.clone());
+                s.variant_stats
+                    .entry((sent.playbook.clone(), sent.variant.clone()))
+                    .or_default()
+                    .record_sent();
+            }
+            Recorded::Written
+        }))
     }
 
     async fn settle_interrupted(

@@ -20,6 +20,19 @@ pub enum Claim {
     /// A follow-up went to this customer inside the global or playbook window; the
     /// caps allow this one from `allowed_at`.
     Capped { allowed_at: DateTime<Utc> },
+    /// One of `unless_suppressed` went on the list after it was read (an erasure or an
+    /// unsubscribe racing this dispatch): nothing claimed, nothing to send.
+    Suppressed,
+}
+
+/// What `record_claimed` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Written,
+    /// Recorded before (a retried write whose answer was lost): left as it is.
+    AlreadyRecorded,
+    /// The claim is gone: the customer was erased while the message was out.
+    ClaimGone,
 }
 
 /// What `settle_interrupted` found for an attempt that was claimed before.
@@ -42,6 +55,10 @@ pub struct ClaimRequest<'a> {
     pub purpose: Purpose,
     pub now: DateTime<Utc>,
     pub caps: CapPolicy,
+    /// Suppression keys that must still be off the list when the claim is written (the
+    /// customer id and the chosen address), so an erasure between the read and the
+    /// claim stops the send.
+    pub unless_suppressed: &'a [String],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -118,6 +135,13 @@ pub trait FollowUpStore: Send + Sync {
         &self,
         attempt: &AttemptRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The outcome of a granted claim, written over the claim and only while the claim
+    /// is there: an erasure that deleted it meanwhile must not get the attempt back
+    /// (`ClaimGone`, nothing written). Re-recording a recorded attempt changes nothing.
+    fn record_claimed(
+        &self,
+        attempt: &AttemptRecord,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send;
     /// Give an attempt that is still only claimed, and was claimed before
     /// `claimed_before`, its final record (`attempt`, failed): its dispatcher stopped
     /// between claim and record, so nobody else will. Conditional, so a record written
@@ -250,6 +274,12 @@ impl<T: FollowUpStore> FollowUpStore for std::sync::Arc<T> {
     }
     fn record(&self, a: &AttemptRecord) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).record(a)
+    }
+    fn record_claimed(
+        &self,
+        a: &AttemptRecord,
+    ) -> impl Future<Output = Result<Recorded, StoreError>> + Send {
+        (**self).record_claimed(a)
     }
     fn settle_interrupted(
         &self,

@@ -726,6 +726,7 @@ async fn a_claim_left_by_a_dead_dispatcher_is_closed_as_failed_after_the_lease()
         purpose: intent.purpose,
         now: claimed_at,
         caps: Default::default(),
+        unless_suppressed: &[],
     };
     w.store.claim(&claim).await.unwrap();
     // Inside the lease it may still be sending: retry later, touch nothing.
