@@ -213,7 +213,7 @@ pub fn is_known_timezone(name: &str) -> bool {
 /// Quiet hours in the customer's time zone (default 21:00-08:00). Returns when the
 /// message may go out: `now` if outside quiet hours, else the next morning. Messages are
 /// deferred, never dropped. `tz` is the zone to judge in: the caller passes the
-/// customer's or, without one, the business's (`plan::quiet_hours_zone`).
+/// customer's or, without one, the business's (`plan::quiet_hours_zones`).
 pub fn not_before_quiet_hours(
     now: DateTime<Utc>,
     tz: Option<&str>,
@@ -245,6 +245,30 @@ pub fn not_before_quiet_hours(
         candidate += Duration::minutes(30);
     }
     now + Duration::hours(12)
+}
+
+/// The earliest instant at or after `now` outside quiet hours in every one of `zones`;
+/// `None` when there is none within two days (the zones span more than the hours
+/// outside quiet hours).
+pub fn not_before_quiet_hours_everywhere(
+    now: DateTime<Utc>,
+    zones: &[&str],
+    start: NaiveTime,
+    end: NaiveTime,
+) -> Option<DateTime<Utc>> {
+    let mut t = now;
+    // Moving later for one zone can enter another's quiet hours: repeat until a whole
+    // round moves nothing.
+    while t < now + Duration::days(2) {
+        let next = zones
+            .iter()
+            .fold(t, |t, z| not_before_quiet_hours(t, Some(z), start, end));
+        if next == t {
+            return Some(t);
+        }
+        t = next;
+    }
+    None
 }
 
 #[cfg(test)]

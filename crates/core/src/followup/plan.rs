@@ -36,46 +36,71 @@ fn default_timezone() -> String {
     "UTC".to_owned()
 }
 
-/// The zone quiet hours are judged in for `customer`, and a note for the history
-/// record when it is not the customer's own: the zone of their phone number's country
-/// where that country keeps one time, else the business's `DefaultTimezone`. Never
+/// The zones quiet hours are judged in, and a note for the attempt's record when they
+/// are not the customer's own: the zones of their phone number's country (every one of
+/// them where the country has several), else the business's `DefaultTimezone`. Never
 /// UTC by accident.
-pub fn quiet_hours_zone<'a>(
+pub fn quiet_hours_zones<'a>(
     customer: Option<&'a CustomerInfo>,
     policy: &'a DispatchPolicy,
-) -> (&'a str, Option<String>) {
+) -> (Vec<&'a str>, Option<String>) {
     if let Some(tz) = customer.and_then(|c| c.timezone.as_deref()) {
-        return (tz, None);
+        return (vec![tz], None);
     }
-    if let Some((country, zone)) = customer
+    if let Some((country, zones)) = customer
         .and_then(|c| c.phone.as_deref())
-        .and_then(phone_country_zone)
+        .and_then(phone_country_zones)
     {
-        return (
-            zone,
-            Some(format!(
+        let note = match zones {
+            [zone] => format!(
                 "quiet hours judged in {zone}, the zone of the phone number's country ({country}): the customer has no time zone"
-            )),
-        );
+            ),
+            _ => format!(
+                "quiet hours held in all {} zones of the phone number's country ({country}): the customer has no time zone",
+                zones.len()
+            ),
+        };
+        return (zones.to_vec(), Some(note));
     }
     (
-        policy.default_timezone.as_str(),
+        vec![policy.default_timezone.as_str()],
         Some(format!(
-            "quiet hours judged in {} (DefaultTimezone): the customer has no time zone{}",
-            policy.default_timezone,
-            if customer.is_some_and(|c| c.phone.is_some()) {
-                " and their phone number's country has several"
-            } else {
-                ""
-            }
+            "quiet hours judged in {} (DefaultTimezone): the customer has no time zone",
+            policy.default_timezone
         )),
     )
 }
 
-/// The country of an international (E.164) number and its zone, when that country
-/// keeps one time (`country_zones`); `None` for several-zone countries (US, Canada,
-/// Australia, ...) and numbers libphonenumber does not place.
-pub fn phone_country_zone(phone: &str) -> Option<(&'static str, &'static str)> {
+/// When a message due at `at` may go: outside quiet hours in every zone
+/// `quiet_hours_zones` gives, with its note. Where the zones lie too far apart for any
+/// hour to be outside quiet hours in all of them, the business's zone decides, and the
+/// note says so.
+pub fn quiet_hours_release(
+    at: DateTime<Utc>,
+    customer: Option<&CustomerInfo>,
+    policy: &DispatchPolicy,
+) -> (DateTime<Utc>, Option<String>) {
+    let (zones, note) = quiet_hours_zones(customer, policy);
+    let Some((start, end)) = policy.quiet_hours else {
+        return (at, note);
+    };
+    if let Some(t) = guards::not_before_quiet_hours_everywhere(at, &zones, start, end) {
+        return (t, note);
+    }
+    let zone = policy.default_timezone.as_str();
+    (
+        guards::not_before_quiet_hours(at, Some(zone), start, end),
+        Some(format!(
+            "quiet hours judged in {zone} (DefaultTimezone): no hour is outside quiet hours in all {} zones of the phone number's country",
+            zones.len()
+        )),
+    )
+}
+
+/// The country of an international (E.164) number and the zones that stand for it
+/// (`country_zones`: one per distinct UTC offset); `None` for numbers libphonenumber
+/// does not place.
+pub fn phone_country_zones(phone: &str) -> Option<(&'static str, &'static [&'static str])> {
     let number = phonenumber::parse(None, phone).ok()?;
     let id = number.country().id()?;
     let id: &str = id.as_ref();
@@ -207,11 +232,8 @@ pub fn plan(
         Ok(c) => c,
         Err(reason) => return Plan::Skip(reason),
     };
-    let mut at = now.max(intent.not_before);
-    let (zone, zone_note) = quiet_hours_zone(Some(customer), policy);
-    if let Some((start, end)) = policy.quiet_hours {
-        at = guards::not_before_quiet_hours(at, Some(zone), start, end);
-    }
+    let at = now.max(intent.not_before);
+    let (at, zone_note) = quiet_hours_release(at, Some(customer), policy);
     if at > now {
         return Plan::Defer(at);
     }
@@ -487,13 +509,13 @@ mod tests {
             p,
             Plan::Defer(Utc.with_ymd_and_hms(2026, 11, 24, 16, 0, 0).unwrap())
         );
-        let (zone, note) = quiet_hours_zone(Some(&c), &pol);
-        assert_eq!(zone, "America/Los_Angeles");
+        let (zones, note) = quiet_hours_zones(Some(&c), &pol);
+        assert_eq!(zones, ["America/Los_Angeles"]);
         assert!(note.unwrap().contains("DefaultTimezone"));
         // and a customer's own zone needs no note
         assert_eq!(
-            quiet_hours_zone(Some(&customer("Asia/Tokyo")), &pol),
-            ("Asia/Tokyo", None)
+            quiet_hours_zones(Some(&customer("Asia/Tokyo")), &pol),
+            (vec!["Asia/Tokyo"], None)
         );
     }
 
@@ -525,28 +547,83 @@ mod tests {
             ),
             Plan::Defer(Utc.with_ymd_and_hms(2026, 11, 25, 7, 0, 0).unwrap())
         );
-        let (zone, note) = quiet_hours_zone(Some(&de), &pol);
-        assert_eq!(zone, "Europe/Berlin");
+        let (zones, note) = quiet_hours_zones(Some(&de), &pol);
+        assert_eq!(zones, ["Europe/Berlin"]);
         assert!(note.unwrap().contains("phone number's country (DE)"));
         // A British and an Indian number place theirs too.
         assert_eq!(
-            quiet_hours_zone(Some(&with_phone("+447400123456")), &pol).0,
-            "Europe/London"
+            quiet_hours_zones(Some(&with_phone("+447400123456")), &pol).0,
+            ["Europe/London"]
         );
         assert_eq!(
-            quiet_hours_zone(Some(&with_phone("+919876543210")), &pol).0,
-            "Asia/Kolkata"
+            quiet_hours_zones(Some(&with_phone("+919876543210")), &pol).0,
+            ["Asia/Kolkata"]
         );
-        // A US number could be any of six zones: the business's zone, and the note says why.
-        let us = with_phone("+12125550123");
-        let (zone, note) = quiet_hours_zone(Some(&us), &pol);
-        assert_eq!(zone, "America/Los_Angeles");
-        assert!(note.unwrap().contains("DefaultTimezone"));
-        // A number libphonenumber cannot place changes nothing either.
+        // A number libphonenumber cannot place: the business's zone.
         assert_eq!(
-            quiet_hours_zone(Some(&with_phone("+999123")), &pol).0,
-            "America/Los_Angeles"
+            quiet_hours_zones(Some(&with_phone("+999123")), &pol).0,
+            ["America/Los_Angeles"]
         );
+    }
+
+    #[test]
+    fn quiet_hours_hold_in_every_zone_of_a_several_zone_country() {
+        // GIVEN a New York business and a customer with only a US number (San Francisco)
+        let t = Templates::default_catalog();
+        let pol = DispatchPolicy {
+            default_timezone: "America/New_York".into(),
+            ..DispatchPolicy::default()
+        };
+        let ca = CustomerInfo {
+            timezone: None,
+            phone: Some("+14155550123".into()),
+            ..customer("UTC")
+        };
+        let sms = |now| {
+            plan(
+                &intent(Purpose::Service),
+                Some(&ca),
+                &Suppressed::default(),
+                &t,
+                &pol,
+                now,
+            )
+        };
+        // WHEN the reply falls due at 08:00 in New York (05:00 in California)
+        let ny_morning = Utc.with_ymd_and_hms(2026, 11, 24, 13, 0, 0).unwrap();
+        // THEN it waits until 08:00 in the country's westernmost zone (Hawaii, 18:00
+        // UTC), not the business's morning
+        assert_eq!(
+            sms(ny_morning),
+            Plan::Defer(Utc.with_ymd_and_hms(2026, 11, 24, 18, 0, 0).unwrap())
+        );
+        // AND at 19:00 UTC (14:00 in New York, 09:00 in Hawaii) it goes, saying how
+        // quiet hours were judged
+        match sms(Utc.with_ymd_and_hms(2026, 11, 24, 19, 0, 0).unwrap()) {
+            Plan::Send(_, Some(note)) => {
+                assert!(
+                    note.contains("all 8 zones of the phone number's country (US)"),
+                    "{note}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // AND at 21:30 in New York (02:30 UTC) it waits again, though California is at 18:30
+        assert!(matches!(
+            sms(Utc.with_ymd_and_hms(2026, 11, 25, 2, 30, 0).unwrap()),
+            Plan::Defer(_)
+        ));
+        // AND where the zones lie too far apart, the business's zone decides, and says so
+        let long_nights = DispatchPolicy {
+            quiet_hours: parse_quiet_hours("18:00-09:00").unwrap(),
+            ..pol.clone()
+        };
+        let ru = CustomerInfo {
+            phone: Some("+79123456789".into()),
+            ..ca.clone()
+        };
+        let (_, note) = quiet_hours_release(ny_morning, Some(&ru), &long_nights);
+        assert!(note.unwrap().contains("no hour is outside quiet hours"));
     }
 
     #[test]
@@ -578,11 +655,14 @@ mod tests {
 
     #[test]
     fn every_country_zone_is_a_zone_chrono_tz_knows() {
-        for (country, zone) in super::super::country_zones::COUNTRY_ZONES {
-            assert!(
-                crate::followup::guards::is_known_timezone(zone),
-                "{country}: {zone}"
-            );
+        for (country, zones) in super::super::country_zones::COUNTRY_ZONES {
+            assert!(!zones.is_empty(), "{country}");
+            for zone in zones {
+                assert!(
+                    crate::followup::guards::is_known_timezone(zone),
+                    "{country}: {zone}"
+                );
+            }
         }
     }
 
