@@ -388,6 +388,13 @@ impl<T: Deliver> Deliver for Crashy<T> {
     async fn deliver(&self, m: &Message, p: Purpose) -> Result<String, DeliveryError> {
         self.call(self.inner.deliver(m, p)).await
     }
+    // Not a fault point: the run's figures stay those of the message path.
+    async fn hand_to_staff(
+        &self,
+        t: &feedloop_followup::ports::StaffTask,
+    ) -> Result<(), DeliveryError> {
+        self.inner.hand_to_staff(t).await
+    }
 }
 
 // ---------------------------------------------------------------- the run
@@ -720,6 +727,13 @@ impl Provider {
 }
 
 impl Deliver for Provider {
+    async fn hand_to_staff(
+        &self,
+        _: &feedloop_followup::ports::StaffTask,
+    ) -> Result<(), DeliveryError> {
+        Ok(())
+    }
+
     async fn deliver(&self, _m: &Message, purpose: Purpose) -> Result<String, DeliveryError> {
         let (refuse, lose) = {
             let mut rng = self.rng.lock().unwrap();

@@ -51,7 +51,10 @@ fn dispatcher(stack: &Stack, mode: DeliveryMode, now: DateTime<Utc>) -> AwsDispa
             ses: aws_sdk_sesv2::Client::new(&stack.sdk),
             sns: aws_sdk_sns::Client::new(&stack.sdk),
             from: FROM.into(),
+            reply_to: Some("care@acme.test".into()),
             configuration_set: Some(CONFIGURATION_SET.into()),
+            events: aws_sdk_eventbridge::Client::new(&stack.sdk),
+            staff_event_bus: "default".into(),
         },
         requeue: SqsQueue::new(stack.sqs(), &stack.urls.followup, 0),
         templates: Templates::default_catalog(),
@@ -236,10 +239,19 @@ async fn ingest_to_followup_queue_to_ses_and_sns_end_to_end() {
         "{body}"
     );
     // RFC 8058 one-click headers, and the same signed link in both parts.
-    let link = mails[0]
+    let header = mails[0]
         .header("List-Unsubscribe")
-        .and_then(|h| Some(h.strip_prefix('<')?.strip_suffix('>')?.to_owned()))
-        .expect("a List-Unsubscribe header with one https URL");
+        .expect("a List-Unsubscribe header");
+    let (https, mailto) = header
+        .split_once(", ")
+        .expect("an https URL and a mailto: alternative");
+    assert_eq!(mailto, "<mailto:care@acme.test?subject=unsubscribe>");
+    assert_eq!(mails[0].header("Reply-To").as_deref(), Some("care@acme.test"));
+    let link = https
+        .strip_prefix('<')
+        .and_then(|h| h.strip_suffix('>'))
+        .expect("the https URL in angle brackets")
+        .to_owned();
     assert!(
         link.starts_with(&format!("{UNSUBSCRIBE_URL}?token=")),
         "{link}"
@@ -356,6 +368,8 @@ fn intent(i: usize, customer: &str) -> FollowUpIntent {
         locale: None,
         sentiment: Some(-0.6),
         delivery_attempts: 0,
+        first_seen: Vec::new(),
+        staff_task: false,
     }
 }
 
@@ -700,7 +714,8 @@ async fn the_unsubscribe_link_in_a_sent_mail_opts_the_customer_out_end_to_end() 
     drain_followups(&stack, &dispatcher(&stack, DeliveryMode::Live, test_now())).await;
     let mails = SentMail::all(&stack.moto_data().await);
     assert_eq!(mails.len(), 1, "{mails:?}");
-    let link = mails[0].header("List-Unsubscribe").unwrap();
+    let header = mails[0].header("List-Unsubscribe").unwrap();
+    let link = header.split(", ").next().unwrap();
     let token = link
         .trim_matches(['<', '>'])
         .split_once("?token=")
@@ -834,6 +849,12 @@ impl Deliver for EraseWhileSending {
         let id = self.inner.deliver(m, p).await?;
         self.api.erase(&self.customer).await.unwrap();
         Ok(id)
+    }
+    async fn hand_to_staff(
+        &self,
+        t: &feedloop_followup::ports::StaffTask,
+    ) -> Result<(), DeliveryError> {
+        self.inner.hand_to_staff(t).await
     }
 }
 

@@ -624,10 +624,24 @@ pub struct AwsDelivery {
     pub ses: aws_sdk_sesv2::Client,
     pub sns: aws_sdk_sns::Client,
     pub from: String,
+    /// Where customers' answers go (a monitored mailbox); required in live mode.
+    pub reply_to: Option<String>,
     /// Sent through this SES configuration set, whose bounce and complaint events come
     /// back (SNS) to suppress the address.
     pub configuration_set: Option<String>,
+    pub events: aws_sdk_eventbridge::Client,
+    /// The EventBridge bus staff tasks go to (`StaffTask`, detail-type
+    /// [`STAFF_TASK_DETAIL_TYPE`]).
+    pub staff_event_bus: String,
 }
+
+pub const STAFF_TASK_SOURCE: &str = "feedloop.followups";
+pub const STAFF_TASK_DETAIL_TYPE: &str = "Follow-up needs a person";
+
+/// A send that has not answered in this time is treated as unconfirmed (perhaps
+/// delivered, never repeated) rather than left to the Lambda timeout.
+const SEND_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
 
 impl AwsDelivery {
     /// SES and SNS clients with the SDK's own retries off: it retries timeouts, and a
@@ -636,20 +650,32 @@ impl AwsDelivery {
     pub fn new(
         sdk: &aws_config::SdkConfig,
         from: String,
+        reply_to: Option<String>,
         configuration_set: Option<String>,
+        staff_event_bus: String,
     ) -> Self {
         use aws_sdk_sesv2::config::retry::RetryConfig;
+        use aws_sdk_sesv2::config::timeout::TimeoutConfig;
+        let timeouts = TimeoutConfig::builder()
+            .operation_attempt_timeout(SEND_ATTEMPT_TIMEOUT)
+            .operation_timeout(SEND_TIMEOUT)
+            .build();
         let ses = aws_sdk_sesv2::config::Builder::from(sdk)
             .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts.clone())
             .build();
         let sns = aws_sdk_sns::config::Builder::from(sdk)
             .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts)
             .build();
         AwsDelivery {
             ses: aws_sdk_sesv2::Client::from_conf(ses),
             sns: aws_sdk_sns::Client::from_conf(sns),
             from,
+            reply_to,
             configuration_set,
+            events: aws_sdk_eventbridge::Client::new(sdk),
+            staff_event_bus,
         }
     }
 }
@@ -708,6 +734,45 @@ where
 }
 
 impl Deliver for AwsDelivery {
+    async fn hand_to_staff(&self, task: &StaffTask) -> Result<(), DeliveryError> {
+        let detail = serde_json::to_string(task)
+            .map_err(|e| DeliveryError::permanent(format!("encoding the staff task: {e}")))?;
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(&self.staff_event_bus)
+            .source(STAFF_TASK_SOURCE)
+            .detail_type(STAFF_TASK_DETAIL_TYPE)
+            .detail(detail)
+            .time(aws_sdk_eventbridge::primitives::DateTime::from_secs(
+                task.at.timestamp(),
+            ))
+            .build();
+        let out = self
+            .events
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .map_err(|e| {
+                DeliveryError::transient(format!(
+                    "staff task: {}",
+                    aws_sdk_eventbridge::error::DisplayErrorContext(&e)
+                ))
+            })?;
+        // PutEvents answers 200 with per-entry failures.
+        if out.failed_entry_count() > 0 {
+            let why = out
+                .entries()
+                .iter()
+                .filter_map(|e| e.error_code())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(DeliveryError::transient(format!(
+                "staff task refused: {why}"
+            )));
+        }
+        Ok(())
+    }
+
     async fn deliver(&self, m: &Message, purpose: Purpose) -> Result<String, DeliveryError> {
         use aws_sdk_sesv2::primitives::Blob;
         use aws_sdk_sesv2::types::{EmailContent, RawMessage};
@@ -715,7 +780,11 @@ impl Deliver for AwsDelivery {
         match m {
             Message::Email { to, email } => {
                 // Raw MIME, so the one-click unsubscribe headers travel in the message.
-                let raw = mime::raw_email(&self.from, to, email)
+                let sender = mime::Sender {
+                    from: &self.from,
+                    reply_to: self.reply_to.as_deref(),
+                };
+                let raw = mime::raw_email(&sender, to, email)
                     .map_err(|e| DeliveryError::permanent(format!("building the e-mail: {e}")))?;
                 let out = self
                     .ses

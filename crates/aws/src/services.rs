@@ -71,7 +71,9 @@ pub async fn followup(
         deliver: AwsDelivery::new(
             sdk,
             config.email_from.clone().unwrap_or_default(),
+            config.reply_to.clone(),
             config.configuration_set.clone(),
+            config.staff_event_bus.clone(),
         ),
         requeue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.queue_url, 0),
         templates: Templates::default_catalog(),

@@ -99,6 +99,10 @@ fn function_env(
         // The follow-up function's (one file serves both functions).
         ("DELIVERY_MODE", "dry-run".into()),
         ("EMAIL_FROM", "".into()),
+        ("REPLY_TO", "".into()),
+        ("SMS_COUNTRIES", "GB,US".into()),
+        ("SMS_TO_NEW_NUMBERS", "true".into()),
+        ("STAFF_EVENT_BUS", "default".into()),
         ("COMPANY_NAME", crate::demo::COMPANY.into()),
         ("GLOBAL_CAP_DAYS", "7".into()),
         ("PLAYBOOK_CAP_DAYS", "30".into()),

@@ -15,6 +15,10 @@ pub struct FollowUpConfig {
     pub mode: DeliveryMode,
     /// The SES identity mail is sent from; may be empty only in dry-run mode.
     pub email_from: Option<String>,
+    /// Where customers' answers go; required in live mode.
+    pub reply_to: Option<String>,
+    /// The EventBridge bus staff tasks go to.
+    pub staff_event_bus: String,
     /// The stack's SES configuration set (bounce and complaint events).
     pub configuration_set: Option<String>,
     /// The Secrets Manager secret the suppression salt and the link key derive from
@@ -27,7 +31,7 @@ pub struct FollowUpConfig {
 }
 
 impl FollowUpConfig {
-    pub const VARS: [&'static str; 14] = [
+    pub const VARS: [&'static str; 18] = [
         "TABLE_NAME",
         "FOLLOWUP_QUEUE_URL",
         "DELIVERY_MODE",
@@ -42,6 +46,10 @@ impl FollowUpConfig {
         "DEFAULT_TIMEZONE",
         "SES_CONFIGURATION_SET",
         "UNSUBSCRIBE_URL",
+        "REPLY_TO",
+        "SMS_COUNTRIES",
+        "SMS_TO_NEW_NUMBERS",
+        "STAFF_EVENT_BUS",
     ];
 
     pub fn from_env() -> Result<FollowUpConfig, ConfigError> {
@@ -55,6 +63,7 @@ impl FollowUpConfig {
         let table = env.required("TABLE_NAME");
         let queue = env.required("FOLLOWUP_QUEUE_URL");
         let secret_arn = env.required("SECRET_ARN");
+        let staff_event_bus = env.required("STAFF_EVENT_BUS");
         let mode = env.parsed("DELIVERY_MODE", |v| v.parse::<DeliveryMode>());
         // Present but possibly blank (EMAIL_FROM, COMPANY_NAME, ...): a template
         // parameter left empty is a choice; a variable missing altogether is a broken
@@ -68,6 +77,32 @@ impl FollowUpConfig {
         let company = blank_ok("COMPANY_NAME");
         let configuration_set = blank_ok("SES_CONFIGURATION_SET");
         let unsubscribe_url = blank_ok("UNSUBSCRIBE_URL");
+        let reply_to = blank_ok("REPLY_TO");
+        // Blank: no SMS at all until the business names the countries it texts.
+        let sms_countries: Option<Vec<String>> =
+            blank_ok("SMS_COUNTRIES").map_or(Some(Vec::new()), |v| {
+                Some(
+                    v.split(',')
+                        .map(|c| c.trim().to_ascii_uppercase())
+                        .filter(|c| !c.is_empty())
+                        .collect(),
+                )
+            });
+        if let Some(bad) = sms_countries
+            .iter()
+            .flatten()
+            .find(|c| c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
+        {
+            env.rule(
+                "SMS_COUNTRIES",
+                format!("SMS_COUNTRIES: {bad:?} is not an ISO 3166 two-letter country code (e.g. US,GB)"),
+            );
+        }
+        let sms_to_new_numbers = env.parsed("SMS_TO_NEW_NUMBERS", |v| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(format!("{v:?} must be true or false")),
+        });
         let default_timezone = env.parsed("DEFAULT_TIMEZONE", |z| {
             if is_known_timezone(z) {
                 Ok(z.to_owned())
@@ -118,6 +153,12 @@ impl FollowUpConfig {
                     "SES_CONFIGURATION_SET must name the stack's configuration set in live mode",
                 );
             }
+            if reply_to.as_deref().is_none_or(|r| !r.contains('@')) {
+                env.rule(
+                    "REPLY_TO",
+                    "REPLY_TO must be a monitored mailbox in live mode: customers answer apologies",
+                );
+            }
             if unsubscribe_url.is_none() {
                 env.rule(
                     "UNSUBSCRIBE_URL",
@@ -137,12 +178,18 @@ impl FollowUpConfig {
                 queue_url: queue?,
                 mode: mode?,
                 email_from,
+                reply_to,
+                staff_event_bus: staff_event_bus?,
                 configuration_set,
                 secret_arn: secret_arn?,
                 unsubscribe_url,
                 retention_days: retention_days?,
                 policy: DispatchPolicy {
-                    consent: ConsentPolicy::default(),
+                    consent: ConsentPolicy {
+                        sms_countries,
+                        sms_to_new_numbers: sms_to_new_numbers?,
+                        ..ConsentPolicy::default()
+                    },
                     caps: CapPolicy {
                         global: Window::days(global_window_days?),
                         playbook: Window::days(playbook_window_days?),
@@ -218,6 +265,10 @@ mod tests {
         ("DEFAULT_TIMEZONE", "Europe/London"),
         ("SES_CONFIGURATION_SET", ""),
         ("UNSUBSCRIBE_URL", ""),
+        ("REPLY_TO", ""),
+        ("SMS_COUNTRIES", "us, GB"),
+        ("SMS_TO_NEW_NUMBERS", "false"),
+        ("STAFF_EVENT_BUS", "default"),
     ];
 
     #[test]
@@ -241,6 +292,40 @@ mod tests {
         );
         assert!(err.contains("SES_CONFIGURATION_SET must name"), "{err}");
         assert!(err.contains("UNSUBSCRIBE_URL must name"), "{err}");
+        assert!(
+            err.contains("REPLY_TO must be a monitored mailbox"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sms_goes_only_to_the_named_countries_and_new_numbers_need_a_yes() {
+        let c = FollowUpConfig::from_lookup(env(GOOD)).unwrap();
+        assert_eq!(
+            c.policy.consent.sms_countries,
+            Some(vec!["US".to_owned(), "GB".to_owned()])
+        );
+        assert!(!c.policy.consent.sms_to_new_numbers);
+        let with = |key: &'static str, value: &'static str| {
+            move |k: &str| {
+                if k == key {
+                    Some(value.to_owned())
+                } else {
+                    env(GOOD)(k)
+                }
+            }
+        };
+        // Blank: no country, so no SMS at all.
+        let none = FollowUpConfig::from_lookup(with("SMS_COUNTRIES", " ")).unwrap();
+        assert_eq!(none.policy.consent.sms_countries, Some(vec![]));
+        let err = FollowUpConfig::from_lookup(with("SMS_COUNTRIES", "US,USA"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"USA\" is not an ISO 3166"), "{err}");
+        let err = FollowUpConfig::from_lookup(with("SMS_TO_NEW_NUMBERS", "yes"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SMS_TO_NEW_NUMBERS"), "{err}");
     }
 
     #[test]

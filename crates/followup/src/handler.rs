@@ -333,6 +333,22 @@ where
             }
             Claim::Granted => {}
         }
+        if intent.staff_task && self.mode == DeliveryMode::Live {
+            let task = StaffTask {
+                customer_id: intent.customer_id.clone(),
+                feedback_id: intent.feedback_id.clone(),
+                playbook: intent.playbook.clone(),
+                channel: message.channel(),
+                at: now,
+            };
+            if let Err(e) = self.deliver.hand_to_staff(&task).await {
+                // No message may promise a person nobody was told about: give the
+                // claim back and let the intent come again.
+                self.store.release(&claim_request, false).await?;
+                return Err(StoreError::Transient(e.message));
+            }
+            info!(playbook = %intent.playbook, "handed to staff");
+        }
         // Say so in the history when quiet hours were judged in the business's zone.
         let mut attempt = record(Status::DryRun, zone_note);
         attempt.channel = Some(message.channel());

@@ -255,6 +255,7 @@ impl SuppressionList for MemoryStore {
 pub struct Outbox {
     pub sent: Mutex<Vec<(Message, Purpose)>>,
     pub fail_next: Mutex<Vec<DeliveryError>>,
+    pub staff_tasks: Mutex<Vec<StaffTask>>,
 }
 
 impl Deliver for Outbox {
@@ -270,6 +271,14 @@ impl Deliver for Outbox {
         let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
         sent.push((m.clone(), purpose));
         Ok(format!("outbox-{}", sent.len()))
+    }
+
+    async fn hand_to_staff(&self, task: &StaffTask) -> Result<(), DeliveryError> {
+        self.staff_tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task.clone());
+        Ok(())
     }
 }
 

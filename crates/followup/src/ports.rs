@@ -227,6 +227,18 @@ impl DeliveryError {
     }
 }
 
+/// A case handed to the business's people: ids only (staff tooling reads the rest
+/// from the API), so nothing personal travels in the event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct StaffTask {
+    pub customer_id: CustomerId,
+    pub feedback_id: FeedbackId,
+    pub playbook: String,
+    /// The channel the customer's message goes by.
+    pub channel: ContactChannel,
+    pub at: DateTime<Utc>,
+}
+
 pub trait Deliver: Send + Sync {
     /// Hand the message to the provider; the provider's message id on success.
     fn deliver(
@@ -234,6 +246,13 @@ pub trait Deliver: Send + Sync {
         message: &Message,
         purpose: Purpose,
     ) -> impl Future<Output = Result<String, DeliveryError>> + Send;
+    /// Tell the business's people the case needs one of them (the playbook's message
+    /// says so). Done before the message goes, so no message promises a call that
+    /// nobody was told about.
+    fn hand_to_staff(
+        &self,
+        task: &StaffTask,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send;
 }
 
 pub trait Requeue: Send + Sync {
@@ -319,6 +338,12 @@ impl<T: Deliver> Deliver for std::sync::Arc<T> {
         p: Purpose,
     ) -> impl Future<Output = Result<String, DeliveryError>> + Send {
         (**self).deliver(m, p)
+    }
+    fn hand_to_staff(
+        &self,
+        t: &StaffTask,
+    ) -> impl Future<Output = Result<(), DeliveryError>> + Send {
+        (**self).hand_to_staff(t)
     }
 }
 

@@ -757,3 +757,107 @@ async fn a_claim_left_by_a_dead_dispatcher_is_closed_as_failed_after_the_lease()
         Handled::Duplicate
     );
 }
+
+#[tokio::test]
+async fn a_message_that_says_a_person_will_act_hands_the_case_to_staff_first() {
+    // GIVEN a detractor (its playbook's messages say the team will be in touch) and a
+    // passive (its message only asks a question)
+    let w = world(DeliveryMode::Live, at(12));
+    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
+        .await;
+    w.feed("m2", &survey("f2", "c2", 8, "Fine.", Some(true)))
+        .await;
+    assert_eq!(
+        w.dispatch_all(0).await,
+        [
+            Handled::Recorded(Status::Sent),
+            Handled::Recorded(Status::Sent)
+        ]
+    );
+    // THEN staff got exactly the detractor's case, by ids only
+    let tasks = w.outbox.staff_tasks.lock().unwrap().clone();
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(
+        (tasks[0].customer_id.as_str(), tasks[0].feedback_id.as_str()),
+        ("c1", "f1")
+    );
+    let event = serde_json::to_string(&tasks[0]).unwrap();
+    assert!(
+        !event.contains("example.com") && !event.contains("Ada"),
+        "{event}"
+    );
+
+    // AND when the hand-over fails, nothing is sent and the claim is given back
+    let w = world(DeliveryMode::Live, at(12));
+    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
+        .await;
+    let failing = Dispatcher {
+        deliver: Arc::new(NoStaff(w.outbox.clone())),
+        store: w.store.clone(),
+        requeue: w.requeued.clone(),
+        templates: Templates::default_catalog(),
+        policy: DispatchPolicy::default(),
+        mode: DeliveryMode::Live,
+        suppression_salt: SALT.into(),
+        clock: Arc::new(|| at(12)),
+        claim_lease: std::time::Duration::from_secs(30),
+    };
+    let intent = w.store.snapshot().followup_queue[0].clone();
+    let body = serde_json::to_string(&intent).unwrap();
+    assert!(failing.process("i0", &body).await.is_err());
+    assert!(w.outbox.sent.lock().unwrap().is_empty());
+    assert_eq!(
+        w.dispatcher.process("i0", &body).await.unwrap(),
+        Handled::Recorded(Status::Sent),
+        "the next delivery claims it again"
+    );
+}
+
+/// An outbox whose staff hand-over is down.
+struct NoStaff(Arc<Outbox>);
+
+impl feedloop_followup::ports::Deliver for NoStaff {
+    async fn deliver(
+        &self,
+        m: &feedloop_core::followup::plan::Message,
+        p: feedloop_core::followup::Purpose,
+    ) -> Result<String, DeliveryError> {
+        self.0.deliver(m, p).await
+    }
+    async fn hand_to_staff(
+        &self,
+        _: &feedloop_followup::ports::StaffTask,
+    ) -> Result<(), DeliveryError> {
+        Err(DeliveryError::transient("ServiceUnavailable: injected"))
+    }
+}
+
+#[test]
+fn templates_promise_a_person_only_where_the_playbook_hands_the_case_to_staff() {
+    let src = include_str!("../../core/playbooks/templates.toml");
+    let playbook = Playbook::default_rules();
+    for forbidden in [
+        "reopened",
+        "senior colleague",
+        "look into it today",
+        "We've made changes",
+    ] {
+        assert!(!src.contains(forbidden), "no code does: {forbidden:?}");
+    }
+    let promises = ["will be in touch", "will contact you", "will ring you"];
+    // Sections are `[<template>.<locale>.<variant>]`.
+    for section in src.split("\n[").skip(1) {
+        let template = section.split(['.', ']']).next().unwrap();
+        if promises.iter().any(|p| section.contains(p)) {
+            let rules: Vec<_> = playbook
+                .rules
+                .iter()
+                .filter(|r| r.template == template)
+                .collect();
+            assert!(
+                !rules.is_empty() && rules.iter().all(|r| r.staff_task),
+                "{template} promises a person: its playbooks need staff_task"
+            );
+        }
+    }
+}

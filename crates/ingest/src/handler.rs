@@ -329,6 +329,10 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
             let current = self.store.load_profile(&customer).await?;
             let expected_version = current.as_ref().map(|c| c.version);
             let previous_segment = current.as_ref().map(|c| c.value.segment());
+            let first_seen = feedloop_core::followup::first_seen_channels(
+                current.as_ref().map(|c| &c.value),
+                analyzed.feedback.customer.as_ref(),
+            );
             let mut fx = effects(
                 current.map(|c| c.value),
                 &analyzed,
@@ -341,7 +345,11 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
                 .playbook
                 .as_ref()
                 .filter(|_| stale.is_none())
-                .and_then(|p| p.decide(&analyzed, &fx.profile));
+                .and_then(|p| p.decide(&analyzed, &fx.profile))
+                .map(|mut i| {
+                    i.first_seen = first_seen;
+                    i
+                });
             let intent = fx.feedback.followup.clone();
             let history_key = fx.feedback.history_key();
             let commit = Commit {

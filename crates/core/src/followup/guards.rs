@@ -21,6 +21,9 @@ pub enum SkipReason {
     AddressSuppressed { channel: ContactChannel },
     #[error("no channel with both an address and consent for a {purpose:?} message")]
     NoConsentedChannel { purpose: Purpose },
+    /// The only channel left was SMS and the business's SMS rules close it.
+    #[error("SMS closed: {why}")]
+    SmsClosed { why: String },
     /// The atomic claim found a recent follow-up. Service replies count only other
     /// service replies; marketing counts every message (no "leave us a review" right
     /// after an apology).
@@ -47,6 +50,19 @@ pub struct ConsentPolicy {
     /// A service reply may use the channel the customer wrote from, unless they opted
     /// out of it: answering a complaint where it was made is expected, not marketing.
     pub service_may_reply_on_inbound_channel: bool,
+    /// Countries (ISO 3166 alpha-2) whose numbers may get an SMS; `None` is any. Every
+    /// text costs money by destination, and a form that accepts any number invites
+    /// SMS pumping.
+    #[serde(default)]
+    pub sms_countries: Option<Vec<String>>,
+    /// Whether a number first seen in the very message being answered may get an SMS.
+    /// Off, a web form cannot make the business text numbers it has never dealt with.
+    #[serde(default = "yes")]
+    pub sms_to_new_numbers: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for ConsentPolicy {
@@ -54,6 +70,8 @@ impl Default for ConsentPolicy {
         ConsentPolicy {
             marketing_requires_opt_in: true,
             service_may_reply_on_inbound_channel: true,
+            sms_countries: None,
+            sms_to_new_numbers: true,
         }
     }
 }
@@ -69,6 +87,27 @@ fn has_address(c: &CustomerInfo, ch: ContactChannel) -> bool {
     match ch {
         ContactChannel::Email => c.email.is_some(),
         ContactChannel::Sms => c.phone.is_some(),
+    }
+}
+
+/// Why the business's SMS rules close SMS for this intent, if they do.
+fn sms_closed(intent: &FollowUpIntent, c: &CustomerInfo, policy: &ConsentPolicy) -> Option<String> {
+    if !policy.sms_to_new_numbers && intent.first_seen.contains(&ContactChannel::Sms) {
+        return Some(
+            "the number was first seen in this message and SMS to new numbers is off (SmsToNewNumbers)".into(),
+        );
+    }
+    let allowed = policy.sms_countries.as_ref()?;
+    let country = c
+        .phone
+        .as_deref()
+        .and_then(|p| phonenumber::parse(None, p).ok())
+        .and_then(|n| n.country().id())
+        .map(|id| AsRef::<str>::as_ref(&id).to_owned());
+    match country {
+        Some(cc) if allowed.iter().any(|a| a.eq_ignore_ascii_case(&cc)) => None,
+        Some(cc) => Some(format!("{cc} numbers are not in SmsCountries")),
+        None => Some("the number's country is unknown and SmsCountries is set".into()),
     }
 }
 
@@ -100,9 +139,16 @@ pub fn choose_channel(
             order.insert(0, p);
         }
     }
+    let mut closed = None;
     let allowed: Vec<ContactChannel> = order
         .into_iter()
         .filter(|&ch| {
+            if ch == ContactChannel::Sms && has_address(customer, ch) {
+                if let Some(why) = sms_closed(intent, customer, policy) {
+                    closed = Some(why);
+                    return false;
+                }
+            }
             has_address(customer, ch)
                 && match (consent_for(customer, ch), intent.purpose) {
                     (Some(false), _) => false,
@@ -118,8 +164,11 @@ pub fn choose_channel(
         Some(&ch) => Ok(ch),
         None => Err(match allowed.first() {
             Some(&channel) => SkipReason::AddressSuppressed { channel },
-            None => SkipReason::NoConsentedChannel {
-                purpose: intent.purpose,
+            None => match closed {
+                Some(why) => SkipReason::SmsClosed { why },
+                None => SkipReason::NoConsentedChannel {
+                    purpose: intent.purpose,
+                },
             },
         }),
     }
@@ -295,6 +344,8 @@ mod tests {
             locale: None,
             sentiment: None,
             delivery_attempts: 0,
+            first_seen: Vec::new(),
+            staff_task: false,
         }
     }
 
@@ -402,6 +453,45 @@ mod tests {
         assert!(
             skip.to_string().starts_with("address suppressed (Email)"),
             "{skip}"
+        );
+    }
+
+    #[test]
+    fn sms_goes_only_to_allowed_countries_and_to_known_numbers_unless_the_business_says_so() {
+        // GIVEN a customer who wrote by SMS from a number first seen in that message
+        let mut c = customer(None, None);
+        c.email = None;
+        c.phone = Some("+447400123456".into());
+        let mut sv = intent(Purpose::Service, vec![Sms]);
+        sv.first_seen = vec![Sms];
+        let none = super::super::suppression::Suppressed::default();
+        let inbound = Some(Channel::Sms);
+        // WHEN the business texts only US numbers, THEN a British number is closed
+        let us_only = ConsentPolicy {
+            sms_countries: Some(vec!["US".into()]),
+            ..ConsentPolicy::default()
+        };
+        let skip = choose_channel(&sv, &c, inbound, &us_only, &none).unwrap_err();
+        assert_eq!(
+            skip.to_string(),
+            "SMS closed: GB numbers are not in SmsCountries"
+        );
+        // WHEN new numbers are off, THEN the reply waits for a number the business knows
+        let known_only = ConsentPolicy {
+            sms_countries: Some(vec!["GB".into()]),
+            sms_to_new_numbers: false,
+            ..ConsentPolicy::default()
+        };
+        let skip = choose_channel(&sv, &c, inbound, &known_only, &none).unwrap_err();
+        assert!(
+            skip.to_string().contains("first seen in this message"),
+            "{skip}"
+        );
+        // AND a number the profile held before is answered
+        sv.first_seen.clear();
+        assert_eq!(
+            choose_channel(&sv, &c, inbound, &known_only, &none),
+            Ok(Sms)
         );
     }
 

@@ -59,12 +59,33 @@ fn base64_lines(s: &str) -> String {
     out
 }
 
+/// Who a message is from, and where the customer's answer goes: a reply to an apology
+/// must reach a person, not the sending identity.
+#[derive(Debug, Clone, Copy)]
+pub struct Sender<'a> {
+    pub from: &'a str,
+    pub reply_to: Option<&'a str>,
+}
+
+impl<'a> Sender<'a> {
+    pub fn new(from: &'a str) -> Sender<'a> {
+        Sender {
+            from,
+            reply_to: None,
+        }
+    }
+}
+
 /// The whole message: headers, and a multipart/alternative body with the text and the
 /// HTML part. The boundary derives from the content, so the same e-mail always gives
 /// the same bytes; base64 never contains `=_`, so the boundary cannot occur inside.
-pub fn raw_email(from: &str, to: &str, email: &RenderedEmail) -> Result<String, MimeError> {
+pub fn raw_email(sender: &Sender, to: &str, email: &RenderedEmail) -> Result<String, MimeError> {
+    let from = sender.from;
     check_address("sender", from)?;
     check_address("recipient", to)?;
+    if let Some(r) = sender.reply_to {
+        check_address("reply-to", r)?;
+    }
     let digest = Sha256::digest(format!("{to}\0{}\0{}", email.text, email.html).as_bytes());
     let boundary = format!(
         "=_feedloop_{}",
@@ -75,13 +96,23 @@ pub fn raw_email(from: &str, to: &str, email: &RenderedEmail) -> Result<String, 
     );
     let mut m = String::new();
     m.push_str(&format!("From: {from}\r\nTo: {to}\r\n"));
+    if let Some(r) = sender.reply_to {
+        m.push_str(&format!("Reply-To: {r}\r\n"));
+    }
     m.push_str(&format!("Subject: {}\r\n", subject_header(&email.subject)));
     m.push_str("MIME-Version: 1.0\r\n");
     if let Some(url) = &email.unsubscribe_url {
         if !url.chars().all(|c| c.is_ascii_graphic()) || url.contains(['<', '>']) {
             return Err(MimeError::BadLink);
         }
-        m.push_str(&format!("List-Unsubscribe: <{url}>\r\n"));
+        // The mailto: alternative is for clients without one-click; it reaches the
+        // people behind Reply-To, who record the opt-out (`feedloop consent`).
+        match sender.reply_to {
+            Some(r) => m.push_str(&format!(
+                "List-Unsubscribe: <{url}>, <mailto:{r}?subject=unsubscribe>\r\n"
+            )),
+            None => m.push_str(&format!("List-Unsubscribe: <{url}>\r\n")),
+        }
         m.push_str("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n");
     }
     m.push_str(&format!(
@@ -122,9 +153,32 @@ mod tests {
     }
 
     #[test]
+    fn replies_go_to_the_reply_to_address_which_also_takes_unsubscribes() {
+        let sender = Sender {
+            from: "no-reply@acme.test",
+            reply_to: Some("care@acme.test"),
+        };
+        let raw = raw_email(
+            &sender,
+            "ada@example.com",
+            &mail("Sorry", Some("https://x.example/u?t=1")),
+        )
+        .unwrap();
+        assert!(raw.contains("\r\nReply-To: care@acme.test\r\n"));
+        assert!(raw.contains(
+            "\r\nList-Unsubscribe: <https://x.example/u?t=1>, <mailto:care@acme.test?subject=unsubscribe>\r\n"
+        ));
+        let bad = Sender {
+            reply_to: Some("care@acme.test\r\nBcc: x@y.z"),
+            ..sender
+        };
+        assert!(raw_email(&bad, "ada@example.com", &mail("x", None)).is_err());
+    }
+
+    #[test]
     fn the_message_carries_one_click_headers_and_both_parts() {
         let raw = raw_email(
-            "care@acme.test",
+            &Sender::new("care@acme.test"),
             "ada@example.com",
             &mail(
                 "Sorry, Ada",
@@ -141,14 +195,24 @@ mod tests {
         assert_eq!(decode_part(&raw, "html"), "<p>Hi Zoë</p>");
         assert!(raw.lines().all(|l| l.len() <= 998));
         // No link, no headers.
-        let raw = raw_email("care@acme.test", "ada@example.com", &mail("x", None)).unwrap();
+        let raw = raw_email(
+            &Sender::new("care@acme.test"),
+            "ada@example.com",
+            &mail("x", None),
+        )
+        .unwrap();
         assert!(!raw.contains("List-Unsubscribe"));
     }
 
     #[test]
     fn non_ascii_subjects_are_encoded_words_and_line_breaks_cannot_inject_headers() {
         let subject = "Désolé — nous réparons ça aujourd'hui, promis, vraiment vraiment";
-        let raw = raw_email("care@acme.test", "a@b.c", &mail(subject, None)).unwrap();
+        let raw = raw_email(
+            &Sender::new("care@acme.test"),
+            "a@b.c",
+            &mail(subject, None),
+        )
+        .unwrap();
         let header = raw.split("\r\nSubject: ").nth(1).unwrap();
         let header = &header[..header.find("\r\nMIME-Version").unwrap()];
         let decoded: String = header
@@ -164,14 +228,27 @@ mod tests {
             .collect();
         assert_eq!(decoded, subject);
         // A subject with a line break is encoded, never a new header.
-        let raw = raw_email("care@acme.test", "a@b.c", &mail("Hi\r\nBcc: x@y.z", None)).unwrap();
+        let raw = raw_email(
+            &Sender::new("care@acme.test"),
+            "a@b.c",
+            &mail("Hi\r\nBcc: x@y.z", None),
+        )
+        .unwrap();
         assert!(!raw.contains("\r\nBcc:"));
         assert_eq!(
-            raw_email("care@acme.test", "a@b.c\r\nBcc: x@y.z", &mail("x", None)),
+            raw_email(
+                &Sender::new("care@acme.test"),
+                "a@b.c\r\nBcc: x@y.z",
+                &mail("x", None)
+            ),
             Err(MimeError::BadAddress("recipient"))
         );
         assert_eq!(
-            raw_email("c@a.t", "a@b.c", &mail("x", Some("https://x/u?t=a b"))),
+            raw_email(
+                &Sender::new("c@a.t"),
+                "a@b.c",
+                &mail("x", Some("https://x/u?t=a b"))
+            ),
             Err(MimeError::BadLink)
         );
     }

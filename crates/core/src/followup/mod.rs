@@ -84,6 +84,10 @@ pub struct Rule {
     pub channels: Vec<ContactChannel>,
     #[serde(default)]
     pub delay_minutes: u32,
+    /// Hand the case to a person as well (an event staff tooling picks up): for
+    /// playbooks whose message says someone will call or take the case back.
+    #[serde(default)]
+    pub staff_task: bool,
     #[serde(default)]
     pub when: Conditions,
 }
@@ -144,10 +148,49 @@ pub struct FollowUpIntent {
     /// (throttling, quota, a sending pause); each put it back on the queue later.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub delivery_attempts: u32,
+    /// Channels whose address arrived with this very feedback (the profile did not
+    /// hold it before): SMS to such a number needs the business's say-so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub first_seen: Vec<ContactChannel>,
+    /// The playbook hands the case to a person as well (`Rule::staff_task`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub staff_task: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// The channels whose address in `info` the customer's profile did not hold before this
+/// feedback, as current or past address.
+pub fn first_seen_channels(
+    before: Option<&Profile>,
+    info: Option<&crate::envelope::CustomerInfo>,
+) -> Vec<ContactChannel> {
+    let Some(info) = info else {
+        return Vec::new();
+    };
+    let known = |address: &str| {
+        before.is_some_and(|p| {
+            let current = p.contact.as_ref().map(|c| &c.value);
+            current.is_some_and(|c| {
+                c.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(address))
+                    || c.phone.as_deref() == Some(address)
+            }) || p
+                .past_addresses
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(address))
+        })
+    };
+    [
+        (ContactChannel::Email, info.email.as_deref()),
+        (ContactChannel::Sms, info.phone.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(ch, a)| a.filter(|a| !known(a)).map(|_| ch))
+    .collect()
 }
 
 impl Playbook {
@@ -227,6 +270,8 @@ impl Playbook {
             locale: f.locale.clone(),
             sentiment: af.compound(),
             delivery_attempts: 0,
+            first_seen: Vec::new(),
+            staff_task: rule.staff_task,
             nps_score: f.details.nps_score(),
             ticket_id: match &f.details {
                 Details::Ticket { ticket_id, .. } => Some(ticket_id.clone()),

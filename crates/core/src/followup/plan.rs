@@ -338,6 +338,8 @@ mod tests {
             locale: None,
             sentiment: Some(-0.7),
             delivery_attempts: 0,
+            first_seen: Vec::new(),
+            staff_task: false,
         }
     }
 
