@@ -246,7 +246,10 @@ async fn ingest_to_followup_queue_to_ses_and_sns_end_to_end() {
         .split_once(", ")
         .expect("an https URL and a mailto: alternative");
     assert_eq!(mailto, "<mailto:care@acme.test?subject=unsubscribe>");
-    assert_eq!(mails[0].header("Reply-To").as_deref(), Some("care@acme.test"));
+    assert_eq!(
+        mails[0].header("Reply-To").as_deref(),
+        Some("care@acme.test")
+    );
     let link = https
         .strip_prefix('<')
         .and_then(|h| h.strip_suffix('>'))

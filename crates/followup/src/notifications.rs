@@ -1,8 +1,9 @@
-//! SES bounce and complaint notifications, delivered by SNS, put addresses on the
-//! suppression list. SNS invokes the function asynchronously: a store error fails the
-//! invocation and Lambda retries it; a notification that cannot be read is logged with
-//! its reason and counted (retrying would not make it readable).
+//! SES bounce and complaint notifications put addresses on the suppression list. They
+//! come through a queue (SNS -> SQS, with a DLQ): a store error hands the record back
+//! for a retry; a notification that cannot be read is logged with its reason and
+//! counted (retrying would not make it readable).
 
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use feedloop_core::followup::bounces::{
     parse_ses_notification, DeliveryEventKind, SOFT_BOUNCES_TO_SUPPRESS,
 };
@@ -44,6 +45,8 @@ pub struct NotificationReport {
     pub suppressed: u32,
     pub ignored: u32,
     pub malformed: u32,
+    /// Queue records handed back for a retry (a store error).
+    pub retried: u32,
 }
 
 impl NotificationReport {
@@ -54,6 +57,7 @@ impl NotificationReport {
             ("Complaints", self.complaints),
             ("AddressesSuppressed", self.suppressed),
             ("NotificationsMalformed", self.malformed),
+            ("NotificationsRetried", self.retried),
         ];
         feedloop_kit::emf_line("followup", &metrics, now)
     }
@@ -66,48 +70,80 @@ pub struct Notifications<S> {
 }
 
 impl<S: SuppressionList> Notifications<S> {
+    /// SNS's direct invoke (kept for stacks deployed before the queue): a store error
+    /// fails the whole invocation and Lambda's async retries take it from there.
     pub async fn handle(&self, event: &SnsEvent) -> Result<NotificationReport, StoreError> {
         let mut report = NotificationReport::default();
-        let now = (self.clock)();
         for record in &event.records {
-            let sns_id = &record.sns.message_id;
-            let e = match parse_ses_notification(&record.sns.message) {
-                Ok(e) => e,
-                Err(reason) => {
-                    warn!(sns_message_id = %sns_id, %reason, "SES notification ignored");
-                    report.malformed += 1;
-                    continue;
-                }
-            };
-            for address in &e.recipients {
-                let key = suppression::email_key(&self.suppression_salt, address);
-                let reason = match e.kind {
-                    DeliveryEventKind::HardBounce => {
-                        report.hard_bounces += 1;
-                        Some("hard bounce".to_owned())
-                    }
-                    DeliveryEventKind::Complaint => {
-                        report.complaints += 1;
-                        Some("complaint".to_owned())
-                    }
-                    DeliveryEventKind::SoftBounce => {
-                        report.soft_bounces += 1;
-                        let seen = self.store.count_soft_bounce(&key, &e.id, now).await?;
-                        (seen >= SOFT_BOUNCES_TO_SUPPRESS).then(|| format!("{seen} soft bounces"))
-                    }
-                    DeliveryEventKind::Other => None,
-                };
-                if let Some(reason) = reason {
-                    self.store.suppress(&[key], &reason, now).await?;
-                    report.suppressed += 1;
-                    // The id is SES's, the key a salted hash: no address in the log.
-                    info!(ses_feedback_id = %e.id, %reason, "address suppressed");
-                }
-            }
-            if e.kind == DeliveryEventKind::Other {
-                report.ignored += 1;
-            }
+            self.one(&record.sns.message_id, &record.sns.message, &mut report)
+                .await?;
         }
         Ok(report)
+    }
+
+    /// From the SES events queue (SNS raw delivery): a record whose store call failed
+    /// is a batch-item failure, retried by SQS and in the end kept in the DLQ; the
+    /// others are done. Nothing is lost to an outage.
+    pub async fn handle_queue(&self, event: &SqsEvent) -> (SqsBatchResponse, NotificationReport) {
+        let mut report = NotificationReport::default();
+        let mut response = SqsBatchResponse::default();
+        for record in &event.records {
+            let id = record.message_id.clone().unwrap_or_default();
+            let body = record.body.as_deref().unwrap_or_default();
+            if let Err(e) = self.one(&id, body, &mut report).await {
+                warn!(sqs_message_id = %id, error = %e, "SES notification not applied; it will come again");
+                report.retried += 1;
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+        (response, report)
+    }
+
+    async fn one(
+        &self,
+        message_id: &str,
+        message: &str,
+        report: &mut NotificationReport,
+    ) -> Result<(), StoreError> {
+        let now = (self.clock)();
+        let e = match parse_ses_notification(message) {
+            Ok(e) => e,
+            Err(reason) => {
+                warn!(message_id = %message_id, %reason, "SES notification ignored");
+                report.malformed += 1;
+                return Ok(());
+            }
+        };
+        for address in &e.recipients {
+            let key = suppression::email_key(&self.suppression_salt, address);
+            let reason = match e.kind {
+                DeliveryEventKind::HardBounce => {
+                    report.hard_bounces += 1;
+                    Some("hard bounce".to_owned())
+                }
+                DeliveryEventKind::Complaint => {
+                    report.complaints += 1;
+                    Some(suppression::COMPLAINED.to_owned())
+                }
+                DeliveryEventKind::SoftBounce => {
+                    report.soft_bounces += 1;
+                    let seen = self.store.count_soft_bounce(&key, &e.id, now).await?;
+                    (seen >= SOFT_BOUNCES_TO_SUPPRESS).then(|| format!("{seen} soft bounces"))
+                }
+                DeliveryEventKind::Other => None,
+            };
+            if let Some(reason) = reason {
+                self.store.suppress(&[key], &reason, now).await?;
+                report.suppressed += 1;
+                // The id is SES's, the key a salted hash: no address in the log.
+                info!(ses_feedback_id = %e.id, %reason, "address suppressed");
+            }
+        }
+        if e.kind == DeliveryEventKind::Other {
+            report.ignored += 1;
+        }
+        Ok(())
     }
 }

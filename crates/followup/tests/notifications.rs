@@ -111,3 +111,97 @@ fn the_function_tells_intents_from_notifications() {
         Incoming::Notifications(_)
     ));
 }
+
+/// A suppression list that is down for the first `outage` calls.
+struct Flaky {
+    inner: Arc<MemoryStore>,
+    outage: std::sync::atomic::AtomicU32,
+}
+
+impl feedloop_followup::ports::SuppressionList for Flaky {
+    async fn suppress(
+        &self,
+        keys: &[String],
+        reason: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(), feedloop_followup::ports::StoreError> {
+        self.down()?;
+        self.inner.suppress(keys, reason, now).await
+    }
+    async fn lift(&self, keys: &[String]) -> Result<u32, feedloop_followup::ports::StoreError> {
+        self.down()?;
+        self.inner.lift(keys).await
+    }
+    async fn count_soft_bounce(
+        &self,
+        key: &str,
+        event_id: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<u32, feedloop_followup::ports::StoreError> {
+        self.down()?;
+        self.inner.count_soft_bounce(key, event_id, now).await
+    }
+}
+
+impl Flaky {
+    fn down(&self) -> Result<(), feedloop_followup::ports::StoreError> {
+        use std::sync::atomic::Ordering;
+        let left = self.outage.load(Ordering::SeqCst);
+        if left == 0 {
+            return Ok(());
+        }
+        self.outage.store(left - 1, Ordering::SeqCst);
+        Err(feedloop_followup::ports::StoreError::Throttled(
+            "ProvisionedThroughputExceededException: injected".into(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_store_outage_during_a_bounce_hands_the_event_back_and_loses_nothing() {
+    // GIVEN the SES events queue's batch (a hard bounce, a complaint) and a store that
+    // is down for the first two calls
+    let store = Arc::new(MemoryStore::default());
+    let n = Notifications {
+        store: Flaky {
+            inner: store.clone(),
+            outage: 2.into(),
+        },
+        suppression_salt: SALT.into(),
+        clock: Arc::new(|| Utc.with_ymd_and_hms(2026, 11, 24, 12, 5, 0).unwrap()),
+    };
+    let event = match Incoming::from_value(sample("ses-events-queue")).unwrap() {
+        Incoming::QueuedNotifications(e) => e,
+        other => panic!("read as {other:?}"),
+    };
+
+    // WHEN the function takes it
+    let (response, report) = n.handle_queue(&event).await;
+
+    // THEN both records come back for a retry and nothing is half-done
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed.len(), 2, "{report:?}");
+    assert_eq!(report.retried, 2);
+    assert!(store.snapshot().suppressed.is_empty());
+
+    // WHEN SQS delivers them again, the store back
+    let (response, report) = n.handle_queue(&event).await;
+
+    // THEN both addresses are suppressed, for their reasons, and nothing is handed back
+    assert!(response.batch_item_failures.is_empty(), "{report:?}");
+    assert_eq!(
+        (report.hard_bounces, report.complaints, report.suppressed),
+        (1, 1, 2)
+    );
+    assert!(suppressed(&store, "gone@example.com"));
+    let reasons: Vec<String> = store.snapshot().suppressed.into_values().collect();
+    assert!(reasons.contains(&"hard bounce".to_owned()), "{reasons:?}");
+    assert!(
+        reasons.contains(&suppression::COMPLAINED.to_owned()),
+        "{reasons:?}"
+    );
+}

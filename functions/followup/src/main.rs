@@ -1,6 +1,6 @@
 //! Lambda entry point: follow-up intents (SQS) -> guards, atomic claim, SES v2 / SNS
 //! (or dry run) -> follow-up history; partial batch failures. SES bounce and complaint
-//! notifications (SNS) -> suppression list.
+//! notifications (SNS -> SQS) -> suppression list.
 
 use std::sync::Arc;
 
@@ -25,6 +25,11 @@ async fn main() -> Result<(), Error> {
                 let (response, report) = dispatcher.handle_within(e, Some(deadline)).await?;
                 println!("{}", report.emf(chrono::Utc::now()));
                 Ok::<_, Error>(serde_json::to_value(response)?)
+            }
+            Incoming::QueuedNotifications(e) => {
+                let (response, report) = notifications.handle_queue(&e).await;
+                println!("{}", report.emf(chrono::Utc::now()));
+                Ok(serde_json::to_value(response)?)
             }
             // A store error fails the invocation: SNS's asynchronous invoke retries it.
             Incoming::Notifications(e) => {
