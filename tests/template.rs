@@ -246,6 +246,8 @@ fn followup_function_is_configured_completely_and_least_privileged() {
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
             "dynamodb:DeleteItem",
+            "dynamodb:ConditionCheckItem",
+            "events:PutEvents",
             "sqs:SendMessage",
             "secretsmanager:GetSecretValue",
             "ses:SendEmail",
@@ -255,7 +257,7 @@ fn followup_function_is_configured_completely_and_least_privileged() {
     );
     let ses = format!(
         "{:?}",
-        f["Properties"]["Policies"][0]["Statement"][3]["Resource"]
+        f["Properties"]["Policies"][0]["Statement"][4]["Resource"]
     );
     assert!(
         ses.contains(":identity/") && ses.contains(":configuration-set/${SesConfigurationSet}"),
@@ -270,11 +272,34 @@ fn followup_function_is_configured_completely_and_least_privileged() {
     assert!(feedloop_followup::DispatchReport::default()
         .emf(chrono::Utc::now())
         .contains("\"FollowUpsFailed\""));
-    // Bounces and complaints come back to this function through SNS.
+    // Bounces and complaints come back through SNS into a queue with a DLQ and an
+    // alarm (an outage hands them back, never drops them), then to this function.
     let r = &t["Resources"];
+    let ses_events = &f["Properties"]["Events"]["SesNotifications"]["Properties"];
     assert_eq!(
-        ref_to(&f["Properties"]["Events"]["SesNotifications"]["Properties"]["Topic"]),
-        Some("SesEventsTopic")
+        format!("{:?}", ses_events["Queue"]).contains("SesEventsQueue"),
+        true,
+        "{:?}",
+        ses_events["Queue"]
+    );
+    assert_eq!(
+        ses_events["FunctionResponseTypes"][0],
+        "ReportBatchItemFailures"
+    );
+    let sub = res(&t, "SesEventsSubscription");
+    assert_eq!(
+        (
+            ref_to(&sub["TopicArn"]),
+            sub["Protocol"].as_str(),
+            sub["RawMessageDelivery"].as_bool()
+        ),
+        (Some("SesEventsTopic"), Some("sqs"), Some(true))
+    );
+    assert!(format!("{:?}", res(&t, "SesEventsQueue")["RedrivePolicy"])
+        .contains("SesEventsDeadLetterQueue"));
+    assert!(
+        format!("{:?}", res(&t, "SesEventsDeadLetterAlarm")["Dimensions"])
+            .contains("SesEventsDeadLetterQueue")
     );
     let dest = &r["SesBounceDestination"]["Properties"];
     assert_eq!(
