@@ -276,9 +276,8 @@ fn followup_function_is_configured_completely_and_least_privileged() {
     // alarm (an outage hands them back, never drops them), then to this function.
     let r = &t["Resources"];
     let ses_events = &f["Properties"]["Events"]["SesNotifications"]["Properties"];
-    assert_eq!(
+    assert!(
         format!("{:?}", ses_events["Queue"]).contains("SesEventsQueue"),
-        true,
         "{:?}",
         ses_events["Queue"]
     );
