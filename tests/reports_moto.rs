@@ -173,6 +173,22 @@ async fn segment_sizes_are_kept_at_write_time_through_moves_redeliveries_and_era
         "customers moved into several segments: {got:?}"
     );
 
+    // AND one batched read returns the same profiles as one read each, unknown ids
+    // left out
+    let mut ids: Vec<feedloop_core::envelope::CustomerId> = (0..20)
+        .map(|i| feedloop_core::envelope::CustomerId::parse(&format!("cust-{i}")).unwrap())
+        .collect();
+    ids.push(feedloop_core::envelope::CustomerId::parse("nobody").unwrap());
+    let mut batched = store.profiles(&ids).await.unwrap();
+    batched.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+    let mut one_by_one = Vec::new();
+    for id in &ids {
+        one_by_one.extend(store.profile(id).await.unwrap());
+    }
+    one_by_one.sort_by(|a, b| a.customer_id.cmp(&b.customer_id));
+    assert_eq!(batched.len(), 20);
+    assert_eq!(batched, one_by_one);
+
     // WHEN a customer is erased, THEN their segment shrinks by one
     let victim = memory
         .segment_page("detractor", 1, None)

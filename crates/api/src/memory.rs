@@ -16,6 +16,15 @@ impl QueryStore for MemoryStore {
         Ok(self.with(|s| s.profiles.get(customer).map(|p| p.value.clone())))
     }
 
+    async fn profiles(&self, customers: &[CustomerId]) -> Result<Vec<Profile>, StoreError> {
+        Ok(self.with(|s| {
+            customers
+                .iter()
+                .filter_map(|c| s.profiles.get(c.as_str()).map(|p| p.value.clone()))
+                .collect()
+        }))
+    }
+
     async fn feedback_page(
         &self,
         customer_id: &CustomerId,

@@ -45,6 +45,12 @@ pub trait QueryStore: Send + Sync {
         &self,
         customer: &CustomerId,
     ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
+    /// Several profiles in one read (the dashboard's at-risk lists); a missing one is
+    /// left out.
+    fn profiles(
+        &self,
+        customers: &[CustomerId],
+    ) -> impl Future<Output = Result<Vec<Profile>, StoreError>> + Send;
     /// Newest first, starting after `after`.
     fn feedback_page(
         &self,
@@ -114,6 +120,12 @@ impl<T: QueryStore> QueryStore for std::sync::Arc<T> {
         c: &CustomerId,
     ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send {
         (**self).profile(c)
+    }
+    fn profiles(
+        &self,
+        c: &[CustomerId],
+    ) -> impl Future<Output = Result<Vec<Profile>, StoreError>> + Send {
+        (**self).profiles(c)
     }
     fn feedback_page(
         &self,

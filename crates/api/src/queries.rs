@@ -187,9 +187,11 @@ impl<S: QueryStore> Queries<S> {
                 .then_with(|| a.1.customer_id.cmp(&b.1.customer_id))
         });
         top.truncate(n);
+        let ids: Vec<CustomerId> = top.iter().map(|(_, m)| m.customer_id.clone()).collect();
+        let mut found = self.profiles_by_id(&ids).await?;
         let mut most_at_risk = Vec::with_capacity(top.len());
         for (segment, m) in top {
-            if let Some(p) = self.store.profile(&m.customer_id).await? {
+            if let Some(p) = found.remove(&m.customer_id) {
                 most_at_risk.push(RiskView {
                     customer_id: m.customer_id.to_string(),
                     segment,
@@ -356,6 +358,20 @@ impl<S: QueryStore> Queries<S> {
         Ok(true)
     }
 
+    /// One batched read, keyed for the caller's own order.
+    async fn profiles_by_id(
+        &self,
+        ids: &[CustomerId],
+    ) -> Result<BTreeMap<CustomerId, Profile>, QueryError> {
+        Ok(self
+            .store
+            .profiles(ids)
+            .await?
+            .into_iter()
+            .map(|p| (p.customer_id.clone(), p))
+            .collect())
+    }
+
     fn channel_keys(&self, id: &CustomerId, p: &Profile) -> suppression::ChannelKeys {
         suppression::ChannelKeys::of(
             &self.keys.suppression_salt,
@@ -370,13 +386,15 @@ impl<S: QueryStore> Queries<S> {
         let drivers = self.drivers(r).await?;
         let counts = self.store.segment_counts().await?;
         let mut at_risk = Vec::new();
-        for m in self
+        let members = self
             .store
             .segment_page(Segment::AtRisk.as_str(), 10, None)
             .await?
-            .items
-        {
-            if let Some(p) = self.store.profile(&m.customer_id).await? {
+            .items;
+        let ids: Vec<CustomerId> = members.iter().map(|m| m.customer_id.clone()).collect();
+        let mut found = self.profiles_by_id(&ids).await?;
+        for m in members {
+            if let Some(p) = found.remove(&m.customer_id) {
                 let risk = p.churn_risk();
                 at_risk.push(AtRisk {
                     customer_id: m.customer_id.to_string(),

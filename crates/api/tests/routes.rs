@@ -284,6 +284,14 @@ async fn reports_come_from_the_day_aggregates() {
 /// Fails every read: the client gets a generic error, never the store's text.
 struct Broken;
 impl QueryStore for Broken {
+    async fn profiles(
+        &self,
+        _: &[CustomerId],
+    ) -> Result<Vec<feedloop_core::profile::Profile>, StoreError> {
+        Err(StoreError::Permanent(
+            "ValidationException: secret internal detail".into(),
+        ))
+    }
     async fn profile(
         &self,
         _: &CustomerId,

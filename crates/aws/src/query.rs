@@ -103,6 +103,26 @@ impl QueryStore for DynamoStore {
         .await
     }
 
+    async fn profiles(&self, customers: &[CustomerId]) -> Result<Vec<Profile>, StoreError> {
+        let mut out = Vec::with_capacity(customers.len());
+        // BatchGetItem takes at most 100 keys.
+        for chunk in customers.chunks(100) {
+            let keys = chunk
+                .iter()
+                .map(|c| {
+                    HashMap::from([
+                        (schema::PK.to_owned(), s(keys::customer(c.as_str()))),
+                        (schema::SK.to_owned(), s(keys::PROFILE)),
+                    ])
+                })
+                .collect();
+            for item in self.batch_get(keys, None).await? {
+                out.push(decode(&item, "profile")?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn feedback_page(
         &self,
         customer_id: &CustomerId,

@@ -5,9 +5,26 @@ use std::collections::HashMap;
 
 use feedloop_api::ports::QueryStore;
 use feedloop_api::Api;
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
+/// The IAM principal API Gateway authenticated (SigV4); "unauthenticated" on the
+/// public unsubscribe route and anywhere the context has none.
+pub fn caller(req: &Request) -> String {
+    let iam = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(c)) => c.authorizer.as_ref().and_then(|a| a.iam.clone()),
+        _ => None,
+    };
+    iam.and_then(|i| i.user_arn.or(i.caller_id))
+        .unwrap_or_else(|| "unauthenticated".to_owned())
+}
+
 pub async fn respond<S: QueryStore>(api: &Api<S>, req: Request) -> Result<Response<Body>, Error> {
+    // Who changed or erased a customer's data, for the audit trail: the staff
+    // principal, never the customer's details.
+    if matches!(req.method().as_str(), "DELETE" | "PUT") {
+        tracing::info!(caller = %caller(&req), method = %req.method(), path = %req.uri().path(), "staff change requested");
+    }
     let query: HashMap<String, String> = req
         .query_string_parameters()
         .iter()

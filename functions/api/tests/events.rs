@@ -116,6 +116,12 @@ async fn sample_events_run_through_the_adapter() {
         "consent:unsubscribe-link"
     );
 
+    let erase = lambda_http::request::from_str(&event("api-delete-customer.json")).unwrap();
+    assert_eq!(
+        feedloop_api_fn::caller(&erase),
+        "arn:aws:iam::123456789012:user/analyst",
+        "an erasure is logged with who asked for it"
+    );
     let (status, v) = call(&api, &event("api-delete-customer.json")).await;
     assert_eq!((status, v["deleted"]["feedback"].as_u64()), (200, Some(3)));
     let (status, _) = call(&api, &event("api-get-customer.json")).await;
