@@ -362,16 +362,12 @@ fn api_function_has_every_route_iam_auth_and_no_scan() {
             "GET /reports/followups",
             "GET /reports/nps",
             "GET /segments/{segment}",
-            "GET /unsubscribe",
-            "POST /unsubscribe",
             "PUT /customers/{id}/consent",
         ]
     );
-    // Only the opt-out link is public; every other route keeps the IAM default.
+    // Every staff route keeps the IAM default.
     for (name, e) in f["Properties"]["Events"].as_mapping().unwrap() {
-        let public = e["Properties"]["Auth"]["Authorizer"].as_str() == Some("NONE");
-        let unsubscribe = e["Properties"]["Path"].as_str() == Some("/unsubscribe");
-        assert_eq!(public, unsubscribe, "{name:?}");
+        assert!(e["Properties"]["Auth"].is_null(), "{name:?}");
     }
     let policy = format!("{:?}", f["Properties"]["Policies"]);
     assert!(
@@ -383,6 +379,52 @@ fn api_function_has_every_route_iam_auth_and_no_scan() {
     for action in ["dynamodb:DeleteItem", "dynamodb:UpdateItem"] {
         assert!(policy.contains(action), "{action} in {policy}");
     }
+}
+
+#[test]
+fn the_public_unsubscribe_route_has_its_own_function_grants_and_throttle() {
+    let t = template();
+    let f = &t["Resources"]["UnsubscribeFunction"];
+    assert_eq!(f["Metadata"]["BuildProperties"]["Binary"], "unsubscribe");
+    let mut routes: Vec<String> = f["Properties"]["Events"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .map(|e| {
+            assert_eq!(e["Properties"]["Auth"]["Authorizer"], "NONE");
+            format!(
+                "{} {}",
+                e["Properties"]["Method"].as_str().unwrap(),
+                e["Properties"]["Path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    routes.sort();
+    assert_eq!(routes, ["GET /unsubscribe", "POST /unsubscribe"]);
+    // Read and replace a profile, put a suppression entry: nothing else, nowhere else.
+    let table = &f["Properties"]["Policies"][0]["Statement"][0];
+    assert_eq!(
+        strings_of(&table["Action"]),
+        ["dynamodb:GetItem", "dynamodb:PutItem"]
+    );
+    assert_eq!(
+        strings_of(&table["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]),
+        ["CUST#*", "SUPP#*"]
+    );
+    // Its own throttle, apart from the staff routes' default.
+    let api = res(&t, "HttpApi");
+    for route in ["GET /unsubscribe", "POST /unsubscribe"] {
+        let s = &api["RouteSettings"][route];
+        assert!(num(&s["ThrottlingRateLimit"]) > 0, "{route}");
+    }
+}
+
+fn strings_of(v: &Value) -> Vec<&str> {
+    v.as_sequence()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect()
 }
 
 #[test]

@@ -164,6 +164,20 @@ impl<S: QueryStore> Api<S> {
         }
     }
 
+    /// The public unsubscribe function's routes only (GET and POST `/unsubscribe`):
+    /// everything else is not found there, whatever the IAM routes would answer.
+    pub async fn handle_public(
+        &self,
+        method: &str,
+        path: &str,
+        query: &HashMap<String, String>,
+    ) -> ApiResponse {
+        if path.trim_matches('/') != "unsubscribe" {
+            return ApiResponse::error(404, "not_found", format!("no route for {path}"));
+        }
+        self.handle(method, path, query).await
+    }
+
     async fn route(
         &self,
         method: &str,

@@ -8,6 +8,27 @@ use feedloop_api::Api;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
+/// The query service over the stack's table, from the function's environment; both
+/// functions (the IAM routes and the public unsubscribe) start from it.
+pub async fn api_from_env() -> Result<Api<feedloop_aws::DynamoStore>, Error> {
+    let config = feedloop_api::config::ApiConfig::from_env()?;
+    let sdk =
+        feedloop_aws::setup::sdk_config(std::env::var("AWS_ENDPOINT_URL").ok().as_deref(), None)
+            .await;
+    let keys = feedloop_aws::secrets::stack_keys(&sdk, &config.secret_arn).await?;
+    let store = feedloop_aws::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &config.table_name,
+        365,
+    )
+    .with_aggregate_shards(config.aggregate_shards);
+    Ok(Api {
+        store,
+        keys,
+        clock: std::sync::Arc::new(chrono::Utc::now),
+    })
+}
+
 /// The IAM principal API Gateway authenticated (SigV4); "unauthenticated" on the
 /// public unsubscribe route and anywhere the context has none.
 pub fn caller(req: &Request) -> String {
@@ -25,14 +46,33 @@ pub async fn respond<S: QueryStore>(api: &Api<S>, req: Request) -> Result<Respon
     if matches!(req.method().as_str(), "DELETE" | "PUT") {
         tracing::info!(caller = %caller(&req), method = %req.method(), path = %req.uri().path(), "staff change requested");
     }
-    let query: HashMap<String, String> = req
-        .query_string_parameters()
-        .iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+    let query = query(&req);
     let r = api
         .handle(req.method().as_str(), req.uri().path(), &query)
         .await;
+    into_response(r)
+}
+
+/// The unsubscribe function: the public route only, on its own throttle and grants.
+pub async fn respond_public<S: QueryStore>(
+    api: &Api<S>,
+    req: Request,
+) -> Result<Response<Body>, Error> {
+    let query = query(&req);
+    let r = api
+        .handle_public(req.method().as_str(), req.uri().path(), &query)
+        .await;
+    into_response(r)
+}
+
+fn query(req: &Request) -> HashMap<String, String> {
+    req.query_string_parameters()
+        .iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn into_response(r: feedloop_api::handler::ApiResponse) -> Result<Response<Body>, Error> {
     Response::builder()
         .status(r.status)
         .header("content-type", r.content_type)

@@ -127,3 +127,25 @@ async fn sample_events_run_through_the_adapter() {
     let (status, _) = call(&api, &event("api-get-customer.json")).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn the_unsubscribe_function_answers_its_route_and_nothing_else() {
+    let api = Api {
+        store: Arc::new(MemoryStore::default()),
+        keys: feedloop_core::keys::StackKeys::derive("events-test-secret-0123456789abcdef")
+            .unwrap(),
+        clock: Arc::new(|| Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()),
+    };
+    for name in ["api-get-customer.json", "api-delete-customer.json"] {
+        let req = lambda_http::request::from_str(&event(name)).unwrap();
+        let resp = feedloop_api_fn::respond_public(&api, req).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 404, "{name}");
+    }
+    let req = lambda_http::request::from_str(&event("api-unsubscribe-post.json")).unwrap();
+    let resp = feedloop_api_fn::respond_public(&api, req).await.unwrap();
+    assert_ne!(resp.status().as_u16(), 404);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+}
