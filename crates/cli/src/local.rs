@@ -103,6 +103,7 @@ fn function_env(
         ("SMS_COUNTRIES", "GB,US".into()),
         ("SMS_TO_NEW_NUMBERS", "true".into()),
         ("STAFF_EVENT_BUS", "default".into()),
+        ("POSTAL_ADDRESS", "".into()),
         ("COMPANY_NAME", crate::demo::COMPANY.into()),
         ("GLOBAL_CAP_DAYS", "7".into()),
         ("PLAYBOOK_CAP_DAYS", "30".into()),

@@ -31,7 +31,7 @@ pub struct FollowUpConfig {
 }
 
 impl FollowUpConfig {
-    pub const VARS: [&'static str; 18] = [
+    pub const VARS: [&'static str; 19] = [
         "TABLE_NAME",
         "FOLLOWUP_QUEUE_URL",
         "DELIVERY_MODE",
@@ -50,6 +50,7 @@ impl FollowUpConfig {
         "SMS_COUNTRIES",
         "SMS_TO_NEW_NUMBERS",
         "STAFF_EVENT_BUS",
+        "POSTAL_ADDRESS",
     ];
 
     pub fn from_env() -> Result<FollowUpConfig, ConfigError> {
@@ -78,6 +79,7 @@ impl FollowUpConfig {
         let configuration_set = blank_ok("SES_CONFIGURATION_SET");
         let unsubscribe_url = blank_ok("UNSUBSCRIBE_URL");
         let reply_to = blank_ok("REPLY_TO");
+        let postal_address = blank_ok("POSTAL_ADDRESS");
         // Blank: no SMS at all until the business names the countries it texts.
         let sms_countries: Option<Vec<String>> =
             blank_ok("SMS_COUNTRIES").map_or(Some(Vec::new()), |v| {
@@ -159,6 +161,12 @@ impl FollowUpConfig {
                     "REPLY_TO must be a monitored mailbox in live mode: customers answer apologies",
                 );
             }
+            if postal_address.is_none() {
+                env.rule(
+                    "POSTAL_ADDRESS",
+                    "POSTAL_ADDRESS must be the business's postal address in live mode: marketing e-mail carries it",
+                );
+            }
             if unsubscribe_url.is_none() {
                 env.rule(
                     "UNSUBSCRIBE_URL",
@@ -200,6 +208,7 @@ impl FollowUpConfig {
                     default_timezone: default_timezone?,
                     // Keyed once the secret is read (`policy_with`).
                     unsubscribe: None,
+                    postal_address,
                 },
             })
         })
@@ -269,6 +278,7 @@ mod tests {
         ("SMS_COUNTRIES", "us, GB"),
         ("SMS_TO_NEW_NUMBERS", "false"),
         ("STAFF_EVENT_BUS", "default"),
+        ("POSTAL_ADDRESS", ""),
     ];
 
     #[test]
@@ -293,7 +303,8 @@ mod tests {
         assert!(err.contains("SES_CONFIGURATION_SET must name"), "{err}");
         assert!(err.contains("UNSUBSCRIBE_URL must name"), "{err}");
         assert!(
-            err.contains("REPLY_TO must be a monitored mailbox"),
+            err.contains("REPLY_TO must be a monitored mailbox")
+                && err.contains("POSTAL_ADDRESS must be"),
             "{err}"
         );
     }

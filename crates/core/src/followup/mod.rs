@@ -332,6 +332,43 @@ mod tests {
     use chrono::TimeZone;
     use serde_json::{json, Value};
 
+    #[test]
+    fn an_address_is_first_seen_when_the_profile_never_held_it() {
+        use crate::envelope::CustomerInfo;
+        let mut before = Profile::new(CustomerId::parse("c1").unwrap(), 30.0);
+        before.contact = Some(crate::profile::Latest {
+            at: now(),
+            feedback_id: "f0".into(),
+            value: CustomerInfo {
+                email: Some("Ada@Example.com".into()),
+                phone: Some("+447400123456".into()),
+                ..Default::default()
+            },
+        });
+        before.past_addresses = vec!["+447400999999".into()];
+        let info = |email: &str, phone: &str| CustomerInfo {
+            email: Some(email.into()),
+            phone: Some(phone.into()),
+            ..Default::default()
+        };
+        // the same addresses, and a number the customer had before: nothing new
+        let known = info("ada@example.com", "+447400123456");
+        assert!(first_seen_channels(Some(&before), Some(&known)).is_empty());
+        let back = info("ada@example.com", "+447400999999");
+        assert!(first_seen_channels(Some(&before), Some(&back)).is_empty());
+        // a number never seen: SMS is first seen; a new customer: both
+        let new_number = info("ada@example.com", "+447400555555");
+        assert_eq!(
+            first_seen_channels(Some(&before), Some(&new_number)),
+            [ContactChannel::Sms]
+        );
+        assert_eq!(
+            first_seen_channels(None, Some(&known)),
+            [ContactChannel::Email, ContactChannel::Sms]
+        );
+        assert!(first_seen_channels(Some(&before), None).is_empty());
+    }
+
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
     }

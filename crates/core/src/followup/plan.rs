@@ -30,6 +30,10 @@ pub struct DispatchPolicy {
     /// real (the embedded demo, dry runs); live mode requires it.
     #[serde(skip)]
     pub unsubscribe: Option<super::unsubscribe::UnsubscribeLinks>,
+    /// The business's postal address, at the foot of every marketing e-mail; live
+    /// mode requires it.
+    #[serde(default)]
+    pub postal_address: Option<String>,
 }
 
 fn default_timezone() -> String {
@@ -124,6 +128,7 @@ impl Default for DispatchPolicy {
             max_age_hours: super::DEFAULT_MAX_AGE_HOURS,
             default_timezone: default_timezone(),
             unsubscribe: None,
+            postal_address: None,
         }
     }
 }
@@ -257,19 +262,20 @@ pub fn plan(
         intent.playbook.as_str(),
     );
     let rendered = match channel {
-        ContactChannel::Email => {
-            templates
-                .render_email(t, locale, c, p, &vars)
-                .map(|email| Message::Email {
-                    to: customer.email.clone().unwrap_or_default(),
-                    email: match &policy.unsubscribe {
-                        Some(links) => {
-                            email.with_unsubscribe(&links.link(c, ContactChannel::Email, now))
-                        }
-                        None => email,
-                    },
-                })
-        }
+        ContactChannel::Email => templates.render_email(t, locale, c, p, &vars).map(|email| {
+            let email = match &policy.unsubscribe {
+                Some(links) => email.with_unsubscribe(&links.link(c, ContactChannel::Email, now)),
+                None => email,
+            };
+            let email = match (&policy.postal_address, intent.purpose) {
+                (Some(a), super::Purpose::Marketing) => email.with_postal_address(a),
+                _ => email,
+            };
+            Message::Email {
+                to: customer.email.clone().unwrap_or_default(),
+                email,
+            }
+        }),
         ContactChannel::Sms => templates
             .render_sms(
                 t,
@@ -566,6 +572,37 @@ mod tests {
             quiet_hours_zones(Some(&with_phone("+999123")), &pol).0,
             ["America/Los_Angeles"]
         );
+    }
+
+    #[test]
+    fn marketing_mail_carries_the_postal_address_and_service_replies_do_not_need_it() {
+        let t = Templates::default_catalog();
+        let pol = DispatchPolicy {
+            postal_address: Some("Acme Bikes, 1 High Street, Leeds LS1 1AA".into()),
+            ..DispatchPolicy::default()
+        };
+        let mut c = customer("Europe/London");
+        c.consent.email = Some(true);
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        let text_of = |purpose| match plan(
+            &intent(purpose),
+            Some(&c),
+            &Suppressed::default(),
+            &t,
+            &pol,
+            now,
+        ) {
+            Plan::Send(Message::Email { email, .. }, _) => (email.text, email.html),
+            other => panic!("{other:?}"),
+        };
+        let (text, html) = text_of(Purpose::Marketing);
+        assert!(
+            text.contains("Acme Bikes, 1 High Street, Leeds LS1 1AA"),
+            "{text}"
+        );
+        assert!(html.contains("1 High Street"), "{html}");
+        let (text, _) = text_of(Purpose::Service);
+        assert!(!text.contains("High Street"), "{text}");
     }
 
     #[test]

@@ -105,6 +105,21 @@ pub fn html_escape(s: &str) -> String {
 }
 
 impl RenderedEmail {
+    /// The sender's postal address at the foot of both parts (CAN-SPAM asks it of
+    /// commercial mail).
+    pub fn with_postal_address(mut self, address: &str) -> RenderedEmail {
+        self.text.push_str(&format!("\n{address}\n"));
+        let footer = format!(
+            "<p style=\"font-size:12px;color:#666\">{}</p>",
+            html_escape(address)
+        );
+        match self.html.rfind("</body>") {
+            Some(i) => self.html.insert_str(i, &footer),
+            None => self.html.push_str(&footer),
+        }
+        self
+    }
+
     /// Add the opt-out footer (here, not in the templates, so no template can forget
     /// it) and remember the link for the headers. The HTML footer goes before
     /// `</body>` when the part has one.
