@@ -385,7 +385,11 @@ fn api_function_has_every_route_iam_auth_and_no_scan() {
 fn the_public_unsubscribe_route_has_its_own_function_grants_and_throttle() {
     let t = template();
     let f = &t["Resources"]["UnsubscribeFunction"];
-    assert_eq!(f["Metadata"]["BuildProperties"]["Binary"], "unsubscribe");
+    assert_eq!(f["Metadata"]["BuildProperties"]["Binary"], "api");
+    assert_eq!(
+        f["Properties"]["Environment"]["Variables"]["ROUTES"],
+        "public"
+    );
     let mut routes: Vec<String> = f["Properties"]["Events"]
         .as_mapping()
         .unwrap()

@@ -10,10 +10,19 @@ pub struct ApiConfig {
     /// The Secrets Manager secret the cursor key, the suppression salt and the
     /// unsubscribe key derive from (read once at cold start).
     pub secret_arn: String,
+    /// Which routes this function serves: the IAM staff routes, or only the public
+    /// unsubscribe route (its own function, grants and throttle; the same binary).
+    pub routes: Routes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routes {
+    Staff,
+    Public,
 }
 
 impl ApiConfig {
-    pub const VARS: [&'static str; 3] = ["TABLE_NAME", "AGGREGATE_SHARDS", "SECRET_ARN"];
+    pub const VARS: [&'static str; 4] = ["TABLE_NAME", "AGGREGATE_SHARDS", "SECRET_ARN", "ROUTES"];
 
     pub fn from_env() -> Result<ApiConfig, ConfigError> {
         Self::from_lookup(|k| std::env::var(k).ok())
@@ -28,11 +37,17 @@ impl ApiConfig {
             "1..=100",
         );
         let secret_arn = env.required("SECRET_ARN");
+        let routes = env.parsed("ROUTES", |v| match v {
+            "staff" => Ok(Routes::Staff),
+            "public" => Ok(Routes::Public),
+            _ => Err(format!("{v:?} must be staff or public")),
+        });
         env.finish(|| {
             Some(ApiConfig {
                 table_name: table_name?,
                 aggregate_shards: aggregate_shards?,
                 secret_arn: secret_arn?,
+                routes: routes?,
             })
         })
     }
@@ -51,16 +66,18 @@ mod tests {
             "TABLE_NAME is not set",
             "AGGREGATE_SHARDS=\"0\" is not 1..=100",
             "SECRET_ARN is not set",
+            "ROUTES is not set",
         ] {
             assert!(text.contains(want), "{want} in {text}");
         }
         let ok = ApiConfig::from_lookup(|k| {
             Some(match k {
                 "AGGREGATE_SHARDS" => "8".into(),
+                "ROUTES" => "public".into(),
                 _ => "0123456789abcdef-x".into(),
             })
         })
         .unwrap();
-        assert_eq!(ok.aggregate_shards, 8);
+        assert_eq!((ok.aggregate_shards, ok.routes), (8, Routes::Public));
     }
 }

@@ -3,14 +3,16 @@
 
 use std::collections::HashMap;
 
+pub use feedloop_api::config::Routes;
 use feedloop_api::ports::QueryStore;
 use feedloop_api::Api;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
-/// The query service over the stack's table, from the function's environment; both
-/// functions (the IAM routes and the public unsubscribe) start from it.
-pub async fn api_from_env() -> Result<Api<feedloop_aws::DynamoStore>, Error> {
+/// The query service over the stack's table, from the function's environment, and which
+/// routes this function serves (`ROUTES`: the staff API, or the public unsubscribe
+/// function, which runs the same binary).
+pub async fn api_from_env() -> Result<(Api<feedloop_aws::DynamoStore>, Routes), Error> {
     let config = feedloop_api::config::ApiConfig::from_env()?;
     let sdk =
         feedloop_aws::setup::sdk_config(std::env::var("AWS_ENDPOINT_URL").ok().as_deref(), None)
@@ -22,11 +24,12 @@ pub async fn api_from_env() -> Result<Api<feedloop_aws::DynamoStore>, Error> {
         365,
     )
     .with_aggregate_shards(config.aggregate_shards);
-    Ok(Api {
+    let api = Api {
         store,
         keys,
         clock: std::sync::Arc::new(chrono::Utc::now),
-    })
+    };
+    Ok((api, config.routes))
 }
 
 /// The IAM principal API Gateway authenticated (SigV4); "unauthenticated" on the
@@ -51,6 +54,18 @@ pub async fn respond<S: QueryStore>(api: &Api<S>, req: Request) -> Result<Respon
         .handle(req.method().as_str(), req.uri().path(), &query)
         .await;
     into_response(r)
+}
+
+/// Either function's answer, by its `ROUTES`.
+pub async fn respond_for<S: QueryStore>(
+    routes: Routes,
+    api: &Api<S>,
+    req: Request,
+) -> Result<Response<Body>, Error> {
+    match routes {
+        Routes::Staff => respond(api, req).await,
+        Routes::Public => respond_public(api, req).await,
+    }
 }
 
 /// The unsubscribe function: the public route only, on its own throttle and grants.
