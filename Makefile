@@ -23,7 +23,7 @@ export FEEDLOOP_MODEL_DIR ?= $(CURDIR)/$(MODEL_DIR)
 export FEEDLOOP_MULTILINGUAL_MODEL_DIR ?= $(CURDIR)/$(ML_DIR)
 SAM_ENV := AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1}
 
-.PHONY: help demo test chromium check bench bench-ingest bench-api eval parity-corpus parity-embeddings model train train-check build sam-check deploy local-up local-run local-down venv clean
+.PHONY: help demo test chromium check sam-local-check bench bench-ingest bench-api eval parity-corpus parity-embeddings model train train-check build sam-check deploy local-up local-run local-down venv clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -56,6 +56,12 @@ sam-check: $(PY) $(MODELS) ## sam validate, sam validate --lint, sam build (x86_
 	$(SAM_ENV) sam validate
 	$(SAM_ENV) sam validate --lint
 	$(SAM_ENV) sam build --parameter-overrides Architecture=x86_64 --build-dir .aws-sam/check-x86_64
+
+# Needs Docker: infra/sam-local.sh starts dockerd if no daemon answers (installing
+# docker.io if missing) and stops it after; it builds a stand-in base image only when
+# the real one cannot be pulled.
+sam-local-check: sam-check $(AWS_CLI) ## sam local invoke, start-api and start-lambda on the sam-check build, against moto
+	infra/sam-local.sh check
 
 check: ## formatting and lints, warnings are errors
 	$(CARGO) fmt --all -- --check
@@ -124,8 +130,10 @@ deploy: $(PY) $(MODELS) ## build (arm64) and deploy to your AWS account, guided
 	$(SAM_ENV) sam build
 	sam deploy --guided
 
-local-up: $(PY) ## start moto on 127.0.0.1:4566 and create the table and queues
-	infra/local.sh up
+# DOCKER_BRIDGE=1: moto also listens on Docker's bridge address, where `sam local`'s
+# containers reach the host (events/env.json: host.docker.internal).
+local-up: $(PY) ## start moto on 127.0.0.1:4566 and create the table and queues (DOCKER_BRIDGE=1 for sam local)
+	DOCKER_BRIDGE=$(DOCKER_BRIDGE) infra/local.sh up
 
 local-run: $(PY) ## run the ingest function (cargo lambda watch) on the demo feedback via the local queue
 	infra/local.sh run

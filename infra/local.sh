@@ -26,14 +26,24 @@ wait_port() { # port, seconds, what
 
 feedloop() { cargo run --quiet --release --locked -p feedloop-cli -- "$@"; }
 
+# Docker's default bridge address (docker0): `sam local`'s containers run on that bridge.
+docker_bridge() {
+  ip -4 -o addr show docker0 2>/dev/null | awk '{ split($4, a, "/"); print a[1]; exit }'
+}
+
 up() {
+  if [ "${DOCKER_BRIDGE:-}" = 1 ]; then
+    FEEDLOOP_MOTO_ALSO_HOST=$(docker_bridge)
+    [ -n "$FEEDLOOP_MOTO_ALSO_HOST" ] || { echo "DOCKER_BRIDGE=1: no docker0 address (is dockerd running?)" >&2; exit 1; }
+    export FEEDLOOP_MOTO_ALSO_HOST
+  fi
   if alive "$STATE/moto.pid"; then
     echo "moto already running (pid $(cat "$STATE/moto.pid")) on $ENDPOINT"
   else
     "$VENV/bin/python" infra/moto_serial.py -H 127.0.0.1 -p "$PORT" > "$STATE/moto.log" 2>&1 &
     echo $! > "$STATE/moto.pid"
     wait_port "$PORT" 30 moto
-    echo "moto started (pid $(cat "$STATE/moto.pid")) on $ENDPOINT"
+    echo "moto started (pid $(cat "$STATE/moto.pid")) on $ENDPOINT${FEEDLOOP_MOTO_ALSO_HOST:+ and http://$FEEDLOOP_MOTO_ALSO_HOST:$PORT}"
   fi
   feedloop local up --endpoint-url "$ENDPOINT" --env-file "$STATE/ingest.env"
 }

@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """moto_server with requests serialised: same CLI (`-H HOST -p PORT`), one request at a time.
 
+`FEEDLOOP_MOTO_ALSO_HOST=ADDR` adds a second listener on ADDR (same port, same state):
+Docker's bridge address, so `sam local`'s containers, which run on that bridge, reach
+the moto that host-side tools use on 127.0.0.1.
+
 Two changes to stock moto_server, both about faithfulness rather than features:
 
 * moto's in-memory backends take no locks and moto_server handles requests on threads,
@@ -14,6 +18,7 @@ Two changes to stock moto_server, both about faithfulness rather than features:
   all-or-nothing outcome, in constant time.
 """
 import copy as _copy
+import os
 import threading
 import types
 
@@ -34,7 +39,14 @@ def _serialised(app):
 
 
 def run_simple(host, port, app, **kwargs):
-    return _run_simple(host, port, _serialised(app), **kwargs)
+    app = _serialised(app)
+    also = os.environ.get("FEEDLOOP_MOTO_ALSO_HOST", "").strip()
+    if also:
+        from werkzeug.serving import make_server
+
+        extra = make_server(also, port, app, threaded=True)
+        threading.Thread(target=extra.serve_forever, daemon=True).start()
+    return _run_simple(host, port, app, **kwargs)
 
 
 server.run_simple = run_simple

@@ -58,8 +58,8 @@ step "the in-memory crash-point chaos run"
 grep -E '^(crash chaos:|dispatch chaos:|test result)' target/crash-chaos.log || tail -n 40 target/crash-chaos.log
 step "the slim build make demo uses"
 $CARGO check --locked -p feedloop-cli --no-default-features || failed+=("slim build")
-step "SAM checks"
-make --no-print-directory sam-check || failed+=("sam-check")
+step "SAM checks, then sam local (invoke, start-api, start-lambda) on that build"
+make --no-print-directory sam-local-check || failed+=("sam-local-check")
 
 step "waiting for the moto chaos run"
 wait "$chaos_pid" || failed+=("chaos run")

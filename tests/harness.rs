@@ -37,6 +37,12 @@ pub fn moto_script() -> PathBuf {
 
 impl Moto {
     pub fn start() -> Moto {
+        Moto::start_also_on(None)
+    }
+
+    /// As [`Moto::start`], also listening on `also` (same port, same state): Docker's
+    /// bridge address, for `sam local`'s containers.
+    pub fn start_also_on(also: Option<&str>) -> Moto {
         let bin = python();
         assert!(
             bin.exists(),
@@ -47,7 +53,11 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new(&bin)
+        let mut cmd = Command::new(&bin);
+        if let Some(also) = also {
+            cmd.env("FEEDLOOP_MOTO_ALSO_HOST", also);
+        }
+        let child = cmd
             .arg(moto_script())
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -83,7 +93,11 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(prefix: &str) -> Stack {
-        let moto = Moto::start();
+        Stack::on(Moto::start(), prefix).await
+    }
+
+    /// A fresh set of resources on a moto of the caller's.
+    pub async fn on(moto: Moto, prefix: &str) -> Stack {
         let sdk = moto.sdk().await;
         let names = Names::with_prefix(prefix);
         let urls = setup::create_resources(&sdk, &names)

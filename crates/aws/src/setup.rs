@@ -20,6 +20,23 @@ pub fn init_lambda_logging() {
         .init();
 }
 
+/// Where a function sends its AWS calls: `FEEDLOOP_ENDPOINT_URL`, else `AWS_ENDPOINT_URL`,
+/// else AWS. The template declares `FEEDLOOP_ENDPOINT_URL` empty because `sam local`
+/// passes a function only the variables its template declares: `events/env.json` sets
+/// it to moto. An empty value means unset (AWS).
+pub fn endpoint_from_env() -> Option<String> {
+    ["FEEDLOOP_ENDPOINT_URL", "AWS_ENDPOINT_URL"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find(|v| !v.trim().is_empty())
+}
+
+/// A Lambda function's SDK config: region and credentials from its environment, the
+/// endpoint from [`endpoint_from_env`].
+pub async fn lambda_sdk_config() -> SdkConfig {
+    sdk_config(endpoint_from_env().as_deref(), None).await
+}
+
 /// SDK config: the default chain (region too, unless given), or, with an endpoint (moto), static dummy credentials
 /// unless real ones are in the environment.
 pub async fn sdk_config(endpoint: Option<&str>, region: Option<&str>) -> SdkConfig {

@@ -20,6 +20,9 @@ const SECTIONS: [&str; 3] = [
     "## Deploy, send, query (AWS)",
     "## Run it locally",
 ];
+/// Subsections whose commands need more than moto (Docker, `sam local` servers):
+/// `tests/sam_local.rs` runs those.
+const RUN_ELSEWHERE: [&str; 1] = ["### With SAM CLI"];
 /// The address the README's local commands use; the test's moto listens elsewhere.
 const README_ENDPOINT: &str = "http://127.0.0.1:4566";
 
@@ -120,6 +123,13 @@ fn documented(readme: &str) -> Vec<Documented> {
             .map_or(lines.len(), |i| start + 1 + i);
         let mut i = start + 1;
         while i < end {
+            if RUN_ELSEWHERE.contains(&lines[i]) {
+                i += lines[i + 1..end]
+                    .iter()
+                    .position(|l| l.starts_with("### "))
+                    .map_or(end - i, |j| j + 1);
+                continue;
+            }
             let Some(lang) = lines[i].strip_prefix("```") else {
                 i += 1;
                 continue;

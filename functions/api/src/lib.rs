@@ -14,9 +14,7 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 /// function, which runs the same binary).
 pub async fn api_from_env() -> Result<(Api<feedloop_aws::DynamoStore>, Routes), Error> {
     let config = feedloop_api::config::ApiConfig::from_env()?;
-    let sdk =
-        feedloop_aws::setup::sdk_config(std::env::var("AWS_ENDPOINT_URL").ok().as_deref(), None)
-            .await;
+    let sdk = feedloop_aws::setup::lambda_sdk_config().await;
     let keys = feedloop_aws::secrets::stack_keys(&sdk, &config.secret_arn).await?;
     let store = feedloop_aws::DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),

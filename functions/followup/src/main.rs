@@ -14,7 +14,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     setup::init_lambda_logging();
     let config = FollowUpConfig::from_env()?;
-    let sdk = setup::sdk_config(std::env::var("AWS_ENDPOINT_URL").ok().as_deref(), None).await;
+    let sdk = setup::lambda_sdk_config().await;
     let (dispatcher, notifications) =
         services::followup(&sdk, &config, Arc::new(chrono::Utc::now)).await?;
     let (dispatcher, notifications) = (&dispatcher, &notifications);

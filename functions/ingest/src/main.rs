@@ -18,9 +18,7 @@ async fn main() -> Result<(), Error> {
         multilingual: config.multilingual_model_dir.as_deref().map(Path::new),
     };
     let analyzer = feedloop_neural::analyzer(config.mode, config.load_taxonomy()?, dirs)?;
-    // Region and credentials come from the Lambda environment; AWS_ENDPOINT_URL points
-    // the same binary at a local endpoint.
-    let sdk = setup::sdk_config(std::env::var("AWS_ENDPOINT_URL").ok().as_deref(), None).await;
+    let sdk = setup::lambda_sdk_config().await;
     let ingest = services::ingest(&sdk, &config, analyzer, Arc::new(chrono::Utc::now))?;
     let ingest = &ingest;
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
