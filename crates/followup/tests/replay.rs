@@ -55,8 +55,12 @@ async fn messages_arrive_in_time_order_and_follow_ups_go_out_when_due() {
     let report = replay.finish().await.unwrap();
 
     // Outcomes in input order; the earlier copy of f1 was applied, the later ignored.
-    assert!(matches!(&out[0], Processed::Applied { feedback_id, .. } if feedback_id == "f2"));
-    assert!(matches!(&out[1], Processed::Applied { feedback_id, .. } if feedback_id == "f1"));
+    assert!(
+        matches!(&out[0], Processed::Applied { feedback_id, .. } if feedback_id.as_str() == "f2")
+    );
+    assert!(
+        matches!(&out[1], Processed::Applied { feedback_id, .. } if feedback_id.as_str() == "f1")
+    );
     assert_eq!(out[2], Processed::Duplicate);
     assert!(matches!(&out[3], Processed::Rejected { .. }));
 

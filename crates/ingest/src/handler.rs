@@ -7,7 +7,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
 use feedloop_core::analysis::{AnalyzedFeedback, Analyzer};
-use feedloop_core::envelope::{customer_hint, parse_envelope, CustomerId, Feedback};
+use feedloop_core::envelope::{customer_hint, parse_envelope, CustomerId, Feedback, FeedbackId};
 use feedloop_core::followup::outcomes::{attribute, ATTRIBUTION_WINDOW_DAYS};
 use feedloop_core::followup::{stale_age_hours, FollowUpIntent, Playbook};
 use feedloop_core::records::effects;
@@ -64,8 +64,8 @@ impl Settings {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Processed {
     Applied {
-        feedback_id: String,
-        customer_id: String,
+        feedback_id: FeedbackId,
+        customer_id: CustomerId,
         label: Option<Label>,
         nps_category: Option<feedloop_core::nps::NpsCategory>,
         conflicts: u32,
@@ -369,8 +369,8 @@ impl<S: ProfileStore + RejectStore, F: FollowUpSink> Ingest<S, F> {
                     );
                     self.after_commit(intent, &analyzed, now).await?;
                     return Ok(Processed::Applied {
-                        feedback_id: analyzed.feedback.feedback_id.to_string(),
-                        customer_id: customer.to_string(),
+                        feedback_id: analyzed.feedback.feedback_id.clone(),
+                        customer_id: customer.clone(),
                         label,
                         nps_category: analyzed.nps_category,
                         conflicts,

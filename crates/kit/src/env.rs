@@ -1,6 +1,7 @@
 //! One reader for the functions' environment. Every problem is collected (a broken
-//! deploy is told everything wrong at once, at cold start), each is a typed value, and
-//! a value read as a secret is never shown, by `Debug` or in an error.
+//! deploy is told everything wrong at once, at cold start), each is a typed value.
+//! Secrets are not read from the environment: the stack secret comes from Secrets
+//! Manager (`feedloop_aws::secrets`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,10 +11,10 @@ use std::str::FromStr;
 pub enum Problem {
     /// The variable is absent (or blank, where a value is required).
     Missing { var: String },
-    /// Present but outside what is accepted; `value` is `None` for a secret.
+    /// Present but outside what is accepted.
     Invalid {
         var: String,
-        value: Option<String>,
+        value: String,
         want: String,
     },
     /// A rule about one or several variables, said in full.
@@ -34,16 +35,7 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::Missing { var } => write!(f, "{var} is not set"),
-            Problem::Invalid {
-                var,
-                value: Some(v),
-                want,
-            } => write!(f, "{var}={v:?} is not {want}"),
-            Problem::Invalid {
-                var,
-                value: None,
-                want,
-            } => write!(f, "{var} (secret, not shown) is not {want}"),
+            Problem::Invalid { var, value, want } => write!(f, "{var}={value:?} is not {want}"),
             Problem::Rule { message, .. } => f.write_str(message),
         }
     }
@@ -51,7 +43,7 @@ impl fmt::Display for Problem {
 
 impl fmt::Debug for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // The Display form never holds a secret's value; Debug says the same.
+        // What a cold-start log shows: the sentence, not the enum.
         write!(f, "{self}")
     }
 }
@@ -76,22 +68,6 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// A value that must not be printed: `Debug` shows only its length.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secret({} chars, redacted)", self.0.chars().count())
-    }
-}
-
 /// Reads variables through `get` (the process environment, or a map in tests) and
 /// collects what is wrong; [`Env::finish`] turns that into one [`ConfigError`].
 type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
@@ -107,10 +83,6 @@ impl<'a> Env<'a> {
             get: Box::new(get),
             problems: Vec::new(),
         }
-    }
-
-    pub fn process() -> Env<'static> {
-        Env::new(|k| std::env::var(k).ok())
     }
 
     /// Present, possibly blank: a template parameter left empty is a choice, a
@@ -154,7 +126,7 @@ impl<'a> Env<'a> {
             _ => {
                 self.problems.push(Problem::Invalid {
                     var: var.to_owned(),
-                    value: Some(raw),
+                    value: raw,
                     want: want.to_owned(),
                 });
                 None
@@ -178,20 +150,6 @@ impl<'a> Env<'a> {
         }
     }
 
-    /// Required; at least `min_len` characters; never shown.
-    pub fn secret(&mut self, var: &str, min_len: usize) -> Option<Secret> {
-        let raw = self.required(var)?;
-        if raw.chars().count() < min_len {
-            self.problems.push(Problem::Invalid {
-                var: var.to_owned(),
-                value: None,
-                want: format!("at least {min_len} characters"),
-            });
-            return None;
-        }
-        Some(Secret(raw))
-    }
-
     pub fn missing(&mut self, var: &str) {
         self.problems.push(Problem::Missing {
             var: var.to_owned(),
@@ -204,11 +162,6 @@ impl<'a> Env<'a> {
             var: var.to_owned(),
             message: message.into(),
         });
-    }
-
-    /// Whether `var` already has a problem (so a later rule does not repeat it).
-    pub fn has_problem(&self, var: &str) -> bool {
-        self.problems.iter().any(|p| p.var() == var)
     }
 
     /// `Ok(value)` when nothing was wrong; `value` is built only then.
@@ -225,8 +178,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_problem_is_collected_and_a_secret_is_never_shown() {
-        let vars = [("N", "0"), ("BLANK", "  "), ("KEY", "hunter2")];
+    fn every_problem_is_collected() {
+        let vars = [("N", "0"), ("BLANK", "  ")];
         let mut env = Env::new(|k| {
             vars.iter()
                 .find(|(n, _)| *n == k)
@@ -239,17 +192,11 @@ mod tests {
         assert_eq!(env.required("BLANK"), None);
         assert_eq!(env.optional("BLANK"), None);
         assert_eq!(env.present("ABSENT"), None);
-        assert_eq!(env.secret("KEY", 32), None);
         let e = env.finish(|| Some(())).unwrap_err();
         let text = format!("{e} {e:?}");
         assert!(text.contains(r#"N="0" is not 1..=100"#), "{text}");
         assert!(text.contains("BLANK is not set") && text.contains("ABSENT is not set"));
-        assert!(text.contains("KEY (secret, not shown) is not at least 32 characters"));
-        assert!(!text.contains("hunter2"), "{text}");
-        assert_eq!(e.0.len(), 4);
-
-        let s = Secret("x".repeat(40));
-        assert_eq!(format!("{s:?}"), "Secret(40 chars, redacted)");
+        assert_eq!(e.0.len(), 3);
         assert!(Env::new(|_| Some("5".into())).finish(|| Some(1)).is_ok());
     }
 }

@@ -70,9 +70,3 @@ pub fn check_model_dir(dir: &Path) -> Result<(), ModelDirError> {
     }
     Ok(())
 }
-
-/// True when the default or configured folder holds a model (used to pick the default
-/// mode: hybrid when the model is present).
-pub fn model_available(explicit: Option<&Path>) -> bool {
-    resolve_model_dir(explicit).is_ok()
-}

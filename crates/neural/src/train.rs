@@ -216,11 +216,6 @@ pub fn fit_linear(
     Ok(fold(w, b, &s, &[name.to_owned()]))
 }
 
-/// Row-wise softmax probabilities of a fitted head, for choosing thresholds.
-pub fn predict_softmax(head: &LinearHead, rows: &[Vec<f32>]) -> Vec<Vec<f64>> {
-    rows.iter().map(|r| head.softmax(r)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
