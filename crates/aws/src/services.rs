@@ -1,8 +1,10 @@
-//! The two functions' services, built from their typed configuration over the AWS
+//! The functions' services, built from their typed configuration over the AWS
 //! adapters. The Lambdas' `main` and the CLI's `local drain` both call these, so what
 //! runs locally is what is deployed, settings included.
 
 use aws_config::SdkConfig;
+use feedloop_api::config::ApiConfig;
+use feedloop_api::Api;
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::followup::templates::Templates;
 use feedloop_followup::config::FollowUpConfig;
@@ -18,6 +20,7 @@ use crate::{DynamoStore, SqsQueue};
 
 pub type IngestService = Ingest<DynamoStore, AwsFollowUps>;
 pub type FollowUpService = Dispatcher<DynamoStore, AwsDelivery, SqsQueue>;
+pub type ApiService = Api<DynamoStore>;
 
 /// The ingest service `config` describes; the analyzer is built by the caller, which
 /// knows where the encoder lives.
@@ -84,4 +87,17 @@ pub async fn followup(
         claim_lease: std::time::Duration::from_secs(crate::schema::FOLLOWUP_TIMEOUT_SECS as u64),
     };
     Ok((dispatcher, notifications))
+}
+
+/// The query service `config` describes, keyed with the stack secret (cursor signing,
+/// suppression salt, unsubscribe tokens).
+pub async fn api(
+    sdk: &SdkConfig,
+    config: &ApiConfig,
+    clock: Clock,
+) -> Result<ApiService, SecretError> {
+    let keys = crate::secrets::stack_keys(sdk, &config.secret_arn).await?;
+    let store = DynamoStore::for_queries(aws_sdk_dynamodb::Client::new(sdk), &config.table_name)
+        .with_aggregate_shards(config.aggregate_shards);
+    Ok(Api { store, keys, clock })
 }

@@ -101,6 +101,10 @@ const BATCH_GET_KEYS: usize = 100;
 /// BatchGetItem calls in flight at once for one report.
 const BATCH_GET_PARALLEL: usize = 8;
 
+/// Never used to stamp an item (see [`DynamoStore::for_queries`]); the template's
+/// default, should a query-side write ever start carrying a TTL.
+const QUERY_SIDE_RETENTION_DAYS: u32 = 365;
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>, retention_days: u32) -> DynamoStore {
         DynamoStore {
@@ -110,6 +114,13 @@ impl DynamoStore {
             aggregate_shards: 8,
             registered_shards: Arc::default(),
         }
+    }
+
+    /// The store as the query side (API, CLI queries) uses it: it reads, and the items it
+    /// writes (consent facts, suppression entries, erasure) carry no TTL, so it needs no
+    /// retention setting.
+    pub fn for_queries(client: Client, table: impl Into<String>) -> DynamoStore {
+        DynamoStore::new(client, table, QUERY_SIDE_RETENTION_DAYS)
     }
 
     /// How many shards per day the aggregate readers sum (the ingest setting).

@@ -208,7 +208,7 @@ pub async fn run(
 }
 
 pub async fn print_profiles(sdk: &SdkConfig, table: &str) -> Result<()> {
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), table, 365);
+    let store = DynamoStore::for_queries(aws_sdk_dynamodb::Client::new(sdk), table);
     println!(
         "\n{:<10} {:<18} {:<10} {:>5} {:>6} {:>9} {:>5}  reasons",
         "customer", "name", "segment", "fb", "risk", "sentiment", "NPS"

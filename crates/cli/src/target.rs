@@ -79,7 +79,7 @@ impl Resolved {
     }
     pub fn store(&self) -> Result<DynamoStore> {
         Ok(
-            DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.sdk), self.table()?, 365)
+            DynamoStore::for_queries(aws_sdk_dynamodb::Client::new(&self.sdk), self.table()?)
                 .with_aggregate_shards(self.aggregate_shards),
         )
     }

@@ -15,18 +15,8 @@ use lambda_http::{Body, Error, Request, RequestExt, Response};
 pub async fn api_from_env() -> Result<(Api<feedloop_aws::DynamoStore>, Routes), Error> {
     let config = feedloop_api::config::ApiConfig::from_env()?;
     let sdk = feedloop_aws::setup::lambda_sdk_config().await;
-    let keys = feedloop_aws::secrets::stack_keys(&sdk, &config.secret_arn).await?;
-    let store = feedloop_aws::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        &config.table_name,
-        365,
-    )
-    .with_aggregate_shards(config.aggregate_shards);
-    let api = Api {
-        store,
-        keys,
-        clock: std::sync::Arc::new(chrono::Utc::now),
-    };
+    let api =
+        feedloop_aws::services::api(&sdk, &config, std::sync::Arc::new(chrono::Utc::now)).await?;
     Ok((api, config.routes))
 }
 
