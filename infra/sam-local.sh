@@ -31,7 +31,7 @@ started_dockerd=""
 stop_dockerd() {
   [ -n "$started_dockerd" ] || return 0
   as_root kill "$started_dockerd" 2>/dev/null || true
-  for _ in $(seq 1 100); do as_root kill -0 "$started_dockerd" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 1 200); do as_root kill -0 "$started_dockerd" 2>/dev/null || break; sleep 0.1; done
   rm -f "$STATE/dockerd.pid"
   echo "dockerd stopped (pid $started_dockerd)"
 }
@@ -40,7 +40,13 @@ docker_up() {
   apt_install dockerd docker.io
   if docker info >/dev/null 2>&1; then return 0; fi
   echo "no Docker daemon answers: starting dockerd (log: $STATE/dockerd.log)"
-  as_root dockerd >"$STATE/dockerd.log" 2>&1 &
+  # Started directly (not through a shell function, whose subshell would take $! and
+  # leave dockerd running when killed); sudo passes SIGTERM on to it.
+  if [ "$(id -u)" = 0 ]; then
+    dockerd >"$STATE/dockerd.log" 2>&1 &
+  else
+    sudo dockerd >"$STATE/dockerd.log" 2>&1 &
+  fi
   started_dockerd=$!
   echo "$started_dockerd" >"$STATE/dockerd.pid"
   for _ in $(seq 1 300); do
