@@ -218,8 +218,28 @@ fn invoke(function: &str, event: &str, env_file: &Path, gateway: &str) -> Value 
     answer
 }
 
-fn store(stack: &Stack) -> DynamoStore {
-    DynamoStore::new(stack.ddb(), &stack.names.table, 365)
+/// What each test starts from: a stack the containers reach, the env file for it in a
+/// folder of the test's own, and the store to check outcomes on.
+struct Fixture {
+    stack: Stack,
+    gateway: String,
+    tmp: PathBuf,
+    env_file: PathBuf,
+    store: DynamoStore,
+}
+
+async fn fixture(name: &str) -> Fixture {
+    let (stack, gateway) = stack().await;
+    let tmp = tempdir(name);
+    let env_file = env_vars(&stack, &tmp);
+    let store = DynamoStore::for_queries(stack.ddb(), &stack.names.table);
+    Fixture {
+        stack,
+        gateway,
+        tmp,
+        env_file,
+        store,
+    }
 }
 
 fn cust_042() -> CustomerId {
@@ -229,10 +249,13 @@ fn cust_042() -> CustomerId {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Docker, the Lambda base image and a sam build: make sam-local-check"]
 async fn sam_local_invoke_runs_each_function_against_moto() {
-    let (stack, gateway) = stack().await;
-    let tmp = tempdir("invoke");
-    let env_file = env_vars(&stack, &tmp);
-    let store = store(&stack);
+    let Fixture {
+        stack: _stack,
+        gateway,
+        env_file,
+        store,
+        ..
+    } = fixture("invoke").await;
 
     let answer = invoke("IngestFunction", "review.json", &env_file, &gateway);
     assert_eq!(answer, serde_json::json!({"batchItemFailures": []}));
@@ -388,10 +411,13 @@ fn bash(command: &str, dir: &Path) -> Output {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Docker, the Lambda base image and a sam build: make sam-local-check"]
 async fn sam_local_start_lambda_and_start_api_answer_the_readme_examples() {
-    let (stack, gateway) = stack().await;
-    let tmp = tempdir("servers");
-    let env_file = env_vars(&stack, &tmp);
-    let store = store(&stack);
+    let Fixture {
+        stack: _stack,
+        gateway,
+        tmp,
+        env_file,
+        store,
+    } = fixture("servers").await;
     // The README's commands name files under events/ from the repository root.
     std::fs::create_dir_all(tmp.join("events")).unwrap();
     for f in ["review.json", "survey.json"] {
