@@ -2,7 +2,7 @@
 //! profiles (numbers equal to 1e-9 relative, the fold's float sums may be added in
 //! another order), the same segment for every customer.
 
-use feedloop_ingest::memory::MemoryState;
+use feedloop_memory::MemoryState;
 
 pub fn assert_same_effects(got: &MemoryState, want: &MemoryState) {
     assert_eq!(got.feedback, want.feedback, "feedback records differ");

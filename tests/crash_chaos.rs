@@ -31,15 +31,15 @@ use feedloop_core::profile::Profile;
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
 use feedloop_followup::handler::{INTERRUPTED, UNCONFIRMED};
-use feedloop_followup::ports::{
+use feedloop_followup::{DeliveryMode, Dispatcher};
+use feedloop_ingest::poller::{succeeded, to_event};
+use feedloop_ingest::{Ingest, Settings};
+use feedloop_kit::ports::followup::{
     AttemptRecord, Claim, ClaimRequest, Deliver, DeliveryError, FollowUpStore, Recorded, Requeue,
     Settle, SuppressionList,
 };
-use feedloop_followup::{DeliveryMode, Dispatcher};
-use feedloop_ingest::memory::MemoryStore;
-use feedloop_ingest::poller::{succeeded, to_event};
-use feedloop_ingest::ports::*;
-use feedloop_ingest::{Ingest, Settings};
+use feedloop_kit::ports::ingest::*;
+use feedloop_memory::MemoryStore;
 use feedloop_tests::compare::assert_same_effects;
 use feedloop_tests::faults::{Faulty, Shared};
 use feedloop_tests::{env_or, envelopes, test_now, Rng};
@@ -391,7 +391,7 @@ impl<T: Deliver> Deliver for Crashy<T> {
     // Not a fault point: the run's figures stay those of the message path.
     async fn hand_to_staff(
         &self,
-        t: &feedloop_followup::ports::StaffTask,
+        t: &feedloop_kit::ports::followup::StaffTask,
     ) -> Result<(), DeliveryError> {
         self.inner.hand_to_staff(t).await
     }
@@ -647,14 +647,14 @@ async fn crashes_and_faults_at_100k_lose_and_double_count_nothing() {
     // messages were applied in, which redeliveries change; the rest of each record
     // must be the fault-free one, and every decided intent must have reached the
     // follow-up queue (and nothing else).
-    let decided = |s: &feedloop_ingest::memory::MemoryState| -> BTreeSet<String> {
+    let decided = |s: &feedloop_memory::MemoryState| -> BTreeSet<String> {
         s.feedback
             .values()
             .filter_map(|f| f.followup.as_ref())
             .map(|i| serde_json::to_string(i).unwrap())
             .collect()
     };
-    let queued = |s: &feedloop_ingest::memory::MemoryState| -> BTreeSet<String> {
+    let queued = |s: &feedloop_memory::MemoryState| -> BTreeSet<String> {
         s.followup_queue
             .iter()
             .map(|i| serde_json::to_string(i).unwrap())
@@ -666,7 +666,7 @@ async fn crashes_and_faults_at_100k_lose_and_double_count_nothing() {
         decided(&got),
         "seed {seed}: an intent lost or invented"
     );
-    let without_followups = |s: &feedloop_ingest::memory::MemoryState| {
+    let without_followups = |s: &feedloop_memory::MemoryState| {
         let mut s = s.clone();
         for f in s.feedback.values_mut() {
             f.followup = None;
@@ -729,7 +729,7 @@ impl Provider {
 impl Deliver for Provider {
     async fn hand_to_staff(
         &self,
-        _: &feedloop_followup::ports::StaffTask,
+        _: &feedloop_kit::ports::followup::StaffTask,
     ) -> Result<(), DeliveryError> {
         Ok(())
     }

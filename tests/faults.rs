@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use feedloop_core::envelope::CustomerId;
 use feedloop_core::profile::Profile;
-use feedloop_ingest::ports::*;
+use feedloop_kit::ports::ingest::*;
 
 use crate::Rng;
 
@@ -251,7 +251,7 @@ impl<T: MessageQueue> MessageQueue for Shared<T> {
 }
 
 // The dispatcher's ports: the same dice.
-use feedloop_followup::ports::{
+use feedloop_kit::ports::followup::{
     AttemptRecord, Claim, ClaimRequest, FollowUpStore, Recorded, Requeue, Settle, SuppressionList,
 };
 

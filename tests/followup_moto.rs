@@ -17,13 +17,13 @@ use feedloop_core::followup::{suppression, ContactChannel, FollowUpIntent, Playb
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
 use feedloop_followup::handler::Handled;
-use feedloop_followup::ports::{
-    Claim, ClaimRequest, Deliver, DeliveryError, FollowUpStore, Status, SuppressionList,
-};
 use feedloop_followup::{DeliveryMode, Dispatcher};
 use feedloop_ingest::poller::{poll_once, succeeded, to_event};
-use feedloop_ingest::ports::MessageQueue;
 use feedloop_ingest::{Ingest, Settings};
+use feedloop_kit::ports::followup::{
+    Claim, ClaimRequest, Deliver, DeliveryError, FollowUpStore, Status, SuppressionList,
+};
+use feedloop_kit::ports::ingest::MessageQueue;
 use feedloop_tests::harness::{SentMail, Stack};
 use feedloop_tests::test_now;
 use serde_json::{json, Value};
@@ -142,7 +142,7 @@ fn survey(id: &str, customer: &str, score: u8, at: &str, channel: &str, who: Val
 }
 
 fn statuses(
-    h: &[feedloop_followup::ports::AttemptRecord],
+    h: &[feedloop_kit::ports::followup::AttemptRecord],
 ) -> Vec<(String, Status, Option<String>)> {
     h.iter()
         .map(|a| (a.playbook.clone(), a.status, a.reason.clone()))
@@ -681,7 +681,7 @@ async fn ses_bounces_and_complaints_suppress_addresses_in_dynamodb() {
     let data = stack.moto_data().await;
     assert!(SentMail::all(&data).is_empty());
     // Staff see which channel was closed, and why.
-    let history = feedloop_api::ports::QueryStore::followups(
+    let history = feedloop_kit::ports::query::QueryStore::followups(
         &s,
         &feedloop_core::envelope::CustomerId::parse("c-gone").unwrap(),
     )
@@ -738,7 +738,7 @@ async fn the_unsubscribe_link_in_a_sent_mail_opts_the_customer_out_end_to_end() 
     assert_eq!(done.status, 200, "{}", done.body);
 
     // THEN the profile in DynamoDB says e-mail is off, from the link
-    use feedloop_api::ports::QueryStore;
+    use feedloop_kit::ports::query::QueryStore;
     let p = store(&stack)
         .profile(&feedloop_core::envelope::CustomerId::parse("c-unsub").unwrap())
         .await
@@ -780,7 +780,7 @@ async fn the_unsubscribe_link_in_a_sent_mail_opts_the_customer_out_end_to_end() 
 
 #[tokio::test]
 async fn a_claim_left_behind_is_settled_once_and_only_after_its_lease() {
-    use feedloop_followup::ports::{AttemptRecord, Settle};
+    use feedloop_kit::ports::followup::{AttemptRecord, Settle};
     let stack = Stack::start("settle").await;
     let store = store(&stack);
     let claimed_at = test_now();
@@ -855,7 +855,7 @@ impl Deliver for EraseWhileSending {
     }
     async fn hand_to_staff(
         &self,
-        t: &feedloop_followup::ports::StaffTask,
+        t: &feedloop_kit::ports::followup::StaffTask,
     ) -> Result<(), DeliveryError> {
         self.inner.hand_to_staff(t).await
     }

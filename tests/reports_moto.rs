@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 fn ingest<S>(store: &S, shards: u16) -> Ingest<S>
 where
-    S: Clone + feedloop_ingest::ports::ProfileStore + feedloop_ingest::ports::RejectStore,
+    S: Clone + feedloop_kit::ports::ingest::ProfileStore + feedloop_kit::ports::ingest::RejectStore,
 {
     Ingest::new(
         store.clone(),
@@ -135,8 +135,8 @@ async fn changing_the_shard_count_loses_nothing_and_a_year_of_100_shards_is_batc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segment_sizes_are_kept_at_write_time_through_moves_redeliveries_and_erasure() {
-    use feedloop_api::ports::QueryStore;
-    use feedloop_ingest::memory::MemoryStore;
+    use feedloop_kit::ports::query::QueryStore;
+    use feedloop_memory::MemoryStore;
     let stack = Stack::start("segcount").await;
     let store = DynamoStore::new(stack.ddb(), &stack.names.table, 365);
     let memory = Arc::new(MemoryStore::default());

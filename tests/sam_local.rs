@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use feedloop_api::ports::QueryStore;
 use feedloop_aws::store::DynamoStore;
 use feedloop_core::envelope::CustomerId;
+use feedloop_kit::ports::query::QueryStore;
 use feedloop_tests::harness::{Moto, Stack};
 use serde_json::Value;
 

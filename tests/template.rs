@@ -559,8 +559,5 @@ fn the_dedupe_record_outlives_a_message_parked_in_the_dlq() {
         min_days > dlq_days,
         "RetentionDays min {min_days} vs DLQ {dlq_days} days"
     );
-    assert_eq!(
-        min_days,
-        i64::from(feedloop_ingest::config::MIN_RETENTION_DAYS)
-    );
+    assert_eq!(min_days, i64::from(feedloop_kit::ports::MIN_RETENTION_DAYS));
 }

@@ -17,15 +17,15 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{TimeZone, Utc};
-use feedloop_api::ports::QueryStore;
 use feedloop_api::Api;
 use feedloop_aws::DynamoStore;
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
-use feedloop_ingest::memory::MemoryStore;
-use feedloop_ingest::ports::{ProfileStore, RejectStore};
 use feedloop_ingest::{Ingest, Settings};
+use feedloop_kit::ports::ingest::{ProfileStore, RejectStore};
+use feedloop_kit::ports::query::QueryStore;
+use feedloop_memory::MemoryStore;
 use feedloop_tests::harness::Stack;
 use futures::StreamExt;
 

@@ -255,52 +255,13 @@ table {{ border-collapse: collapse; width: 100%; font-size: 13px; }} td, th {{ b
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use feedloop_core::analysis::Analyzer;
-    use feedloop_core::sentiment::Mode;
-    use feedloop_core::themes::Taxonomy;
-
-    #[tokio::test]
-    async fn charts_have_one_mark_per_datum_and_data_is_escaped() {
-        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 11, 24, 12, 0, 0).unwrap();
-        let clock: feedloop_kit::Clock = std::sync::Arc::new(move || now);
-        let store = std::sync::Arc::new(feedloop_ingest::memory::MemoryStore::default());
-        let ingest = feedloop_ingest::Ingest::new(
-            store.clone(),
-            Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-            feedloop_ingest::Settings::local(30.0),
-            clock.clone(),
-        );
-        for (i, (score, text)) in [
-            (2, "Delivery late"),
-            (9, "Great staff"),
-            (3, "Broken, awful support"),
-            (10, "Love it"),
-        ]
-        .iter()
-        .enumerate()
-        {
-            let body = format!(
-                r#"{{"feedback_id":"f{i}","customer_id":"c{i}","kind":"survey","occurred_at":"2026-11-{:02}T10:00:00Z","nps_score":{score},"text":"{text}"}}"#,
-                10 + i
-            );
-            ingest.process(&format!("m{i}"), &body).await.unwrap();
-        }
-        let q = crate::Queries {
-            store,
-            keys: feedloop_core::keys::StackKeys::derive(&"k".repeat(40)).unwrap(),
-            clock,
-        };
-        let range = crate::Range::new(None, None, now.date_naive()).unwrap();
-        let d = q.dashboard(range, Granularity::Week).await.unwrap();
-        let html = render(&d);
-        assert_eq!(html.matches(r#"class="point""#).count(), d.nps.len());
-        assert_eq!(d.nps.iter().map(|p| p.feedback).sum::<u64>(), 4);
+    // The charts are checked on the demo's data in the CLI (`dashboard::tests`), where
+    // the real ingest service fills the store.
+    #[test]
+    fn markup_in_data_is_escaped() {
         assert_eq!(
-            html.matches(r#"<rect class="bar""#).count(),
-            d.drivers.drivers.len().min(10) + 7
+            super::escape(r#"<b a='1'>&"#),
+            "&lt;b a=&#39;1&#39;&gt;&amp;"
         );
-        assert_eq!(escape(r#"<b a='1'>&"#), "&lt;b a=&#39;1&#39;&gt;&amp;");
-        assert!(!html.contains("<script"), "no scripts");
     }
 }

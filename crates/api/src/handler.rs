@@ -18,12 +18,12 @@ use serde_json::{json, Value};
 use tracing::info;
 
 use crate::dashboard;
-use crate::ports::*;
 use crate::queries::{self, QueryError, Range};
 pub use crate::queries::{
     Queries as Api, DEFAULT_LIMIT, DEFAULT_REPORT_DAYS, MAX_LIMIT, MAX_REPORT_DAYS,
     OUTSIDE_ERASE_REACH,
 };
+use feedloop_kit::ports::query::*;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiResponse {

@@ -1,13 +1,11 @@
 //! The query surface of feedloop, independent of AWS and of the HTTP adapter: routes
-//! over a [`ports::QueryStore`], signed pagination cursors, GDPR erase, the dashboard.
+//! over a [`QueryStore`](feedloop_kit::ports::query::QueryStore), signed pagination cursors, GDPR erase, the dashboard.
 
 pub mod config;
 pub mod cursor;
 pub mod dashboard;
 pub mod handler;
-pub mod memory;
 pub mod openapi;
-pub mod ports;
 pub mod queries;
 pub mod views;
 

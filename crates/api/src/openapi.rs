@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::queries::*;
 use feedloop_core::records::FeedbackRecord;
-use feedloop_followup::ports::AttemptRecord;
+use feedloop_kit::ports::followup::AttemptRecord;
 
 /// The error body every route answers with on failure.
 #[derive(serde::Serialize, JsonSchema)]

@@ -12,15 +12,15 @@ use feedloop_core::keys::StackKeys;
 use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::records::FeedbackRecord;
 use feedloop_core::reports::{self, Counters, Granularity};
-use feedloop_followup::ports::AttemptRecord;
+use feedloop_kit::ports::followup::AttemptRecord;
 use tracing::info;
 
 use chrono::NaiveDate;
 
 use crate::cursor;
 use crate::dashboard::{AtRisk, DashboardData};
-use crate::ports::*;
 pub use crate::views::*;
+use feedloop_kit::ports::query::*;
 
 pub struct Queries<S> {
     pub store: S,

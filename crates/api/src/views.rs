@@ -9,7 +9,7 @@ use feedloop_core::reports::{Granularity, NpsPoint};
 use serde::{Deserialize, Serialize};
 use tracing::error;
 
-use crate::ports::{Erased, Member, StoreError};
+use feedloop_kit::ports::query::{Erased, Member, StoreError};
 
 pub const DEFAULT_LIMIT: usize = 20;
 pub const MAX_LIMIT: usize = 100;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use feedloop_api::{openapi, Api};
-use feedloop_ingest::memory::MemoryStore;
+use feedloop_memory::MemoryStore;
 use serde_json::Value;
 
 const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWrite
 use chrono::{DateTime, Utc};
 use feedloop_core::followup::guards::LastSent;
 use feedloop_core::followup::Purpose;
-use feedloop_followup::ports::{Claim, ClaimRequest, StoreError};
+use feedloop_kit::ports::followup::{Claim, ClaimRequest, StoreError};
 
 use crate::schema::{self, keys};
 use crate::store::{cancellation_codes, classify, DynamoStore};

@@ -15,8 +15,8 @@ use feedloop_core::followup::{suppression, FollowUpIntent, Purpose};
 use feedloop_core::pii;
 use feedloop_core::profile::Profile;
 use feedloop_core::records::FeedbackRecord;
-use feedloop_followup::ports::*;
-use feedloop_ingest::ports::FollowUpSink;
+use feedloop_kit::ports::followup::*;
+use feedloop_kit::ports::ingest::FollowUpSink;
 
 use crate::schema::{self, keys};
 use crate::store::{cancellation_codes, classify, DynamoStore};

@@ -4,11 +4,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use chrono::{DateTime, NaiveDate, Utc};
-use feedloop_api::ports::*;
 use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::records::FeedbackRecord;
 use feedloop_core::reports::Counters;
-use feedloop_followup::ports::AttemptRecord;
+use feedloop_kit::ports::followup::AttemptRecord;
+use feedloop_kit::ports::query::*;
 
 use crate::schema::{self, keys};
 use crate::store::{classify, DynamoStore};
@@ -290,8 +290,13 @@ impl QueryStore for DynamoStore {
     ) -> Result<Erased, StoreError> {
         let customer = customer_id.as_str();
         // Suppress first: a follow-up dispatched while the erase runs is refused.
-        feedloop_followup::ports::SuppressionList::suppress(self, suppression_keys, "erased", now)
-            .await?;
+        feedloop_kit::ports::followup::SuppressionList::suppress(
+            self,
+            suppression_keys,
+            "erased",
+            now,
+        )
+        .await?;
         let mut e = Erased {
             suppression_keys: suppression_keys.len() as u64,
             ..Erased::default()
@@ -361,7 +366,7 @@ impl QueryStore for DynamoStore {
         now: DateTime<Utc>,
     ) -> Result<Option<Profile>, StoreError> {
         let customer = customer_id.as_str();
-        use feedloop_ingest::ports::ProfileStore;
+        use feedloop_kit::ports::ingest::ProfileStore;
         let id = feedloop_core::envelope::CustomerId::parse(customer)
             .map_err(|e| StoreError::Permanent(format!("customer id: {e}")))?;
         // Ingest may commit the same profile meanwhile: reload and reapply on conflict.
@@ -388,11 +393,11 @@ impl QueryStore for DynamoStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        feedloop_followup::ports::SuppressionList::suppress(self, keys, reason, now).await
+        feedloop_kit::ports::followup::SuppressionList::suppress(self, keys, reason, now).await
     }
 
     async fn lift(&self, keys: &[String]) -> Result<u32, StoreError> {
-        feedloop_followup::ports::SuppressionList::lift(self, keys).await
+        feedloop_kit::ports::followup::SuppressionList::lift(self, keys).await
     }
 }
 

@@ -2,7 +2,7 @@
 
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
-use feedloop_ingest::ports::{MessageQueue, QueueMessage, StoreError};
+use feedloop_kit::ports::ingest::{MessageQueue, QueueMessage, StoreError};
 
 use crate::store::classify;
 

@@ -27,7 +27,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use feedloop_core::envelope::CustomerId;
 use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::records::FeedbackRecord;
-use feedloop_ingest::ports::*;
+use feedloop_kit::ports::ingest::*;
 
 use crate::schema::{self, keys};
 

@@ -82,3 +82,36 @@ pub fn write(path: &Path, html: &str) -> Result<ExitCode> {
     eprintln!("dashboard written to {}", path.display());
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn charts_have_one_mark_per_datum_and_no_script() {
+        let analyzer = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
+        let messages = demo::messages(&demo::envelopes());
+        let run = crate::replay::run_async(crate::replay::RunSpec::demo(analyzer), &messages)
+            .await
+            .unwrap();
+        let d = run
+            .queries
+            .dashboard(run.range, Granularity::Week)
+            .await
+            .unwrap();
+        let html = render(&d);
+        assert!(!d.nps.is_empty() && !d.drivers.drivers.is_empty());
+        assert_eq!(html.matches(r#"class="point""#).count(), d.nps.len());
+        let committed = run
+            .outcomes
+            .iter()
+            .filter(|(_, p)| matches!(p, feedloop_ingest::Processed::Applied { .. }))
+            .count() as u64;
+        assert_eq!(d.nps.iter().map(|p| p.feedback).sum::<u64>(), committed);
+        assert_eq!(
+            html.matches(r#"<rect class="bar""#).count(),
+            d.drivers.drivers.len().min(10) + 7
+        );
+        assert!(!html.contains("<script"), "no scripts");
+    }
+}

@@ -13,7 +13,7 @@ use feedloop_aws::schema::Names;
 use feedloop_aws::{setup, DynamoStore, SqsQueue};
 use feedloop_core::profile::Segment;
 use feedloop_ingest::poller::{succeeded, to_event};
-use feedloop_ingest::ports::{MessageQueue, ProfileStore};
+use feedloop_kit::ports::ingest::{MessageQueue, ProfileStore};
 
 use crate::demo;
 

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use chrono::Utc;
 use feedloop_aws::SqsQueue;
 use feedloop_core::envelope::parse_envelope;
-use feedloop_ingest::ports::MessageQueue;
+use feedloop_kit::ports::ingest::MessageQueue;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Map, Value};
 

@@ -57,7 +57,7 @@ fn day(t: Option<chrono::DateTime<Utc>>) -> String {
 struct ProfileAnswer {
     profile: queries::CustomerView,
     recent_feedback: Vec<feedloop_core::records::FeedbackRecord>,
-    followups: Vec<feedloop_followup::ports::AttemptRecord>,
+    followups: Vec<feedloop_kit::ports::followup::AttemptRecord>,
 }
 
 pub async fn profile(r: &Resolved, id: &str, json: bool) -> Result<ExitCode> {

@@ -10,9 +10,9 @@ use feedloop_core::analysis::TextAnalysis;
 use feedloop_core::nps::{Driver, NpsCounts};
 use feedloop_core::profile::Segment;
 use feedloop_core::themes::Taxonomy;
-use feedloop_followup::ports::{AttemptRecord, Status};
-use feedloop_ingest::memory::MemoryStore;
 use feedloop_ingest::Processed;
+use feedloop_kit::ports::followup::{AttemptRecord, Status};
+use feedloop_memory::MemoryStore;
 use serde::Serialize;
 
 fn signed(x: Option<f64>) -> String {

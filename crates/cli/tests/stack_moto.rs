@@ -2,8 +2,8 @@
 //! then the CLI and the API (same routes, in process) give the same answers; erase
 //! leaves only the suppression entries; the DLQ can be listed and redriven.
 
-use feedloop_api::ports::Member;
 use feedloop_api::views::{CustomerView, DriversReport, NpsReport, SegmentPage};
+use feedloop_kit::ports::query::Member;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
@@ -322,8 +322,8 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
     // A follow-up intent for the erased customer, dispatched afterwards: suppressed.
     let d = Dispatcher {
         store: store(&stack),
-        deliver: feedloop_followup::memory::Outbox::default(),
-        requeue: feedloop_followup::memory::RequeueList::default(),
+        deliver: feedloop_memory::Outbox::default(),
+        requeue: feedloop_memory::RequeueList::default(),
         templates: Templates::default_catalog(),
         policy: DispatchPolicy::default(),
         mode: DeliveryMode::Live,

@@ -118,7 +118,7 @@ impl FollowUpConfig {
         let global_window_days = env.number("GLOBAL_CAP_DAYS", |d| (0..=365).contains(d), window);
         let playbook_window_days =
             env.number("PLAYBOOK_CAP_DAYS", |d| (0..=365).contains(d), window);
-        let min = feedloop_ingest::config::MIN_RETENTION_DAYS;
+        let min = feedloop_kit::ports::MIN_RETENTION_DAYS;
         let retention_days = env.number(
             "RETENTION_DAYS",
             |d| (min..=3650).contains(d),

@@ -12,12 +12,12 @@ use feedloop_core::followup::outcomes::SentState;
 use feedloop_core::followup::plan::{after_cap, plan, DispatchPolicy, Message, Plan};
 use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::{suppression, ContactChannel, FollowUpIntent};
-use feedloop_ingest::ports::{RejectRecord, RejectStore};
 use feedloop_kit::batch::{self, BatchError};
+use feedloop_kit::ports::ingest::{RejectRecord, RejectStore};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::ports::*;
+use feedloop_kit::ports::followup::*;
 
 /// SQS delays are at most 15 minutes; longer waits take several hops.
 pub const MAX_REQUEUE_DELAY: std::time::Duration = std::time::Duration::from_secs(900);

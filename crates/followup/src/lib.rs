@@ -3,10 +3,7 @@
 
 pub mod config;
 pub mod handler;
-pub mod memory;
 pub mod notifications;
-pub mod ports;
-pub mod replay;
 
 pub use handler::{DeliveryMode, DispatchReport, Dispatcher};
 

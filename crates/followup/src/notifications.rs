@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::handler::Clock;
-use crate::ports::{StoreError, SuppressionList};
+use feedloop_kit::ports::followup::{StoreError, SuppressionList};
 
 /// The parts of an SNS event this needs; the rest (signatures, URLs) is ignored so a
 /// record missing one of them is still read.

@@ -8,7 +8,7 @@ use chrono::{TimeZone, Utc};
 use feedloop_core::followup::suppression;
 use feedloop_followup::notifications::{NotificationReport, Notifications, SnsEvent};
 use feedloop_followup::Incoming;
-use feedloop_ingest::memory::MemoryStore;
+use feedloop_memory::MemoryStore;
 
 const SALT: &str = "test-salt";
 
@@ -118,17 +118,20 @@ struct Flaky {
     outage: std::sync::atomic::AtomicU32,
 }
 
-impl feedloop_followup::ports::SuppressionList for Flaky {
+impl feedloop_kit::ports::followup::SuppressionList for Flaky {
     async fn suppress(
         &self,
         keys: &[String],
         reason: &str,
         now: chrono::DateTime<Utc>,
-    ) -> Result<(), feedloop_followup::ports::StoreError> {
+    ) -> Result<(), feedloop_kit::ports::followup::StoreError> {
         self.down()?;
         self.inner.suppress(keys, reason, now).await
     }
-    async fn lift(&self, keys: &[String]) -> Result<u32, feedloop_followup::ports::StoreError> {
+    async fn lift(
+        &self,
+        keys: &[String],
+    ) -> Result<u32, feedloop_kit::ports::followup::StoreError> {
         self.down()?;
         self.inner.lift(keys).await
     }
@@ -137,21 +140,21 @@ impl feedloop_followup::ports::SuppressionList for Flaky {
         key: &str,
         event_id: &str,
         now: chrono::DateTime<Utc>,
-    ) -> Result<u32, feedloop_followup::ports::StoreError> {
+    ) -> Result<u32, feedloop_kit::ports::followup::StoreError> {
         self.down()?;
         self.inner.count_soft_bounce(key, event_id, now).await
     }
 }
 
 impl Flaky {
-    fn down(&self) -> Result<(), feedloop_followup::ports::StoreError> {
+    fn down(&self) -> Result<(), feedloop_kit::ports::followup::StoreError> {
         use std::sync::atomic::Ordering;
         let left = self.outage.load(Ordering::SeqCst);
         if left == 0 {
             return Ok(());
         }
         self.outage.store(left - 1, Ordering::SeqCst);
-        Err(feedloop_followup::ports::StoreError::Throttled(
+        Err(feedloop_kit::ports::followup::StoreError::Throttled(
             "ProvisionedThroughputExceededException: injected".into(),
         ))
     }

@@ -22,8 +22,8 @@ use feedloop_core::followup::Playbook;
 use feedloop_core::records::effects;
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
-use feedloop_ingest::memory::MemoryStore;
 use feedloop_ingest::{Ingest, Settings};
+use feedloop_memory::MemoryStore;
 
 const CORPUS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -114,7 +114,7 @@ fn run(name: &str, analyzer: Analyzer, bodies: &[String]) {
     )
     .with_followups(
         Playbook::default_rules(),
-        feedloop_ingest::ports::NoFollowUps,
+        feedloop_kit::ports::ingest::NoFollowUps,
     );
 
     // The handler, end to end.

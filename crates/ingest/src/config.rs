@@ -4,9 +4,7 @@
 
 use feedloop_core::sentiment::Mode;
 
-/// Feedback items double as dedupe records: they must outlive a message kept in the
-/// DLQ (14 days, the template's retention), or a redrive applies it twice.
-pub const MIN_RETENTION_DAYS: u32 = 15;
+use feedloop_kit::ports::MIN_RETENTION_DAYS;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaxonomySource {

@@ -15,7 +15,7 @@ use feedloop_core::sentiment::Label;
 use serde::Serialize;
 use tracing::{info, warn};
 
-use crate::ports::*;
+use feedloop_kit::ports::ingest::*;
 
 /// Bytes of a poison body kept in its reject record.
 pub use feedloop_kit::batch::REJECT_BODY_BYTES;
@@ -441,11 +441,11 @@ impl<S, F: FollowUpSink> Ingest<S, F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::MemoryStore;
     use aws_lambda_events::event::sqs::SqsMessage;
     use chrono::TimeZone;
     use feedloop_core::sentiment::Mode;
     use feedloop_core::themes::Taxonomy;
+    use feedloop_memory::MemoryStore;
     use std::sync::Arc;
 
     fn ingest() -> Ingest<MemoryStore> {

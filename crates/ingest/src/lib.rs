@@ -2,9 +2,7 @@
 
 pub mod config;
 pub mod handler;
-pub mod memory;
 pub mod poller;
-pub mod ports;
 
 pub use feedloop_kit::Clock;
 pub use handler::{BatchReport, HandlerError, Ingest, Processed, Settings};

@@ -5,7 +5,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
 use crate::handler::{BatchReport, HandlerError, Ingest};
-use crate::ports::{
+use feedloop_kit::ports::ingest::{
     FollowUpSink, MessageQueue, ProfileStore, QueueMessage, RejectStore, StoreError,
 };
 

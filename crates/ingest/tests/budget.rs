@@ -7,8 +7,8 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{TimeZone, Utc};
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
-use feedloop_ingest::memory::MemoryStore;
 use feedloop_ingest::{Ingest, Settings};
+use feedloop_memory::MemoryStore;
 
 fn service(mode: Mode) -> Ingest<MemoryStore> {
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();

@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod env;
+pub mod ports;
 
 use std::sync::Arc;
 

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 pub use feedloop_api::config::Routes;
-use feedloop_api::ports::QueryStore;
 use feedloop_api::Api;
+use feedloop_kit::ports::query::QueryStore;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 

@@ -8,8 +8,8 @@ use feedloop_api::Api;
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
-use feedloop_ingest::memory::MemoryStore;
 use feedloop_ingest::{Ingest, Settings};
+use feedloop_memory::MemoryStore;
 use lambda_http::Body;
 use serde_json::Value;
 

@@ -12,11 +12,11 @@ use feedloop_core::followup::{suppression, Playbook, Purpose};
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
 use feedloop_followup::handler::{self, Handled};
-use feedloop_followup::memory::{Outbox, RequeueList};
-use feedloop_followup::ports::{DeliveryError, Status};
 use feedloop_followup::{DeliveryMode, Dispatcher};
-use feedloop_ingest::memory::MemoryStore;
 use feedloop_ingest::{Ingest, Settings};
+use feedloop_kit::ports::followup::{DeliveryError, Status};
+use feedloop_memory::MemoryStore;
+use feedloop_memory::{Outbox, RequeueList};
 use serde_json::json;
 
 const SALT: &str = "test-salt";
@@ -552,7 +552,7 @@ async fn a_malformed_intent_is_rejected_and_acknowledged() {
 /// Fails the first enqueue, as if the Lambda died between the commit and the send.
 struct FlakySink(Arc<MemoryStore>, std::sync::atomic::AtomicBool);
 
-impl feedloop_ingest::ports::FollowUpSink for FlakySink {
+impl feedloop_kit::ports::ingest::FollowUpSink for FlakySink {
     async fn enqueue(
         &self,
         i: &feedloop_core::followup::FollowUpIntent,
@@ -626,7 +626,7 @@ async fn an_enqueue_lost_after_the_commit_is_redone_by_the_redelivery() {
 async fn the_shipped_sample_event_is_a_valid_intent() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../events/followup-intent.json"
+        "/../events/followup-intent.json"
     );
     let event: SqsEvent = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let w = world(DeliveryMode::DryRun, at(12));
@@ -711,7 +711,7 @@ async fn no_answer_from_the_provider_is_failed_at_once_and_never_sent_again() {
 
 #[tokio::test]
 async fn a_claim_left_by_a_dead_dispatcher_is_closed_as_failed_after_the_lease() {
-    use feedloop_followup::ports::{ClaimRequest, FollowUpStore};
+    use feedloop_kit::ports::followup::{ClaimRequest, FollowUpStore};
     let w = world(DeliveryMode::Live, at(12));
     w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
         .await;
@@ -734,7 +734,7 @@ async fn a_claim_left_by_a_dead_dispatcher_is_closed_as_failed_after_the_lease()
     assert!(
         matches!(
             early,
-            Err(feedloop_followup::ports::StoreError::Transient(_))
+            Err(feedloop_kit::ports::followup::StoreError::Transient(_))
         ),
         "{early:?}"
     );
@@ -816,7 +816,7 @@ async fn a_message_that_says_a_person_will_act_hands_the_case_to_staff_first() {
 /// An outbox whose staff hand-over is down.
 struct NoStaff(Arc<Outbox>);
 
-impl feedloop_followup::ports::Deliver for NoStaff {
+impl feedloop_kit::ports::followup::Deliver for NoStaff {
     async fn deliver(
         &self,
         m: &feedloop_core::followup::plan::Message,
@@ -826,7 +826,7 @@ impl feedloop_followup::ports::Deliver for NoStaff {
     }
     async fn hand_to_staff(
         &self,
-        _: &feedloop_followup::ports::StaffTask,
+        _: &feedloop_kit::ports::followup::StaffTask,
     ) -> Result<(), DeliveryError> {
         Err(DeliveryError::transient("ServiceUnavailable: injected"))
     }
@@ -834,7 +834,7 @@ impl feedloop_followup::ports::Deliver for NoStaff {
 
 #[test]
 fn templates_promise_a_person_only_where_the_playbook_hands_the_case_to_staff() {
-    let src = include_str!("../../core/playbooks/templates.toml");
+    let src = include_str!("../crates/core/playbooks/templates.toml");
     let playbook = Playbook::default_rules();
     for forbidden in [
         "reopened",

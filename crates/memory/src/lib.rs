@@ -1,5 +1,13 @@
-//! The in-memory store: same semantics as the DynamoDB one (atomic commit, duplicate
-//! and version checks), used by unit tests and the chaos test's reference run.
+//! The in-memory adapters: one store that plays every port (ingest's commit, the
+//! dispatcher's claims and suppression list, the query side), an outbox and a requeue
+//! list. Same semantics as the DynamoDB ones (atomic commit, duplicate and version
+//! checks, conditional claims), used by unit tests, the demo and the chaos test's
+//! reference run.
+
+mod followup;
+mod query;
+
+pub use followup::{Outbox, RequeueList};
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -11,7 +19,7 @@ use feedloop_core::followup::FollowUpIntent;
 use feedloop_core::profile::Profile;
 use feedloop_core::records::FeedbackRecord;
 
-use crate::ports::*;
+use feedloop_kit::ports::ingest::*;
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct MemoryState {

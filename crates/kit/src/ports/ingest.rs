@@ -1,5 +1,4 @@
-//! The capabilities the ingest service needs, one narrow trait each. The in-memory
-//! implementation lives next to them; the DynamoDB one is in `feedloop-aws`.
+//! The capabilities the ingest service needs, one narrow trait each.
 
 use std::future::Future;
 
@@ -51,7 +50,7 @@ pub struct RejectRecord {
     pub customer_id: Option<String>,
 }
 
-pub use feedloop_kit::StoreError;
+pub use crate::StoreError;
 
 pub trait ProfileStore: Send + Sync {
     fn load_profile(

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
-use feedloop_api::ports::*;
 use feedloop_api::Api;
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::followup::plan::DispatchPolicy;
@@ -15,10 +14,11 @@ use feedloop_core::followup::Playbook;
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
 use feedloop_followup::handler::Handled;
-use feedloop_followup::memory::{Outbox, RequeueList};
 use feedloop_followup::{DeliveryMode, Dispatcher};
-use feedloop_ingest::memory::MemoryStore;
 use feedloop_ingest::{Ingest, Settings};
+use feedloop_kit::ports::query::*;
+use feedloop_memory::MemoryStore;
+use feedloop_memory::{Outbox, RequeueList};
 use serde_json::{json, Value};
 
 const SECRET: &str = "routes-test-secret-0123456789abcdef";
@@ -313,7 +313,7 @@ impl QueryStore for Broken {
     async fn followups(
         &self,
         _: &CustomerId,
-    ) -> Result<Vec<feedloop_followup::ports::AttemptRecord>, StoreError> {
+    ) -> Result<Vec<feedloop_kit::ports::followup::AttemptRecord>, StoreError> {
         Ok(vec![])
     }
     async fn segment_page(
@@ -610,7 +610,7 @@ async fn an_unsubscribe_sticks_against_later_data_and_other_ids_until_staff_lift
             .unwrap();
         assert_eq!(
             handled,
-            Handled::Recorded(feedloop_followup::ports::Status::Skipped)
+            Handled::Recorded(feedloop_kit::ports::followup::Status::Skipped)
         );
     }
     assert!(outbox.sent.lock().unwrap().is_empty());
@@ -788,7 +788,7 @@ async fn the_unsubscribe_link_confirms_on_get_records_on_post_and_refuses_forger
 
 #[tokio::test]
 async fn follow_up_history_pages_newest_first_behind_the_signed_cursor() {
-    use feedloop_followup::ports::{AttemptRecord, FollowUpStore, Status};
+    use feedloop_kit::ports::followup::{AttemptRecord, FollowUpStore, Status};
     // GIVEN a customer with 45 recorded follow-up attempts
     let (store, api) = loaded().await;
     for i in 0..45 {

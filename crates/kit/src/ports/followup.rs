@@ -2,13 +2,13 @@
 
 use std::future::Future;
 
+pub use crate::StoreError;
 use chrono::{DateTime, Utc};
 use feedloop_core::envelope::{CustomerId, CustomerInfo, FeedbackId};
 use feedloop_core::followup::guards::CapPolicy;
 use feedloop_core::followup::outcomes::SentState;
 use feedloop_core::followup::plan::Message;
 use feedloop_core::followup::{ContactChannel, Purpose};
-pub use feedloop_kit::StoreError;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

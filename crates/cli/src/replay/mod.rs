@@ -1,6 +1,10 @@
 //! The demo and `feedloop process`: the real ingest service and follow-up dispatcher
-//! over the in-memory store on a simulated clock (`feedloop_followup::replay`), read
-//! back through the API's query service.
+//! over the in-memory store on a simulated clock (`sim`), read back through the API's
+//! query service.
+
+mod sim;
+#[cfg(test)]
+mod sim_tests;
 
 use std::sync::Arc;
 
@@ -11,9 +15,9 @@ use feedloop_core::analysis::Analyzer;
 use feedloop_core::followup::plan::DispatchPolicy;
 use feedloop_core::followup::{Playbook, DEFAULT_MAX_AGE_HOURS};
 use feedloop_core::keys::StackKeys;
-use feedloop_followup::replay::{self, Replay};
-use feedloop_ingest::memory::MemoryStore;
 use feedloop_ingest::{Processed, Settings};
+use feedloop_memory::MemoryStore;
+use sim::Replay;
 
 use crate::report::{self, RejectLine, RunSummary};
 
@@ -87,7 +91,7 @@ pub async fn run_async(spec: RunSpec<'_>, messages: &[(String, String)]) -> Resu
     let taxonomy = analyzer.taxonomy().clone();
     let times: Vec<_> = messages
         .iter()
-        .filter_map(|(_, b)| replay::occurred_at(b, now))
+        .filter_map(|(_, b)| sim::occurred_at(b, now))
         .collect();
     let first = times.iter().min().copied().unwrap_or(now);
     let range = Range {
@@ -106,7 +110,7 @@ pub async fn run_async(spec: RunSpec<'_>, messages: &[(String, String)]) -> Resu
         policy,
         first,
     );
-    let processed = replay::replay_all(&mut r, messages, now)
+    let processed = sim::replay_all(&mut r, messages, now)
         .await
         .context("the analyzer failed")?;
     r.finish().await.context("dispatching follow-ups")?;

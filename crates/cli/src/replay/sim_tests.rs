@@ -1,15 +1,15 @@
 //! The simulated-clock replay the demo and `feedloop process` run on: real ingest,
 //! real dry-run dispatcher, each message when it happened, each intent when due.
 
+use super::sim::{replay_all, Replay};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::followup::plan::DispatchPolicy;
 use feedloop_core::followup::Playbook;
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
-use feedloop_followup::ports::{AttemptRecord, Status};
-use feedloop_followup::replay::{replay_all, Replay};
 use feedloop_ingest::{Processed, Settings};
+use feedloop_kit::ports::followup::{AttemptRecord, Status};
 
 fn t(day: u32, h: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, day, h, 0, 0).unwrap()

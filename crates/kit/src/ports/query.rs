@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
+use super::followup::AttemptRecord;
+pub use crate::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
 pub use feedloop_core::envelope::{Consent, CustomerId};
 use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::records::FeedbackRecord;
 use feedloop_core::reports::Counters;
-use feedloop_followup::ports::AttemptRecord;
-pub use feedloop_kit::StoreError;
 use serde::{Deserialize, Serialize};
 
 /// One page and the store's position after it (`None`: last page). The position is

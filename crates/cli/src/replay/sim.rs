@@ -15,12 +15,12 @@ use feedloop_core::analysis::Analyzer;
 use feedloop_core::followup::plan::DispatchPolicy;
 use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::Playbook;
-use feedloop_ingest::memory::MemoryStore;
 use feedloop_ingest::{Clock, Ingest, Processed, Settings};
+use feedloop_memory::MemoryStore;
 
-use crate::handler::{DeliveryMode, DispatchReport, Dispatcher, Handled};
-use crate::memory::Outbox;
-use crate::ports::{Requeue, Status, StoreError};
+use feedloop_followup::handler::{DeliveryMode, DispatchReport, Dispatcher, Handled};
+use feedloop_kit::ports::followup::{Requeue, Status, StoreError};
+use feedloop_memory::Outbox;
 
 /// A clock the replay moves forward; every service of the replay reads it.
 #[derive(Debug, Clone, Default)]
@@ -139,6 +139,7 @@ impl Replay {
         self.store.clone()
     }
 
+    #[cfg(test)]
     pub fn clock(&self) -> &SimClock {
         &self.clock
     }

@@ -1,14 +1,14 @@
-//! The ingest crate's in-memory store as a query store (handler tests, the demo
-//! dashboard). Same ordering and paging semantics as DynamoDB.
+//! The store as a query store (handler tests, the demo dashboard). Same ordering and
+//! paging semantics as DynamoDB.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use feedloop_core::profile::Profile;
 use feedloop_core::records::FeedbackRecord;
 use feedloop_core::reports::Counters;
-use feedloop_followup::ports::AttemptRecord;
-use feedloop_ingest::memory::MemoryStore;
+use feedloop_kit::ports::followup::{AttemptRecord, SuppressionList};
+use feedloop_kit::ports::query::*;
 
-use crate::ports::*;
+use crate::MemoryStore;
 
 impl QueryStore for MemoryStore {
     async fn profile(&self, customer_id: &CustomerId) -> Result<Option<Profile>, StoreError> {
@@ -200,10 +200,10 @@ impl QueryStore for MemoryStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        feedloop_followup::ports::SuppressionList::suppress(self, keys, reason, now).await
+        SuppressionList::suppress(self, keys, reason, now).await
     }
 
     async fn lift(&self, keys: &[String]) -> Result<u32, StoreError> {
-        feedloop_followup::ports::SuppressionList::lift(self, keys).await
+        SuppressionList::lift(self, keys).await
     }
 }

@@ -1,16 +1,16 @@
-//! In-memory adapters: the ingest crate's `MemoryStore` as the follow-up store, an
-//! outbox that records deliveries, and a requeue list. Same semantics as the AWS ones.
+//! The store as the dispatcher's store and suppression list, an outbox that records
+//! deliveries, and a requeue list.
 
 use std::sync::Mutex;
 
+use crate::MemoryStore;
 use feedloop_core::envelope::CustomerInfo;
 use feedloop_core::followup::guards::LastSent;
 use feedloop_core::followup::plan::Message;
 use feedloop_core::followup::suppression;
 use feedloop_core::followup::Purpose;
-use feedloop_ingest::memory::MemoryStore;
 
-use crate::ports::*;
+use feedloop_kit::ports::followup::*;
 
 impl FollowUpStore for MemoryStore {
     async fn contact(&self, customer: &str) -> Result<Option<CustomerInfo>, StoreError> {
