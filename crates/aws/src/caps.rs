@@ -9,7 +9,7 @@
 //! side of an upgrade), `last:<playbook>`; each with a `before...` copy taken at the
 //! claim so a refused delivery can give it back.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use feedloop_core::followup::guards::LastSent;
 use feedloop_core::followup::Purpose;
@@ -21,9 +21,7 @@ use crate::store::{cancellation_codes, classify, DynamoStore};
 const SERVICE: &str = "last_service_at";
 const MARKETING: &str = "last_sent_at";
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
+use crate::item::s;
 
 fn purpose_attribute(p: Purpose) -> &'static str {
     match p {

@@ -2,6 +2,7 @@
 
 mod caps;
 pub mod followups;
+mod item;
 pub mod query;
 pub mod queue;
 pub mod schema;

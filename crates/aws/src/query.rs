@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
 use chrono::{DateTime, NaiveDate, Utc};
 use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::records::FeedbackRecord;
@@ -13,19 +13,7 @@ use feedloop_kit::ports::query::*;
 use crate::schema::{self, keys};
 use crate::store::{classify, DynamoStore};
 
-type Item = HashMap<String, AttributeValue>;
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-use crate::store::str_attr as str_of;
-
-fn decode<T: serde::de::DeserializeOwned>(i: &Item, what: &str) -> Result<T, StoreError> {
-    let data = str_of(i, "data")
-        .ok_or_else(|| StoreError::Permanent(format!("{what} item without data")))?;
-    serde_json::from_str(data).map_err(|e| StoreError::Permanent(format!("decoding {what}: {e}")))
-}
+use crate::item::{decode, s, str_attr as str_of, Item};
 
 /// Queries ask for `limit + 1` items: the extra one only says that there is a next
 /// page, which then starts after the last item shown (its sort key is the position).

@@ -31,15 +31,7 @@ use feedloop_kit::ports::ingest::*;
 
 use crate::schema::{self, keys};
 
-type Item = HashMap<String, AttributeValue>;
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
+use crate::item::{decode, n, s, str_attr, Item};
 
 /// Map an SDK error to the retry classification the handler needs.
 pub fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
@@ -490,18 +482,6 @@ pub(crate) fn segment_move(
         .build()
         .map(Some)
         .map_err(|e| StoreError::Permanent(format!("building segment count update: {e}")))
-}
-
-pub(crate) fn str_attr<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
-    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
-}
-
-fn decode<T: serde::de::DeserializeOwned>(item: &Item, what: &str) -> Result<T, StoreError> {
-    let data = item
-        .get("data")
-        .and_then(|v| v.as_s().ok())
-        .ok_or_else(|| StoreError::Permanent(format!("{what} item without data")))?;
-    serde_json::from_str(data).map_err(|e| StoreError::Permanent(format!("decoding {what}: {e}")))
 }
 
 impl ProfileStore for DynamoStore {

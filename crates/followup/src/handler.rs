@@ -11,7 +11,10 @@ use feedloop_core::followup::guards::SkipReason;
 use feedloop_core::followup::outcomes::SentState;
 use feedloop_core::followup::plan::{after_cap, plan, DispatchPolicy, Message, Plan};
 use feedloop_core::followup::templates::Templates;
-use feedloop_core::followup::{suppression, ContactChannel, FollowUpIntent};
+use std::ops::ControlFlow::{self, Break, Continue};
+
+use feedloop_core::followup::suppression::{self, ChannelKeys};
+use feedloop_core::followup::{ContactChannel, FollowUpIntent};
 use feedloop_kit::batch::{self, BatchError};
 use feedloop_kit::ports::ingest::{RejectRecord, RejectStore};
 use serde::Serialize;
@@ -173,91 +176,13 @@ where
 
     pub async fn process(&self, message_id: &str, body: &str) -> Result<Handled, StoreError> {
         let now = (self.clock)();
-        let intent: FollowUpIntent = match serde_json::from_str(body) {
-            Ok(i) => i,
-            Err(e) => {
-                self.store
-                    .record_reject(&RejectRecord {
-                        message_id: message_id.to_owned(),
-                        // serde quotes the offending value ("unknown variant
-                        // `ada@example.com`"): keep contact data out of the record.
-                        reason: format!(
-                            "follow-up intent is not valid: {}",
-                            feedloop_core::pii::redact(&e.to_string())
-                        ),
-                        body_prefix: batch::reject_body(body),
-                        received_at: now,
-                        // An intent names its customer like an envelope does: keep
-                        // the pointer so an erasure finds this record too.
-                        customer_id: customer_hint(body.as_bytes()).map(|c| c.to_string()),
-                    })
-                    .await?;
-                warn!(
-                    line = e.line(),
-                    column = e.column(),
-                    "rejected malformed intent"
-                );
-                return Ok(Handled::Rejected);
-            }
+        let intent = match self.parse(message_id, body, now).await? {
+            Continue(intent) => intent,
+            Break(handled) => return Ok(handled),
         };
-        let contact = self.store.contact(intent.customer_id.as_str()).await?;
-        let keys = suppression::ChannelKeys::of(
-            &self.suppression_salt,
-            intent.customer_id.as_str(),
-            contact.as_ref(),
-        );
-        let suppressed = keys.suppressed(&self.store.suppressed_among(&keys.all()).await?);
-        let record = |status, reason: Option<String>| AttemptRecord {
-            customer_id: intent.customer_id.clone(),
-            feedback_id: intent.feedback_id.clone(),
-            playbook: intent.playbook.clone(),
-            status,
-            at: now,
-            reason,
-            channel: None,
-            variant: None,
-            preview: None,
-            provider_id: None,
-            sent: None,
-        };
-        let (message, zone_note) = match plan(
-            &intent,
-            contact.as_ref(),
-            &suppressed,
-            &self.templates,
-            &self.policy,
-            now,
-        ) {
-            Plan::Send(m, note) => (m, note),
-            Plan::Defer(until) => {
-                let wait = (until - now)
-                    .to_std()
-                    .unwrap_or_default()
-                    .min(MAX_REQUEUE_DELAY);
-                self.requeue.requeue(body, wait).await?;
-                info!(until = %until, "deferred");
-                return Ok(Handled::Deferred);
-            }
-            // Nothing is written for a suppressed customer: after an erasure, a history
-            // item would put their id back into the table.
-            Plan::Skip(SkipReason::Suppressed) => {
-                info!("suppressed: not contacted, nothing recorded");
-                return Ok(Handled::Suppressed);
-            }
-            Plan::Skip(reason) => {
-                self.store
-                    .record(&record(Status::Skipped, Some(reason.to_string())))
-                    .await?;
-                info!(reason = %reason, "skipped");
-                return Ok(Handled::Recorded(Status::Skipped));
-            }
-            Plan::Fail(error) => {
-                self.store
-                    .record(&record(Status::Failed, Some(error.clone())))
-                    .await?;
-                warn!(error = %error, "template failed");
-                return Ok(Handled::Recorded(Status::Failed));
-            }
+        let (message, keys, zone_note) = match self.decide(&intent, body, now).await? {
+            Continue(decided) => decided,
+            Break(handled) => return Ok(handled),
         };
         let address = match message.channel() {
             ContactChannel::Email => keys.email.clone(),
@@ -265,7 +190,7 @@ where
         };
         let unless_suppressed: Vec<String> =
             std::iter::once(keys.id.clone()).chain(address).collect();
-        let claim_request = ClaimRequest {
+        let claim = ClaimRequest {
             customer_id: intent.customer_id.as_str(),
             feedback_id: intent.feedback_id.as_str(),
             playbook: &intent.playbook,
@@ -274,153 +199,299 @@ where
             caps: self.policy.caps.clone(),
             unless_suppressed: &unless_suppressed,
         };
-        let claim = self.store.claim(&claim_request).await?;
-        match claim {
-            Claim::AlreadyClaimed => {
-                // A dispatcher that stopped between claim and record (timeout, crash,
-                // a record that kept failing) leaves the attempt claimed; its message
-                // comes back here. It may have been sent: close it as failed, never
-                // send it again.
-                let reason = match self.mode {
-                    DeliveryMode::Live => INTERRUPTED,
-                    DeliveryMode::DryRun => INTERRUPTED_DRY_RUN,
-                };
-                let lease = Duration::from_std(self.claim_lease).unwrap_or(Duration::MAX);
-                let closed = record(Status::Failed, Some(reason.to_owned()));
-                return match self.store.settle_interrupted(&closed, now - lease).await? {
-                    Settle::Final => {
-                        info!("already claimed: one follow-up per feedback and playbook");
-                        Ok(Handled::Duplicate)
-                    }
-                    // Retried after the visibility timeout, by when the holder has
-                    // recorded or is gone.
-                    Settle::InFlight => Err(StoreError::Transient(
-                        "another delivery of this intent holds the claim".into(),
-                    )),
-                    Settle::Settled => {
-                        warn!("claimed but never recorded: closed as failed, not resent");
-                        Ok(Handled::Recorded(Status::Failed))
-                    }
-                };
-            }
-            Claim::Capped { allowed_at } => {
-                return match after_cap(&intent, allowed_at, &self.policy) {
-                    Plan::Defer(until) => {
-                        let wait = (until - now)
-                            .to_std()
-                            .unwrap_or_default()
-                            .min(MAX_REQUEUE_DELAY);
-                        self.requeue.requeue(body, wait).await?;
-                        info!(until = %until, "capped: deferred until the cap allows");
-                        Ok(Handled::Deferred)
-                    }
-                    other => {
-                        let reason = match other {
-                            Plan::Skip(reason) => reason.to_string(),
-                            _ => "frequency cap".to_owned(),
-                        };
-                        self.store
-                            .record(&record(Status::Skipped, Some(reason.clone())))
-                            .await?;
-                        info!(reason = %reason, "skipped");
-                        Ok(Handled::Recorded(Status::Skipped))
-                    }
-                };
-            }
-            Claim::Suppressed => {
-                info!("suppressed while dispatching: nothing claimed, nothing recorded");
-                return Ok(Handled::Suppressed);
-            }
-            Claim::Granted => {}
+        if let Break(handled) = self.claim(&intent, &claim, body).await? {
+            return Ok(handled);
         }
         if intent.staff_task && self.mode == DeliveryMode::Live {
-            let task = StaffTask {
-                customer_id: intent.customer_id.clone(),
-                feedback_id: intent.feedback_id.clone(),
-                playbook: intent.playbook.clone(),
-                channel: message.channel(),
-                at: now,
-            };
-            if let Err(e) = self.deliver.hand_to_staff(&task).await {
-                // No message may promise a person nobody was told about: give the
-                // claim back and let the intent come again.
-                self.store.release(&claim_request, false).await?;
-                return Err(StoreError::Transient(e.message));
-            }
-            info!(playbook = %intent.playbook, "handed to staff");
+            self.hand_to_staff(&intent, &message, &claim).await?;
         }
         // Say so in the history when quiet hours were judged in the business's zone.
-        let mut attempt = record(Status::DryRun, zone_note);
+        let mut attempt = attempt_record(&intent, Status::DryRun, zone_note, now);
         attempt.channel = Some(message.channel());
         attempt.variant = Some(message.variant().to_owned());
         attempt.preview = Some(message.preview().to_owned());
         if self.mode == DeliveryMode::Live {
-            match self.deliver_with_retries(&message, &intent).await {
-                Ok(provider_id) => {
-                    attempt.status = Status::Sent;
-                    attempt.provider_id = Some(provider_id);
-                    attempt.sent = Some(SentState {
-                        playbook: intent.playbook.clone(),
-                        variant: message.variant().to_owned(),
-                        sent_at: now,
-                        nps_before: intent.nps_score,
-                        sentiment_before: intent.sentiment,
-                    });
-                }
-                Err(e) if e.kind == FailureKind::Unconfirmed => {
-                    // Perhaps delivered: the claim and the caps stand, as for a sent
-                    // message, and it is never tried again.
-                    attempt.status = Status::Failed;
-                    attempt.reason = Some(format!("{UNCONFIRMED}: {}", e.message));
-                }
-                Err(e) => {
-                    let rounds = intent.delivery_attempts + 1;
-                    if e.kind == FailureKind::Transient && rounds < DELIVERY_ROUNDS {
-                        // Forget the claim before requeueing: were it the other way
-                        // round, a failed release would leave a requeued intent that
-                        // can never claim again.
-                        self.store.release(&claim_request, false).await?;
-                        let mut again = intent.clone();
-                        again.delivery_attempts = rounds;
-                        let wait = backoff_delay(intent.delivery_attempts);
-                        let body = serde_json::to_string(&again).map_err(|e| {
-                            StoreError::Permanent(format!("encoding the intent: {e}"))
-                        })?;
-                        self.requeue.requeue(&body, wait).await?;
-                        warn!(error = %e, round = rounds, wait_s = wait.as_secs(), "provider refused the message for now; caps released, intent requeued");
-                        return Ok(Handled::BackedOff);
-                    }
-                    // Final: the attempt stays claimed (never retried), but only a
-                    // sent message counts against the caps.
-                    self.store.release(&claim_request, true).await?;
-                    if e.kind == FailureKind::BadRecipient {
-                        let key = match &message {
-                            Message::Email { to, .. } => {
-                                suppression::email_key(&self.suppression_salt, to)
-                            }
-                            Message::Sms { to, .. } => {
-                                suppression::phone_key(&self.suppression_salt, to)
-                            }
-                        };
-                        self.store
-                            .suppress(&[key], "provider rejected the address", now)
-                            .await?;
-                    }
-                    attempt.status = Status::Failed;
-                    attempt.reason = Some(match e.kind {
-                        FailureKind::Transient => {
-                            format!("gave up after {rounds} deliveries: {}", e.message)
-                        }
-                        FailureKind::BadRecipient => {
-                            format!("{} (address suppressed)", e.message)
-                        }
-                        FailureKind::Permanent | FailureKind::Unconfirmed => e.message,
-                    });
-                }
+            if let Break(handled) = self
+                .deliver(&intent, &message, &claim, &mut attempt)
+                .await?
+            {
+                return Ok(handled);
             }
         }
-        // Delivery happened (or definitively failed): the record must not be lost to a
-        // passing store error, or the history would show "claimed" forever.
+        self.record_outcome(attempt).await
+    }
+
+    /// The intent, or its reject recorded (an intent that can never be dispatched).
+    async fn parse(
+        &self,
+        message_id: &str,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ControlFlow<Handled, FollowUpIntent>, StoreError> {
+        let e = match serde_json::from_str(body) {
+            Ok(intent) => return Ok(Continue(intent)),
+            Err(e) => e,
+        };
+        self.store
+            .record_reject(&RejectRecord {
+                message_id: message_id.to_owned(),
+                // serde quotes the offending value ("unknown variant
+                // `ada@example.com`"): keep contact data out of the record.
+                reason: format!(
+                    "follow-up intent is not valid: {}",
+                    feedloop_core::pii::redact(&e.to_string())
+                ),
+                body_prefix: batch::reject_body(body),
+                received_at: now,
+                // An intent names its customer like an envelope does: keep the pointer
+                // so an erasure finds this record too.
+                customer_id: customer_hint(body.as_bytes()).map(|c| c.to_string()),
+            })
+            .await?;
+        warn!(
+            line = e.line(),
+            column = e.column(),
+            "rejected malformed intent"
+        );
+        Ok(Break(Handled::Rejected))
+    }
+
+    /// The guards against the customer as they are now: the message to send, or the
+    /// intent deferred, skipped or failed (and recorded as such).
+    async fn decide(
+        &self,
+        intent: &FollowUpIntent,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ControlFlow<Handled, (Message, ChannelKeys, Option<String>)>, StoreError> {
+        let contact = self.store.contact(intent.customer_id.as_str()).await?;
+        let keys = ChannelKeys::of(
+            &self.suppression_salt,
+            intent.customer_id.as_str(),
+            contact.as_ref(),
+        );
+        let suppressed = keys.suppressed(&self.store.suppressed_among(&keys.all()).await?);
+        let planned = plan(
+            intent,
+            contact.as_ref(),
+            &suppressed,
+            &self.templates,
+            &self.policy,
+            now,
+        );
+        let handled = match planned {
+            Plan::Send(message, note) => return Ok(Continue((message, keys, note))),
+            Plan::Defer(until) => {
+                self.defer(body, until, now).await?;
+                info!(until = %until, "deferred");
+                Handled::Deferred
+            }
+            // Nothing is written for a suppressed customer: after an erasure, a history
+            // item would put their id back into the table.
+            Plan::Skip(SkipReason::Suppressed) => {
+                info!("suppressed: not contacted, nothing recorded");
+                Handled::Suppressed
+            }
+            Plan::Skip(reason) => self.skip(intent, reason.to_string(), now).await?,
+            Plan::Fail(error) => {
+                let failed = attempt_record(intent, Status::Failed, Some(error.clone()), now);
+                self.store.record(&failed).await?;
+                warn!(error = %error, "template failed");
+                Handled::Recorded(Status::Failed)
+            }
+        };
+        Ok(Break(handled))
+    }
+
+    async fn defer(
+        &self,
+        body: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let wait = (until - now)
+            .to_std()
+            .unwrap_or_default()
+            .min(MAX_REQUEUE_DELAY);
+        self.requeue.requeue(body, wait).await
+    }
+
+    async fn skip(
+        &self,
+        intent: &FollowUpIntent,
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> Result<Handled, StoreError> {
+        let skipped = attempt_record(intent, Status::Skipped, Some(reason.clone()), now);
+        self.store.record(&skipped).await?;
+        info!(reason = %reason, "skipped");
+        Ok(Handled::Recorded(Status::Skipped))
+    }
+
+    /// Claim the (feedback, playbook) attempt and the caps; anything but a grant ends
+    /// the intent here.
+    async fn claim(
+        &self,
+        intent: &FollowUpIntent,
+        request: &ClaimRequest<'_>,
+        body: &str,
+    ) -> Result<ControlFlow<Handled>, StoreError> {
+        let now = request.now;
+        let handled = match self.store.claim(request).await? {
+            Claim::Granted => return Ok(Continue(())),
+            Claim::AlreadyClaimed => self.settle(intent, now).await?,
+            Claim::Capped { allowed_at } => match after_cap(intent, allowed_at, &self.policy) {
+                Plan::Defer(until) => {
+                    self.defer(body, until, now).await?;
+                    info!(until = %until, "capped: deferred until the cap allows");
+                    Handled::Deferred
+                }
+                Plan::Skip(reason) => self.skip(intent, reason.to_string(), now).await?,
+                _ => self.skip(intent, "frequency cap".to_owned(), now).await?,
+            },
+            Claim::Suppressed => {
+                info!("suppressed while dispatching: nothing claimed, nothing recorded");
+                Handled::Suppressed
+            }
+        };
+        Ok(Break(handled))
+    }
+
+    /// A dispatcher that stopped between claim and record (timeout, crash, a record
+    /// that kept failing) leaves the attempt claimed; its message comes back here. It
+    /// may have been sent: close it as failed, never send it again.
+    async fn settle(
+        &self,
+        intent: &FollowUpIntent,
+        now: DateTime<Utc>,
+    ) -> Result<Handled, StoreError> {
+        let reason = match self.mode {
+            DeliveryMode::Live => INTERRUPTED,
+            DeliveryMode::DryRun => INTERRUPTED_DRY_RUN,
+        };
+        let lease = Duration::from_std(self.claim_lease).unwrap_or(Duration::MAX);
+        let closed = attempt_record(intent, Status::Failed, Some(reason.to_owned()), now);
+        match self.store.settle_interrupted(&closed, now - lease).await? {
+            Settle::Final => {
+                info!("already claimed: one follow-up per feedback and playbook");
+                Ok(Handled::Duplicate)
+            }
+            // Retried after the visibility timeout, by when the holder has recorded or
+            // is gone.
+            Settle::InFlight => Err(StoreError::Transient(
+                "another delivery of this intent holds the claim".into(),
+            )),
+            Settle::Settled => {
+                warn!("claimed but never recorded: closed as failed, not resent");
+                Ok(Handled::Recorded(Status::Failed))
+            }
+        }
+    }
+
+    /// No message may promise a person nobody was told about: if the staff event does
+    /// not go, the claim is given back and the intent comes again.
+    async fn hand_to_staff(
+        &self,
+        intent: &FollowUpIntent,
+        message: &Message,
+        claim: &ClaimRequest<'_>,
+    ) -> Result<(), StoreError> {
+        let task = StaffTask {
+            customer_id: intent.customer_id.clone(),
+            feedback_id: intent.feedback_id.clone(),
+            playbook: intent.playbook.clone(),
+            channel: message.channel(),
+            at: claim.now,
+        };
+        if let Err(e) = self.deliver.hand_to_staff(&task).await {
+            self.store.release(claim, false).await?;
+            return Err(StoreError::Transient(e.message));
+        }
+        info!(playbook = %intent.playbook, "handed to staff");
+        Ok(())
+    }
+
+    /// Send it and write the result into `attempt`; a refusal for now gives the claim
+    /// back and requeues the intent with a backoff instead.
+    async fn deliver(
+        &self,
+        intent: &FollowUpIntent,
+        message: &Message,
+        claim: &ClaimRequest<'_>,
+        attempt: &mut AttemptRecord,
+    ) -> Result<ControlFlow<Handled>, StoreError> {
+        let e = match self.deliver_with_retries(message, intent).await {
+            Ok(provider_id) => {
+                attempt.status = Status::Sent;
+                attempt.provider_id = Some(provider_id);
+                attempt.sent = Some(SentState {
+                    playbook: intent.playbook.clone(),
+                    variant: message.variant().to_owned(),
+                    sent_at: claim.now,
+                    nps_before: intent.nps_score,
+                    sentiment_before: intent.sentiment,
+                });
+                return Ok(Continue(()));
+            }
+            Err(e) => e,
+        };
+        attempt.status = Status::Failed;
+        let rounds = intent.delivery_attempts + 1;
+        attempt.reason = Some(match e.kind {
+            // Perhaps delivered: the claim and the caps stand, as for a sent message,
+            // and it is never tried again.
+            FailureKind::Unconfirmed => format!("{UNCONFIRMED}: {}", e.message),
+            FailureKind::Transient if rounds < DELIVERY_ROUNDS => {
+                self.back_off(intent, claim, &e).await?;
+                return Ok(Break(Handled::BackedOff));
+            }
+            FailureKind::Transient => {
+                self.store.release(claim, true).await?;
+                format!("gave up after {rounds} deliveries: {}", e.message)
+            }
+            FailureKind::BadRecipient => {
+                self.store.release(claim, true).await?;
+                let key = match message {
+                    Message::Email { to, .. } => suppression::email_key(&self.suppression_salt, to),
+                    Message::Sms { to, .. } => suppression::phone_key(&self.suppression_salt, to),
+                };
+                self.store
+                    .suppress(&[key], "provider rejected the address", claim.now)
+                    .await?;
+                format!("{} (address suppressed)", e.message)
+            }
+            // Final: the attempt stays claimed (never retried), but only a sent
+            // message counts against the caps.
+            FailureKind::Permanent => {
+                self.store.release(claim, true).await?;
+                e.message
+            }
+        });
+        Ok(Continue(()))
+    }
+
+    /// Forget the claim, then requeue: the other way round, a failed release would
+    /// leave a requeued intent that can never claim again.
+    async fn back_off(
+        &self,
+        intent: &FollowUpIntent,
+        claim: &ClaimRequest<'_>,
+        e: &DeliveryError,
+    ) -> Result<(), StoreError> {
+        self.store.release(claim, false).await?;
+        let mut again = intent.clone();
+        again.delivery_attempts += 1;
+        let wait = backoff_delay(intent.delivery_attempts);
+        let body = serde_json::to_string(&again)
+            .map_err(|e| StoreError::Permanent(format!("encoding the intent: {e}")))?;
+        self.requeue.requeue(&body, wait).await?;
+        warn!(error = %e, round = again.delivery_attempts, wait_s = wait.as_secs(), "provider refused the message for now; caps released, intent requeued");
+        Ok(())
+    }
+
+    /// Delivery happened (or definitively failed): the record must not be lost to a
+    /// passing store error, or the history would show "claimed" forever.
+    async fn record_outcome(&self, attempt: AttemptRecord) -> Result<Handled, StoreError> {
         let mut tries = 0;
         loop {
             match self.store.record_claimed(&attempt).await {
@@ -460,5 +531,28 @@ where
                 other => return other,
             }
         }
+    }
+}
+
+/// The intent's history line with `status`; the delivery fields are filled in when a
+/// message was rendered.
+fn attempt_record(
+    intent: &FollowUpIntent,
+    status: Status,
+    reason: Option<String>,
+    at: DateTime<Utc>,
+) -> AttemptRecord {
+    AttemptRecord {
+        customer_id: intent.customer_id.clone(),
+        feedback_id: intent.feedback_id.clone(),
+        playbook: intent.playbook.clone(),
+        status,
+        at,
+        reason,
+        channel: None,
+        variant: None,
+        preview: None,
+        provider_id: None,
+        sent: None,
     }
 }

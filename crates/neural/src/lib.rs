@@ -8,6 +8,7 @@ mod encoder;
 mod hf;
 mod kernels;
 pub mod model_dir;
+pub mod select;
 mod tokens;
 #[cfg(feature = "train")]
 pub mod train;
