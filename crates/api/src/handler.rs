@@ -1,21 +1,17 @@
-//! Routes. Everything a client sends is validated (ids, segment names, limits, dates,
-//! cursors) and every failure is a JSON error with a stable code; store errors are
-//! logged in full and answered with a generic message.
-//!
-//! Long because the customer-facing unsubscribe pages live beside the routes they answer;
-//! every JSON route is a few lines over the query service.
+//! The router over the route table (`routes.rs`). Everything a client sends is
+//! validated (ids, segment names, limits, dates, cursors, parameter names) and every
+//! failure is a JSON error with a stable code; store errors are logged in full and
+//! answered with a generic message. The customer-facing unsubscribe pages are in
+//! `unsubscribe.rs`.
 
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use feedloop_core::envelope::{Consent, CustomerId};
-use feedloop_core::followup::templates::html_escape;
-use feedloop_core::followup::{unsubscribe, ContactChannel};
 use feedloop_core::profile::Segment;
 use feedloop_core::reports::Granularity;
 use serde::Serialize;
 use serde_json::{json, Value};
-use tracing::info;
 
 use crate::dashboard;
 use crate::queries::{self, QueryError, Range};
@@ -23,6 +19,8 @@ pub use crate::queries::{
     Queries as Api, DEFAULT_LIMIT, DEFAULT_REPORT_DAYS, MAX_LIMIT, MAX_REPORT_DAYS,
     OUTSIDE_ERASE_REACH,
 };
+use crate::routes::{self, Endpoint, Miss};
+use crate::unsubscribe::page_error;
 use feedloop_kit::ports::query::*;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,23 +62,46 @@ impl From<&QueryError> for ApiResponse {
     }
 }
 
-/// A rejected request: becomes a 4xx/5xx JSON error.
+/// A rejected request: a JSON error with the query service's code, or (on the
+/// customer-facing routes) a page.
 #[derive(Debug)]
-struct Reject(ApiResponse);
+pub(crate) enum Reject {
+    Query(QueryError),
+    NoRoute { path: String },
+    MethodNotAllowed { method: String, path: String },
+    Page(ApiResponse),
+}
 
 impl From<QueryError> for Reject {
     fn from(e: QueryError) -> Reject {
-        Reject(ApiResponse::from(&e))
+        Reject::Query(e)
     }
 }
 
 impl From<StoreError> for Reject {
     fn from(e: StoreError) -> Reject {
-        Reject::from(QueryError::from(e))
+        Reject::Query(QueryError::from(e))
     }
 }
 
-fn bad(code: &'static str, message: impl Into<String>) -> Reject {
+impl From<Reject> for ApiResponse {
+    fn from(r: Reject) -> ApiResponse {
+        match r {
+            Reject::Query(e) => ApiResponse::from(&e),
+            Reject::NoRoute { path } => {
+                ApiResponse::error(404, "not_found", format!("no route for {path}"))
+            }
+            Reject::MethodNotAllowed { method, path } => ApiResponse::error(
+                405,
+                "method_not_allowed",
+                format!("{method} is not allowed on {path}"),
+            ),
+            Reject::Page(page) => page,
+        }
+    }
+}
+
+pub(crate) fn bad(code: &'static str, message: impl Into<String>) -> Reject {
     Reject::from(QueryError::invalid(code, message))
 }
 
@@ -158,10 +179,9 @@ impl<S: QueryStore> Api<S> {
         path: &str,
         query: &HashMap<String, String>,
     ) -> ApiResponse {
-        match self.route(method, path, query).await {
-            Ok(r) => r,
-            Err(Reject(r)) => r,
-        }
+        self.route(method, path, query)
+            .await
+            .unwrap_or_else(ApiResponse::from)
     }
 
     /// The public unsubscribe function's routes only (GET and POST `/unsubscribe`):
@@ -173,7 +193,10 @@ impl<S: QueryStore> Api<S> {
         query: &HashMap<String, String>,
     ) -> ApiResponse {
         if path.trim_matches('/') != "unsubscribe" {
-            return ApiResponse::error(404, "not_found", format!("no route for {path}"));
+            return Reject::NoRoute {
+                path: path.to_owned(),
+            }
+            .into();
         }
         self.handle(method, path, query).await
     }
@@ -191,165 +214,82 @@ impl<S: QueryStore> Api<S> {
             .map(percent_decode)
             .collect();
         let parts: Vec<&str> = decoded.iter().map(String::as_str).collect();
-        match (method, parts.as_slice()) {
-            ("GET", ["customers", id]) => {
-                unknown_params(q, &[])?;
-                Ok(ApiResponse::ok(&self.customer(&customer_id(id)?).await?))
+        let (route, captured) = routes::resolve(method, &parts).map_err(|miss| match miss {
+            Miss::MethodNotAllowed => Reject::MethodNotAllowed {
+                method: method.to_owned(),
+                path: path.to_owned(),
+            },
+            Miss::NotFound => Reject::NoRoute {
+                path: path.to_owned(),
+            },
+        })?;
+        let params = unknown_params(q, &route.query_params());
+        let id = captured.first().copied().unwrap_or_default();
+        match route.endpoint {
+            // The public routes (no IAM): what a customer's e-mail links to.
+            Endpoint::UnsubscribePage => {
+                params.map_err(page_error)?;
+                self.unsubscribe_page(q)
             }
-            ("GET", ["customers", id, "feedback"]) => {
-                unknown_params(q, &["limit", "cursor"])?;
-                let page = self
-                    .feedback(&customer_id(id)?, limit(q)?, cursor(q))
-                    .await?;
-                Ok(ApiResponse::ok(&page))
+            Endpoint::Unsubscribe => {
+                params.map_err(page_error)?;
+                self.unsubscribe_by_link(q).await
             }
-            ("GET", ["customers", id, "followups"]) => {
-                unknown_params(q, &["limit", "cursor"])?;
-                let page = self
-                    .followups(&customer_id(id)?, limit(q)?, cursor(q))
-                    .await?;
-                Ok(ApiResponse::ok(&page))
+            endpoint => {
+                params?;
+                self.answer(endpoint, id, q).await
             }
-            ("DELETE", ["customers", id]) => {
-                unknown_params(q, &[])?;
-                Ok(ApiResponse::ok(&self.erase(&customer_id(id)?).await?))
-            }
-            ("PUT", ["customers", id, "consent"]) => {
-                unknown_params(q, &["email", "sms", "phone", "source"])?;
+        }
+    }
+
+    /// A JSON route (and the dashboard page) over the query service.
+    async fn answer(
+        &self,
+        endpoint: Endpoint,
+        id: &str,
+        q: &HashMap<String, String>,
+    ) -> Result<ApiResponse, Reject> {
+        Ok(match endpoint {
+            Endpoint::Customer => ApiResponse::ok(&self.customer(&customer_id(id)?).await?),
+            Endpoint::Feedback => {
                 let id = customer_id(id)?;
-                let view = self.consent(&id, consent(q)?, source(q)).await?;
-                Ok(ApiResponse::ok(&view))
+                ApiResponse::ok(&self.feedback(&id, limit(q)?, cursor(q)).await?)
             }
-            ("GET", ["segments", name]) => {
-                unknown_params(q, &["limit", "cursor"])?;
-                let page = self.segment(segment(name)?, limit(q)?, cursor(q)).await?;
-                Ok(ApiResponse::ok(&page))
+            Endpoint::FollowUps => {
+                let id = customer_id(id)?;
+                ApiResponse::ok(&self.followups(&id, limit(q)?, cursor(q)).await?)
             }
-            ("GET", ["reports", "nps"]) => {
-                unknown_params(q, &["from", "to", "granularity"])?;
+            Endpoint::Erase => ApiResponse::ok(&self.erase(&customer_id(id)?).await?),
+            Endpoint::Consent => {
+                let id = customer_id(id)?;
+                ApiResponse::ok(&self.consent(&id, consent(q)?, source(q)).await?)
+            }
+            Endpoint::Segment => {
+                ApiResponse::ok(&self.segment(segment(id)?, limit(q)?, cursor(q)).await?)
+            }
+            Endpoint::Nps => {
                 let g: Granularity = q
                     .get("granularity")
                     .map(|g| g.parse().map_err(|e: String| bad("invalid_granularity", e)))
                     .transpose()?
                     .unwrap_or(Granularity::Day);
-                Ok(ApiResponse::ok(&self.nps(self.range(q)?, g).await?))
+                ApiResponse::ok(&self.nps(self.range(q)?, g).await?)
             }
-            ("GET", ["reports", "drivers"]) => {
-                unknown_params(q, &["from", "to"])?;
-                Ok(ApiResponse::ok(&self.drivers(self.range(q)?).await?))
-            }
-            ("GET", ["reports", "followups"]) => {
-                unknown_params(q, &[])?;
-                Ok(ApiResponse::ok(&self.followup_report().await?))
-            }
-            // The one public route (no IAM): what a customer's e-mail links to.
-            ("GET", ["unsubscribe"]) => {
-                unknown_params(q, &["token"]).map_err(page_error)?;
-                self.unsubscribe_page(q)
-            }
-            ("POST", ["unsubscribe"]) => {
-                unknown_params(q, &["token"]).map_err(page_error)?;
-                self.unsubscribe_by_link(q).await
-            }
-            ("GET", ["openapi.json"]) => {
-                unknown_params(q, &[])?;
-                Ok(ApiResponse::json(200, crate::openapi::document()))
-            }
-            ("GET", ["dashboard"]) => {
+            Endpoint::Drivers => ApiResponse::ok(&self.drivers(self.range(q)?).await?),
+            Endpoint::FollowUpReport => ApiResponse::ok(&self.followup_report().await?),
+            Endpoint::OpenApi => ApiResponse::json(200, crate::openapi::document()),
+            Endpoint::Dashboard => {
                 let range = Range::new(None, None, self.today())?;
-                let html = dashboard::render(&self.dashboard(range, Granularity::Day).await?);
-                Ok(ApiResponse {
+                ApiResponse {
                     status: 200,
                     content_type: "text/html; charset=utf-8",
-                    body: html,
-                })
+                    body: dashboard::render(&self.dashboard(range, Granularity::Day).await?),
+                }
             }
-            (
-                _,
-                ["customers", _] | ["customers", _, "feedback" | "followups"] | ["segments", _],
-            )
-            | (
-                _,
-                ["reports", "nps" | "drivers" | "followups"]
-                | ["dashboard"]
-                | ["unsubscribe"]
-                | ["openapi.json"],
-            ) => Err(Reject(ApiResponse::error(
-                405,
-                "method_not_allowed",
-                format!("{method} is not allowed on {path}"),
-            ))),
-            _ => Err(Reject(ApiResponse::error(
-                404,
-                "not_found",
-                format!("no route for {path}"),
-            ))),
-        }
-    }
-
-    fn opt_out(&self, q: &HashMap<String, String>) -> Result<unsubscribe::OptOut, Reject> {
-        let token = q
-            .get("token")
-            .ok_or_else(|| page_error(bad("invalid_token", "the link has no token")))?;
-        unsubscribe::verify(&self.keys.unsubscribe_key, token, (self.clock)()).map_err(|e| {
-            let (status, code) = match e {
-                unsubscribe::TokenError::Expired => (410, "expired_token"),
-                _ => (400, "invalid_token"),
-            };
-            info!(code, "unsubscribe link refused");
-            Reject(page(
-                status,
-                "This link does not work",
-                &format!(
-                    "{}. To stop hearing from us, reply to any of our messages and we will take you off the list.",
-                    capitalise(&e.to_string())
-                ),
-                None,
-            ))
+            Endpoint::UnsubscribePage | Endpoint::Unsubscribe => {
+                unreachable!("the public routes are answered as pages")
+            }
         })
-    }
-
-    /// The confirm page. It changes nothing: mail scanners open links, and an
-    /// unsubscribe must be the customer's act (a POST, RFC 8058).
-    fn unsubscribe_page(&self, q: &HashMap<String, String>) -> Result<ApiResponse, Reject> {
-        let o = self.opt_out(q)?;
-        let token = q.get("token").map(String::as_str).unwrap_or_default();
-        Ok(page(
-            200,
-            &format!("Unsubscribe from {}?", channel_words(o.channel)),
-            &format!(
-                "You will get no more {} from us about your feedback.",
-                channel_words(o.channel)
-            ),
-            Some(token),
-        ))
-    }
-
-    /// One click: a mail client's `List-Unsubscribe-Post` or the confirm page's button.
-    async fn unsubscribe_by_link(
-        &self,
-        q: &HashMap<String, String>,
-    ) -> Result<ApiResponse, Reject> {
-        let o = self.opt_out(q)?;
-        // Signed by this stack, so it was a valid id when issued.
-        let customer = CustomerId::parse(&o.customer_id)
-            .map_err(|_| page_error(bad("invalid_token", "the link names no customer")))?;
-        let found = self
-            .unsubscribe(&customer, o.channel)
-            .await
-            .map_err(|e| page_error(Reject::from(e)))?;
-        // An erased customer has nothing left to opt out of; the answer is the same,
-        // so the link tells nobody whether a record exists.
-        info!(channel = ?o.channel, on_file = found, "unsubscribed by link");
-        Ok(page(
-            200,
-            "You are unsubscribed",
-            &format!(
-                "You will get no more {} from us. If this was a mistake, tell us when you next write and we will switch them back on.",
-                channel_words(o.channel)
-            ),
-            None,
-        ))
     }
 
     fn range(&self, q: &HashMap<String, String>) -> Result<Range, Reject> {
@@ -377,57 +317,4 @@ fn consent(q: &HashMap<String, String>) -> Result<Consent, Reject> {
 /// Who or where the consent statement came from, default `staff`.
 fn source(q: &HashMap<String, String>) -> &str {
     q.get("source").map_or("staff", String::as_str)
-}
-
-fn channel_words(c: ContactChannel) -> &'static str {
-    match c {
-        ContactChannel::Email => "e-mails",
-        ContactChannel::Sms => "text messages",
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
-}
-
-/// A customer-facing page: plain HTML, no script; text is escaped, and the token is
-/// echoed only when it is URL-safe characters.
-fn page(status: u16, title: &str, text: &str, confirm_token: Option<&str>) -> ApiResponse {
-    let (title, text) = (html_escape(title), html_escape(text));
-    let form = confirm_token
-        .filter(|t| t.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
-        .map(|t| {
-            format!(
-                r#"<form method="post" action="?token={t}"><button type="submit">Unsubscribe</button></form>"#
-            )
-        })
-        .unwrap_or_default();
-    ApiResponse {
-        status,
-        content_type: "text/html; charset=utf-8",
-        body: format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><meta name=\"robots\" content=\"noindex\"><title>{title}</title></head><body style=\"font-family:sans-serif;max-width:32em;margin:3em auto\"><h1>{title}</h1><p>{text}</p>{form}</body></html>"
-        ),
-    }
-}
-
-/// The unsubscribe route answers people, not programs: its errors are pages too.
-fn page_error(r: Reject) -> Reject {
-    let Reject(r) = r;
-    if r.content_type.starts_with("text/html") {
-        return Reject(r);
-    }
-    let message = serde_json::from_str::<Value>(&r.body)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| "something went wrong".into());
-    Reject(page(
-        r.status,
-        "This link does not work",
-        &capitalise(&message),
-        None,
-    ))
 }

@@ -7,6 +7,8 @@ pub mod dashboard;
 pub mod handler;
 pub mod openapi;
 pub mod queries;
+pub mod routes;
+mod unsubscribe;
 pub mod views;
 
 pub use handler::{Api, ApiResponse};
