@@ -311,7 +311,7 @@ impl<T: FollowUpSink> FollowUpSink for Crashy<T> {
 impl<T: FollowUpStore> FollowUpStore for Crashy<T> {
     async fn contact(
         &self,
-        c: &str,
+        c: &feedloop_core::envelope::CustomerId,
     ) -> Result<Option<feedloop_core::envelope::CustomerInfo>, StoreError> {
         self.call(self.inner.contact(c)).await
     }
@@ -324,9 +324,9 @@ impl<T: FollowUpStore> FollowUpStore for Crashy<T> {
             let _ = CLAIMED.try_with(|c| {
                 *c.lock().unwrap() = Some(Delivered {
                     key: (
-                        r.customer_id.to_owned(),
-                        r.feedback_id.to_owned(),
-                        r.playbook.to_owned(),
+                        r.customer_id.clone(),
+                        r.feedback_id.clone(),
+                        r.playbook.clone(),
                     ),
                     purpose: r.purpose,
                     claimed_at: r.now,
@@ -695,7 +695,7 @@ async fn crashes_and_faults_at_100k_lose_and_double_count_nothing() {
 /// A message the provider took, filed under the claim it was sent for.
 #[derive(Debug, Clone)]
 struct Delivered {
-    key: (String, String, String),
+    key: Key,
     purpose: Purpose,
     claimed_at: DateTime<Utc>,
     provider_id: String,
@@ -832,7 +832,7 @@ fn dispatcher<S, D, Q>(store: S, deliver: D, requeue: Q) -> Dispatcher<S, D, Q> 
     }
 }
 
-type Key = (String, String, String);
+type Key = feedloop_memory::AttemptKey;
 
 /// The final record of every intent, by status, and the reasons of the failed ones.
 #[derive(Debug, Default)]
@@ -906,8 +906,8 @@ async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
         .iter()
         .map(|i| {
             (
-                i.customer_id.to_string(),
-                i.feedback_id.to_string(),
+                i.customer_id.clone(),
+                i.feedback_id.clone(),
                 i.playbook.clone(),
             )
         })
@@ -1116,7 +1116,7 @@ async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
     // Caps hold under concurrency, per purpose: a service reply follows another
     // service reply, and a marketing message any message, only after the global
     // window; a playbook repeats only after its own.
-    let mut per_customer: BTreeMap<&str, Vec<&Delivered>> = BTreeMap::new();
+    let mut per_customer: BTreeMap<&CustomerId, Vec<&Delivered>> = BTreeMap::new();
     for m in &inbox {
         per_customer.entry(&m.key.0).or_default().push(m);
     }

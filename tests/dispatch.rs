@@ -164,7 +164,7 @@ async fn a_detractor_gets_one_apology_and_the_next_survey_is_attributed() {
         .replace("2026-11-24T09:00:00Z", "2026-11-26T09:00:00Z");
     w.feed("m2", &next).await;
     let s = w.store.snapshot();
-    let stats = &s.variant_stats[&("detractor_recovery".to_string(), email.variant.clone())];
+    let stats = &s.variant_stats[&("detractor_recovery".into(), email.variant.clone())];
     assert_eq!(
         (stats.sent, stats.responded, stats.nps_change_sum),
         (1, 1, 7)
@@ -720,8 +720,8 @@ async fn a_claim_left_by_a_dead_dispatcher_is_closed_as_failed_after_the_lease()
     // A dispatcher claimed it ten seconds ago and has not recorded anything.
     let claimed_at = at(12) - chrono::Duration::seconds(10);
     let claim = ClaimRequest {
-        customer_id: "c1",
-        feedback_id: intent.feedback_id.as_str(),
+        customer_id: &intent.customer_id,
+        feedback_id: &intent.feedback_id,
         playbook: &intent.playbook,
         purpose: intent.purpose,
         now: claimed_at,

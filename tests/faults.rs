@@ -258,7 +258,7 @@ use feedloop_kit::ports::followup::{
 impl<T: FollowUpStore> FollowUpStore for Faulty<T> {
     async fn contact(
         &self,
-        c: &str,
+        c: &CustomerId,
     ) -> Result<Option<feedloop_core::envelope::CustomerInfo>, StoreError> {
         self.around("contact read", self.inner.contact(c)).await
     }

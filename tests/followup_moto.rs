@@ -13,7 +13,9 @@ use feedloop_core::followup::guards::CapPolicy;
 use feedloop_core::followup::plan::DispatchPolicy;
 use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::unsubscribe::UnsubscribeLinks;
-use feedloop_core::followup::{suppression, ContactChannel, FollowUpIntent, Playbook, Purpose};
+use feedloop_core::followup::{
+    suppression, ContactChannel, FollowUpIntent, Playbook, PlaybookId, Purpose,
+};
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
 use feedloop_followup::handler::Handled;
@@ -145,7 +147,7 @@ fn statuses(
     h: &[feedloop_kit::ports::followup::AttemptRecord],
 ) -> Vec<(String, Status, Option<String>)> {
     h.iter()
-        .map(|a| (a.playbook.clone(), a.status, a.reason.clone()))
+        .map(|a| (a.playbook.to_string(), a.status, a.reason.clone()))
         .collect()
 }
 
@@ -345,6 +347,35 @@ async fn ingest_to_followup_queue_to_ses_and_sns_end_to_end() {
     assert_eq!(total_sent, 2);
 }
 
+/// A claim's ids, owned, for requests that borrow them.
+struct Ids {
+    customer: CustomerId,
+    feedback: FeedbackId,
+    playbook: PlaybookId,
+}
+
+impl Ids {
+    fn new(customer: &str, feedback: &str, playbook: &str) -> Ids {
+        Ids {
+            customer: CustomerId::parse(customer).unwrap(),
+            feedback: FeedbackId::parse(feedback).unwrap(),
+            playbook: playbook.into(),
+        }
+    }
+
+    fn at(&self, now: DateTime<Utc>) -> ClaimRequest<'_> {
+        ClaimRequest {
+            customer_id: &self.customer,
+            feedback_id: &self.feedback,
+            playbook: &self.playbook,
+            purpose: purpose_of(self.playbook.as_str()),
+            now,
+            caps: CapPolicy::default(),
+            unless_suppressed: &[],
+        }
+    }
+}
+
 fn purpose_of(playbook: &str) -> Purpose {
     match playbook {
         "detractor_recovery" | "solved_but_still_negative" => Purpose::Service,
@@ -446,15 +477,7 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
 
     // Windows: after 7 days another playbook may go out; the same playbook waits 30.
     let s = store(&stack);
-    let req = |f: &'static str, pb: &'static str, days: i64| ClaimRequest {
-        customer_id: "cust-2",
-        feedback_id: f,
-        playbook: pb,
-        purpose: purpose_of(pb),
-        now: test_now() + Duration::days(days),
-        caps: CapPolicy::default(),
-        unless_suppressed: &[],
-    };
+    let day = |days: i64| test_now() + Duration::days(days);
     let mut seq = Vec::new();
     for (f, pb, days) in [
         ("a", "detractor_recovery", 0),
@@ -464,7 +487,8 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
         ("e", "detractor_recovery", 31),
         ("e", "detractor_recovery", 90),
     ] {
-        seq.push(s.claim(&req(f, pb, days)).await.unwrap());
+        let ids = Ids::new("cust-2", f, pb);
+        seq.push(s.claim(&ids.at(day(days))).await.unwrap());
     }
     use Claim::*;
     let capped = |days| Capped {
@@ -491,58 +515,33 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
         ("s", "detractor_recovery", 3),
         ("t", "at_risk_winback", 8),
     ] {
-        let mut r = req(f, pb, days);
-        r.customer_id = "cust-4";
-        seq.push(s.claim(&r).await.unwrap());
+        let ids = Ids::new("cust-4", f, pb);
+        seq.push(s.claim(&ids.at(day(days))).await.unwrap());
     }
     assert_eq!(seq, [Granted, Granted, capped(10)]);
 
     // A delivery the provider refused gives the caps back (the values from before the
     // claim, kept beside them), and forgets the claim unless the attempt is final.
-    let req3 = |f: &'static str, pb: &'static str, hours: i64| ClaimRequest {
-        customer_id: "cust-3",
-        feedback_id: f,
-        playbook: pb,
-        purpose: purpose_of(pb),
-        now: test_now() + Duration::hours(hours),
-        caps: CapPolicy::default(),
-        unless_suppressed: &[],
-    };
+    let (a, b, c) = (
+        Ids::new("cust-3", "a", "detractor_recovery"),
+        Ids::new("cust-3", "b", "promoter_review_ask"),
+        Ids::new("cust-3", "c", "promoter_review_ask"),
+    );
+    let d = Ids::new("cust-3", "d", "at_risk_winback");
+    let hour = |hours: i64| test_now() + Duration::hours(hours);
     let mut seq = Vec::new();
-    seq.push(s.claim(&req3("a", "detractor_recovery", 0)).await.unwrap());
-    s.release(&req3("a", "detractor_recovery", 0), false)
-        .await
-        .unwrap();
-    seq.push(s.claim(&req3("a", "detractor_recovery", 1)).await.unwrap()); // sent
-    seq.push(
-        s.claim(&req3("b", "promoter_review_ask", 8 * 24))
-            .await
-            .unwrap(),
-    );
-    s.release(&req3("b", "promoter_review_ask", 8 * 24), true)
-        .await
-        .unwrap();
-    seq.push(
-        s.claim(&req3("b", "promoter_review_ask", 8 * 24 + 1))
-            .await
-            .unwrap(),
-    );
+    seq.push(s.claim(&a.at(hour(0))).await.unwrap());
+    s.release(&a.at(hour(0)), false).await.unwrap();
+    seq.push(s.claim(&a.at(hour(1))).await.unwrap()); // sent
+    seq.push(s.claim(&b.at(hour(8 * 24))).await.unwrap());
+    s.release(&b.at(hour(8 * 24)), true).await.unwrap();
+    seq.push(s.claim(&b.at(hour(8 * 24 + 1))).await.unwrap());
     // Back to the send at hour 1: 8 days later another playbook may go, and the
     // refused one's own window never started.
-    seq.push(
-        s.claim(&req3("c", "promoter_review_ask", 8 * 24 + 2))
-            .await
-            .unwrap(),
-    );
+    seq.push(s.claim(&c.at(hour(8 * 24 + 2))).await.unwrap());
     // A release after someone else moved the caps on leaves theirs alone.
-    s.release(&req3("b", "promoter_review_ask", 8 * 24), true)
-        .await
-        .unwrap();
-    seq.push(
-        s.claim(&req3("d", "at_risk_winback", 8 * 24 + 3))
-            .await
-            .unwrap(),
-    );
+    s.release(&b.at(hour(8 * 24)), true).await.unwrap();
+    seq.push(s.claim(&d.at(hour(8 * 24 + 3))).await.unwrap());
     let last = seq.pop();
     assert_eq!(seq, [Granted, Granted, Granted, AlreadyClaimed, Granted]);
     assert!(matches!(last, Some(Capped { .. })), "{last:?}");
@@ -784,15 +783,8 @@ async fn a_claim_left_behind_is_settled_once_and_only_after_its_lease() {
     let stack = Stack::start("settle").await;
     let store = store(&stack);
     let claimed_at = test_now();
-    let request = ClaimRequest {
-        customer_id: "cust-9",
-        feedback_id: "fb-9",
-        playbook: "detractor_recovery",
-        purpose: Purpose::Service,
-        now: claimed_at,
-        caps: CapPolicy::default(),
-        unless_suppressed: &[],
-    };
+    let ids = Ids::new("cust-9", "fb-9", "detractor_recovery");
+    let request = ids.at(claimed_at);
     assert_eq!(store.claim(&request).await.unwrap(), Claim::Granted);
     let failed = AttemptRecord {
         customer_id: CustomerId::try_from("cust-9".to_owned()).unwrap(),
@@ -924,15 +916,11 @@ async fn an_erase_racing_a_dispatch_brings_nothing_back() {
         .await
         .unwrap();
     let unless = [id_key];
+    let race = Ids::new("c-race-1", "f-race-0", "detractor_recovery");
     let claim = s
         .claim(&ClaimRequest {
-            customer_id: "c-race-1",
-            feedback_id: "f-race-0",
-            playbook: "detractor_recovery",
-            purpose: Purpose::Service,
-            now: test_now(),
-            caps: CapPolicy::default(),
             unless_suppressed: &unless,
+            ..race.at(test_now())
         })
         .await
         .unwrap();

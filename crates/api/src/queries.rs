@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use feedloop_core::envelope::{Consent, CustomerId, CustomerInfo};
 use feedloop_core::followup::outcomes::VariantStats;
 use feedloop_core::followup::suppression;
-use feedloop_core::followup::ContactChannel;
+use feedloop_core::followup::{ContactChannel, PlaybookId, VariantId};
 use feedloop_core::keys::StackKeys;
 use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::records::FeedbackRecord;
@@ -219,7 +219,7 @@ impl<S: QueryStore> Queries<S> {
             variants: rows
                 .into_iter()
                 .map(
-                    |(playbook, variant, s): (String, String, VariantStats)| VariantRow {
+                    |(playbook, variant, s): (PlaybookId, VariantId, VariantStats)| VariantRow {
                         playbook,
                         variant,
                         sent: s.sent,

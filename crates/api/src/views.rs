@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use feedloop_core::envelope::Consent;
+use feedloop_core::followup::{PlaybookId, VariantId};
 use feedloop_core::nps::{DriverReport, NpsCategory, NpsCounts};
 use feedloop_core::profile::{ChurnRisk, ConsentFacts, Profile, Segment};
 use feedloop_core::reports::{Granularity, NpsPoint};
@@ -136,8 +137,8 @@ pub struct RiskView {
 /// One playbook variant's A/B counters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VariantRow {
-    pub playbook: String,
-    pub variant: String,
+    pub playbook: PlaybookId,
+    pub variant: VariantId,
     pub sent: u64,
     pub responded: u64,
     pub response_rate: Option<f64>,

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use feedloop_core::followup::guards::LastSent;
 use feedloop_core::followup::Purpose;
-use feedloop_kit::ports::followup::{Claim, ClaimRequest, StoreError};
+use feedloop_kit::ports::followup::{Claim, ClaimRequest, Status, StoreError};
 
 use crate::schema::{self, keys};
 use crate::store::{cancellation_codes, classify, DynamoStore};
@@ -111,12 +111,12 @@ impl DynamoStore {
     fn attempt_claim(&self, r: &ClaimRequest<'_>) -> Result<Put, StoreError> {
         Put::builder()
             .table_name(self.table())
-            .item(schema::PK, s(keys::customer(r.customer_id)))
+            .item(schema::PK, s(keys::customer(r.customer_id.as_str())))
             .item(schema::SK, s(keys::followup(r.feedback_id, r.playbook)))
             .item("type", s("followup"))
-            .item("playbook", s(r.playbook))
-            .item("feedback_id", s(r.feedback_id))
-            .item("status", s("claimed"))
+            .item("playbook", s(r.playbook.as_str()))
+            .item("feedback_id", s(r.feedback_id.as_str()))
+            .item("status", s(Status::Claimed.as_str()))
             .item("claimed_at", s(r.now.to_rfc3339()))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", schema::PK)
@@ -140,7 +140,7 @@ impl DynamoStore {
         }
         let last = purpose_attribute(r.purpose);
         u.table_name(self.table())
-            .key(schema::PK, s(keys::customer(r.customer_id)))
+            .key(schema::PK, s(keys::customer(r.customer_id.as_str())))
             .key(schema::SK, s(keys::FOLLOWUP_CAP))
             .update_expression(
                 "SET #prev_last = if_not_exists(#last, :never), #prev_pb = if_not_exists(#pb, :never), #last = :now, #pb = :now",
@@ -164,7 +164,7 @@ impl DynamoStore {
             .client()
             .get_item()
             .table_name(self.table())
-            .key(schema::PK, s(keys::customer(r.customer_id)))
+            .key(schema::PK, s(keys::customer(r.customer_id.as_str())))
             .key(schema::SK, s(keys::FOLLOWUP_CAP))
             .consistent_read(true)
             .send()
@@ -195,7 +195,7 @@ impl DynamoStore {
             .client()
             .update_item()
             .table_name(self.table())
-            .key(schema::PK, s(keys::customer(r.customer_id)))
+            .key(schema::PK, s(keys::customer(r.customer_id.as_str())))
             .key(schema::SK, s(keys::FOLLOWUP_CAP))
             .update_expression("SET #last = #prev_last, #pb = #prev_pb")
             .condition_expression(
@@ -220,11 +220,11 @@ impl DynamoStore {
             .client()
             .delete_item()
             .table_name(self.table())
-            .key(schema::PK, s(keys::customer(r.customer_id)))
+            .key(schema::PK, s(keys::customer(r.customer_id.as_str())))
             .key(schema::SK, s(keys::followup(r.feedback_id, r.playbook)))
             .condition_expression("#status = :claimed")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":claimed", s("claimed"))
+            .expression_attribute_values(":claimed", s(Status::Claimed.as_str()))
             .send()
             .await;
         match result {

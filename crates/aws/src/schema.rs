@@ -28,6 +28,9 @@ pub const DLQ_RETENTION_SECS: i32 = 14 * 24 * 3600;
 /// one Query reads a customer's history; aggregates are sharded by key so no single
 /// partition takes every write.
 pub mod keys {
+    use feedloop_core::envelope::FeedbackId;
+    use feedloop_core::followup::{PlaybookId, VariantId};
+
     pub fn customer(id: &str) -> String {
         format!("CUST#{id}")
     }
@@ -63,7 +66,7 @@ pub mod keys {
         format!("MSG#{message_id}")
     }
     /// One follow-up attempt per (feedback, playbook): the key is the dedupe.
-    pub fn followup(feedback_id: &str, playbook: &str) -> String {
+    pub fn followup(feedback_id: &FeedbackId, playbook: &PlaybookId) -> String {
         format!("FU#{feedback_id}#{playbook}")
     }
     pub const FOLLOWUP_PREFIX: &str = "FU#";
@@ -72,7 +75,7 @@ pub mod keys {
     /// Per (playbook, variant) A/B counters, one partition: follow-ups are rare
     /// (at most one per customer per week), so it never runs hot.
     pub const FOLLOWUP_STATS: &str = "FUSTATS";
-    pub fn followup_stats(playbook: &str, variant: &str) -> String {
+    pub fn followup_stats(playbook: &PlaybookId, variant: &VariantId) -> String {
         format!("{playbook}#{variant}")
     }
     /// Suppression entries hold a salted hash only (no personal data).

@@ -212,7 +212,7 @@ fn print_followups(records: &[AttemptRecord]) {
     let (mut sent, mut skipped) = (BTreeMap::new(), BTreeMap::new());
     for r in records {
         match r.status {
-            Status::DryRun | Status::Sent => *sent.entry(r.playbook.clone()).or_insert(0) += 1,
+            Status::DryRun | Status::Sent => *sent.entry(r.playbook.to_string()).or_insert(0) += 1,
             Status::Skipped | Status::Failed => {
                 let reason = r.reason.as_deref().unwrap_or("unknown");
                 let kind = reason.split(':').next().unwrap_or(reason);
@@ -223,6 +223,8 @@ fn print_followups(records: &[AttemptRecord]) {
                 };
                 *skipped.entry(kind).or_insert(0) += 1
             }
+            // A history lists recorded attempts only.
+            Status::Claimed => {}
         }
     }
     println!("\nFollow-ups (dry run: decided, guarded, claimed and rendered by the dispatcher, nothing sent)");
@@ -250,7 +252,7 @@ fn print_followups(records: &[AttemptRecord]) {
                 r.playbook,
                 r.customer_id,
                 r.channel.map_or("-".to_owned(), |c| format!("{c:?}")),
-                r.variant.as_deref().unwrap_or("-"),
+                r.variant.as_ref().map_or("-", |v| v.as_str()),
                 r.at.format("%Y-%m-%d %H:%M UTC"),
                 r.preview.as_deref().unwrap_or_default()
             );

@@ -80,6 +80,24 @@ pub struct DispatchReport {
 }
 
 impl DispatchReport {
+    pub fn count(&mut self, outcome: &Handled) {
+        match outcome {
+            Handled::Recorded(Status::Sent) => self.sent += 1,
+            Handled::Recorded(Status::DryRun) => self.dry_run += 1,
+            Handled::Recorded(Status::Skipped) => self.skipped += 1,
+            Handled::Recorded(Status::Failed) => self.failed += 1,
+            // Every outcome is recorded over its claim, never as one.
+            Handled::Recorded(Status::Claimed) => {}
+            Handled::Deferred => self.deferred += 1,
+            Handled::Suppressed => self.suppressed += 1,
+            Handled::Duplicate => self.duplicate += 1,
+            Handled::Rejected => self.rejected += 1,
+            Handled::BackedOff => self.backed_off += 1,
+        }
+    }
+}
+
+impl DispatchReport {
     pub fn emf(&self, now: DateTime<Utc>) -> String {
         let metrics = [
             ("FollowUpsSent", self.sent),
@@ -158,19 +176,7 @@ where
             retried: driven.retry.len() as u32,
             ..DispatchReport::default()
         };
-        for outcome in &driven.done {
-            match outcome {
-                Handled::Recorded(Status::Sent) => report.sent += 1,
-                Handled::Recorded(Status::DryRun) => report.dry_run += 1,
-                Handled::Recorded(Status::Skipped) => report.skipped += 1,
-                Handled::Recorded(Status::Failed) => report.failed += 1,
-                Handled::Deferred => report.deferred += 1,
-                Handled::Suppressed => report.suppressed += 1,
-                Handled::Duplicate => report.duplicate += 1,
-                Handled::Rejected => report.rejected += 1,
-                Handled::BackedOff => report.backed_off += 1,
-            }
-        }
+        driven.done.iter().for_each(|outcome| report.count(outcome));
         Ok((driven.response(), report))
     }
 
@@ -191,8 +197,8 @@ where
         let unless_suppressed: Vec<String> =
             std::iter::once(keys.id.clone()).chain(address).collect();
         let claim = ClaimRequest {
-            customer_id: intent.customer_id.as_str(),
-            feedback_id: intent.feedback_id.as_str(),
+            customer_id: &intent.customer_id,
+            feedback_id: &intent.feedback_id,
             playbook: &intent.playbook,
             purpose: intent.purpose,
             now,
@@ -208,7 +214,7 @@ where
         // Say so in the history when quiet hours were judged in the business's zone.
         let mut attempt = attempt_record(&intent, Status::DryRun, zone_note, now);
         attempt.channel = Some(message.channel());
-        attempt.variant = Some(message.variant().to_owned());
+        attempt.variant = Some(message.variant().clone());
         attempt.preview = Some(message.preview().to_owned());
         if self.mode == DeliveryMode::Live {
             if let Break(handled) = self
@@ -264,7 +270,7 @@ where
         body: &str,
         now: DateTime<Utc>,
     ) -> Result<ControlFlow<Handled, (Message, ChannelKeys, Option<String>)>, StoreError> {
-        let contact = self.store.contact(intent.customer_id.as_str()).await?;
+        let contact = self.store.contact(&intent.customer_id).await?;
         let keys = ChannelKeys::of(
             &self.suppression_salt,
             intent.customer_id.as_str(),
@@ -426,7 +432,7 @@ where
                 attempt.provider_id = Some(provider_id);
                 attempt.sent = Some(SentState {
                     playbook: intent.playbook.clone(),
-                    variant: message.variant().to_owned(),
+                    variant: message.variant().clone(),
                     sent_at: claim.now,
                     nps_before: intent.nps_score,
                     sentiment_before: intent.sentiment,

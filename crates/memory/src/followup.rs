@@ -3,20 +3,20 @@
 
 use std::sync::Mutex;
 
-use crate::MemoryStore;
-use feedloop_core::envelope::CustomerInfo;
+use crate::{AttemptKey, MemoryStore};
+use feedloop_core::envelope::{CustomerId, CustomerInfo, FeedbackId};
 use feedloop_core::followup::guards::LastSent;
 use feedloop_core::followup::plan::Message;
 use feedloop_core::followup::suppression;
-use feedloop_core::followup::Purpose;
+use feedloop_core::followup::{PlaybookId, Purpose};
 
 use feedloop_kit::ports::followup::*;
 
 impl FollowUpStore for MemoryStore {
-    async fn contact(&self, customer: &str) -> Result<Option<CustomerInfo>, StoreError> {
+    async fn contact(&self, customer: &CustomerId) -> Result<Option<CustomerInfo>, StoreError> {
         Ok(self.with(|s| {
             s.profiles
-                .get(customer)
+                .get(customer.as_str())
                 .and_then(|p| p.value.contact.as_ref().map(|c| c.value.clone()))
         }))
     }
@@ -32,11 +32,7 @@ impl FollowUpStore for MemoryStore {
 
     async fn claim(&self, r: &ClaimRequest<'_>) -> Result<Claim, StoreError> {
         Ok(self.with(|s| {
-            let key = (
-                r.customer_id.to_owned(),
-                r.feedback_id.to_owned(),
-                r.playbook.to_owned(),
-            );
+            let key = attempt_key(r.customer_id, r.feedback_id, r.playbook);
             if s.followups.contains_key(&key) {
                 return Claim::AlreadyClaimed;
             }
@@ -46,7 +42,7 @@ impl FollowUpStore for MemoryStore {
             {
                 return Claim::Suppressed;
             }
-            let last = s.last_sent.entry(r.customer_id.to_owned()).or_default();
+            let last = s.last_sent.entry(r.customer_id.to_string()).or_default();
             let sent = LastSent {
                 service: last.get(SERVICE).copied(),
                 marketing: last.get(MARKETING).copied(),
@@ -69,15 +65,11 @@ impl FollowUpStore for MemoryStore {
 
     async fn release(&self, r: &ClaimRequest<'_>, keep_attempt: bool) -> Result<(), StoreError> {
         self.with(|s| {
-            let key = (
-                r.customer_id.to_owned(),
-                r.feedback_id.to_owned(),
-                r.playbook.to_owned(),
-            );
+            let key = attempt_key(r.customer_id, r.feedback_id, r.playbook);
             let Some((global, playbook)) = s.caps_before_claim.remove(&key) else {
                 return;
             };
-            let last = s.last_sent.entry(r.customer_id.to_owned()).or_default();
+            let last = s.last_sent.entry(r.customer_id.to_string()).or_default();
             let (purpose, pb) = (purpose_key(r.purpose).to_owned(), playbook_key(r.playbook));
             // Only while the caps are still this claim's own (like the DynamoDB
             // condition): a later send is never rolled back.
@@ -100,11 +92,7 @@ impl FollowUpStore for MemoryStore {
         let value = serde_json::to_value(a)
             .map_err(|e| StoreError::Permanent(format!("encoding attempt: {e}")))?;
         self.with(|s| {
-            let key = (
-                a.customer_id.to_string(),
-                a.feedback_id.to_string(),
-                a.playbook.clone(),
-            );
+            let key = attempt_key(&a.customer_id, &a.feedback_id, &a.playbook);
             if s.followups.contains_key(&key) {
                 return;
             }
@@ -125,14 +113,12 @@ impl FollowUpStore for MemoryStore {
         let value = serde_json::to_value(a)
             .map_err(|e| StoreError::Permanent(format!("encoding attempt: {e}")))?;
         Ok(self.with(|s| {
-            let key = (
-                a.customer_id.to_string(),
-                a.feedback_id.to_string(),
-                a.playbook.clone(),
-            );
+            let key = attempt_key(&a.customer_id, &a.feedback_id, &a.playbook);
             match s.followups.get(&key) {
                 None => return Recorded::ClaimGone,
-                Some(old) if old["status"] != "claimed" => return Recorded::AlreadyRecorded,
+                Some(old) if old["status"] != Status::Claimed.as_str() => {
+                    return Recorded::AlreadyRecorded
+                }
                 Some(_) => {}
             }
             s.followups.insert(key, value);
@@ -156,15 +142,11 @@ impl FollowUpStore for MemoryStore {
         let value = serde_json::to_value(a)
             .map_err(|e| StoreError::Permanent(format!("encoding attempt: {e}")))?;
         Ok(self.with(|s| {
-            let key = (
-                a.customer_id.to_string(),
-                a.feedback_id.to_string(),
-                a.playbook.clone(),
-            );
+            let key = attempt_key(&a.customer_id, &a.feedback_id, &a.playbook);
             let Some(old) = s.followups.get(&key) else {
                 return Settle::Final;
             };
-            if old["status"] != "claimed" {
+            if old["status"] != Status::Claimed.as_str() {
                 return Settle::Final;
             }
             let at = old["claimed_at"]
@@ -190,13 +172,17 @@ fn purpose_key(p: Purpose) -> &'static str {
     }
 }
 
-fn playbook_key(playbook: &str) -> String {
+fn attempt_key(c: &CustomerId, f: &FeedbackId, p: &PlaybookId) -> AttemptKey {
+    (c.clone(), f.clone(), p.clone())
+}
+
+fn playbook_key(playbook: &PlaybookId) -> String {
     format!("playbook:{playbook}")
 }
 
 /// An attempt between claim and record, as the DynamoDB item has it.
 fn claimed(at: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
-    serde_json::json!({"status": "claimed", "claimed_at": at.to_rfc3339()})
+    serde_json::json!({"status": Status::Claimed, "claimed_at": at.to_rfc3339()})
 }
 
 impl SuppressionList for MemoryStore {

@@ -13,9 +13,10 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use feedloop_core::envelope::CustomerId;
+use feedloop_core::envelope::{CustomerId, FeedbackId};
 use feedloop_core::followup::outcomes::{Outcome, SentState, VariantStats};
 use feedloop_core::followup::FollowUpIntent;
+use feedloop_core::followup::{PlaybookId, VariantId};
 use feedloop_core::profile::Profile;
 use feedloop_core::records::FeedbackRecord;
 
@@ -31,20 +32,23 @@ pub struct MemoryState {
     /// Intents as enqueued, in order (duplicates included: the dispatcher dedupes).
     pub followup_queue: Vec<FollowUpIntent>,
     /// Follow-up history by (customer, feedback id, playbook), written by the dispatcher.
-    pub followups: BTreeMap<(String, String, String), serde_json::Value>,
+    pub followups: BTreeMap<AttemptKey, serde_json::Value>,
     /// Per customer: the last sent follow-up not yet answered, and the last send time
     /// overall and per playbook (the caps).
     pub pending_followups: BTreeMap<String, SentState>,
     pub last_sent: BTreeMap<String, BTreeMap<String, DateTime<Utc>>>,
     /// What a granted claim found in `last_sent` (overall, playbook), so a delivery
     /// the provider refused can give the caps back.
-    pub caps_before_claim: BTreeMap<(String, String, String), CapsBefore>,
+    pub caps_before_claim: BTreeMap<AttemptKey, CapsBefore>,
     /// Soft-bounce notifications seen per suppression key (by event id).
     pub soft_bounces: BTreeMap<String, std::collections::BTreeSet<String>>,
-    pub variant_stats: BTreeMap<(String, String), VariantStats>,
+    pub variant_stats: BTreeMap<(PlaybookId, VariantId), VariantStats>,
     /// Salted hashes on the suppression list, with the reason each went on.
     pub suppressed: std::collections::BTreeMap<String, String>,
 }
+
+/// One attempt: one follow-up per (customer, feedback, playbook).
+pub type AttemptKey = (CustomerId, FeedbackId, PlaybookId);
 
 pub type CapsBefore = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 

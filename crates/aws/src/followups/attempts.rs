@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
-use feedloop_core::envelope::CustomerInfo;
+use feedloop_core::envelope::{CustomerId, CustomerInfo};
 use feedloop_core::profile::Profile;
 use feedloop_kit::ports::followup::*;
 
@@ -14,11 +14,11 @@ use crate::schema::{self, keys};
 use crate::store::{cancellation_codes, classify, DynamoStore};
 
 impl FollowUpStore for DynamoStore {
-    async fn contact(&self, customer: &str) -> Result<Option<CustomerInfo>, StoreError> {
+    async fn contact(&self, customer: &CustomerId) -> Result<Option<CustomerInfo>, StoreError> {
         // Consistent: an opt-out written a moment ago must be seen.
         let p: Option<Profile> = self
             .get_data(
-                keys::customer(customer),
+                keys::customer(customer.as_str()),
                 keys::PROFILE.into(),
                 true,
                 "profile",
@@ -92,10 +92,7 @@ impl FollowUpStore for DynamoStore {
             .get_item()
             .table_name(self.table())
             .key(schema::PK, s(keys::customer(a.customer_id.as_str())))
-            .key(
-                schema::SK,
-                s(keys::followup(a.feedback_id.as_str(), &a.playbook)),
-            )
+            .key(schema::SK, s(keys::followup(&a.feedback_id, &a.playbook)))
             .consistent_read(true)
             .projection_expression("#status")
             .expression_attribute_names("#status", "status")
@@ -116,7 +113,7 @@ impl FollowUpStore for DynamoStore {
     ) -> Result<Settle, StoreError> {
         let key = (
             s(keys::customer(a.customer_id.as_str())),
-            s(keys::followup(a.feedback_id.as_str(), &a.playbook)),
+            s(keys::followup(&a.feedback_id, &a.playbook)),
         );
         let result = self
             .client()
@@ -127,7 +124,7 @@ impl FollowUpStore for DynamoStore {
             .condition_expression("#status = :claimed AND #claimed_at < :before")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#claimed_at", "claimed_at")
-            .expression_attribute_values(":claimed", s("claimed"))
+            .expression_attribute_values(":claimed", s(Status::Claimed.as_str()))
             .expression_attribute_values(":before", s(claimed_before.to_rfc3339()))
             .send()
             .await;
@@ -155,9 +152,11 @@ impl FollowUpStore for DynamoStore {
             .item()
             .and_then(|i| i.get("status"))
             .and_then(|v| v.as_s().ok());
-        Ok(match status.map(String::as_str) {
-            Some("claimed") => Settle::InFlight,
-            _ => Settle::Final,
+        let claimed = Some(Status::Claimed.as_str());
+        Ok(if status.map(String::as_str) == claimed {
+            Settle::InFlight
+        } else {
+            Settle::Final
         })
     }
 }
@@ -189,7 +188,7 @@ impl DynamoStore {
             AttemptGuard::Claimed => put
                 .condition_expression("attribute_exists(#pk) AND #status = :claimed")
                 .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":claimed", s("claimed")),
+                .expression_attribute_values(":claimed", s(Status::Claimed.as_str())),
         };
         let put = put.build().map_err(build_err("follow-up record"))?;
         let mut txn = self
@@ -237,10 +236,10 @@ impl DynamoStore {
             ),
             (
                 schema::SK.to_owned(),
-                s(keys::followup(a.feedback_id.as_str(), &a.playbook)),
+                s(keys::followup(&a.feedback_id, &a.playbook)),
             ),
             ("type".to_owned(), s("followup")),
-            ("playbook".to_owned(), s(&a.playbook)),
+            ("playbook".to_owned(), s(a.playbook.as_str())),
             ("feedback_id".to_owned(), s(a.feedback_id.as_str())),
             ("status".to_owned(), s(a.status.as_str())),
             ("at".to_owned(), s(a.at.to_rfc3339())),

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use feedloop_core::followup::{PlaybookId, VariantId};
 use feedloop_kit::ports::followup::*;
 
 use crate::item::{build_err, n, s};
@@ -69,8 +70,8 @@ impl DynamoStore {
             .items()
             .iter()
             .filter_map(|i| {
-                let pb = i.get("playbook")?.as_s().ok()?.clone();
-                let variant = i.get("variant")?.as_s().ok()?.clone();
+                let pb = PlaybookId::new(i.get("playbook")?.as_s().ok()?.clone());
+                let variant = VariantId::new(i.get("variant")?.as_s().ok()?.clone());
                 let st = feedloop_core::followup::outcomes::VariantStats {
                     sent: num(i, "sent") as u64,
                     responded: num(i, "responded") as u64,
@@ -86,8 +87,8 @@ impl DynamoStore {
 
     pub(super) fn stats_update(
         &self,
-        playbook: &str,
-        variant: &str,
+        playbook: &PlaybookId,
+        variant: &VariantId,
         adds: &[(&str, i64)],
     ) -> Result<Update, StoreError> {
         let mut u = Update::builder()
@@ -96,8 +97,8 @@ impl DynamoStore {
             .key(schema::SK, s(keys::followup_stats(playbook, variant)))
             .expression_attribute_names("#pb", "playbook")
             .expression_attribute_names("#va", "variant")
-            .expression_attribute_values(":pb", s(playbook))
-            .expression_attribute_values(":va", s(variant));
+            .expression_attribute_values(":pb", s(playbook.as_str()))
+            .expression_attribute_values(":va", s(variant.as_str()));
         let mut clauses = Vec::new();
         for (i, (k, v)) in adds.iter().enumerate() {
             clauses.push(format!("#a{i} :a{i}"));

@@ -18,8 +18,8 @@ use feedloop_core::followup::Playbook;
 use feedloop_ingest::{Clock, Ingest, Processed, Settings};
 use feedloop_memory::MemoryStore;
 
-use feedloop_followup::handler::{DeliveryMode, DispatchReport, Dispatcher, Handled};
-use feedloop_kit::ports::followup::{Requeue, Status, StoreError};
+use feedloop_followup::handler::{DeliveryMode, DispatchReport, Dispatcher};
+use feedloop_kit::ports::followup::{Requeue, StoreError};
 use feedloop_memory::Outbox;
 
 /// A clock the replay moves forward; every service of the replay reads it.
@@ -174,22 +174,11 @@ impl Replay {
     async fn dispatch_until(&mut self, until: Option<DateTime<Utc>>) -> Result<(), StoreError> {
         while let Some((due, seq, body)) = self.queue.pop_due(until) {
             self.clock.advance_to(due);
-            let r = &mut self.report;
-            match self
+            let handled = self
                 .dispatcher
                 .process(&format!("intent-{seq}"), &body)
-                .await?
-            {
-                Handled::Recorded(Status::Sent) => r.sent += 1,
-                Handled::Recorded(Status::DryRun) => r.dry_run += 1,
-                Handled::Recorded(Status::Skipped) => r.skipped += 1,
-                Handled::Recorded(Status::Failed) => r.failed += 1,
-                Handled::Deferred => r.deferred += 1,
-                Handled::Suppressed => r.suppressed += 1,
-                Handled::Duplicate => r.duplicate += 1,
-                Handled::Rejected => r.rejected += 1,
-                Handled::BackedOff => r.backed_off += 1,
-            }
+                .await?;
+            self.report.count(&handled);
         }
         Ok(())
     }

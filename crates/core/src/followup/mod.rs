@@ -13,11 +13,14 @@ pub mod bounces;
 mod country_zones;
 pub mod guards;
 pub mod mime;
+mod names;
 pub mod outcomes;
 pub mod plan;
 pub mod suppression;
 pub mod templates;
 pub mod unsubscribe;
+
+pub use names::{PlaybookId, VariantId};
 
 pub const DEFAULT_PLAYBOOK: &str = include_str!("../../playbooks/default.toml");
 
@@ -77,7 +80,7 @@ pub struct Conditions {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
-    pub id: String,
+    pub id: PlaybookId,
     pub purpose: Purpose,
     pub priority: i32,
     pub template: String,
@@ -105,11 +108,14 @@ pub enum PlaybookError {
     #[error("playbook is not valid TOML: {0}")]
     Toml(#[from] toml::de::Error),
     #[error("rule {0:?} is defined twice")]
-    DuplicateId(String),
+    DuplicateId(PlaybookId),
     #[error("rule {0:?} has no channels")]
-    NoChannels(String),
+    NoChannels(PlaybookId),
     #[error("rule {rule:?}: {what} must be within -1..=1")]
-    BadThreshold { rule: String, what: &'static str },
+    BadThreshold {
+        rule: PlaybookId,
+        what: &'static str,
+    },
 }
 
 /// What the decision produces: enough for the guards and the renderer.
@@ -118,7 +124,7 @@ pub enum PlaybookError {
 pub struct FollowUpIntent {
     pub feedback_id: FeedbackId,
     pub customer_id: CustomerId,
-    pub playbook: String,
+    pub playbook: PlaybookId,
     pub purpose: Purpose,
     pub priority: i32,
     pub template: String,
@@ -400,7 +406,7 @@ mod tests {
 
     #[test]
     fn shipped_playbook_is_valid_and_complete() {
-        let ids: Vec<String> = Playbook::default_rules()
+        let ids: Vec<PlaybookId> = Playbook::default_rules()
             .rules
             .into_iter()
             .map(|r| r.id)

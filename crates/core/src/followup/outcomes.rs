@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::AnalyzedFeedback;
+use crate::followup::{PlaybookId, VariantId};
 
 /// The next feedback counts as a response to a follow-up only within this many days.
 pub const ATTRIBUTION_WINDOW_DAYS: i64 = 30;
@@ -14,8 +15,8 @@ pub const ATTRIBUTION_WINDOW_DAYS: i64 = 30;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SentState {
-    pub playbook: String,
-    pub variant: String,
+    pub playbook: PlaybookId,
+    pub variant: VariantId,
     pub sent_at: DateTime<Utc>,
     pub nps_before: Option<u8>,
     pub sentiment_before: Option<f64>,
@@ -24,8 +25,8 @@ pub struct SentState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Outcome {
-    pub playbook: String,
-    pub variant: String,
+    pub playbook: PlaybookId,
+    pub variant: VariantId,
     pub hours_to_response: i64,
     pub nps_change: Option<i32>,
     pub sentiment_change: Option<f64>,
@@ -66,7 +67,7 @@ pub struct VariantStats {
 }
 
 /// Every variant's counters: (playbook, variant, counters).
-pub type VariantRows = Vec<(String, String, VariantStats)>;
+pub type VariantRows = Vec<(PlaybookId, VariantId, VariantStats)>;
 
 impl VariantStats {
     pub fn record_sent(&mut self) {

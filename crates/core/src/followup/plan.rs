@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::guards::{self, CapPolicy, ConsentPolicy, SkipReason};
 use super::suppression::Suppressed;
 use super::templates::{RenderedEmail, RenderedSms, Templates, Variables};
-use super::{ContactChannel, FollowUpIntent};
+use super::{ContactChannel, FollowUpIntent, VariantId};
 use crate::envelope::CustomerInfo;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -175,7 +175,7 @@ impl Message {
         }
     }
 
-    pub fn variant(&self) -> &str {
+    pub fn variant(&self) -> &VariantId {
         match self {
             Message::Email { email, .. } => &email.variant,
             Message::Sms { sms, .. } => &sms.variant,
@@ -258,13 +258,15 @@ pub fn plan(
     let locale = intent.locale.as_deref().unwrap_or("en");
     let (t, c, p) = (
         intent.template.as_str(),
-        intent.customer_id.as_str(),
-        intent.playbook.as_str(),
+        &intent.customer_id,
+        &intent.playbook,
     );
     let rendered = match channel {
         ContactChannel::Email => templates.render_email(t, locale, c, p, &vars).map(|email| {
             let email = match &policy.unsubscribe {
-                Some(links) => email.with_unsubscribe(&links.link(c, ContactChannel::Email, now)),
+                Some(links) => {
+                    email.with_unsubscribe(&links.link(c.as_str(), ContactChannel::Email, now))
+                }
                 None => email,
             };
             let email = match (&policy.postal_address, intent.purpose) {

@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde::{Deserialize, Serialize};
 
+use super::{PlaybookId, VariantId};
+use crate::envelope::CustomerId;
+
 pub const DEFAULT_TEMPLATES: &str = include_str!("../../playbooks/templates.toml");
 
 /// Appended to every marketing SMS: carriers and SNS honour STOP replies.
@@ -79,7 +82,7 @@ impl Variables {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RenderedEmail {
-    pub variant: String,
+    pub variant: VariantId,
     pub subject: String,
     pub text: String,
     pub html: String,
@@ -142,7 +145,7 @@ impl RenderedEmail {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RenderedSms {
-    pub variant: String,
+    pub variant: VariantId,
     pub text: String,
     pub encoding: SmsEncoding,
     /// Parts as they would be sent (one unless the text is longer than one SMS).
@@ -204,8 +207,8 @@ impl Templates {
         &'a self,
         template: &str,
         locale: &str,
-        customer: &str,
-        playbook: &str,
+        customer: &CustomerId,
+        playbook: &PlaybookId,
     ) -> Result<(&'a str, &'a Variant), TemplateError> {
         let variants = self.locale_of(template, locale)?;
         let total: u32 = variants.values().map(|v| v.weight).sum();
@@ -216,7 +219,7 @@ impl Templates {
         if total == 0 {
             return Err(no_variant());
         }
-        let mut b = bucket(customer, playbook, total);
+        let mut b = bucket(customer.as_str(), playbook.as_str(), total);
         for (name, v) in variants {
             if b < v.weight {
                 return Ok((name, v));
@@ -248,14 +251,14 @@ impl Templates {
         &self,
         template: &str,
         locale: &str,
-        customer: &str,
-        playbook: &str,
+        customer: &CustomerId,
+        playbook: &PlaybookId,
         vars: &Variables,
     ) -> Result<RenderedEmail, TemplateError> {
         let (variant, v) = self.assign(template, locale, customer, playbook)?;
         let n = |part: &str| format!("{template}.{locale}.{variant}.{part}");
         Ok(RenderedEmail {
-            variant: variant.to_owned(),
+            variant: variant.into(),
             subject: Self::render_part(&n("subject"), &v.subject, vars)?.replace('\n', " "),
             text: Self::render_part(&n("text"), &v.text, vars)?,
             html: Self::render_part(&n("html"), &v.html, vars)?,
@@ -269,8 +272,8 @@ impl Templates {
         &self,
         template: &str,
         locale: &str,
-        customer: &str,
-        playbook: &str,
+        customer: &CustomerId,
+        playbook: &PlaybookId,
         vars: &Variables,
         marketing: bool,
     ) -> Result<RenderedSms, TemplateError> {
@@ -282,7 +285,7 @@ impl Templates {
         }
         let (encoding, segments) = sms_segments(&text);
         Ok(RenderedSms {
-            variant: variant.to_owned(),
+            variant: variant.into(),
             text,
             encoding,
             segments,
@@ -377,9 +380,11 @@ mod tests {
                     );
                 }
                 // Every customer gets some variant: check the marketing rendering of each.
+                let p = PlaybookId::from("p");
                 for customer in ["c1", "c2", "c3", "c4", "c5", "c6"] {
+                    let customer = CustomerId::parse(customer).unwrap();
                     let sms = t
-                        .render_sms(template, locale, customer, "p", &full, true)
+                        .render_sms(template, locale, &customer, &p, &full, true)
                         .unwrap();
                     assert!(sms.text.ends_with(SMS_OPT_OUT), "{:?}", sms.text);
                     assert_eq!(
@@ -389,7 +394,7 @@ mod tests {
                         sms.text
                     );
                     let service = t
-                        .render_sms(template, locale, customer, "p", &full, false)
+                        .render_sms(template, locale, &customer, &p, &full, false)
                         .unwrap();
                     assert!(!service.text.contains("STOP"), "{:?}", service.text);
                 }
@@ -453,7 +458,13 @@ mod tests {
             ..Default::default()
         };
         let e = t
-            .render_email("passive_nudge", "en-GB", "c1", "p", &vars)
+            .render_email(
+                "passive_nudge",
+                "en-GB",
+                &CustomerId::parse("c1").unwrap(),
+                &"p".into(),
+                &vars,
+            )
             .unwrap();
         assert!(e.html.contains("&lt;script&gt;") && !e.html.contains("<script>"));
         assert!(e.text.contains("<script>"));
@@ -470,7 +481,8 @@ mod tests {
     fn variants_are_deterministic_and_follow_weights() {
         let t = Templates::default_catalog();
         let pick = |c: &str| {
-            t.assign("detractor_recovery", "en", c, "detractor_recovery")
+            let c = CustomerId::parse(c).unwrap();
+            t.assign("detractor_recovery", "en", &c, &"detractor_recovery".into())
                 .unwrap()
                 .0
                 .to_owned()
@@ -481,7 +493,7 @@ mod tests {
             .count();
         assert!((850..1150).contains(&a), "50/50 split gave {a} of 2000");
         assert!(matches!(
-            t.assign("nope", "en", "c", "p"),
+            t.assign("nope", "en", &CustomerId::parse("c").unwrap(), &"p".into()),
             Err(TemplateError::Unknown(_))
         ));
     }

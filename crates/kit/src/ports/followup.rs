@@ -8,7 +8,7 @@ use feedloop_core::envelope::{CustomerId, CustomerInfo, FeedbackId};
 use feedloop_core::followup::guards::CapPolicy;
 use feedloop_core::followup::outcomes::SentState;
 use feedloop_core::followup::plan::Message;
-use feedloop_core::followup::{ContactChannel, Purpose};
+use feedloop_core::followup::{ContactChannel, PlaybookId, Purpose, VariantId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,9 +48,9 @@ pub enum Settle {
 
 #[derive(Debug, Clone)]
 pub struct ClaimRequest<'a> {
-    pub customer_id: &'a str,
-    pub feedback_id: &'a str,
-    pub playbook: &'a str,
+    pub customer_id: &'a CustomerId,
+    pub feedback_id: &'a FeedbackId,
+    pub playbook: &'a PlaybookId,
     /// Service replies and marketing keep separate caps (`CapPolicy::allowed_at`).
     pub purpose: Purpose,
     pub now: DateTime<Utc>,
@@ -64,6 +64,9 @@ pub struct ClaimRequest<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Claimed by a dispatcher that has not recorded the outcome yet. Stored on the
+    /// attempt's item between claim and record; a history lists only recorded ones.
+    Claimed,
     Sent,
     /// Dry-run mode: everything but the delivery happened.
     DryRun,
@@ -74,6 +77,7 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Claimed => "claimed",
             Status::Sent => "sent",
             Status::DryRun => "dry_run",
             Status::Skipped => "skipped",
@@ -87,13 +91,13 @@ impl Status {
 pub struct AttemptRecord {
     pub customer_id: CustomerId,
     pub feedback_id: FeedbackId,
-    pub playbook: String,
+    pub playbook: PlaybookId,
     pub status: Status,
     pub at: DateTime<Utc>,
     /// Why it was skipped or failed.
     pub reason: Option<String>,
     pub channel: Option<ContactChannel>,
-    pub variant: Option<String>,
+    pub variant: Option<VariantId>,
     /// Subject or SMS text.
     pub preview: Option<String>,
     /// The provider's message id (SES / SNS).
@@ -106,7 +110,7 @@ pub trait FollowUpStore: Send + Sync {
     /// The customer's current contact block (from the profile), `None` if unknown.
     fn contact(
         &self,
-        customer: &str,
+        customer: &CustomerId,
     ) -> impl Future<Output = Result<Option<CustomerInfo>, StoreError>> + Send;
     /// Those of these suppression keys that are on the list.
     fn suppressed_among(
@@ -233,7 +237,7 @@ impl DeliveryError {
 pub struct StaffTask {
     pub customer_id: CustomerId,
     pub feedback_id: FeedbackId,
-    pub playbook: String,
+    pub playbook: PlaybookId,
     /// The channel the customer's message goes by.
     pub channel: ContactChannel,
     pub at: DateTime<Utc>,
@@ -268,7 +272,7 @@ pub trait Requeue: Send + Sync {
 impl<T: FollowUpStore> FollowUpStore for std::sync::Arc<T> {
     fn contact(
         &self,
-        c: &str,
+        c: &CustomerId,
     ) -> impl Future<Output = Result<Option<CustomerInfo>, StoreError>> + Send {
         (**self).contact(c)
     }
