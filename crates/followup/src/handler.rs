@@ -517,7 +517,7 @@ where
                 Err(e) => return Err(e),
             }
         }
-        info!(status = attempt.status.as_str(), channel = ?attempt.channel, variant = ?attempt.variant, "follow-up recorded");
+        info!(status = attempt.status.as_str(), channel = ?attempt.channel, variant = attempt.variant.as_ref().map(|v| v.as_str()), "follow-up recorded");
         Ok(Handled::Recorded(attempt.status))
     }
 

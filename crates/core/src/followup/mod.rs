@@ -107,11 +107,11 @@ pub struct Playbook {
 pub enum PlaybookError {
     #[error("playbook is not valid TOML: {0}")]
     Toml(#[from] toml::de::Error),
-    #[error("rule {0:?} is defined twice")]
+    #[error("rule \"{0}\" is defined twice")]
     DuplicateId(PlaybookId),
-    #[error("rule {0:?} has no channels")]
+    #[error("rule \"{0}\" has no channels")]
     NoChannels(PlaybookId),
-    #[error("rule {rule:?}: {what} must be within -1..=1")]
+    #[error("rule \"{rule}\": {what} must be within -1..=1")]
     BadThreshold {
         rule: PlaybookId,
         what: &'static str,
