@@ -156,6 +156,47 @@ pub struct Analyzer {
     multilingual: Option<Arc<Multilingual>>,
 }
 
+/// A theme found in a sentence, before it becomes a mention.
+struct Found {
+    theme: String,
+    phrase: String,
+    sentence_index: usize,
+    source: ThemeSource,
+    score: Option<f64>,
+}
+
+/// Themes from the category head: each class over its threshold, once per text.
+fn head_themes(
+    p: &Prepared,
+    head: &LinearHead,
+    thresholds: &[f64],
+    sentence_vectors: &[Option<&[f32]>],
+) -> Vec<Found> {
+    let mut themes: Vec<Found> = Vec::new();
+    for (si, v) in sentence_vectors.iter().enumerate() {
+        let Some(v) = v else { continue };
+        let hits: Vec<&str> = p
+            .hits
+            .iter()
+            .filter(|h| h.sentence_index == si && !h.phrase.is_empty())
+            .map(|h| h.theme.as_str())
+            .collect();
+        let x = category_features(v, &head.classes, &hits);
+        for ((c, prob), t) in head.classes.iter().zip(head.sigmoid(&x)).zip(thresholds) {
+            if prob >= *t && !themes.iter().any(|m| &m.theme == c) {
+                themes.push(Found {
+                    theme: c.clone(),
+                    phrase: String::new(),
+                    sentence_index: si,
+                    source: ThemeSource::Head,
+                    score: Some(prob),
+                });
+            }
+        }
+    }
+    themes
+}
+
 /// One text on its way through [`Analyzer::analyze_texts`].
 struct Prepared<'a> {
     text: &'a str,
@@ -404,8 +445,6 @@ impl Analyzer {
     }
 
     fn finish(&self, p: Prepared, embeddings: &[Vec<f32>]) -> TextAnalysis {
-        let text = p.text;
-        let emb = |i: usize| embeddings.get(i).map(Vec::as_slice);
         let language_head = self
             .multilingual
             .as_deref()
@@ -415,138 +454,27 @@ impl Analyzer {
         let (sentiment, stars, sentence_scores) = if p.skipped.is_some() {
             (None, None, Vec::new())
         } else {
-            let (whole, per_sentence) = match &p.slots {
-                Some((w, s)) => (Some(*w), s.clone()),
-                None => (None, Vec::new()),
-            };
-            let scores: Vec<SentenceScore> = p
-                .spans
-                .iter()
-                .enumerate()
-                .map(|(i, s)| SentenceScore {
-                    text: s.of(text).to_owned(),
-                    compound: self
-                        .score(
-                            s.of(text),
-                            language_head,
-                            per_sentence.get(i).copied().flatten().and_then(emb),
-                        )
-                        .0
-                        .compound,
-                })
-                .collect();
-            let (sentiment, stars) = self.score(text, language_head, whole.and_then(emb));
-            (Some(sentiment), stars, scores)
-        };
-        let mention = |theme: String, phrase: String, si: usize, source, score| {
-            let sentence = p.spans.get(si).map(|s| s.of(text)).unwrap_or_default();
-            ThemeMention {
-                label: self.taxonomy.label(&theme).unwrap_or(&theme).to_owned(),
-                theme,
-                phrase,
-                sentence: pii::redact(sentence),
-                sentence_index: si,
-                sentiment: sentence_scores.get(si).map(|s| s.compound),
-                source,
-                score,
-            }
+            self.sentiments(&p, language_head, embeddings)
         };
         let sentence_vectors: Vec<Option<&[f32]>> = match &p.slots {
-            Some((_, s)) => s.iter().map(|j| j.and_then(emb)).collect(),
+            Some((_, s)) => s
+                .iter()
+                .map(|j| j.and_then(|i| embeddings.get(i)).map(Vec::as_slice))
+                .collect(),
             None => Vec::new(),
         };
-        let mut themes: Vec<ThemeMention> = Vec::new();
-        // The category head reads the English encoder's vectors; another language's
-        // sentences match the exemplars its own encoder embedded.
-        let exemplars = match (p.multilingual, self.neural.as_deref()) {
-            (true, _) => self.multilingual.as_deref().map(|m| m.exemplars.as_slice()),
-            (false, n) => n.map(|n| n.exemplars.as_slice()),
-        };
-        match self.neural.as_deref().filter(|_| !p.multilingual) {
+        let found = match self.neural.as_deref().filter(|_| !p.multilingual) {
             Some(Neural {
                 categories: (head, thresholds),
                 themes_from_head: true,
                 ..
-            }) => {
-                for (si, v) in sentence_vectors.iter().enumerate() {
-                    let Some(v) = v else { continue };
-                    let hits: Vec<&str> = p
-                        .hits
-                        .iter()
-                        .filter(|h| h.sentence_index == si && !h.phrase.is_empty())
-                        .map(|h| h.theme.as_str())
-                        .collect();
-                    let x = category_features(v, &head.classes, &hits);
-                    for ((c, p), t) in head.classes.iter().zip(head.sigmoid(&x)).zip(thresholds) {
-                        if p >= *t && !themes.iter().any(|m| &m.theme == c) {
-                            themes.push(mention(
-                                c.clone(),
-                                String::new(),
-                                si,
-                                ThemeSource::Head,
-                                Some(p),
-                            ));
-                        }
-                    }
-                }
-            }
-            _ => {
-                let fallback = self.taxonomy.fallback();
-                for h in p
-                    .hits
-                    .iter()
-                    .filter(|h| !(Some(h.theme.as_str()) == fallback && h.phrase.is_empty()))
-                {
-                    themes.push(mention(
-                        h.theme.clone(),
-                        h.phrase.clone(),
-                        h.sentence_index,
-                        ThemeSource::Phrase,
-                        None,
-                    ));
-                }
-                if let Some(exemplars) = exemplars {
-                    for (si, v) in sentence_vectors.iter().enumerate() {
-                        let Some(v) = v else { continue };
-                        for ex in exemplars {
-                            let id = &self.taxonomy.themes()[ex.theme].id;
-                            if themes
-                                .iter()
-                                .any(|m| &m.theme == id && m.sentence_index == si)
-                            {
-                                continue;
-                            }
-                            let best = ex
-                                .vectors
-                                .iter()
-                                .map(|e| cosine(v, e))
-                                .fold(f64::MIN, f64::max);
-                            if best >= ex.threshold {
-                                themes.push(mention(
-                                    id.clone(),
-                                    String::new(),
-                                    si,
-                                    ThemeSource::Similarity,
-                                    Some(best),
-                                ));
-                            }
-                        }
-                    }
-                    themes.sort_by_key(|m| m.sentence_index);
-                }
-                if themes.is_empty() && !p.spans.is_empty() {
-                    if let Some(fb) = fallback {
-                        themes.push(mention(
-                            fb.to_owned(),
-                            String::new(),
-                            0,
-                            ThemeSource::Phrase,
-                            None,
-                        ));
-                    }
-                }
-            }
-        }
+            }) => head_themes(&p, head, thresholds, &sentence_vectors),
+            _ => self.matched_themes(&p, &sentence_vectors),
+        };
+        let themes = found
+            .into_iter()
+            .map(|f| self.mention(&p, &sentence_scores, f))
+            .collect();
         TextAnalysis {
             language: p.language,
             sentiment,
@@ -555,6 +483,123 @@ impl Analyzer {
             themes,
             stars,
             note,
+        }
+    }
+
+    /// The whole text's sentiment and stars, and each sentence's compound.
+    fn sentiments(
+        &self,
+        p: &Prepared,
+        language_head: Option<&LanguageHead>,
+        embeddings: &[Vec<f32>],
+    ) -> (Option<Sentiment>, Option<u8>, Vec<SentenceScore>) {
+        let emb = |i: usize| embeddings.get(i).map(Vec::as_slice);
+        let (whole, per_sentence) = match &p.slots {
+            Some((w, s)) => (Some(*w), s.as_slice()),
+            None => (None, [].as_slice()),
+        };
+        let scores: Vec<SentenceScore> = p
+            .spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let vector = per_sentence.get(i).copied().flatten().and_then(emb);
+                SentenceScore {
+                    text: s.of(p.text).to_owned(),
+                    compound: self.score(s.of(p.text), language_head, vector).0.compound,
+                }
+            })
+            .collect();
+        let (sentiment, stars) = self.score(p.text, language_head, whole.and_then(emb));
+        (Some(sentiment), stars, scores)
+    }
+
+    /// Themes by phrase, then (with exemplar vectors) by similarity where no phrase
+    /// found that theme in that sentence; the fallback theme when nothing matched.
+    fn matched_themes(&self, p: &Prepared, sentence_vectors: &[Option<&[f32]>]) -> Vec<Found> {
+        let fallback = self.taxonomy.fallback();
+        let mut themes: Vec<Found> = p
+            .hits
+            .iter()
+            .filter(|h| !(Some(h.theme.as_str()) == fallback && h.phrase.is_empty()))
+            .map(|h| Found {
+                theme: h.theme.clone(),
+                phrase: h.phrase.clone(),
+                sentence_index: h.sentence_index,
+                source: ThemeSource::Phrase,
+                score: None,
+            })
+            .collect();
+        // The category head reads the English encoder's vectors; another language's
+        // sentences match the exemplars its own encoder embedded.
+        let exemplars = match (p.multilingual, self.neural.as_deref()) {
+            (true, _) => self.multilingual.as_deref().map(|m| m.exemplars.as_slice()),
+            (false, n) => n.map(|n| n.exemplars.as_slice()),
+        };
+        if let Some(exemplars) = exemplars {
+            self.similar_themes(exemplars, sentence_vectors, &mut themes);
+            themes.sort_by_key(|m| m.sentence_index);
+        }
+        if themes.is_empty() && !p.spans.is_empty() {
+            if let Some(fb) = fallback {
+                themes.push(Found {
+                    theme: fb.to_owned(),
+                    phrase: String::new(),
+                    sentence_index: 0,
+                    source: ThemeSource::Phrase,
+                    score: None,
+                });
+            }
+        }
+        themes
+    }
+
+    fn similar_themes(
+        &self,
+        exemplars: &[ThemeExemplars],
+        sentence_vectors: &[Option<&[f32]>],
+        themes: &mut Vec<Found>,
+    ) {
+        for (si, v) in sentence_vectors.iter().enumerate() {
+            let Some(v) = v else { continue };
+            for ex in exemplars {
+                let id = &self.taxonomy.themes()[ex.theme].id;
+                if themes
+                    .iter()
+                    .any(|m| &m.theme == id && m.sentence_index == si)
+                {
+                    continue;
+                }
+                let best = ex
+                    .vectors
+                    .iter()
+                    .map(|e| cosine(v, e))
+                    .fold(f64::MIN, f64::max);
+                if best >= ex.threshold {
+                    themes.push(Found {
+                        theme: id.clone(),
+                        phrase: String::new(),
+                        sentence_index: si,
+                        source: ThemeSource::Similarity,
+                        score: Some(best),
+                    });
+                }
+            }
+        }
+    }
+
+    fn mention(&self, p: &Prepared, sentence_scores: &[SentenceScore], f: Found) -> ThemeMention {
+        let si = f.sentence_index;
+        let sentence = p.spans.get(si).map(|s| s.of(p.text)).unwrap_or_default();
+        ThemeMention {
+            label: self.taxonomy.label(&f.theme).unwrap_or(&f.theme).to_owned(),
+            theme: f.theme,
+            phrase: f.phrase,
+            sentence: pii::redact(sentence),
+            sentence_index: si,
+            sentiment: sentence_scores.get(si).map(|s| s.compound),
+            source: f.source,
+            score: f.score,
         }
     }
 

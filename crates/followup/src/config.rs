@@ -80,26 +80,8 @@ impl FollowUpConfig {
         let unsubscribe_url = blank_ok("UNSUBSCRIBE_URL");
         let reply_to = blank_ok("REPLY_TO");
         let postal_address = blank_ok("POSTAL_ADDRESS");
-        // Blank: no SMS at all until the business names the countries it texts.
-        let sms_countries: Option<Vec<String>> =
-            blank_ok("SMS_COUNTRIES").map_or(Some(Vec::new()), |v| {
-                Some(
-                    v.split(',')
-                        .map(|c| c.trim().to_ascii_uppercase())
-                        .filter(|c| !c.is_empty())
-                        .collect(),
-                )
-            });
-        if let Some(bad) = sms_countries
-            .iter()
-            .flatten()
-            .find(|c| c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
-        {
-            env.rule(
-                "SMS_COUNTRIES",
-                format!("SMS_COUNTRIES: {bad:?} is not an ISO 3166 two-letter country code (e.g. US,GB)"),
-            );
-        }
+        let sms_countries = blank_ok("SMS_COUNTRIES");
+        let sms_countries = sms_country_list(&mut env, sms_countries);
         let sms_to_new_numbers = env.parsed("SMS_TO_NEW_NUMBERS", |v| match v {
             "true" => Ok(true),
             "false" => Ok(false),
@@ -140,39 +122,14 @@ impl FollowUpConfig {
                 }
             });
         if mode == Some(DeliveryMode::Live) {
-            if email_from.as_deref().is_none_or(|f| !f.contains('@')) {
-                let from = email_from.clone().unwrap_or_default();
-                env.rule(
-                    "EMAIL_FROM",
-                    format!("EMAIL_FROM={from:?} must be a verified SES address in live mode"),
-                );
-            }
-            // Without it bounces and complaints never come back, and SES suspends
-            // accounts whose bounce rate it sees climbing.
-            if configuration_set.is_none() {
-                env.rule(
-                    "SES_CONFIGURATION_SET",
-                    "SES_CONFIGURATION_SET must name the stack's configuration set in live mode",
-                );
-            }
-            if reply_to.as_deref().is_none_or(|r| !r.contains('@')) {
-                env.rule(
-                    "REPLY_TO",
-                    "REPLY_TO must be a monitored mailbox in live mode: customers answer apologies",
-                );
-            }
-            if postal_address.is_none() {
-                env.rule(
-                    "POSTAL_ADDRESS",
-                    "POSTAL_ADDRESS must be the business's postal address in live mode: marketing e-mail carries it",
-                );
-            }
-            if unsubscribe_url.is_none() {
-                env.rule(
-                    "UNSUBSCRIBE_URL",
-                    "UNSUBSCRIBE_URL must name the API's /unsubscribe route in live mode: every e-mail carries it",
-                );
-            }
+            let live = LiveSettings {
+                email_from: email_from.as_deref(),
+                configuration_set: configuration_set.as_deref(),
+                reply_to: reply_to.as_deref(),
+                postal_address: postal_address.as_deref(),
+                unsubscribe_url: unsubscribe_url.as_deref(),
+            };
+            live.check(&mut env);
         }
         if let Some(u) = unsubscribe_url.as_deref().filter(|u| !is_public_url(u)) {
             env.rule(
@@ -213,6 +170,76 @@ impl FollowUpConfig {
             })
         })
     }
+}
+
+/// What live mode needs that dry-run mode may leave blank.
+struct LiveSettings<'a> {
+    email_from: Option<&'a str>,
+    configuration_set: Option<&'a str>,
+    reply_to: Option<&'a str>,
+    postal_address: Option<&'a str>,
+    unsubscribe_url: Option<&'a str>,
+}
+
+impl LiveSettings<'_> {
+    fn check(&self, env: &mut Env) {
+        if self.email_from.is_none_or(|f| !f.contains('@')) {
+            let from = self.email_from.unwrap_or_default();
+            env.rule(
+                "EMAIL_FROM",
+                format!("EMAIL_FROM={from:?} must be a verified SES address in live mode"),
+            );
+        }
+        // Without it bounces and complaints never come back, and SES suspends
+        // accounts whose bounce rate it sees climbing.
+        if self.configuration_set.is_none() {
+            env.rule(
+                "SES_CONFIGURATION_SET",
+                "SES_CONFIGURATION_SET must name the stack's configuration set in live mode",
+            );
+        }
+        if self.reply_to.is_none_or(|r| !r.contains('@')) {
+            env.rule(
+                "REPLY_TO",
+                "REPLY_TO must be a monitored mailbox in live mode: customers answer apologies",
+            );
+        }
+        if self.postal_address.is_none() {
+            env.rule(
+                "POSTAL_ADDRESS",
+                "POSTAL_ADDRESS must be the business's postal address in live mode: marketing e-mail carries it",
+            );
+        }
+        if self.unsubscribe_url.is_none() {
+            env.rule(
+                "UNSUBSCRIBE_URL",
+                "UNSUBSCRIBE_URL must name the API's /unsubscribe route in live mode: every e-mail carries it",
+            );
+        }
+    }
+}
+
+/// `SMS_COUNTRIES` as ISO codes; blank is no SMS at all until the business names the
+/// countries it texts.
+fn sms_country_list(env: &mut Env, value: Option<String>) -> Option<Vec<String>> {
+    let countries: Vec<String> = value
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(|c| c.trim().to_ascii_uppercase())
+        .filter(|c| !c.is_empty())
+        .collect();
+    if let Some(bad) = countries
+        .iter()
+        .find(|c| c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_alphabetic()))
+    {
+        env.rule(
+            "SMS_COUNTRIES",
+            format!(
+                "SMS_COUNTRIES: {bad:?} is not an ISO 3166 two-letter country code (e.g. US,GB)"
+            ),
+        );
+    }
+    Some(countries)
 }
 
 /// Mail clients follow only https one-click links (RFC 8058); plain http is for a
