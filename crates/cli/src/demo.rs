@@ -2,7 +2,7 @@
 //! counter) with 40 customers and ~250 pieces of feedback over 90 days.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// The business the demo's follow-ups speak for.
 pub const COMPANY: &str = "Bean There Coffee";
@@ -250,96 +250,15 @@ pub fn envelopes() -> Vec<Value> {
     let mut ticket_no = 1000;
     for (persona, count) in personas {
         for _ in 0..count {
-            let customer_id = format!("cust-{:03}", n + 1);
-            let name = format!("{} {}", FIRST[n % FIRST.len()], LAST[n % LAST.len()]);
-            let email = format!(
-                "{}.{}@example.com",
-                FIRST[n % FIRST.len()].to_lowercase(),
-                LAST[n % LAST.len()].to_lowercase()
-            );
-            let tz = [
-                "Europe/London",
-                "Europe/Berlin",
-                "America/New_York",
-                "Asia/Singapore",
-            ][n % 4];
+            let who = Contact::nth(n);
             n += 1;
-            let (words, tickets) = texts(persona);
             let feedbacks = if persona == Persona::Newcomer {
                 1
             } else {
                 5 + rng.below(4)
             };
             for k in 0..feedbacks {
-                let days_ago = rng.below(90) as i64;
-                let at = now - Duration::days(days_ago) - Duration::minutes(rng.below(600) as i64);
-                let feedback_id = format!("{customer_id}-{k}");
-                let customer = json!({"name": name, "email": email, "timezone": tz, "preferred_channel": "email",
-                                      "consent": {"email": persona != Persona::BillingPain, "sms": false}});
-                let mut e = json!({"schema": "feedloop.feedback/v1", "feedback_id": feedback_id, "customer_id": customer_id,
-                                   "occurred_at": at.to_rfc3339(), "source": "demo", "customer": customer});
-                let roll = rng.below(10);
-                let obj = e.as_object_mut().expect("object literal");
-                if persona == Persona::Newcomer || roll < 3 {
-                    obj.insert("kind".into(), json!("review"));
-                    obj.insert("channel".into(), json!("web"));
-                    obj.insert("text".into(), json!(rng.pick(words)));
-                    obj.insert("rating".into(), json!(rating_for(persona, &mut rng)));
-                    obj.insert(
-                        "product_id".into(),
-                        json!(format!("sku-{}", 100 + rng.below(8))),
-                    );
-                } else if roll < 8 || tickets.is_empty() {
-                    obj.insert("kind".into(), json!("survey"));
-                    obj.insert("channel".into(), json!("email"));
-                    obj.insert("nps_score".into(), json!(nps_for(persona, &mut rng)));
-                    obj.insert(
-                        "question".into(),
-                        json!("How likely are you to recommend us to a friend?"),
-                    );
-                    // A fifth of respondents leave the comment box empty.
-                    if rng.below(5) > 0 {
-                        obj.insert("text".into(), json!(rng.pick(words)));
-                    }
-                    if rng.below(3) == 0 {
-                        let csat = match persona {
-                            Persona::Delighted | Persona::Newcomer => rng.between(4, 5),
-                            Persona::DeliveryPain | Persona::BillingPain => rng.between(1, 2),
-                            _ => rng.between(2, 4),
-                        };
-                        obj.insert("csat".into(), json!(csat));
-                    }
-                } else {
-                    ticket_no += 1;
-                    let urgent = matches!(persona, Persona::BillingPain | Persona::DeliveryPain);
-                    obj.insert("kind".into(), json!("ticket"));
-                    obj.insert("channel".into(), json!("email"));
-                    obj.insert("text".into(), json!(rng.pick(tickets)));
-                    obj.insert("ticket_id".into(), json!(format!("T-{ticket_no}")));
-                    let status = if days_ago > 20 {
-                        "solved"
-                    } else {
-                        ["open", "pending"][rng.below(2)]
-                    };
-                    obj.insert("status".into(), json!(status));
-                    let priority = if urgent {
-                        ["high", "urgent"][rng.below(2)]
-                    } else {
-                        ["low", "normal"][rng.below(2)]
-                    };
-                    obj.insert("priority".into(), json!(priority));
-                    obj.insert("subject".into(), json!("Customer request"));
-                    obj.insert(
-                        "category".into(),
-                        json!(match persona {
-                            Persona::BillingPain => "billing",
-                            Persona::DeliveryPain => "delivery",
-                            Persona::AppPain => "app",
-                            _ => "general",
-                        }),
-                    );
-                }
-                out.push(e);
+                out.push(feedback(&mut rng, persona, &who, k, now, &mut ticket_no));
             }
         }
     }
@@ -359,4 +278,131 @@ pub fn envelopes() -> Vec<Value> {
     );
     out.push(json!({"feedback_id": "bad-2", "customer_id": "cust-003", "kind": "tweet", "occurred_at": "last tuesday"}));
     out
+}
+
+/// The n-th demo customer.
+struct Contact {
+    customer_id: String,
+    name: String,
+    email: String,
+    tz: &'static str,
+}
+
+impl Contact {
+    fn nth(n: usize) -> Contact {
+        let (first, last) = (FIRST[n % FIRST.len()], LAST[n % LAST.len()]);
+        Contact {
+            customer_id: format!("cust-{:03}", n + 1),
+            name: format!("{first} {last}"),
+            email: format!(
+                "{}.{}@example.com",
+                first.to_lowercase(),
+                last.to_lowercase()
+            ),
+            tz: [
+                "Europe/London",
+                "Europe/Berlin",
+                "America/New_York",
+                "Asia/Singapore",
+            ][n % 4],
+        }
+    }
+}
+
+/// One of a customer's feedbacks: a review, a survey answer or a ticket.
+fn feedback(
+    rng: &mut Rng,
+    persona: Persona,
+    who: &Contact,
+    k: usize,
+    now: DateTime<Utc>,
+    ticket_no: &mut u32,
+) -> Value {
+    let (words, tickets) = texts(persona);
+    let days_ago = rng.below(90) as i64;
+    let at = now - Duration::days(days_ago) - Duration::minutes(rng.below(600) as i64);
+    let customer = json!({"name": who.name, "email": who.email, "timezone": who.tz, "preferred_channel": "email",
+                          "consent": {"email": persona != Persona::BillingPain, "sms": false}});
+    let mut e = json!({"schema": "feedloop.feedback/v1", "feedback_id": format!("{}-{k}", who.customer_id),
+                       "customer_id": who.customer_id, "occurred_at": at.to_rfc3339(), "source": "demo",
+                       "customer": customer});
+    let roll = rng.below(10);
+    let obj = e.as_object_mut().expect("object literal");
+    if persona == Persona::Newcomer || roll < 3 {
+        review(obj, rng, persona, words);
+    } else if roll < 8 || tickets.is_empty() {
+        survey(obj, rng, persona, words);
+    } else {
+        *ticket_no += 1;
+        ticket(obj, rng, persona, tickets, *ticket_no, days_ago);
+    }
+    e
+}
+
+fn review(obj: &mut Map<String, Value>, rng: &mut Rng, persona: Persona, words: &[&str]) {
+    obj.insert("kind".into(), json!("review"));
+    obj.insert("channel".into(), json!("web"));
+    obj.insert("text".into(), json!(rng.pick(words)));
+    obj.insert("rating".into(), json!(rating_for(persona, rng)));
+    obj.insert(
+        "product_id".into(),
+        json!(format!("sku-{}", 100 + rng.below(8))),
+    );
+}
+
+fn survey(obj: &mut Map<String, Value>, rng: &mut Rng, persona: Persona, words: &[&str]) {
+    obj.insert("kind".into(), json!("survey"));
+    obj.insert("channel".into(), json!("email"));
+    obj.insert("nps_score".into(), json!(nps_for(persona, rng)));
+    obj.insert(
+        "question".into(),
+        json!("How likely are you to recommend us to a friend?"),
+    );
+    // A fifth of respondents leave the comment box empty.
+    if rng.below(5) > 0 {
+        obj.insert("text".into(), json!(rng.pick(words)));
+    }
+    if rng.below(3) == 0 {
+        let csat = match persona {
+            Persona::Delighted | Persona::Newcomer => rng.between(4, 5),
+            Persona::DeliveryPain | Persona::BillingPain => rng.between(1, 2),
+            _ => rng.between(2, 4),
+        };
+        obj.insert("csat".into(), json!(csat));
+    }
+}
+
+fn ticket(
+    obj: &mut Map<String, Value>,
+    rng: &mut Rng,
+    persona: Persona,
+    tickets: &[&str],
+    ticket_no: u32,
+    days_ago: i64,
+) {
+    let urgent = matches!(persona, Persona::BillingPain | Persona::DeliveryPain);
+    obj.insert("kind".into(), json!("ticket"));
+    obj.insert("channel".into(), json!("email"));
+    obj.insert("text".into(), json!(rng.pick(tickets)));
+    obj.insert("ticket_id".into(), json!(format!("T-{ticket_no}")));
+    let status = if days_ago > 20 {
+        "solved"
+    } else {
+        ["open", "pending"][rng.below(2)]
+    };
+    obj.insert("status".into(), json!(status));
+    let priority = if urgent {
+        ["high", "urgent"][rng.below(2)]
+    } else {
+        ["low", "normal"][rng.below(2)]
+    };
+    obj.insert("priority".into(), json!(priority));
+    obj.insert("subject".into(), json!("Customer request"));
+    let category = match persona {
+        Persona::BillingPain => "billing",
+        Persona::DeliveryPain => "delivery",
+        Persona::AppPain => "app",
+        _ => "general",
+    };
+    obj.insert("category".into(), json!(category));
 }
