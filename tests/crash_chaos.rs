@@ -20,7 +20,6 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Utc};
-use feedloop_core::analysis::Analyzer;
 use feedloop_core::envelope::CustomerId;
 use feedloop_core::followup::guards::Window;
 use feedloop_core::followup::outcomes::{Outcome, SentState};
@@ -28,8 +27,6 @@ use feedloop_core::followup::plan::{DispatchPolicy, Message};
 use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::{FollowUpIntent, Playbook, Purpose};
 use feedloop_core::profile::Profile;
-use feedloop_core::sentiment::Mode;
-use feedloop_core::themes::Taxonomy;
 use feedloop_followup::handler::{INTERRUPTED, UNCONFIRMED};
 use feedloop_followup::{DeliveryMode, Dispatcher};
 use feedloop_ingest::poller::{succeeded, to_event};
@@ -404,18 +401,12 @@ where
     S: ProfileStore + RejectStore,
     F: FollowUpSink,
 {
-    Ingest::new(
-        store,
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
-            aggregate_shards: 8,
-            max_concurrency: 8,
+    Ingest::lexicon(store, Arc::new(test_now))
+        .with_settings(Settings {
             max_followup_age_hours: 24 * 365,
-        },
-        Arc::new(test_now),
-    )
-    .with_followups(Playbook::default_rules(), sink)
+            ..Settings::local(30.0)
+        })
+        .with_followups(Playbook::default_rules(), sink)
 }
 
 /// The stream producers send: 2,000 customers, bursts from ten hot ones, 0.5% poison,

@@ -5,12 +5,9 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{DateTime, TimeZone, Utc};
-use feedloop_core::analysis::Analyzer;
 use feedloop_core::followup::plan::{DispatchPolicy, Message};
 use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::{suppression, Playbook, Purpose};
-use feedloop_core::sentiment::Mode;
-use feedloop_core::themes::Taxonomy;
 use feedloop_followup::handler::{self, Handled};
 use feedloop_followup::{DeliveryMode, Dispatcher};
 use feedloop_ingest::{Ingest, Settings};
@@ -38,18 +35,13 @@ fn world(mode: DeliveryMode, now: DateTime<Utc>) -> World {
     let store = Arc::new(MemoryStore::default());
     let clock = Arc::new(std::sync::Mutex::new(now));
     let (c1, c2) = (clock.clone(), clock.clone());
-    let ingest = Ingest::new(
-        store.clone(),
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
+    let ingest = Ingest::lexicon(store.clone(), Arc::new(move || *c1.lock().unwrap()))
+        .with_settings(Settings {
             aggregate_shards: 2,
             max_concurrency: 2,
-            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-        },
-        Arc::new(move || *c1.lock().unwrap()),
-    )
-    .with_followups(Playbook::default_rules(), store.clone());
+            ..Settings::local(30.0)
+        })
+        .with_followups(Playbook::default_rules(), store.clone());
     let outbox = Arc::new(Outbox::default());
     let requeued = Arc::new(RequeueList::default());
     let dispatcher = Dispatcher {
@@ -590,21 +582,16 @@ impl feedloop_kit::ports::ingest::FollowUpSink for FlakySink {
 #[tokio::test]
 async fn an_enqueue_lost_after_the_commit_is_redone_by_the_redelivery() {
     let store = Arc::new(MemoryStore::default());
-    let ingest = Ingest::new(
-        store.clone(),
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
+    let ingest = Ingest::lexicon(store.clone(), Arc::new(|| at(12)))
+        .with_settings(Settings {
             aggregate_shards: 2,
             max_concurrency: 2,
-            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-        },
-        Arc::new(|| at(12)),
-    )
-    .with_followups(
-        Playbook::default_rules(),
-        FlakySink(store.clone(), std::sync::atomic::AtomicBool::new(true)),
-    );
+            ..Settings::local(30.0)
+        })
+        .with_followups(
+            Playbook::default_rules(),
+            FlakySink(store.clone(), std::sync::atomic::AtomicBool::new(true)),
+        );
     let body = survey("f1", "c1", 2, "Rude staff.", None);
     assert!(
         ingest.process("m1", &body).await.is_err(),

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use feedloop_aws::followups::{AwsDelivery, AwsFollowUps};
 use feedloop_aws::{DynamoStore, SqsQueue};
-use feedloop_core::analysis::Analyzer;
 use feedloop_core::followup::guards::CapPolicy;
 use feedloop_core::followup::plan::DispatchPolicy;
 use feedloop_core::followup::templates::Templates;
@@ -16,8 +15,6 @@ use feedloop_core::followup::unsubscribe::UnsubscribeLinks;
 use feedloop_core::followup::{
     suppression, ContactChannel, FollowUpIntent, Playbook, PlaybookId, Purpose,
 };
-use feedloop_core::sentiment::Mode;
-use feedloop_core::themes::Taxonomy;
 use feedloop_followup::handler::Handled;
 use feedloop_followup::{DeliveryMode, Dispatcher};
 use feedloop_ingest::poller::{poll_once, succeeded, to_event};
@@ -83,18 +80,13 @@ fn ingest(stack: &Stack, now: DateTime<Utc>) -> Ingest<DynamoStore, AwsFollowUps
         sqs: stack.sqs(),
         queue_url: stack.urls.followup.clone(),
     };
-    Ingest::new(
-        store,
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
+    Ingest::lexicon(store, Arc::new(move || now))
+        .with_settings(Settings {
             aggregate_shards: 2,
             max_concurrency: 4,
-            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-        },
-        Arc::new(move || now),
-    )
-    .with_followups(Playbook::default_rules(), sink)
+            ..Settings::local(30.0)
+        })
+        .with_followups(Playbook::default_rules(), sink)
 }
 
 async fn verify_sender(stack: &Stack) {
@@ -424,17 +416,11 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
         .send_all(&[body])
         .await
         .unwrap();
-    let plain = Ingest::new(
-        store(&stack),
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
-            aggregate_shards: 2,
-            max_concurrency: 4,
-            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-        },
-        Arc::new(test_now),
-    );
+    let plain = Ingest::lexicon(store(&stack), Arc::new(test_now)).with_settings(Settings {
+        aggregate_shards: 2,
+        max_concurrency: 4,
+        ..Settings::local(30.0)
+    });
     while poll_once(
         &SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0),
         &plain,

@@ -9,12 +9,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use feedloop_aws::{schema, DynamoStore, SqsQueue};
-use feedloop_core::analysis::Analyzer;
 use feedloop_core::envelope::CustomerId;
 use feedloop_core::profile::Profile;
 use feedloop_core::records::FeedbackRecord;
-use feedloop_core::sentiment::Mode;
-use feedloop_core::themes::Taxonomy;
 use feedloop_ingest::poller::{poll_once, to_event};
 use feedloop_ingest::{Ingest, Settings};
 use feedloop_kit::ports::ingest::*;
@@ -27,17 +24,10 @@ use feedloop_tests::{envelopes, test_now};
 const SHARDS: u16 = 4;
 
 fn ingest<S: ProfileStore + RejectStore>(store: S) -> Ingest<S> {
-    Ingest::new(
-        store,
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
-            aggregate_shards: SHARDS,
-            max_concurrency: 8,
-            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-        },
-        Arc::new(test_now),
-    )
+    Ingest::lexicon(store, Arc::new(test_now)).with_settings(Settings {
+        aggregate_shards: SHARDS,
+        ..Settings::local(30.0)
+    })
 }
 
 async fn dynamo(stack: &Stack) -> DynamoStore {

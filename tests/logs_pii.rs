@@ -14,13 +14,10 @@ use std::sync::{Arc, Mutex};
 use feedloop_api::Api;
 use feedloop_aws::followups::{AwsDelivery, AwsFollowUps};
 use feedloop_aws::{DynamoStore, SqsQueue};
-use feedloop_core::analysis::Analyzer;
 use feedloop_core::followup::plan::DispatchPolicy;
 use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::unsubscribe::UnsubscribeLinks;
 use feedloop_core::followup::Playbook;
-use feedloop_core::sentiment::Mode;
-use feedloop_core::themes::Taxonomy;
 use feedloop_followup::notifications::{Notifications, SnsEvent};
 use feedloop_followup::{DeliveryMode, Dispatcher};
 use feedloop_ingest::poller::{poll_once, succeeded, to_event};
@@ -107,25 +104,20 @@ async fn no_seeded_personal_data_reaches_the_logs() {
         .unwrap();
 
     // Ingest, follow-up intents on the queue.
-    let ingest = Ingest::new(
-        store.clone(),
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
+    let ingest = Ingest::lexicon(store.clone(), Arc::new(test_now))
+        .with_settings(Settings {
             aggregate_shards: 2,
             max_concurrency: 2,
-            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-        },
-        Arc::new(test_now),
-    )
-    .with_followups(
-        Playbook::default_rules(),
-        AwsFollowUps {
-            store: store.clone(),
-            sqs: stack.sqs(),
-            queue_url: stack.urls.followup.clone(),
-        },
-    );
+            ..Settings::local(30.0)
+        })
+        .with_followups(
+            Playbook::default_rules(),
+            AwsFollowUps {
+                store: store.clone(),
+                sqs: stack.sqs(),
+                queue_url: stack.urls.followup.clone(),
+            },
+        );
     let inq = SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0);
     inq.send_all(&envelopes()).await.unwrap();
     let mut rejected = 0;

@@ -9,9 +9,6 @@ use std::time::Instant;
 use chrono::{Duration, NaiveDate};
 use feedloop_api::Api;
 use feedloop_aws::DynamoStore;
-use feedloop_core::analysis::Analyzer;
-use feedloop_core::sentiment::Mode;
-use feedloop_core::themes::Taxonomy;
 use feedloop_ingest::{Ingest, Processed, Settings};
 use feedloop_tests::harness::Stack;
 use feedloop_tests::test_now;
@@ -21,17 +18,11 @@ fn ingest<S>(store: &S, shards: u16) -> Ingest<S>
 where
     S: Clone + feedloop_kit::ports::ingest::ProfileStore + feedloop_kit::ports::ingest::RejectStore,
 {
-    Ingest::new(
-        store.clone(),
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
-            aggregate_shards: shards,
-            max_concurrency: 4,
-            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-        },
-        Arc::new(test_now),
-    )
+    Ingest::lexicon(store.clone(), Arc::new(test_now)).with_settings(Settings {
+        aggregate_shards: shards,
+        max_concurrency: 4,
+        ..Settings::local(30.0)
+    })
 }
 
 fn survey(i: usize, day: NaiveDate) -> String {

@@ -6,13 +6,10 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 use feedloop_api::Api;
-use feedloop_core::analysis::Analyzer;
 use feedloop_core::followup::plan::DispatchPolicy;
 use feedloop_core::followup::suppression;
 use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::Playbook;
-use feedloop_core::sentiment::Mode;
-use feedloop_core::themes::Taxonomy;
 use feedloop_followup::handler::Handled;
 use feedloop_followup::{DeliveryMode, Dispatcher};
 use feedloop_ingest::{Ingest, Settings};
@@ -33,19 +30,15 @@ fn now() -> chrono::DateTime<Utc> {
 
 async fn loaded() -> (Arc<MemoryStore>, Api<Arc<MemoryStore>>) {
     let store = Arc::new(MemoryStore::default());
-    let ingest = Ingest::new(
-        store.clone(),
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
+    let ingest = Ingest::lexicon(store.clone(), Arc::new(now))
+        .with_settings(Settings {
+            // The fixtures span November up to the 20th: follow up on all of them.
             aggregate_shards: 3,
             max_concurrency: 2,
-            // The fixtures span November up to the 20th: follow up on all of them.
             max_followup_age_hours: 24 * 30,
-        },
-        Arc::new(now),
-    )
-    .with_followups(Playbook::default_rules(), store.clone());
+            ..Settings::local(30.0)
+        })
+        .with_followups(Playbook::default_rules(), store.clone());
     let texts = [
         "Delivery was late and support ignored me",
         "Lovely staff, fair price",
@@ -502,17 +495,12 @@ fn dispatcher(
 async fn erase_suppresses_every_address_the_profile_ever_held() {
     // GIVEN c1 moved to a new address, then sent a name-only contact block
     let (store, api) = loaded().await;
-    let ingest = Ingest::new(
-        store.clone(),
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
-            aggregate_shards: 3,
-            max_concurrency: 2,
-            max_followup_age_hours: 24 * 30,
-        },
-        Arc::new(now),
-    );
+    let ingest = Ingest::lexicon(store.clone(), Arc::new(now)).with_settings(Settings {
+        aggregate_shards: 3,
+        max_concurrency: 2,
+        max_followup_age_hours: 24 * 30,
+        ..Settings::local(30.0)
+    });
     for (id, customer) in [
         ("moved", json!({"email": "c1.new@example.com"})),
         ("name-only", json!({"name": "Ada L."})),
@@ -574,18 +562,14 @@ async fn an_unsubscribe_sticks_against_later_data_and_other_ids_until_staff_lift
 
     // WHEN an integration stamps consent on a later envelope, under c2 and under a new
     // id with the same address, both detractors
-    let ingest = Ingest::new(
-        store.clone(),
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
+    let ingest = Ingest::lexicon(store.clone(), Arc::new(|| now() + Duration::hours(1)))
+        .with_settings(Settings {
             aggregate_shards: 3,
             max_concurrency: 2,
             max_followup_age_hours: 24 * 30,
-        },
-        Arc::new(|| now() + Duration::hours(1)),
-    )
-    .with_followups(Playbook::default_rules(), store.clone());
+            ..Settings::local(30.0)
+        })
+        .with_followups(Playbook::default_rules(), store.clone());
     for (id, customer) in [("again", "c2"), ("alias", "c2-alias")] {
         let body = json!({"feedback_id": id, "customer_id": customer, "kind": "survey",
             "occurred_at": "2026-11-24T13:00:00Z", "nps_score": 1, "text": "Broken again",

@@ -19,9 +19,6 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{TimeZone, Utc};
 use feedloop_api::Api;
 use feedloop_aws::DynamoStore;
-use feedloop_core::analysis::Analyzer;
-use feedloop_core::sentiment::Mode;
-use feedloop_core::themes::Taxonomy;
 use feedloop_ingest::{Ingest, Settings};
 use feedloop_kit::ports::ingest::{ProfileStore, RejectStore};
 use feedloop_kit::ports::query::QueryStore;
@@ -76,17 +73,10 @@ fn bodies(customers: usize, hot: usize) -> Vec<String> {
 }
 
 async fn seed<S: ProfileStore + RejectStore>(store: S, bodies: &[String]) {
-    let ingest = Ingest::new(
-        store,
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
-            aggregate_shards: 8,
-            max_concurrency: 8,
-            max_followup_age_hours: 72,
-        },
-        Arc::new(now),
-    );
+    let ingest = Ingest::lexicon(store, Arc::new(now)).with_settings(Settings {
+        max_followup_age_hours: 72,
+        ..Settings::local(30.0)
+    });
     let started = Instant::now();
     let batches: Vec<SqsEvent> = bodies
         .chunks(25)

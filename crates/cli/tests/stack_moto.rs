@@ -10,11 +10,8 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use feedloop_api::Api;
 use feedloop_aws::{DynamoStore, SqsQueue};
-use feedloop_core::analysis::Analyzer;
 use feedloop_core::followup::plan::DispatchPolicy;
 use feedloop_core::followup::templates::Templates;
-use feedloop_core::sentiment::Mode;
-use feedloop_core::themes::Taxonomy;
 use feedloop_followup::handler::Handled;
 use feedloop_followup::{DeliveryMode, Dispatcher};
 use feedloop_ingest::poller::poll_once;
@@ -97,17 +94,10 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
     assert!(summary["failed"].as_array().unwrap().is_empty());
 
     // The ingest function's work, with real SQS batches.
-    let ingest = Ingest::new(
-        store(&stack),
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
-            aggregate_shards: 2,
-            max_concurrency: 8,
-            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-        },
-        Arc::new(test_now),
-    );
+    let ingest = Ingest::lexicon(store(&stack), Arc::new(test_now)).with_settings(Settings {
+        aggregate_shards: 2,
+        ..Settings::local(30.0)
+    });
     let q = SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0);
     let mut processed = 0;
     loop {
@@ -497,17 +487,11 @@ async fn stack_outputs_name_the_resources_and_the_stack_secret_salts_the_suppres
         sent["sent"], 1,
         "the ingest queue came from the IngestQueueUrl output"
     );
-    let ingest = Ingest::new(
-        store(&stack),
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
-            aggregate_shards: 2,
-            max_concurrency: 2,
-            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-        },
-        Arc::new(test_now),
-    );
+    let ingest = Ingest::lexicon(store(&stack), Arc::new(test_now)).with_settings(Settings {
+        aggregate_shards: 2,
+        max_concurrency: 2,
+        ..Settings::local(30.0)
+    });
     while poll_once(
         &SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0),
         &ingest,

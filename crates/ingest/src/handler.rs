@@ -11,7 +11,8 @@ use feedloop_core::envelope::{customer_hint, parse_envelope, CustomerId, Feedbac
 use feedloop_core::followup::outcomes::{attribute, ATTRIBUTION_WINDOW_DAYS};
 use feedloop_core::followup::{stale_age_hours, FollowUpIntent, Playbook};
 use feedloop_core::records::effects;
-use feedloop_core::sentiment::Label;
+use feedloop_core::sentiment::{Label, Mode};
+use feedloop_core::themes::Taxonomy;
 use serde::Serialize;
 use tracing::{info, warn};
 
@@ -127,6 +128,20 @@ impl<S: ProfileStore + RejectStore> Ingest<S> {
             followups: NoFollowUps,
             playbook: None,
         }
+    }
+
+    /// The ingest that needs no model: lexicon analysis over the small-business
+    /// taxonomy, with `Settings::local(30.0)` — the demo's, and every test's that
+    /// is not about the analysis itself.
+    pub fn lexicon(store: S, clock: Clock) -> Self {
+        let analyzer = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
+        Ingest::new(store, analyzer, Settings::local(30.0), clock)
+    }
+
+    /// The same service with other settings (shards, concurrency, follow-up age).
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
     }
 }
 
@@ -450,17 +465,11 @@ mod tests {
 
     fn ingest() -> Ingest<MemoryStore> {
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
-        Ingest::new(
-            MemoryStore::default(),
-            Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-            Settings {
-                half_life_days: 30.0,
-                aggregate_shards: 4,
-                max_concurrency: 4,
-                max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-            },
-            Arc::new(move || now),
-        )
+        Ingest::lexicon(MemoryStore::default(), Arc::new(move || now)).with_settings(Settings {
+            aggregate_shards: 4,
+            max_concurrency: 4,
+            ..Settings::local(30.0)
+        })
     }
 
     fn msg(id: &str, body: &str) -> SqsMessage {

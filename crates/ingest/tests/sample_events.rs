@@ -5,25 +5,15 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{TimeZone, Utc};
-use feedloop_core::analysis::Analyzer;
-use feedloop_core::sentiment::Mode;
-use feedloop_core::themes::Taxonomy;
 use feedloop_ingest::{Ingest, Settings};
 use feedloop_memory::MemoryStore;
 
 fn service() -> Ingest<MemoryStore> {
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
-    Ingest::new(
-        MemoryStore::default(),
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
-            aggregate_shards: 8,
-            max_concurrency: 4,
-            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-        },
-        Arc::new(move || now),
-    )
+    Ingest::lexicon(MemoryStore::default(), Arc::new(move || now)).with_settings(Settings {
+        max_concurrency: 4,
+        ..Settings::local(30.0)
+    })
 }
 
 async fn run(src: &str) -> (usize, feedloop_ingest::BatchReport, Ingest<MemoryStore>) {

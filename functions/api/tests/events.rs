@@ -5,9 +5,6 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use feedloop_api::Api;
-use feedloop_core::analysis::Analyzer;
-use feedloop_core::sentiment::Mode;
-use feedloop_core::themes::Taxonomy;
 use feedloop_ingest::{Ingest, Settings};
 use feedloop_memory::MemoryStore;
 use lambda_http::Body;
@@ -37,17 +34,11 @@ async fn call(api: &Api<Arc<MemoryStore>>, raw: &str) -> (u16, Value) {
 async fn sample_events_run_through_the_adapter() {
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
     let store = Arc::new(MemoryStore::default());
-    let ingest = Ingest::new(
-        store.clone(),
-        Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business()),
-        Settings {
-            half_life_days: 30.0,
-            aggregate_shards: 2,
-            max_concurrency: 2,
-            max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-        },
-        Arc::new(move || now),
-    );
+    let ingest = Ingest::lexicon(store.clone(), Arc::new(move || now)).with_settings(Settings {
+        aggregate_shards: 2,
+        max_concurrency: 2,
+        ..Settings::local(30.0)
+    });
     for (i, score) in [3, 1, 2].iter().enumerate() {
         let body = format!(
             r#"{{"feedback_id":"f{i}","customer_id":"cust-042","kind":"survey","occurred_at":"2026-11-{:02}T10:00:00Z","nps_score":{score},"text":"Delivery is always late."}}"#,
