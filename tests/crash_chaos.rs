@@ -38,7 +38,7 @@ use feedloop_kit::ports::followup::{
 use feedloop_kit::ports::ingest::*;
 use feedloop_memory::MemoryStore;
 use feedloop_tests::compare::assert_same_effects;
-use feedloop_tests::faults::{Faulty, Shared};
+use feedloop_tests::faults::Faulty;
 use feedloop_tests::{env_or, envelopes, test_now, Rng};
 use tokio::sync::Notify;
 
@@ -545,7 +545,7 @@ async fn crashes_and_faults_at_100k_lose_and_double_count_nothing() {
 
     // The fault-free reference: every message once, in order.
     let reference = Arc::new(MemoryStore::default());
-    let plain = service(Shared(reference.clone()), Shared(reference.clone()));
+    let plain = service(reference.clone(), reference.clone());
     for (i, b) in bodies.iter().enumerate() {
         plain.process(&format!("ref-{i}"), b).await.unwrap();
     }
@@ -554,14 +554,14 @@ async fn crashes_and_faults_at_100k_lose_and_double_count_nothing() {
 
     let store = Arc::new(MemoryStore::default());
     let crashy = Arc::new(Crashy {
-        inner: Faulty::new(Shared(store.clone()), 0.10, seed ^ 1),
+        inner: Faulty::new(store.clone(), 0.10, seed ^ 1),
         rate: 0.0008,
         rng: Mutex::new(Rng(seed ^ 2)),
         counts: CrashCounts::default(),
     });
-    let svc = service(Shared(crashy.clone()), Shared(crashy.clone()));
+    let svc = service(crashy.clone(), crashy.clone());
     let sim = Arc::new(SimQueue::default());
-    let queue = Faulty::new(Shared(sim.clone()), 0.10, seed ^ 3);
+    let queue = Faulty::new(sim.clone(), 0.10, seed ^ 3);
     for b in &bodies {
         sim.send(b.clone());
     }
@@ -875,7 +875,7 @@ async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
     let mut worlds = Vec::new();
     for _ in 0..2 {
         let store = Arc::new(MemoryStore::default());
-        let ingest = service(Shared(store.clone()), Shared(store.clone()));
+        let ingest = service(store.clone(), store.clone());
         for (i, b) in feedback.iter().enumerate() {
             ingest.process(&format!("in-{i}"), b).await.unwrap();
         }
@@ -932,13 +932,7 @@ async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
             let (response, _) = d.handle(event).await.expect("a valid batch");
             (response, 0)
         };
-        drain(
-            &Shared(sim.clone()),
-            &sim,
-            invoke,
-            &Mutex::new(Tally::default()),
-        )
-        .await;
+        drain(&sim.clone(), &sim, invoke, &Mutex::new(Tally::default())).await;
         let t = terminal(&store.snapshot().followups, &intents);
         let delivered = provider.inbox.lock().unwrap().len();
         (t, delivered)
@@ -961,7 +955,7 @@ async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
         counts: CrashCounts::default(),
     });
     let sim = Arc::new(SimQueue::default());
-    let queue = Faulty::new(Shared(sim.clone()), 0.10, seed ^ 15);
+    let queue = Faulty::new(sim.clone(), 0.10, seed ^ 15);
     let requeue = Arc::new(Faulty::new(sim.clone(), 0.10, seed ^ 16));
     let d = dispatcher(crashy_store.clone(), crashy_send.clone(), requeue.clone());
     for b in &bodies {

@@ -72,68 +72,35 @@ impl<T: ProfileStore> ProfileStore for Faulty<T> {
         &self,
         customer: &CustomerId,
     ) -> Result<Option<Versioned<Profile>>, StoreError> {
-        match self.roll() {
-            Point::Before => Err(injected("before load")),
-            Point::None => self.inner.load_profile(customer).await,
-            Point::After => {
-                self.inner.load_profile(customer).await?;
-                Err(injected("after load"))
-            }
-        }
+        self.around("load", self.inner.load_profile(customer)).await
     }
 
     async fn commit(&self, commit: &Commit) -> Result<CommitOutcome, StoreError> {
-        match self.roll() {
-            Point::Before => Err(injected("before write")),
-            Point::None => self.inner.commit(commit).await,
-            Point::After => {
-                self.inner.commit(commit).await?;
-                Err(injected("after write, before ack"))
-            }
-        }
+        self.around("write", self.inner.commit(commit)).await
     }
 }
 
 impl<T: RejectStore> RejectStore for Faulty<T> {
     async fn record_reject(&self, reject: &RejectRecord) -> Result<(), StoreError> {
-        match self.roll() {
-            Point::Before => Err(injected("before reject write")),
-            Point::None => self.inner.record_reject(reject).await,
-            Point::After => {
-                self.inner.record_reject(reject).await?;
-                Err(injected("after reject write"))
-            }
-        }
+        self.around("reject write", self.inner.record_reject(reject))
+            .await
     }
 }
 
 impl<T: MessageQueue> MessageQueue for Faulty<T> {
     async fn receive(&self, max: usize) -> Result<Vec<QueueMessage>, StoreError> {
-        match self.roll() {
-            Point::Before => Err(injected("before receive")),
-            Point::None => self.inner.receive(max).await,
-            // Received but lost in transit: the messages become visible again later.
-            Point::After => {
-                self.inner.receive(max).await?;
-                Err(injected("after receive"))
-            }
-        }
+        self.around("receive", self.inner.receive(max)).await
     }
 
     async fn ack(&self, messages: &[QueueMessage]) -> Result<(), StoreError> {
-        match self.roll() {
-            Point::Before => Err(injected("before ack")),
-            Point::None => self.inner.ack(messages).await,
-            Point::After => {
-                self.inner.ack(messages).await?;
-                Err(injected("after ack"))
-            }
-        }
+        self.around("ack", self.inner.ack(messages)).await
     }
 }
 
 impl<T> Faulty<T> {
-    /// One call through the dice: fail before it, run it, or run it and fail after.
+    /// One call through the dice: fail before it (the request never arrived), run it,
+    /// or run it and fail after (the effect happened, the answer was lost: for a
+    /// receive, the messages become visible again later).
     async fn around<R>(
         &self,
         what: &str,
@@ -188,65 +155,6 @@ impl<T: FollowUpSink> FollowUpSink for Faulty<T> {
             self.inner.record_outcome(customer, sent, outcome),
         )
         .await
-    }
-}
-
-/// Lets a test keep a handle on a store or queue (its fault counters, its state)
-/// while the service owns it.
-pub struct Shared<T>(pub std::sync::Arc<T>);
-
-impl<T: ProfileStore> ProfileStore for Shared<T> {
-    async fn load_profile(&self, c: &CustomerId) -> Result<Option<Versioned<Profile>>, StoreError> {
-        self.0.load_profile(c).await
-    }
-    async fn commit(&self, c: &Commit) -> Result<CommitOutcome, StoreError> {
-        self.0.commit(c).await
-    }
-}
-
-impl<T: RejectStore> RejectStore for Shared<T> {
-    async fn record_reject(&self, r: &RejectRecord) -> Result<(), StoreError> {
-        self.0.record_reject(r).await
-    }
-}
-
-impl<T: FollowUpSink> FollowUpSink for Shared<T> {
-    async fn enqueue(
-        &self,
-        i: &feedloop_core::followup::FollowUpIntent,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), StoreError> {
-        self.0.enqueue(i, now).await
-    }
-    async fn stored_intent(
-        &self,
-        c: &CustomerId,
-        key: &str,
-    ) -> Result<Option<feedloop_core::followup::FollowUpIntent>, StoreError> {
-        self.0.stored_intent(c, key).await
-    }
-    async fn pending(
-        &self,
-        c: &CustomerId,
-    ) -> Result<Option<feedloop_core::followup::outcomes::SentState>, StoreError> {
-        self.0.pending(c).await
-    }
-    async fn record_outcome(
-        &self,
-        c: &CustomerId,
-        sent: &feedloop_core::followup::outcomes::SentState,
-        outcome: &feedloop_core::followup::outcomes::Outcome,
-    ) -> Result<(), StoreError> {
-        self.0.record_outcome(c, sent, outcome).await
-    }
-}
-
-impl<T: MessageQueue> MessageQueue for Shared<T> {
-    async fn receive(&self, max: usize) -> Result<Vec<QueueMessage>, StoreError> {
-        self.0.receive(max).await
-    }
-    async fn ack(&self, messages: &[QueueMessage]) -> Result<(), StoreError> {
-        self.0.ack(messages).await
     }
 }
 

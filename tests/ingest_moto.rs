@@ -17,7 +17,7 @@ use feedloop_ingest::{Ingest, Settings};
 use feedloop_kit::ports::ingest::*;
 use feedloop_memory::{MemoryState, MemoryStore};
 use feedloop_tests::compare::assert_same_effects;
-use feedloop_tests::faults::{Faulty, Shared};
+use feedloop_tests::faults::Faulty;
 use feedloop_tests::harness::Stack;
 use feedloop_tests::{envelopes, test_now};
 
@@ -466,7 +466,7 @@ async fn chaos_faults_lose_and_double_count_nothing() {
     let sqs = queue(&stack, &stack.urls.ingest);
     let store = Arc::new(Faulty::new(dynamo(&stack).await, 0.10, 0xc4a05));
     let q = Arc::new(Faulty::new(sqs.clone(), 0.10, 0x9e1e));
-    let svc = Arc::new(ingest(Shared(store.clone())));
+    let svc = Arc::new(ingest(store.clone()));
     let started = Instant::now();
     // moto's SQS costs O(queue length) per call, so the producer keeps the backlog
     // short, like a steady real-world stream, while four pollers consume.

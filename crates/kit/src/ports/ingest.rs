@@ -208,3 +208,15 @@ impl<T: FollowUpSink> FollowUpSink for std::sync::Arc<T> {
         (**self).record_outcome(customer, sent, outcome)
     }
 }
+
+impl<T: MessageQueue> MessageQueue for std::sync::Arc<T> {
+    fn receive(
+        &self,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<QueueMessage>, StoreError>> + Send {
+        (**self).receive(max)
+    }
+    fn ack(&self, m: &[QueueMessage]) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).ack(m)
+    }
+}
