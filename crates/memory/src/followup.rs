@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use crate::{AttemptKey, MemoryStore};
+use crate::{AttemptKey, MemoryState, MemoryStore};
 use feedloop_core::envelope::{CustomerId, CustomerInfo, FeedbackId};
 use feedloop_core::followup::guards::LastSent;
 use feedloop_core::followup::plan::Message;
@@ -96,15 +96,7 @@ impl FollowUpStore for MemoryStore {
             if s.followups.contains_key(&key) {
                 return;
             }
-            s.followups.insert(key, value);
-            if let Some(sent) = &a.sent {
-                s.pending_followups
-                    .insert(a.customer_id.to_string(), sent.clone());
-                s.variant_stats
-                    .entry((sent.playbook.clone(), sent.variant.clone()))
-                    .or_default()
-                    .record_sent();
-            }
+            write_attempt(s, key, value, a);
         });
         Ok(())
     }
@@ -121,15 +113,7 @@ impl FollowUpStore for MemoryStore {
                 }
                 Some(_) => {}
             }
-            s.followups.insert(key, value);
-            if let Some(sent) = &a.sent {
-                s.pending_followups
-                    .insert(a.customer_id.to_string(), sent.clone());
-                s.variant_stats
-                    .entry((sent.playbook.clone(), sent.variant.clone()))
-                    .or_default()
-                    .record_sent();
-            }
+            write_attempt(s, key, value, a);
             Recorded::Written
         }))
     }
@@ -169,6 +153,25 @@ fn purpose_key(p: Purpose) -> &'static str {
     match p {
         Purpose::Service => SERVICE,
         Purpose::Marketing => MARKETING,
+    }
+}
+
+/// The attempt's record; a sent one is also the customer's pending follow-up and
+/// counts for its variant.
+fn write_attempt(
+    s: &mut MemoryState,
+    key: AttemptKey,
+    value: serde_json::Value,
+    a: &AttemptRecord,
+) {
+    s.followups.insert(key, value);
+    if let Some(sent) = &a.sent {
+        s.pending_followups
+            .insert(a.customer_id.to_string(), sent.clone());
+        s.variant_stats
+            .entry((sent.playbook.clone(), sent.variant.clone()))
+            .or_default()
+            .record_sent();
     }
 }
 

@@ -4,7 +4,6 @@
 mod parse;
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,23 +12,10 @@ pub use parse::{customer_hint, parse_envelope, EnvelopeError, Limits, Problem, W
 
 pub const SCHEMA: &str = "feedloop.feedback/v1";
 
-macro_rules! id_newtype {
-    ($name:ident, $what:literal) => {
-        #[doc = concat!("A validated ", $what, ": 1..=128 characters from `[A-Za-z0-9._:@/+=-]`.")]
-        // Read back from JSON (a stored record, a queued intent) it is checked again
-        // (`try_from`): no way in skips the rule.
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
-
-        impl TryFrom<String> for $name {
-            type Error = String;
-            fn try_from(s: String) -> Result<Self, String> {
-                parse::check_id(&s).map(|()| Self(s))
-            }
-        }
-
+/// What every string newtype of the crate has: comparison with `str`, `as_str`,
+/// `Display` (the ids here, `PlaybookId` and `VariantId` in `followup`).
+macro_rules! str_newtype_impls {
+    ($name:ident) => {
         impl From<$name> for String {
             fn from(id: $name) -> String {
                 id.0
@@ -49,19 +35,44 @@ macro_rules! id_newtype {
         }
 
         impl $name {
-            pub fn parse(s: &str) -> Result<Self, String> {
-                parse::check_id(s).map(|()| Self(s.to_owned()))
-            }
             pub fn as_str(&self) -> &str {
                 &self.0
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
+    };
+}
+pub(crate) use str_newtype_impls;
+
+macro_rules! id_newtype {
+    ($name:ident, $what:literal) => {
+        #[doc = concat!("A validated ", $what, ": 1..=128 characters from `[A-Za-z0-9._:@/+=-]`.")]
+        // Read back from JSON (a stored record, a queued intent) it is checked again
+        // (`try_from`): no way in skips the rule.
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                parse::check_id(&s).map(|()| Self(s))
+            }
+        }
+
+        impl $name {
+            pub fn parse(s: &str) -> Result<Self, String> {
+                parse::check_id(s).map(|()| Self(s.to_owned()))
+            }
+        }
+
+        str_newtype_impls!($name);
     };
 }
 

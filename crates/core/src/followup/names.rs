@@ -4,9 +4,9 @@
 //! the business's own playbook and template files, which are checked when loaded, so
 //! they are not re-validated on the way back from JSON.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
+
+use crate::envelope::str_newtype_impls;
 
 macro_rules! name_newtype {
     ($name:ident, $what:literal) => {
@@ -22,9 +22,6 @@ macro_rules! name_newtype {
             pub fn new(name: impl Into<String>) -> Self {
                 Self(name.into())
             }
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
         }
 
         impl From<&str> for $name {
@@ -39,29 +36,13 @@ macro_rules! name_newtype {
             }
         }
 
-        impl PartialEq<str> for $name {
-            fn eq(&self, other: &str) -> bool {
-                self.0 == other
-            }
-        }
-
-        impl PartialEq<&str> for $name {
-            fn eq(&self, other: &&str) -> bool {
-                self.0 == *other
-            }
-        }
-
         impl std::borrow::Borrow<str> for $name {
             fn borrow(&self) -> &str {
                 &self.0
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
+        str_newtype_impls!($name);
     };
 }
 
