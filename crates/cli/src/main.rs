@@ -129,6 +129,7 @@ fn main() -> ExitCode {
     // instead of panicking on the next write.
     #[cfg(unix)]
     // SAFETY: restoring the default disposition of one signal before any thread starts.
+    #[allow(unsafe_code)]
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }

@@ -302,6 +302,7 @@ pub fn load(path: &Path) -> Result<BertEncoder, LoadError> {
     })?;
     // SAFETY: mapped read-only; feedloop never writes the model file, and the map lives
     // as long as the encoder that reads its word table.
+    #[allow(unsafe_code)]
     let map = unsafe { memmap2::Mmap::map(&handle) }.map_err(|e| err(e.to_string()))?;
     let mut c = Cursor { bytes: &map, at: 0 };
     let h = header(&mut c).map_err(err)?;

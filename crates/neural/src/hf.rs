@@ -171,6 +171,7 @@ pub fn load(dir: &Path) -> Result<BertEncoder, LoadError> {
         std::fs::File::open(path("model.safetensors")).map_err(|e| weights_err(e.to_string()))?;
     // SAFETY: the weights file is mapped read-only and feedloop never writes it;
     // every tensor is copied out before `load` returns.
+    #[allow(unsafe_code)]
     let map = unsafe { memmap2::Mmap::map(&handle) }.map_err(|e| weights_err(e.to_string()))?;
     let (header, meta) =
         SafeTensors::read_metadata(&map).map_err(|e| weights_err(e.to_string()))?;

@@ -2,6 +2,9 @@
 //! (the kernels candle itself uses, with runtime AVX2/FMA dispatch); the element-wise
 //! steps are fused loops the compiler vectorises, one pass over memory each.
 
+// gemm's API is raw pointers and strides; each call says why its bounds hold.
+#![allow(unsafe_code)]
+
 use std::ops::Range;
 
 use gemm::{gemm, Parallelism};
