@@ -6,24 +6,11 @@ use feedloop_core::envelope::{parse_envelope, CustomerId};
 use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
+use proptest::prelude::*;
 use serde_json::{json, Value};
 
 fn now() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*: deterministic, good enough for shuffles.
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 fn analyzed(analyzer: &Analyzer, v: Value) -> AnalyzedFeedback {
@@ -44,40 +31,96 @@ const TEXTS: &[&str] = &[
     "Okay I guess.",
 ];
 
-fn fixtures(analyzer: &Analyzer, rng: &mut Rng) -> Vec<AnalyzedFeedback> {
-    (0..50)
-        .map(|i| {
-            let at = now() - Duration::hours(rng.below(24 * 120) as i64);
-            // Several feedbacks share a timestamp so tie-breaking by id is exercised.
-            let at = if i % 10 == 0 { now() - Duration::days(3) } else { at };
-            let text = TEXTS[rng.below(TEXTS.len())];
-            let base = json!({"feedback_id": format!("fb-{i:03}"), "customer_id": "c-1",
-                              "occurred_at": at.to_rfc3339(), "text": text,
-                              "customer": {"name": format!("Name {}", i % 3), "email": "c1@example.com"}});
-            let mut v = base.as_object().unwrap().clone();
-            match i % 3 {
-                0 => {
-                    v.insert("kind".into(), json!("survey"));
-                    v.insert("nps_score".into(), json!(rng.below(11)));
-                    if i % 2 == 0 {
-                        v.insert("csat".into(), json!(1 + rng.below(5)));
-                    }
-                }
-                1 => {
-                    v.insert("kind".into(), json!("review"));
-                    v.insert("rating".into(), json!(1 + rng.below(5)));
-                }
-                _ => {
-                    v.insert("kind".into(), json!("ticket"));
-                    v.insert("ticket_id".into(), json!(format!("T-{}", rng.below(6))));
-                    v.insert("status".into(), json!(["open", "pending", "solved", "closed"][rng.below(4)]));
-                    v.insert("priority".into(), json!(["low", "normal", "high", "urgent"][rng.below(4)]));
-                    v.insert("subject".into(), json!("Problem"));
-                }
-            }
-            analyzed(analyzer, Value::Object(v))
+/// One feedback as the property tests draw it.
+#[derive(Debug, Clone)]
+struct Drawn {
+    hours_ago: i64,
+    /// Several feedbacks share a timestamp, so tie-breaking by id is exercised.
+    shared_time: bool,
+    text: usize,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Survey {
+        nps: u8,
+        csat: Option<u8>,
+    },
+    Review {
+        rating: u8,
+    },
+    Ticket {
+        id: u8,
+        status: usize,
+        priority: usize,
+    },
+}
+
+fn drawn() -> impl Strategy<Value = Drawn> {
+    let kind = prop_oneof![
+        (0u8..=10, proptest::option::of(1u8..=5))
+            .prop_map(|(nps, csat)| Kind::Survey { nps, csat }),
+        (1u8..=5).prop_map(|rating| Kind::Review { rating }),
+        (0u8..6, 0usize..4, 0usize..4).prop_map(|(id, status, priority)| Kind::Ticket {
+            id,
+            status,
+            priority
+        }),
+    ];
+    (
+        0i64..24 * 120,
+        proptest::bool::weighted(0.1),
+        0..TEXTS.len(),
+        kind,
+    )
+        .prop_map(|(hours_ago, shared_time, text, kind)| Drawn {
+            hours_ago,
+            shared_time,
+            text,
+            kind,
         })
-        .collect()
+}
+
+fn envelope(i: usize, d: &Drawn) -> Value {
+    let at = if d.shared_time {
+        now() - Duration::days(3)
+    } else {
+        now() - Duration::hours(d.hours_ago)
+    };
+    let text = TEXTS[d.text];
+    let mut v = json!({"feedback_id": format!("fb-{i:03}"), "customer_id": "c-1",
+                       "occurred_at": at.to_rfc3339(), "text": text,
+                       "customer": {"name": format!("Name {}", i % 3), "email": "c1@example.com"}});
+    let fields = match d.kind {
+        Kind::Survey { nps, csat } => json!({"kind": "survey", "nps_score": nps, "csat": csat}),
+        Kind::Review { rating } => json!({"kind": "review", "rating": rating}),
+        Kind::Ticket {
+            id,
+            status,
+            priority,
+        } => {
+            let status = ["open", "pending", "solved", "closed"][status];
+            let priority = ["low", "normal", "high", "urgent"][priority];
+            json!({"kind": "ticket", "ticket_id": format!("T-{id}"), "status": status,
+                   "priority": priority, "subject": "Problem"})
+        }
+    };
+    let obj = v.as_object_mut().expect("object literal");
+    for (k, x) in fields.as_object().expect("object literal") {
+        if !x.is_null() {
+            obj.insert(k.clone(), x.clone());
+        }
+    }
+    v
+}
+
+/// Up to 50 feedbacks and an order to apply them in.
+fn feedback_and_order() -> impl Strategy<Value = (Vec<Drawn>, Vec<usize>)> {
+    proptest::collection::vec(drawn(), 1..50).prop_flat_map(|items| {
+        let order = Just((0..items.len()).collect::<Vec<_>>()).prop_shuffle();
+        (Just(items), order)
+    })
 }
 
 fn approx_eq(a: &Value, b: &Value, path: &str) -> Result<(), String> {
@@ -126,20 +169,24 @@ fn view(p: &Profile) -> Value {
            "churn": p.churn_risk(), "urgent": p.most_urgent_ticket().map(|(k, _)| k.clone())})
 }
 
-#[test]
-fn the_same_feedback_in_twenty_shuffled_orders_gives_the_same_profile() {
-    let analyzer = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
-    let mut rng = Rng(0x5eed_f00d);
-    let items = fixtures(&analyzer, &mut rng);
-    let reference = view(&fold(&items.iter().collect::<Vec<_>>()));
-    assert_eq!(reference["profile"]["feedback_count"], 50);
-    for round in 0..20 {
-        let mut order: Vec<&AnalyzedFeedback> = items.iter().collect();
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i + 1));
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_same_feedback_in_any_order_gives_the_same_profile((drawn, order) in feedback_and_order()) {
+        let analyzer = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
+        let items: Vec<AnalyzedFeedback> = drawn
+            .iter()
+            .enumerate()
+            .map(|(i, d)| analyzed(&analyzer, envelope(i, d)))
+            .collect();
+        let reference = view(&fold(&items.iter().collect::<Vec<_>>()));
+        prop_assert_eq!(&reference["profile"]["feedback_count"], &json!(items.len()));
+        let shuffled: Vec<&AnalyzedFeedback> = order.iter().map(|&i| &items[i]).collect();
+        let got = view(&fold(&shuffled));
+        if let Err(e) = approx_eq(&reference, &got, "$") {
+            prop_assert!(false, "{}", e);
         }
-        let got = view(&fold(&order));
-        approx_eq(&reference, &got, "$").unwrap_or_else(|e| panic!("round {round}: {e}"));
     }
 }
 
