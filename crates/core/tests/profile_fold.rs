@@ -424,7 +424,10 @@ fn the_contact_block_is_merged_field_by_field_and_an_explicit_null_clears() {
         // THEN each field is its latest statement: the name-only block kept the rest
         assert_eq!(c.value.name.as_deref(), Some("Ada Lovelace"));
         assert_eq!(c.value.email.as_deref(), Some("ada@new.example"));
-        assert_eq!(c.value.timezone.as_deref(), Some("Europe/London"));
+        assert_eq!(
+            c.value.timezone.as_ref().map(|t| t.as_str()),
+            Some("Europe/London")
+        );
         // AND the explicit null cleared the phone
         assert_eq!(c.value.phone, None);
         assert_eq!(c.feedback_id, "c");

@@ -1,7 +1,8 @@
 //! The follow-up function's configuration, from the environment, validated once at
 //! cold start. Every variable is required (the SAM template sets them all).
 
-use feedloop_core::followup::guards::{is_known_timezone, CapPolicy, ConsentPolicy, Window};
+use feedloop_core::envelope::Tz;
+use feedloop_core::followup::guards::{CapPolicy, ConsentPolicy, Window};
 use feedloop_core::followup::plan::{parse_quiet_hours, DispatchPolicy};
 pub use feedloop_kit::env::ConfigError;
 use feedloop_kit::env::Env;
@@ -87,15 +88,7 @@ impl FollowUpConfig {
             "false" => Ok(false),
             _ => Err(format!("{v:?} must be true or false")),
         });
-        let default_timezone = env.parsed("DEFAULT_TIMEZONE", |z| {
-            if is_known_timezone(z) {
-                Ok(z.to_owned())
-            } else {
-                Err(format!(
-                    "{z:?} is not an IANA time zone (e.g. Europe/London)"
-                ))
-            }
-        });
+        let default_timezone = env.parsed("DEFAULT_TIMEZONE", Tz::parse);
         let window = "0..=365 days";
         let global_window_days = env.number("GLOBAL_CAP_DAYS", |d| (0..=365).contains(d), window);
         let playbook_window_days =

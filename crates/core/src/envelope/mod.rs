@@ -76,6 +76,37 @@ macro_rules! id_newtype {
     };
 }
 
+/// An IANA time zone the tz database knows (`Europe/Paris`), checked whenever one is
+/// read (JSON included), so quiet hours never fall back to UTC on a typo.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(try_from = "String", into = "String")]
+pub struct Tz(String);
+
+impl TryFrom<String> for Tz {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.parse::<chrono_tz::Tz>() {
+            Ok(_) => Ok(Tz(s)),
+            Err(_) => Err(format!(
+                "{s:?} is not an IANA time zone (e.g. Europe/London)"
+            )),
+        }
+    }
+}
+
+impl Tz {
+    pub fn parse(s: &str) -> Result<Tz, String> {
+        Tz::try_from(s.to_owned())
+    }
+
+    pub fn utc() -> Tz {
+        Tz("UTC".to_owned())
+    }
+}
+
+str_newtype_impls!(Tz);
+
 id_newtype!(FeedbackId, "feedback id (the idempotency key)");
 id_newtype!(CustomerId, "customer id");
 
@@ -161,7 +192,7 @@ pub struct CustomerInfo {
     /// E.164, normalised (`+` and digits only).
     pub phone: Option<String>,
     /// An IANA time zone name, checked against the tz database.
-    pub timezone: Option<String>,
+    pub timezone: Option<Tz>,
     pub preferred_channel: Option<Channel>,
     pub consent: Consent,
     /// Fields the block set to an explicit `null`: they clear what the profile held.

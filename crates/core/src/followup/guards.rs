@@ -254,11 +254,6 @@ impl CapPolicy {
     }
 }
 
-/// Whether `name` is a zone of the tz database (as `customer.timezone` must be).
-pub fn is_known_timezone(name: &str) -> bool {
-    name.parse::<Tz>().is_ok()
-}
-
 /// Quiet hours in the customer's time zone (default 21:00-08:00). Returns when the
 /// message may go out: `now` if outside quiet hours, else the next morning. Messages are
 /// deferred, never dropped. `tz` is the zone to judge in: the caller passes the

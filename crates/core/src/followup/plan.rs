@@ -10,7 +10,7 @@ use super::guards::{self, CapPolicy, ConsentPolicy, SkipReason};
 use super::suppression::Suppressed;
 use super::templates::{RenderedEmail, RenderedSms, Templates, Variables};
 use super::{ContactChannel, FollowUpIntent, VariantId};
-use crate::envelope::CustomerInfo;
+use crate::envelope::{CustomerInfo, Tz};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DispatchPolicy {
@@ -25,7 +25,7 @@ pub struct DispatchPolicy {
     /// The business's own IANA zone: quiet hours for a customer without a time zone
     /// are judged here, never in UTC by accident (`DefaultTimezone`).
     #[serde(default = "default_timezone")]
-    pub default_timezone: String,
+    pub default_timezone: Tz,
     /// Signs the opt-out link of every e-mail. `None` only where nothing is sent for
     /// real (the embedded demo, dry runs); live mode requires it.
     #[serde(skip)]
@@ -36,8 +36,8 @@ pub struct DispatchPolicy {
     pub postal_address: Option<String>,
 }
 
-fn default_timezone() -> String {
-    "UTC".to_owned()
+fn default_timezone() -> Tz {
+    Tz::utc()
 }
 
 /// The zones quiet hours are judged in, and a note for the attempt's record when they
@@ -48,7 +48,7 @@ pub fn quiet_hours_zones<'a>(
     customer: Option<&'a CustomerInfo>,
     policy: &'a DispatchPolicy,
 ) -> (Vec<&'a str>, Option<String>) {
-    if let Some(tz) = customer.and_then(|c| c.timezone.as_deref()) {
+    if let Some(tz) = customer.and_then(|c| c.timezone.as_ref()).map(Tz::as_str) {
         return (vec![tz], None);
     }
     if let Some((country, zones)) = customer

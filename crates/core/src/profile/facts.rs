@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::envelope::{Channel, Consent, ContactField, CustomerInfo};
+use crate::envelope::{Channel, Consent, ContactField, CustomerInfo, Tz};
 
 /// A value together with the feedback that set it, so "latest" is well defined.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,7 +89,7 @@ pub struct ContactFacts {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<Latest<Option<String>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timezone: Option<Latest<Option<String>>>,
+    pub timezone: Option<Latest<Option<Tz>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_channel: Option<Latest<Option<Channel>>>,
 }
@@ -113,12 +113,14 @@ impl ContactFacts {
             (&mut self.name, &info.name, ContactField::Name),
             (&mut self.email, &info.email, ContactField::Email),
             (&mut self.phone, &info.phone, ContactField::Phone),
-            (&mut self.timezone, &info.timezone, ContactField::Timezone),
         ];
         for (slot, value, field) in strings {
             if let Some(v) = said(value, cleared(field)) {
                 keep_latest(slot, stamp(at, source, v));
             }
+        }
+        if let Some(v) = said(&info.timezone, cleared(ContactField::Timezone)) {
+            keep_latest(&mut self.timezone, stamp(at, source, v));
         }
         if let Some(v) = said(
             &info.preferred_channel,

@@ -68,18 +68,17 @@ impl Checker<'_> {
         }
         if let Some(v) = get("timezone") {
             info.timezone = self.short("customer.timezone", v, 64).and_then(|tz| {
-                if tz.parse::<chrono_tz::Tz>().is_ok() {
-                    Some(tz)
-                } else {
-                    self.problem(
-                        "customer.timezone",
-                        format!(
-                            "unknown time zone {} (use an IANA name such as Europe/Paris)",
-                            shown(&tz)
-                        ),
-                    );
-                    None
-                }
+                Tz::parse(&tz)
+                    .map_err(|_| {
+                        self.problem(
+                            "customer.timezone",
+                            format!(
+                                "unknown time zone {} (use an IANA name such as Europe/Paris)",
+                                shown(&tz)
+                            ),
+                        )
+                    })
+                    .ok()
             });
         }
         if let Some(v) = get("preferred_channel") {
