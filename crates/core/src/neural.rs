@@ -1,7 +1,8 @@
 //! The neural tier's pure half: the sentence-encoder port and the small trained heads
 //! that turn an embedding (plus, in hybrid mode, the four VADER scores) into sentiment.
 //!
-//! The encoder itself (candle, the tokenizer, the weights) lives in `feedloop-neural`;
+//! The encoder itself (its forward pass, the tokenizer, the weights) lives in
+//! `feedloop-neural`;
 //! core only sees vectors, so it stays free of ML dependencies and tests can pass a fake.
 
 use std::ops::Range;
