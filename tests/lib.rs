@@ -30,25 +30,8 @@ pub fn load_records(path: &std::path::Path) -> Vec<feedloop_core::eval::Record> 
         .collect()
 }
 
-/// splitmix64, for deterministic test data and fault schedules.
-#[derive(Clone)]
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-    pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
-    }
-}
+/// The tests' generator: the one the demo uses too.
+pub use feedloop_kit::rng::Rng;
 
 const TEXTS: &[&str] = &[
     "The parcel never arrived and nobody answered my emails.",

@@ -23,27 +23,7 @@ pub fn messages(envelopes: &[Value]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// splitmix64: tiny, deterministic, and good enough to pick templates.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len())]
-    }
-    fn between(&mut self, lo: u8, hi: u8) -> u8 {
-        lo + self.below(usize::from(hi - lo) + 1) as u8
-    }
-}
+use feedloop_kit::rng::Rng;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Persona {
@@ -255,7 +235,7 @@ pub fn envelopes() -> Vec<Value> {
             let feedbacks = if persona == Persona::Newcomer {
                 1
             } else {
-                5 + rng.below(4)
+                5 + rng.index(4)
             };
             for k in 0..feedbacks {
                 out.push(feedback(&mut rng, persona, &who, k, now, &mut ticket_no));
@@ -319,14 +299,14 @@ fn feedback(
     ticket_no: &mut u32,
 ) -> Value {
     let (words, tickets) = texts(persona);
-    let days_ago = rng.below(90) as i64;
-    let at = now - Duration::days(days_ago) - Duration::minutes(rng.below(600) as i64);
+    let days_ago = rng.index(90) as i64;
+    let at = now - Duration::days(days_ago) - Duration::minutes(rng.index(600) as i64);
     let customer = json!({"name": who.name, "email": who.email, "timezone": who.tz, "preferred_channel": "email",
                           "consent": {"email": persona != Persona::BillingPain, "sms": false}});
     let mut e = json!({"schema": "feedloop.feedback/v1", "feedback_id": format!("{}-{k}", who.customer_id),
                        "customer_id": who.customer_id, "occurred_at": at.to_rfc3339(), "source": "demo",
                        "customer": customer});
-    let roll = rng.below(10);
+    let roll = rng.index(10);
     let obj = e.as_object_mut().expect("object literal");
     if persona == Persona::Newcomer || roll < 3 {
         review(obj, rng, persona, words);
@@ -346,7 +326,7 @@ fn review(obj: &mut Map<String, Value>, rng: &mut Rng, persona: Persona, words: 
     obj.insert("rating".into(), json!(rating_for(persona, rng)));
     obj.insert(
         "product_id".into(),
-        json!(format!("sku-{}", 100 + rng.below(8))),
+        json!(format!("sku-{}", 100 + rng.index(8))),
     );
 }
 
@@ -359,10 +339,10 @@ fn survey(obj: &mut Map<String, Value>, rng: &mut Rng, persona: Persona, words: 
         json!("How likely are you to recommend us to a friend?"),
     );
     // A fifth of respondents leave the comment box empty.
-    if rng.below(5) > 0 {
+    if rng.index(5) > 0 {
         obj.insert("text".into(), json!(rng.pick(words)));
     }
-    if rng.below(3) == 0 {
+    if rng.index(3) == 0 {
         let csat = match persona {
             Persona::Delighted | Persona::Newcomer => rng.between(4, 5),
             Persona::DeliveryPain | Persona::BillingPain => rng.between(1, 2),
@@ -388,13 +368,13 @@ fn ticket(
     let status = if days_ago > 20 {
         "solved"
     } else {
-        ["open", "pending"][rng.below(2)]
+        ["open", "pending"][rng.index(2)]
     };
     obj.insert("status".into(), json!(status));
     let priority = if urgent {
-        ["high", "urgent"][rng.below(2)]
+        ["high", "urgent"][rng.index(2)]
     } else {
-        ["low", "normal"][rng.below(2)]
+        ["low", "normal"][rng.index(2)]
     };
     obj.insert("priority".into(), json!(priority));
     obj.insert("subject".into(), json!("Customer request"));

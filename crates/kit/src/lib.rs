@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod env;
 pub mod ports;
+pub mod rng;
 
 use std::sync::Arc;
 
