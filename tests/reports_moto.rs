@@ -182,7 +182,7 @@ async fn segment_sizes_are_kept_at_write_time_through_moves_redeliveries_and_era
 
     // WHEN a customer is erased, THEN their segment shrinks by one
     let victim = memory
-        .segment_page("detractor", 1, None)
+        .segment_page(feedloop_core::profile::Segment::Detractor, 1, None)
         .await
         .unwrap()
         .items;

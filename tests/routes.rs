@@ -311,7 +311,7 @@ impl QueryStore for Broken {
     }
     async fn segment_page(
         &self,
-        _: &str,
+        _: feedloop_core::profile::Segment,
         _: usize,
         _: Option<String>,
     ) -> Result<Page<Member>, StoreError> {

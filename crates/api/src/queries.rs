@@ -123,7 +123,7 @@ impl<S: QueryStore> Queries<S> {
     ) -> Result<SegmentPage, QueryError> {
         let scope = format!("segment:{}", seg.as_str());
         let after = self.position(&scope, cursor)?;
-        let page = self.store.segment_page(seg.as_str(), limit, after).await?;
+        let page = self.store.segment_page(seg, limit, after).await?;
         Ok(SegmentPage {
             segment: seg,
             items: page.items,
@@ -175,10 +175,7 @@ impl<S: QueryStore> Queries<S> {
             if counts.get(&seg).copied().unwrap_or(0) == 0 {
                 continue;
             }
-            let page = self
-                .store
-                .segment_page(seg.as_str(), n.max(1), None)
-                .await?;
+            let page = self.store.segment_page(seg, n.max(1), None).await?;
             top.extend(page.items.into_iter().map(|m| (seg, m)));
         }
         top.sort_by(|a, b| {
@@ -388,7 +385,7 @@ impl<S: QueryStore> Queries<S> {
         let mut at_risk = Vec::new();
         let members = self
             .store
-            .segment_page(Segment::AtRisk.as_str(), 10, None)
+            .segment_page(Segment::AtRisk, 10, None)
             .await?
             .items;
         let ids: Vec<CustomerId> = members.iter().map(|m| m.customer_id.clone()).collect();

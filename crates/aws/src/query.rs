@@ -156,7 +156,7 @@ impl QueryStore for DynamoStore {
 
     async fn segment_page(
         &self,
-        segment: &str,
+        segment: Segment,
         limit: usize,
         after: Option<String>,
     ) -> Result<Page<Member>, StoreError> {
@@ -167,7 +167,7 @@ impl QueryStore for DynamoStore {
             .index_name(schema::GSI1)
             .key_condition_expression("#pk = :seg")
             .expression_attribute_names("#pk", schema::GSI1PK)
-            .expression_attribute_values(":seg", s(keys::segment(segment)))
+            .expression_attribute_values(":seg", s(keys::segment(segment.as_str())))
             .limit(limit as i32 + 1);
         if let Some(a) = &after {
             let id = a
@@ -175,7 +175,7 @@ impl QueryStore for DynamoStore {
                 .map(|(_, id)| id)
                 .ok_or_else(|| StoreError::Permanent("bad segment position".into()))?;
             q = q
-                .exclusive_start_key(schema::GSI1PK, s(keys::segment(segment)))
+                .exclusive_start_key(schema::GSI1PK, s(keys::segment(segment.as_str())))
                 .exclusive_start_key(schema::GSI1SK, s(a))
                 .exclusive_start_key(schema::PK, s(keys::customer(id)))
                 .exclusive_start_key(schema::SK, s(keys::PROFILE));

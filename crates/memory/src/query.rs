@@ -2,7 +2,7 @@
 //! paging semantics as DynamoDB.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use feedloop_core::profile::Profile;
+use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::records::FeedbackRecord;
 use feedloop_core::reports::Counters;
 use feedloop_kit::ports::followup::{AttemptRecord, SuppressionList};
@@ -72,7 +72,7 @@ impl QueryStore for MemoryStore {
 
     async fn segment_page(
         &self,
-        segment: &str,
+        segment: Segment,
         limit: usize,
         after: Option<String>,
     ) -> Result<Page<Member>, StoreError> {
@@ -80,7 +80,7 @@ impl QueryStore for MemoryStore {
             let mut all: Vec<Member> = s
                 .profiles
                 .values()
-                .filter(|p| p.value.segment().as_str() == segment)
+                .filter(|p| p.value.segment() == segment)
                 .map(|p| Member {
                     customer_id: p.value.customer_id.clone(),
                     churn_risk: p.value.churn_risk().score,

@@ -65,7 +65,7 @@ pub trait QueryStore: Send + Sync {
     /// Highest churn risk first, starting after `after`.
     fn segment_page(
         &self,
-        segment: &str,
+        segment: Segment,
         limit: usize,
         after: Option<String>,
     ) -> impl Future<Output = Result<Page<Member>, StoreError>> + Send;
@@ -143,7 +143,7 @@ impl<T: QueryStore> QueryStore for std::sync::Arc<T> {
     }
     fn segment_page(
         &self,
-        s: &str,
+        s: Segment,
         limit: usize,
         after: Option<String>,
     ) -> impl Future<Output = Result<Page<Member>, StoreError>> + Send {
