@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use feedloop_api::dashboard::render;
+use feedloop_api::dashboard::DashboardData;
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::reports::Granularity;
 use feedloop_core::sentiment::Mode;
@@ -18,11 +19,23 @@ use crate::target::Resolved;
 /// The embedded demo's page: the demo replayed through the real services (lexicon
 /// analysis, so it needs no model), its whole date range by week.
 pub async fn demo_page() -> Result<String> {
+    Ok(render(&demo_data().await?.0))
+}
+
+/// The demo's dashboard data, and how many of its messages the ingest service applied.
+async fn demo_data() -> Result<(DashboardData, usize)> {
     let analyzer = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
     let messages = demo::messages(&demo::envelopes());
     let run = crate::replay::run_async(crate::replay::RunSpec::demo(analyzer), &messages).await?;
-    let data = run.queries.dashboard(run.range, Granularity::Week).await?;
-    Ok(render(&data))
+    let applied = run
+        .outcomes
+        .iter()
+        .filter(|(_, p)| matches!(p, feedloop_ingest::Processed::Applied { .. }))
+        .count();
+    Ok((
+        run.queries.dashboard(run.range, Granularity::Week).await?,
+        applied,
+    ))
 }
 
 pub async fn table_page(r: &Resolved) -> Result<String> {
@@ -89,25 +102,14 @@ mod tests {
 
     #[tokio::test]
     async fn charts_have_one_mark_per_datum_and_no_script() {
-        let analyzer = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
-        let messages = demo::messages(&demo::envelopes());
-        let run = crate::replay::run_async(crate::replay::RunSpec::demo(analyzer), &messages)
-            .await
-            .unwrap();
-        let d = run
-            .queries
-            .dashboard(run.range, Granularity::Week)
-            .await
-            .unwrap();
+        let (d, applied) = demo_data().await.unwrap();
         let html = render(&d);
         assert!(!d.nps.is_empty() && !d.drivers.drivers.is_empty());
         assert_eq!(html.matches(r#"class="point""#).count(), d.nps.len());
-        let committed = run
-            .outcomes
-            .iter()
-            .filter(|(_, p)| matches!(p, feedloop_ingest::Processed::Applied { .. }))
-            .count() as u64;
-        assert_eq!(d.nps.iter().map(|p| p.feedback).sum::<u64>(), committed);
+        assert_eq!(
+            d.nps.iter().map(|p| p.feedback).sum::<u64>(),
+            applied as u64
+        );
         assert_eq!(
             html.matches(r#"<rect class="bar""#).count(),
             d.drivers.drivers.len().min(10) + 7

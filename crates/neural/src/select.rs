@@ -148,24 +148,24 @@ pub struct GridChoice<T> {
 }
 
 pub fn choose_l2<T, E>(
-    grid: &[f64],
+    l2s: &[f64],
     mut fit: impl FnMut(f64) -> Result<(T, f64), E>,
 ) -> Result<Option<GridChoice<T>>, E> {
-    let mut best: Option<GridChoice<T>> = None;
-    let mut scores = BTreeMap::new();
-    for &l2 in grid {
+    let mut best: Option<(f64, f64, T)> = None;
+    let mut grid = BTreeMap::new();
+    for &l2 in l2s {
         let (fitted, score) = fit(l2)?;
-        scores.insert(format!("{l2:e}"), score);
-        if best.as_ref().is_none_or(|b| score > b.score) {
-            best = Some(GridChoice {
-                l2,
-                score,
-                fitted,
-                grid: BTreeMap::new(),
-            });
+        grid.insert(format!("{l2:e}"), score);
+        if best.as_ref().is_none_or(|b| score > b.1) {
+            best = Some((l2, score, fitted));
         }
     }
-    Ok(best.map(|b| GridChoice { grid: scores, ..b }))
+    Ok(best.map(|(l2, score, fitted)| GridChoice {
+        l2,
+        score,
+        fitted,
+        grid,
+    }))
 }
 
 #[cfg(test)]
