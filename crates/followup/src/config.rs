@@ -144,7 +144,7 @@ impl FollowUpConfig {
                 retention_days: retention_days?,
                 policy: DispatchPolicy {
                     consent: ConsentPolicy {
-                        sms_countries,
+                        sms_countries: Some(sms_countries),
                         sms_to_new_numbers: sms_to_new_numbers?,
                         ..ConsentPolicy::default()
                     },
@@ -214,7 +214,7 @@ impl LiveSettings<'_> {
 
 /// `SMS_COUNTRIES` as ISO codes; blank is no SMS at all until the business names the
 /// countries it texts.
-fn sms_country_list(env: &mut Env, value: Option<String>) -> Option<Vec<String>> {
+fn sms_country_list(env: &mut Env, value: Option<String>) -> Vec<String> {
     let countries: Vec<String> = value
         .iter()
         .flat_map(|v| v.split(','))
@@ -232,7 +232,7 @@ fn sms_country_list(env: &mut Env, value: Option<String>) -> Option<Vec<String>>
             ),
         );
     }
-    Some(countries)
+    countries
 }
 
 /// Mail clients follow only https one-click links (RFC 8058); plain http is for a
