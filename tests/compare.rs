@@ -55,3 +55,19 @@ pub fn approx(a: &serde_json::Value, b: &serde_json::Value, path: &str) {
         _ => assert_eq!(a, b, "{path}"),
     }
 }
+
+/// Feedback the reference holds that the run lost, and feedback the run's aggregates
+/// counted more than once (a lost item cannot have been counted, so it is added back).
+pub fn lost_and_double_counted(got: &MemoryState, want: &MemoryState) -> (usize, i64) {
+    let lost = want
+        .feedback
+        .keys()
+        .filter(|k| !got.feedback.contains_key(*k))
+        .count();
+    let counted: i64 = got
+        .aggregates
+        .values()
+        .map(|c| c.get("fb").copied().unwrap_or(0))
+        .sum();
+    (lost, counted - want.feedback.len() as i64 + lost as i64)
+}

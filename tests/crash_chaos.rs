@@ -430,17 +430,7 @@ async fn crashes_and_faults_at_100k_lose_and_double_count_nothing() {
     let redriven = drain(&queue, &sim, invoke, &tally).await;
     let got = store.snapshot();
 
-    let lost = want
-        .feedback
-        .keys()
-        .filter(|k| !got.feedback.contains_key(*k))
-        .count();
-    let counted: i64 = got
-        .aggregates
-        .values()
-        .map(|c| c.get("fb").copied().unwrap_or(0))
-        .sum();
-    let double = counted - want.feedback.len() as i64 + lost as i64;
+    let (lost, double) = feedloop_tests::compare::lost_and_double_counted(&got, &want);
     let t = tally.lock().unwrap();
     let c = &crashy.counts;
     let store_faults = crashy.inner.counts.injected();

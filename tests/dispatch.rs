@@ -36,29 +36,23 @@ fn world(mode: DeliveryMode, now: DateTime<Utc>) -> World {
     let clock = Arc::new(std::sync::Mutex::new(now));
     let (c1, c2) = (clock.clone(), clock.clone());
     let ingest = Ingest::lexicon(store.clone(), Arc::new(move || *c1.lock().unwrap()))
-        .with_settings(Settings {
-            aggregate_shards: 2,
-            max_concurrency: 2,
-            ..Settings::local(30.0)
-        })
+        .with_settings(Settings::sized(2, 2))
         .with_followups(Playbook::default_rules(), store.clone());
     let outbox = Arc::new(Outbox::default());
     let requeued = Arc::new(RequeueList::default());
-    let dispatcher = Dispatcher {
-        store: store.clone(),
-        deliver: outbox.clone(),
-        requeue: requeued.clone(),
-        templates: Templates::default_catalog(),
-        policy: DispatchPolicy {
-            company: Some("Acme Bikes".into()),
-            max_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-            ..DispatchPolicy::default()
-        },
-        mode,
-        suppression_salt: SALT.into(),
-        clock: Arc::new(move || *c2.lock().unwrap()),
-        claim_lease: std::time::Duration::from_secs(30),
-    };
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        outbox.clone(),
+        requeued.clone(),
+        SALT,
+        Arc::new(move || *c2.lock().unwrap()),
+    )
+    .with_policy(DispatchPolicy {
+        company: Some("Acme Bikes".into()),
+        max_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
+        ..DispatchPolicy::default()
+    })
+    .with_mode(mode);
     World {
         store,
         ingest,

@@ -44,9 +44,9 @@ fn store(stack: &Stack) -> DynamoStore {
 }
 
 fn dispatcher(stack: &Stack, mode: DeliveryMode, now: DateTime<Utc>) -> AwsDispatcher {
-    Dispatcher {
-        store: store(stack),
-        deliver: AwsDelivery {
+    Dispatcher::new(
+        store(stack),
+        AwsDelivery {
             ses: aws_sdk_sesv2::Client::new(&stack.sdk),
             sns: aws_sdk_sns::Client::new(&stack.sdk),
             from: FROM.into(),
@@ -55,22 +55,20 @@ fn dispatcher(stack: &Stack, mode: DeliveryMode, now: DateTime<Utc>) -> AwsDispa
             events: aws_sdk_eventbridge::Client::new(&stack.sdk),
             staff_event_bus: "default".into(),
         },
-        requeue: SqsQueue::new(stack.sqs(), &stack.urls.followup, 0),
-        templates: Templates::default_catalog(),
-        policy: DispatchPolicy {
-            company: Some("Acme Bikes".into()),
-            max_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
-            unsubscribe: Some(UnsubscribeLinks {
-                url: UNSUBSCRIBE_URL.into(),
-                key: keys().unsubscribe_key,
-            }),
-            ..DispatchPolicy::default()
-        },
-        mode,
-        suppression_salt: SALT.into(),
-        clock: Arc::new(move || now),
-        claim_lease: std::time::Duration::from_secs(30),
-    }
+        SqsQueue::new(stack.sqs(), &stack.urls.followup, 0),
+        SALT,
+        Arc::new(move || now),
+    )
+    .with_policy(DispatchPolicy {
+        company: Some("Acme Bikes".into()),
+        max_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
+        unsubscribe: Some(UnsubscribeLinks {
+            url: UNSUBSCRIBE_URL.into(),
+            key: keys().unsubscribe_key,
+        }),
+        ..DispatchPolicy::default()
+    })
+    .with_mode(mode)
 }
 
 fn ingest(stack: &Stack, now: DateTime<Utc>) -> Ingest<DynamoStore, AwsFollowUps> {
@@ -81,11 +79,7 @@ fn ingest(stack: &Stack, now: DateTime<Utc>) -> Ingest<DynamoStore, AwsFollowUps
         queue_url: stack.urls.followup.clone(),
     };
     Ingest::lexicon(store, Arc::new(move || now))
-        .with_settings(Settings {
-            aggregate_shards: 2,
-            max_concurrency: 4,
-            ..Settings::local(30.0)
-        })
+        .with_settings(Settings::sized(2, 4))
         .with_followups(Playbook::default_rules(), sink)
 }
 

@@ -105,11 +105,7 @@ async fn no_seeded_personal_data_reaches_the_logs() {
 
     // Ingest, follow-up intents on the queue.
     let ingest = Ingest::lexicon(store.clone(), Arc::new(test_now))
-        .with_settings(Settings {
-            aggregate_shards: 2,
-            max_concurrency: 2,
-            ..Settings::local(30.0)
-        })
+        .with_settings(Settings::sized(2, 2))
         .with_followups(
             Playbook::default_rules(),
             AwsFollowUps {
@@ -139,9 +135,9 @@ async fn no_seeded_personal_data_reaches_the_logs() {
     ])
     .await
     .unwrap();
-    let dispatcher = Dispatcher {
-        store: store.clone(),
-        deliver: AwsDelivery {
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        AwsDelivery {
             ses: ses.clone(),
             sns: aws_sdk_sns::Client::new(&stack.sdk),
             from: "care@acme.test".into(),
@@ -150,21 +146,18 @@ async fn no_seeded_personal_data_reaches_the_logs() {
             events: aws_sdk_eventbridge::Client::new(&stack.sdk),
             staff_event_bus: "default".into(),
         },
-        requeue: fq.clone(),
-        templates: Templates::default_catalog(),
-        policy: DispatchPolicy {
-            company: Some("Acme Bikes".into()),
-            unsubscribe: Some(UnsubscribeLinks {
-                url: "https://api.example.test/unsubscribe".into(),
-                key: keys.unsubscribe_key.clone(),
-            }),
-            ..DispatchPolicy::default()
-        },
-        mode: DeliveryMode::Live,
-        suppression_salt: keys.suppression_salt.clone(),
-        clock: Arc::new(test_now),
-        claim_lease: std::time::Duration::from_secs(30),
-    };
+        fq.clone(),
+        keys.suppression_salt.clone(),
+        Arc::new(test_now),
+    )
+    .with_policy(DispatchPolicy {
+        company: Some("Acme Bikes".into()),
+        unsubscribe: Some(UnsubscribeLinks {
+            url: "https://api.example.test/unsubscribe".into(),
+            key: keys.unsubscribe_key.clone(),
+        }),
+        ..DispatchPolicy::default()
+    });
     let (mut sent, mut bad_intents) = (0, 0);
     loop {
         let msgs = fq.receive(10).await.unwrap();

@@ -33,10 +33,8 @@ async fn loaded() -> (Arc<MemoryStore>, Api<Arc<MemoryStore>>) {
     let ingest = Ingest::lexicon(store.clone(), Arc::new(now))
         .with_settings(Settings {
             // The fixtures span November up to the 20th: follow up on all of them.
-            aggregate_shards: 3,
-            max_concurrency: 2,
             max_followup_age_hours: 24 * 30,
-            ..Settings::local(30.0)
+            ..Settings::sized(3, 2)
         })
         .with_followups(Playbook::default_rules(), store.clone());
     let texts = [
@@ -451,17 +449,7 @@ async fn erase_leaves_only_the_suppression_record_and_later_follow_ups_are_suppr
 
     // The intent still on the follow-up queue is dispatched after the erasure.
     let outbox = Arc::new(Outbox::default());
-    let d = Dispatcher {
-        store: store.clone(),
-        deliver: outbox.clone(),
-        requeue: Arc::new(RequeueList::default()),
-        templates: Templates::default_catalog(),
-        policy: DispatchPolicy::default(),
-        mode: DeliveryMode::Live,
-        suppression_salt: keys().suppression_salt,
-        clock: Arc::new(now),
-        claim_lease: std::time::Duration::from_secs(30),
-    };
+    let d = dispatcher(store, &outbox);
     let handled = d
         .process("late", &serde_json::to_string(&intent).unwrap())
         .await
@@ -478,17 +466,13 @@ fn dispatcher(
     store: &Arc<MemoryStore>,
     outbox: &Arc<Outbox>,
 ) -> Dispatcher<Arc<MemoryStore>, Arc<Outbox>, Arc<RequeueList>> {
-    Dispatcher {
-        store: store.clone(),
-        deliver: outbox.clone(),
-        requeue: Arc::new(RequeueList::default()),
-        templates: Templates::default_catalog(),
-        policy: DispatchPolicy::default(),
-        mode: DeliveryMode::Live,
-        suppression_salt: keys().suppression_salt,
-        clock: Arc::new(now),
-        claim_lease: std::time::Duration::from_secs(30),
-    }
+    Dispatcher::new(
+        store.clone(),
+        outbox.clone(),
+        Arc::new(RequeueList::default()),
+        keys().suppression_salt,
+        Arc::new(now),
+    )
 }
 
 #[tokio::test]
@@ -496,10 +480,8 @@ async fn erase_suppresses_every_address_the_profile_ever_held() {
     // GIVEN c1 moved to a new address, then sent a name-only contact block
     let (store, api) = loaded().await;
     let ingest = Ingest::lexicon(store.clone(), Arc::new(now)).with_settings(Settings {
-        aggregate_shards: 3,
-        max_concurrency: 2,
         max_followup_age_hours: 24 * 30,
-        ..Settings::local(30.0)
+        ..Settings::sized(3, 2)
     });
     for (id, customer) in [
         ("moved", json!({"email": "c1.new@example.com"})),

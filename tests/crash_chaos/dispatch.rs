@@ -111,27 +111,20 @@ fn dispatcher<S, D, Q>(store: S, deliver: D, requeue: Q) -> Dispatcher<S, D, Q> 
     // The clock moves with the run (tokio's paused clock): deferrals and backoffs
     // come due.
     let start = tokio::time::Instant::now();
-    Dispatcher {
-        store,
-        deliver,
-        requeue,
-        templates: Templates::default_catalog(),
-        policy: DispatchPolicy {
+    let clock = Arc::new(move || {
+        test_now() + chrono::Duration::from_std(start.elapsed()).expect("a short run")
+    });
+    Dispatcher::new(store, deliver, requeue, "chaos-salt", clock)
+        .with_policy(DispatchPolicy {
             company: Some("Acme Bikes".into()),
             caps: feedloop_core::followup::guards::CapPolicy {
                 global: GLOBAL_WINDOW,
                 playbook: PLAYBOOK_WINDOW,
             },
             ..DispatchPolicy::default()
-        },
-        mode: DeliveryMode::Live,
-        suppression_salt: "chaos-salt".into(),
-        clock: Arc::new(move || {
-            test_now() + chrono::Duration::from_std(start.elapsed()).expect("a short run")
-        }),
+        })
         // Shorter than the queue's visibility timeout, as the function timeout is.
-        claim_lease: Duration::from_secs(10),
-    }
+        .with_claim_lease(Duration::from_secs(10))
 }
 
 /// The final record of every intent, by status, and the reasons of the failed ones.

@@ -71,11 +71,7 @@ async fn a_malformed_intent_is_rejected_and_acknowledged() {
 async fn an_enqueue_lost_after_the_commit_is_redone_by_the_redelivery() {
     let store = Arc::new(MemoryStore::default());
     let ingest = Ingest::lexicon(store.clone(), Arc::new(|| at(12)))
-        .with_settings(Settings {
-            aggregate_shards: 2,
-            max_concurrency: 2,
-            ..Settings::local(30.0)
-        })
+        .with_settings(Settings::sized(2, 2))
         .with_followups(
             Playbook::default_rules(),
             FlakySink(store.clone(), std::sync::atomic::AtomicBool::new(true)),
@@ -266,17 +262,13 @@ async fn a_message_that_says_a_person_will_act_hands_the_case_to_staff_first() {
     let w = world(DeliveryMode::Live, at(12));
     w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
         .await;
-    let failing = Dispatcher {
-        deliver: Arc::new(NoStaff(w.outbox.clone())),
-        store: w.store.clone(),
-        requeue: w.requeued.clone(),
-        templates: Templates::default_catalog(),
-        policy: DispatchPolicy::default(),
-        mode: DeliveryMode::Live,
-        suppression_salt: SALT.into(),
-        clock: Arc::new(|| at(12)),
-        claim_lease: std::time::Duration::from_secs(30),
-    };
+    let failing = Dispatcher::new(
+        w.store.clone(),
+        Arc::new(NoStaff(w.outbox.clone())),
+        w.requeued.clone(),
+        SALT,
+        Arc::new(|| at(12)),
+    );
     let intent = w.store.snapshot().followup_queue[0].clone();
     let body = serde_json::to_string(&intent).unwrap();
     assert!(failing.process("i0", &body).await.is_err());

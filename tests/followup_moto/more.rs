@@ -20,11 +20,8 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
         .send_all(&[body])
         .await
         .unwrap();
-    let plain = Ingest::lexicon(store(&stack), Arc::new(test_now)).with_settings(Settings {
-        aggregate_shards: 2,
-        max_concurrency: 4,
-        ..Settings::local(30.0)
-    });
+    let plain =
+        Ingest::lexicon(store(&stack), Arc::new(test_now)).with_settings(Settings::sized(2, 4));
     while poll_once(
         &SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0),
         &plain,
@@ -468,21 +465,11 @@ async fn an_erase_racing_a_dispatch_brings_nothing_back() {
 
     // WHEN c-race-2 is erased while their apology is with SES
     let base = dispatcher(&stack, DeliveryMode::Live, test_now());
-    let racing = Dispatcher {
-        store: base.store,
-        deliver: EraseWhileSending {
-            inner: base.deliver,
-            api: api(),
-            customer: CustomerId::parse("c-race-2").unwrap(),
-        },
-        requeue: base.requeue,
-        templates: base.templates,
-        policy: base.policy,
-        mode: base.mode,
-        suppression_salt: base.suppression_salt,
-        clock: base.clock,
-        claim_lease: base.claim_lease,
-    };
+    let racing = base.map_deliver(|inner| EraseWhileSending {
+        inner,
+        api: api(),
+        customer: CustomerId::parse("c-race-2").unwrap(),
+    });
     let reports = drain_followups(&stack, &racing).await;
 
     // THEN the record finds its claim gone and writes nothing back; c-race-1's intent,

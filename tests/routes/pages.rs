@@ -28,10 +28,8 @@ async fn an_unsubscribe_sticks_against_later_data_and_other_ids_until_staff_lift
     // id with the same address, both detractors
     let ingest = Ingest::lexicon(store.clone(), Arc::new(|| now() + Duration::hours(1)))
         .with_settings(Settings {
-            aggregate_shards: 3,
-            max_concurrency: 2,
             max_followup_age_hours: 24 * 30,
-            ..Settings::local(30.0)
+            ..Settings::sized(3, 2)
         })
         .with_followups(Playbook::default_rules(), store.clone());
     for (id, customer) in [("again", "c2"), ("alias", "c2-alias")] {

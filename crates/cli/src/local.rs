@@ -14,6 +14,7 @@ use feedloop_aws::{setup, DynamoStore, SqsQueue};
 use feedloop_core::profile::Segment;
 use feedloop_ingest::poller::{succeeded, to_event};
 use feedloop_kit::ports::ingest::{MessageQueue, ProfileStore};
+use feedloop_kit::ports::query::{Member, QueryStore};
 
 use crate::demo;
 
@@ -207,6 +208,22 @@ pub async fn run(
     print_profiles(&sdk, &names.table).await
 }
 
+/// Every member of a segment, page by page.
+async fn segment_members(store: &DynamoStore, segment: Segment) -> Result<Vec<Member>> {
+    let (mut all, mut after) = (Vec::new(), None);
+    loop {
+        let page = store
+            .segment_page(segment, 100, after)
+            .await
+            .context("querying the segment index")?;
+        all.extend(page.items);
+        after = page.next;
+        if after.is_none() {
+            return Ok(all);
+        }
+    }
+}
+
 pub async fn print_profiles(sdk: &SdkConfig, table: &str) -> Result<()> {
     let store = DynamoStore::for_queries(aws_sdk_dynamodb::Client::new(sdk), table);
     println!(
@@ -215,14 +232,13 @@ pub async fn print_profiles(sdk: &SdkConfig, table: &str) -> Result<()> {
     );
     let mut total = 0;
     for segment in Segment::ALL {
-        for id in store
-            .segment_members(segment.as_str(), 1000)
-            .await
-            .context("querying the segment index")?
-        {
-            let cid =
-                feedloop_core::envelope::CustomerId::parse(&id).map_err(anyhow::Error::msg)?;
-            let Some(p) = store.load_profile(&cid).await.context("reading profile")? else {
+        for member in segment_members(&store, segment).await? {
+            let id = member.customer_id.as_str();
+            let Some(p) = store
+                .load_profile(&member.customer_id)
+                .await
+                .context("reading profile")?
+            else {
                 continue;
             };
             let p = p.value;

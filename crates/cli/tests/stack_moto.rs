@@ -94,10 +94,8 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
     assert!(summary["failed"].as_array().unwrap().is_empty());
 
     // The ingest function's work, with real SQS batches.
-    let ingest = Ingest::lexicon(store(&stack), Arc::new(test_now)).with_settings(Settings {
-        aggregate_shards: 2,
-        ..Settings::local(30.0)
-    });
+    let ingest =
+        Ingest::lexicon(store(&stack), Arc::new(test_now)).with_settings(Settings::sized(2, 8));
     let q = SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0);
     let mut processed = 0;
     loop {
@@ -310,17 +308,13 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
     assert_eq!(status, 404);
 
     // A follow-up intent for the erased customer, dispatched afterwards: suppressed.
-    let d = Dispatcher {
-        store: store(&stack),
-        deliver: feedloop_memory::Outbox::default(),
-        requeue: feedloop_memory::RequeueList::default(),
-        templates: Templates::default_catalog(),
-        policy: DispatchPolicy::default(),
-        mode: DeliveryMode::Live,
-        suppression_salt: stack.keys().await.suppression_salt,
-        clock: Arc::new(test_now),
-        claim_lease: std::time::Duration::from_secs(30),
-    };
+    let d = Dispatcher::new(
+        store(&stack),
+        feedloop_memory::Outbox::default(),
+        feedloop_memory::RequeueList::default(),
+        stack.keys().await.suppression_salt,
+        Arc::new(test_now),
+    );
     let intent = serde_json::json!({"feedback_id": "late", "customer_id": "cust-0017", "playbook": "detractor_recovery",
         "purpose": "service", "priority": 100, "template": "detractor_recovery", "channels": ["email"],
         "not_before": "2026-11-24T00:00:00Z", "top_negative_theme": null, "nps_score": 2, "ticket_id": null});
@@ -487,11 +481,8 @@ async fn stack_outputs_name_the_resources_and_the_stack_secret_salts_the_suppres
         sent["sent"], 1,
         "the ingest queue came from the IngestQueueUrl output"
     );
-    let ingest = Ingest::lexicon(store(&stack), Arc::new(test_now)).with_settings(Settings {
-        aggregate_shards: 2,
-        max_concurrency: 2,
-        ..Settings::local(30.0)
-    });
+    let ingest =
+        Ingest::lexicon(store(&stack), Arc::new(test_now)).with_settings(Settings::sized(2, 2));
     while poll_once(
         &SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0),
         &ingest,

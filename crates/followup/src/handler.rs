@@ -142,6 +142,65 @@ pub struct Dispatcher<S, D, Q> {
     pub claim_lease: std::time::Duration,
 }
 
+impl<S, D, Q> Dispatcher<S, D, Q> {
+    /// The claim lease when none is given: comfortably above one send, below the
+    /// queue's visibility timeout.
+    pub const DEFAULT_CLAIM_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
+    /// A live dispatcher with the built-in catalogue, the default policy and the
+    /// default lease; the `with_*` methods change one of them.
+    pub fn new(
+        store: S,
+        deliver: D,
+        requeue: Q,
+        suppression_salt: impl Into<String>,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            store,
+            deliver,
+            requeue,
+            templates: Templates::default_catalog(),
+            policy: DispatchPolicy::default(),
+            mode: DeliveryMode::Live,
+            suppression_salt: suppression_salt.into(),
+            clock,
+            claim_lease: Self::DEFAULT_CLAIM_LEASE,
+        }
+    }
+
+    pub fn with_policy(self, policy: DispatchPolicy) -> Self {
+        Self { policy, ..self }
+    }
+
+    pub fn with_mode(self, mode: DeliveryMode) -> Self {
+        Self { mode, ..self }
+    }
+
+    pub fn with_claim_lease(self, claim_lease: std::time::Duration) -> Self {
+        Self {
+            claim_lease,
+            ..self
+        }
+    }
+
+    /// The same dispatcher with its delivery port wrapped (to inject faults or races,
+    /// say).
+    pub fn map_deliver<E>(self, wrap: impl FnOnce(D) -> E) -> Dispatcher<S, E, Q> {
+        Dispatcher {
+            store: self.store,
+            deliver: wrap(self.deliver),
+            requeue: self.requeue,
+            templates: self.templates,
+            policy: self.policy,
+            mode: self.mode,
+            suppression_salt: self.suppression_salt,
+            clock: self.clock,
+            claim_lease: self.claim_lease,
+        }
+    }
+}
+
 impl<S, D, Q> Dispatcher<S, D, Q>
 where
     S: FollowUpStore + RejectStore + SuppressionList,

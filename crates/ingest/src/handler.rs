@@ -59,6 +59,16 @@ impl Settings {
             max_followup_age_hours: feedloop_core::followup::DEFAULT_MAX_AGE_HOURS,
         }
     }
+
+    /// The local settings with fewer shards and workers: small runs (tests, a single
+    /// customer's replay) see contention with a handful.
+    pub fn sized(aggregate_shards: u16, max_concurrency: usize) -> Settings {
+        Settings {
+            aggregate_shards,
+            max_concurrency,
+            ..Settings::local(30.0)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -87,19 +87,7 @@ impl FollowUpStore for DynamoStore {
             return Ok(Recorded::Written);
         }
         // Which way the condition failed: recorded already, or deleted by an erasure.
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(schema::PK, s(keys::customer(a.customer_id.as_str())))
-            .key(schema::SK, s(keys::followup(&a.feedback_id, &a.playbook)))
-            .consistent_read(true)
-            .projection_expression("#status")
-            .expression_attribute_names("#status", "status")
-            .send()
-            .await
-            .map_err(|e| classify("read follow-up attempt", &e))?;
-        Ok(if out.item().is_some() {
+        Ok(if self.attempt_status(a).await?.is_some() {
             Recorded::AlreadyRecorded
         } else {
             Recorded::ClaimGone
@@ -111,10 +99,6 @@ impl FollowUpStore for DynamoStore {
         a: &AttemptRecord,
         claimed_before: DateTime<Utc>,
     ) -> Result<Settle, StoreError> {
-        let key = (
-            s(keys::customer(a.customer_id.as_str())),
-            s(keys::followup(&a.feedback_id, &a.playbook)),
-        );
         let result = self
             .client()
             .put_item()
@@ -136,24 +120,8 @@ impl FollowUpStore for DynamoStore {
             Err(e) => return Err(classify("settle interrupted follow-up", &e)),
         }
         // Which half of the condition failed: recorded since, or claimed recently.
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(schema::PK, key.0)
-            .key(schema::SK, key.1)
-            .consistent_read(true)
-            .projection_expression("#status")
-            .expression_attribute_names("#status", "status")
-            .send()
-            .await
-            .map_err(|e| classify("read follow-up attempt", &e))?;
-        let status = out
-            .item()
-            .and_then(|i| i.get("status"))
-            .and_then(|v| v.as_s().ok());
         let claimed = Some(Status::Claimed.as_str());
-        Ok(if status.map(String::as_str) == claimed {
+        Ok(if self.attempt_status(a).await?.as_deref() == claimed {
             Settle::InFlight
         } else {
             Settle::Final
@@ -224,6 +192,29 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
+    /// The stored status of an attempt's history item (a strongly consistent read),
+    /// `None` when there is no item.
+    async fn attempt_status(&self, a: &AttemptRecord) -> Result<Option<String>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(schema::PK, s(keys::customer(a.customer_id.as_str())))
+            .key(schema::SK, s(keys::followup(&a.feedback_id, &a.playbook)))
+            .consistent_read(true)
+            .projection_expression("#status")
+            .expression_attribute_names("#status", "status")
+            .send()
+            .await
+            .map_err(|e| classify("read follow-up attempt", &e))?;
+        Ok(out.item().map(|i| {
+            i.get("status")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        }))
+    }
+
     /// The history item of an attempt with its outcome.
     fn attempt_item(
         &self,

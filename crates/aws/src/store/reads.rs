@@ -1,63 +1,9 @@
-//! The store's read side beyond single items: feedback history pages, segment members,
-//! the aggregate shards in use and day counters over a range.
+//! The store's read side beyond single items and the query port: the aggregate shards
+//! in use and day counters over a range.
 
 use super::*;
 
 impl DynamoStore {
-    /// A customer's feedback, newest first, `limit` per page.
-    pub async fn feedback_history(
-        &self,
-        customer: &str,
-        limit: i32,
-    ) -> Result<Vec<FeedbackRecord>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :fb)")
-            .expression_attribute_names("#pk", schema::PK)
-            .expression_attribute_names("#sk", schema::SK)
-            .expression_attribute_values(":pk", s(keys::customer(customer)))
-            .expression_attribute_values(":fb", s(keys::FEEDBACK_PREFIX))
-            .scan_index_forward(false)
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| classify("query feedback history", &e))?;
-        out.items().iter().map(|i| decode(i, "feedback")).collect()
-    }
-
-    /// Customer ids in a segment, highest churn risk first.
-    pub async fn segment_members(
-        &self,
-        segment: &str,
-        limit: i32,
-    ) -> Result<Vec<String>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(schema::GSI1)
-            .key_condition_expression("#pk = :seg")
-            .expression_attribute_names("#pk", schema::GSI1PK)
-            .expression_attribute_values(":seg", s(keys::segment(segment)))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| classify("query segment index", &e))?;
-        Ok(out
-            .items()
-            .iter()
-            .filter_map(|i| {
-                i.get(schema::PK)?
-                    .as_s()
-                    .ok()?
-                    .strip_prefix("CUST#")
-                    .map(str::to_owned)
-            })
-            .collect())
-    }
-
     /// Put `shards` on the registry of shard counts before the first write with it, so
     /// no reader can miss a shard that holds data.
     pub(super) async fn register_shards(&self, shards: u16) -> Result<(), StoreError> {

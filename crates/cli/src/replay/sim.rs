@@ -113,17 +113,15 @@ impl Replay {
         });
         let ingest = Ingest::new(store.clone(), analyzer, settings, clock.clock())
             .with_followups(playbook, store.clone());
-        let dispatcher = Dispatcher {
-            store: store.clone(),
-            deliver: Outbox::default(),
-            requeue: queue.clone(),
-            templates: Templates::default_catalog(),
-            policy,
-            mode: DeliveryMode::DryRun,
-            suppression_salt: "replay-suppression-salt".into(),
-            clock: clock.clock(),
-            claim_lease: std::time::Duration::from_secs(30),
-        };
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            Outbox::default(),
+            queue.clone(),
+            "replay-suppression-salt",
+            clock.clock(),
+        )
+        .with_policy(policy)
+        .with_mode(DeliveryMode::DryRun);
         Replay {
             clock,
             store,

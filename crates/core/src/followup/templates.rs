@@ -112,14 +112,7 @@ impl RenderedEmail {
     /// commercial mail).
     pub fn with_postal_address(mut self, address: &str) -> RenderedEmail {
         self.text.push_str(&format!("\n{address}\n"));
-        let footer = format!(
-            "<p style=\"font-size:12px;color:#666\">{}</p>",
-            html_escape(address)
-        );
-        match self.html.rfind("</body>") {
-            Some(i) => self.html.insert_str(i, &footer),
-            None => self.html.push_str(&footer),
-        }
+        self.footer(&html_escape(address));
         self
     }
 
@@ -130,16 +123,22 @@ impl RenderedEmail {
         self.text.push_str(&format!(
             "\n\n--\nDon't want these e-mails? Unsubscribe with one click: {url}\n"
         ));
-        let footer = format!(
-            "<p style=\"font-size:12px;color:#666\">Don't want these e-mails? <a href=\"{}\">Unsubscribe</a>.</p>",
+        self.footer(&format!(
+            "Don't want these e-mails? <a href=\"{}\">Unsubscribe</a>.",
             html_escape(url)
-        );
+        ));
+        self.unsubscribe_url = Some(url.to_owned());
+        self
+    }
+
+    /// A small-print paragraph of (already escaped) HTML, before `</body>` when the
+    /// part has one.
+    fn footer(&mut self, html: &str) {
+        let footer = format!("<p style=\"font-size:12px;color:#666\">{html}</p>");
         match self.html.rfind("</body>") {
             Some(i) => self.html.insert_str(i, &footer),
             None => self.html.push_str(&footer),
         }
-        self.unsubscribe_url = Some(url.to_owned());
-        self
     }
 }
 

@@ -8,11 +8,8 @@ use std::sync::Arc;
 
 fn ingest() -> Ingest<MemoryStore> {
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
-    Ingest::lexicon(MemoryStore::default(), Arc::new(move || now)).with_settings(Settings {
-        aggregate_shards: 4,
-        max_concurrency: 4,
-        ..Settings::local(30.0)
-    })
+    Ingest::lexicon(MemoryStore::default(), Arc::new(move || now))
+        .with_settings(Settings::sized(4, 4))
 }
 
 fn msg(id: &str, body: &str) -> SqsMessage {

@@ -27,6 +27,23 @@ fn intent(purpose: Purpose) -> FollowUpIntent {
     }
 }
 
+/// `plan` with nothing suppressed and the default catalogue, as most cases want.
+fn planned(
+    intent: &FollowUpIntent,
+    customer: &CustomerInfo,
+    policy: &DispatchPolicy,
+    now: DateTime<Utc>,
+) -> Plan {
+    plan(
+        intent,
+        Some(customer),
+        &Suppressed::default(),
+        &Templates::default_catalog(),
+        policy,
+        now,
+    )
+}
+
 fn customer(tz: &str) -> CustomerInfo {
     CustomerInfo {
         name: Some("Ada <b>Lovelace</b>".into()),
@@ -39,11 +56,9 @@ fn customer(tz: &str) -> CustomerInfo {
 #[test]
 fn a_service_reply_renders_on_the_inbound_channel_with_escaped_html() {
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
-    let p = plan(
+    let p = planned(
         &intent(Purpose::Service),
-        Some(&customer("Europe/London")),
-        &Suppressed::default(),
-        &Templates::default_catalog(),
+        &customer("Europe/London"),
         &DispatchPolicy::default(),
         now,
     );
@@ -82,23 +97,14 @@ fn suppression_consent_quiet_hours_and_delay_are_applied_in_order() {
         ..Consent::default()
     };
     assert!(matches!(
-        plan(
-            &intent(Purpose::Service),
-            Some(&opted_out),
-            &Suppressed::default(),
-            &t,
-            &pol,
-            now
-        ),
+        planned(&intent(Purpose::Service), &opted_out, &pol, now),
         Plan::Skip(SkipReason::NoConsentedChannel { .. })
     ));
     // 12:00 UTC is 21:00 in Tokyo: quiet until 08:00 local = 23:00 UTC.
     assert_eq!(
-        plan(
+        planned(
             &intent(Purpose::Service),
-            Some(&customer("Asia/Tokyo")),
-            &Suppressed::default(),
-            &t,
+            &customer("Asia/Tokyo"),
             &pol,
             now
         ),
@@ -107,14 +113,12 @@ fn suppression_consent_quiet_hours_and_delay_are_applied_in_order() {
     let mut later = intent(Purpose::Service);
     later.not_before = now + chrono::Duration::minutes(90);
     assert_eq!(
-        plan(&later, Some(&c), &Suppressed::default(), &t, &pol, now),
+        planned(&later, &c, &pol, now),
         Plan::Defer(later.not_before)
     );
     let mut unknown = intent(Purpose::Service);
     unknown.template = "nope".into();
-    assert!(
-        matches!(plan(&unknown, Some(&c), &Suppressed::default(), &t, &pol, now), Plan::Fail(e) if e.contains("nope"))
-    );
+    assert!(matches!(planned(&unknown, &c, &pol, now), Plan::Fail(e) if e.contains("nope")));
 }
 
 #[test]
@@ -128,25 +132,11 @@ fn old_feedback_is_skipped_as_stale_however_long_the_queue_held_it() {
 
     // WHEN it is dispatched just inside the limit, it goes out
     assert!(matches!(
-        plan(
-            &intent(Purpose::Service),
-            Some(&c),
-            &Suppressed::default(),
-            &t,
-            &pol,
-            at(72)
-        ),
+        planned(&intent(Purpose::Service), &c, &pol, at(72)),
         Plan::Send(..)
     ));
     // AND a day later (a redrive from the DLQ) it is skipped with the reason
-    let p = plan(
-        &intent(Purpose::Service),
-        Some(&c),
-        &Suppressed::default(),
-        &t,
-        &pol,
-        at(96),
-    );
+    let p = planned(&intent(Purpose::Service), &c, &pol, at(96));
     assert_eq!(
         p,
         Plan::Skip(SkipReason::Stale {
@@ -162,7 +152,7 @@ fn old_feedback_is_skipped_as_stale_however_long_the_queue_held_it() {
     let mut old = intent(Purpose::Service);
     old.occurred_at = None;
     assert!(matches!(
-        plan(&old, Some(&c), &Suppressed::default(), &t, &pol, at(1 + 73)),
+        planned(&old, &c, &pol, at(1 + 73)),
         Plan::Skip(SkipReason::Stale { .. })
     ));
 }
@@ -180,14 +170,7 @@ fn without_a_customer_zone_quiet_hours_follow_the_business_zone_not_utc() {
     c.timezone = None;
 
     // WHEN the follow-up falls due at noon UTC
-    let p = plan(
-        &intent(Purpose::Service),
-        Some(&c),
-        &Suppressed::default(),
-        &t,
-        &pol,
-        now,
-    );
+    let p = planned(&intent(Purpose::Service), &c, &pol, now);
 
     // THEN it waits for 08:00 in Los Angeles (16:00 UTC), where UTC would send now
     assert_eq!(
@@ -222,14 +205,7 @@ fn without_a_customer_zone_the_phone_numbers_country_decides_where_it_has_one_zo
     let de = with_phone("+4915123456789");
     // THEN quiet hours are Berlin's: the 23:30 message waits for 08:00 there
     assert_eq!(
-        plan(
-            &intent(Purpose::Service),
-            Some(&de),
-            &Suppressed::default(),
-            &t,
-            &pol,
-            now
-        ),
+        planned(&intent(Purpose::Service), &de, &pol, now),
         Plan::Defer(Utc.with_ymd_and_hms(2026, 11, 25, 7, 0, 0).unwrap())
     );
     let (zones, note) = quiet_hours_zones(Some(&de), &pol);
@@ -261,14 +237,7 @@ fn marketing_mail_carries_the_postal_address_and_service_replies_do_not_need_it(
     let mut c = customer("Europe/London");
     c.consent.email = Some(true);
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
-    let text_of = |purpose| match plan(
-        &intent(purpose),
-        Some(&c),
-        &Suppressed::default(),
-        &t,
-        &pol,
-        now,
-    ) {
+    let text_of = |purpose| match planned(&intent(purpose), &c, &pol, now) {
         Plan::Send(Message::Email { email, .. }, _) => (email.text, email.html),
         other => panic!("{other:?}"),
     };
@@ -295,16 +264,7 @@ fn quiet_hours_hold_in_every_zone_of_a_several_zone_country() {
         phone: Some("+14155550123".into()),
         ..customer("UTC")
     };
-    let sms = |now| {
-        plan(
-            &intent(Purpose::Service),
-            Some(&ca),
-            &Suppressed::default(),
-            &t,
-            &pol,
-            now,
-        )
-    };
+    let sms = |now| planned(&intent(Purpose::Service), &ca, &pol, now);
     // WHEN the reply falls due at 08:00 in New York (05:00 in California)
     let ny_morning = Utc.with_ymd_and_hms(2026, 11, 24, 13, 0, 0).unwrap();
     // THEN it waits until 08:00 in the country's westernmost zone (Hawaii, 18:00
