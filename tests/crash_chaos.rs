@@ -24,11 +24,10 @@ use feedloop_core::envelope::CustomerId;
 use feedloop_core::followup::guards::Window;
 use feedloop_core::followup::outcomes::{Outcome, SentState};
 use feedloop_core::followup::plan::{DispatchPolicy, Message};
-use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::{FollowUpIntent, Playbook, Purpose};
 use feedloop_core::profile::Profile;
 use feedloop_followup::handler::{INTERRUPTED, UNCONFIRMED};
-use feedloop_followup::{DeliveryMode, Dispatcher};
+use feedloop_followup::Dispatcher;
 use feedloop_ingest::poller::{succeeded, to_event};
 use feedloop_ingest::{Ingest, Settings};
 use feedloop_kit::ports::followup::{

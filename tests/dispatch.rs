@@ -6,7 +6,6 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{DateTime, TimeZone, Utc};
 use feedloop_core::followup::plan::{DispatchPolicy, Message};
-use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::{suppression, Playbook, Purpose};
 use feedloop_followup::handler::{self, Handled};
 use feedloop_followup::{DeliveryMode, Dispatcher};
@@ -189,7 +188,7 @@ async fn the_frequency_cap_skips_a_second_follow_up_within_the_week() {
             .starts_with("frequency cap"),
         "{skipped}"
     );
-    assert_eq!(w.outbox.sent.lock().unwrap().len(), 1);
+    assert_eq!(w.outbox.sent_count(), 1);
 }
 
 /// A survey `days` after the 24th, answered at 09:00.
@@ -260,7 +259,7 @@ async fn a_capped_service_reply_is_deferred_to_when_the_cap_allows_not_dropped()
     *w.clock.lock().unwrap() = day(2, 12);
     let again = w.dispatcher.process("i-again", &body).await.unwrap();
     assert_eq!(again, Handled::Recorded(Status::Sent));
-    assert_eq!(w.outbox.sent.lock().unwrap().len(), 2);
+    assert_eq!(w.outbox.sent_count(), 2);
     // AND a third complaint whose wait would outlast its freshness is skipped, saying when
     *w.clock.lock().unwrap() = day(3, 12);
     w.dispatcher.policy.caps.global = feedloop_core::followup::guards::Window::days(7);
@@ -333,7 +332,7 @@ async fn an_opt_out_after_the_feedback_wins_and_suppressed_customers_are_never_c
         "{:?}",
         w.history("c2")
     );
-    assert!(w.outbox.sent.lock().unwrap().is_empty());
+    assert_eq!(w.outbox.sent_count(), 0);
 }
 
 #[tokio::test]
@@ -345,7 +344,7 @@ async fn dry_run_records_what_it_would_send_and_sends_nothing() {
     let h = w.history("c1");
     assert_eq!(h[0]["status"], "dry_run");
     assert!(h[0]["preview"].as_str().unwrap().len() > 5);
-    assert!(w.outbox.sent.lock().unwrap().is_empty());
+    assert_eq!(w.outbox.sent_count(), 0);
     assert!(
         w.store.snapshot().pending_followups.is_empty(),
         "nothing sent, nothing to attribute"
@@ -368,22 +367,14 @@ async fn quiet_hours_defer_through_the_queue() {
 #[tokio::test]
 async fn delivery_errors_are_retried_then_recorded_as_failed() {
     let w = world(DeliveryMode::Live, at(12));
-    w.outbox
-        .fail_next
-        .lock()
-        .unwrap()
-        .push(DeliveryError::transient("Throttling"));
+    w.outbox.fail_next(DeliveryError::transient("Throttling"));
     w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
         .await;
     assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::Sent)]);
 
-    w.outbox
-        .fail_next
-        .lock()
-        .unwrap()
-        .push(DeliveryError::permanent(
-            "MessageRejected: sender is not verified",
-        ));
+    w.outbox.fail_next(DeliveryError::permanent(
+        "MessageRejected: sender is not verified",
+    ));
     w.feed("m2", &survey("f2", "c2", 2, "Rude staff.", None))
         .await;
     assert_eq!(w.dispatch_all(1).await, [Handled::Recorded(Status::Failed)]);
@@ -410,10 +401,7 @@ async fn a_provider_refusing_for_now_gives_back_claim_and_caps_and_requeues_with
     // Every try inside the invocation is refused (a sending pause).
     for _ in 0..handler::DELIVERY_ATTEMPTS {
         w.outbox
-            .fail_next
-            .lock()
-            .unwrap()
-            .push(DeliveryError::transient("SendingPausedException: paused"));
+            .fail_next(DeliveryError::transient("SendingPausedException: paused"));
     }
     w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
         .await;
@@ -429,7 +417,7 @@ async fn a_provider_refusing_for_now_gives_back_claim_and_caps_and_requeues_with
     *w.clock.lock().unwrap() = at(12) + chrono::Duration::minutes(1);
     let h = w.dispatcher.process("again", &body).await.unwrap();
     assert_eq!(h, Handled::Recorded(Status::Sent));
-    assert_eq!(w.outbox.sent.lock().unwrap().len(), 1);
+    assert_eq!(w.outbox.sent_count(), 1);
 
     // Backoff doubles up to SQS's 15 minutes; the last round gives up for good.
     assert_eq!(
@@ -445,13 +433,9 @@ async fn a_provider_refusing_for_now_gives_back_claim_and_caps_and_requeues_with
     let mut last = w.store.snapshot().followup_queue[1].clone();
     last.delivery_attempts = handler::DELIVERY_ROUNDS - 1;
     for _ in 0..handler::DELIVERY_ATTEMPTS {
-        w.outbox
-            .fail_next
-            .lock()
-            .unwrap()
-            .push(DeliveryError::transient(
-                "LimitExceededException: daily quota",
-            ));
+        w.outbox.fail_next(DeliveryError::transient(
+            "LimitExceededException: daily quota",
+        ));
     }
     let h = w
         .dispatcher

@@ -10,14 +10,13 @@ use feedloop_aws::followups::{AwsDelivery, AwsFollowUps};
 use feedloop_aws::{DynamoStore, SqsQueue};
 use feedloop_core::followup::guards::CapPolicy;
 use feedloop_core::followup::plan::DispatchPolicy;
-use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::unsubscribe::UnsubscribeLinks;
 use feedloop_core::followup::{
     suppression, ContactChannel, FollowUpIntent, Playbook, PlaybookId, Purpose,
 };
 use feedloop_followup::handler::Handled;
 use feedloop_followup::{DeliveryMode, Dispatcher};
-use feedloop_ingest::poller::{poll_once, succeeded, to_event};
+use feedloop_ingest::poller::{succeeded, to_event};
 use feedloop_ingest::{Ingest, Settings};
 use feedloop_kit::ports::followup::{
     Claim, ClaimRequest, Deliver, DeliveryError, FollowUpStore, Status, SuppressionList,
@@ -96,12 +95,6 @@ async fn verify_sender(stack: &Stack) {
         .send()
         .await
         .unwrap();
-}
-
-/// Run ingest over everything on the ingest queue, like the Lambda service would.
-async fn drain_ingest(stack: &Stack, ingest: &Ingest<DynamoStore, AwsFollowUps>) {
-    let q = SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0);
-    while poll_once(&q, ingest, 10).await.unwrap().0 > 0 {}
 }
 
 /// Run the dispatcher over the follow-up queue until it is empty.
@@ -203,11 +196,8 @@ async fn ingest_to_followup_queue_to_ses_and_sns_end_to_end() {
     let s = store(&stack);
     let keys = suppression::keys(SALT, "c-supp", None);
     s.suppress(&keys, "unsubscribed", test_now()).await.unwrap();
-    SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0)
-        .send_all(&bodies)
-        .await
-        .unwrap();
-    drain_ingest(&stack, &ingest(&stack, test_now())).await;
+    stack.send_ingest(&bodies).await;
+    stack.drain_ingest(&ingest(&stack, test_now())).await;
     let reports =
         drain_followups(&stack, &dispatcher(&stack, DeliveryMode::Live, test_now())).await;
     let sent: u32 = reports.iter().map(|r| r.sent).sum();
@@ -313,11 +303,8 @@ async fn ingest_to_followup_queue_to_ses_and_sns_end_to_end() {
         "email",
         json!({"email": "ada@example.com"}),
     );
-    SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0)
-        .send_all(&[answer.clone(), answer])
-        .await
-        .unwrap();
-    drain_ingest(&stack, &ingest(&stack, later)).await;
+    stack.send_ingest(&[answer.clone(), answer]).await;
+    stack.drain_ingest(&ingest(&stack, later)).await;
     let stats = s.followup_stats().await.unwrap();
     let variant = mail_h[0].variant.clone().unwrap();
     let (_, _, st) = stats
@@ -426,24 +413,6 @@ impl Deliver for EraseWhileSending {
     ) -> Result<(), DeliveryError> {
         self.inner.hand_to_staff(t).await
     }
-}
-
-/// Everything stored under a customer's partition.
-async fn items_under(stack: &Stack, customer: &str) -> usize {
-    let out = stack
-        .ddb()
-        .query()
-        .table_name(&stack.names.table)
-        .key_condition_expression("PK = :pk")
-        .expression_attribute_values(
-            ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("CUST#{customer}")),
-        )
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap();
-    out.count() as usize
 }
 
 #[path = "followup_moto/more.rs"]

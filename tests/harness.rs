@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 use aws_config::SdkConfig;
 use feedloop_aws::schema::Names;
 use feedloop_aws::setup::{self, QueueUrls};
+use feedloop_aws::SqsQueue;
+use feedloop_ingest::poller::poll_once;
+use feedloop_ingest::{BatchReport, Ingest};
+use feedloop_kit::ports::ingest::{FollowUpSink, ProfileStore, RejectStore};
 
 pub struct Moto {
     child: Child,
@@ -117,6 +121,53 @@ impl Stack {
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    /// Put feedback bodies on the ingest queue.
+    pub async fn send_ingest(&self, bodies: &[String]) {
+        SqsQueue::new(self.sqs(), &self.urls.ingest, 0)
+            .send_all(bodies)
+            .await
+            .expect("send to the ingest queue");
+    }
+
+    /// Run `ingest` over the ingest queue, ten messages a batch, until it is empty:
+    /// each batch's report.
+    pub async fn drain_ingest<S, F>(&self, ingest: &Ingest<S, F>) -> Vec<BatchReport>
+    where
+        S: ProfileStore + RejectStore,
+        F: FollowUpSink,
+    {
+        let queue = SqsQueue::new(self.sqs(), &self.urls.ingest, 0);
+        let mut reports = Vec::new();
+        loop {
+            let (n, report) = poll_once(&queue, ingest, 10)
+                .await
+                .expect("poll the ingest queue");
+            if n == 0 {
+                return reports;
+            }
+            reports.push(report);
+        }
+    }
+
+    /// How many items the table holds under a customer's partition (a strongly
+    /// consistent read).
+    pub async fn items_under(&self, customer: &str) -> usize {
+        let out = self
+            .ddb()
+            .query()
+            .table_name(&self.names.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("CUST#{customer}")),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("query a customer's items");
+        out.count() as usize
     }
 
     /// The stack's keys, from its secret in moto (created as `feedloop local up` does,

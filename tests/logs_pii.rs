@@ -15,12 +15,11 @@ use feedloop_api::Api;
 use feedloop_aws::followups::{AwsDelivery, AwsFollowUps};
 use feedloop_aws::{DynamoStore, SqsQueue};
 use feedloop_core::followup::plan::DispatchPolicy;
-use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::unsubscribe::UnsubscribeLinks;
 use feedloop_core::followup::Playbook;
 use feedloop_followup::notifications::{Notifications, SnsEvent};
-use feedloop_followup::{DeliveryMode, Dispatcher};
-use feedloop_ingest::poller::{poll_once, succeeded, to_event};
+use feedloop_followup::Dispatcher;
+use feedloop_ingest::poller::{succeeded, to_event};
 use feedloop_ingest::{Ingest, Settings};
 use feedloop_kit::ports::ingest::MessageQueue;
 use feedloop_tests::harness::{SentMail, Stack};
@@ -114,16 +113,13 @@ async fn no_seeded_personal_data_reaches_the_logs() {
                 queue_url: stack.urls.followup.clone(),
             },
         );
-    let inq = SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0);
-    inq.send_all(&envelopes()).await.unwrap();
-    let mut rejected = 0;
-    loop {
-        let (n, report) = poll_once(&inq, &ingest, 10).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        rejected += report.rejected;
-    }
+    stack.send_ingest(&envelopes()).await;
+    let rejected: u32 = stack
+        .drain_ingest(&ingest)
+        .await
+        .iter()
+        .map(|r| r.rejected)
+        .sum();
     assert_eq!(rejected, 3, "the three poison messages were recorded");
 
     // Dispatch live, plus an intent whose bad field holds an address.

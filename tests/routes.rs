@@ -6,12 +6,11 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 use feedloop_api::Api;
-use feedloop_core::followup::plan::DispatchPolicy;
 use feedloop_core::followup::suppression;
-use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::Playbook;
+use feedloop_core::profile::Segment;
 use feedloop_followup::handler::Handled;
-use feedloop_followup::{DeliveryMode, Dispatcher};
+use feedloop_followup::Dispatcher;
 use feedloop_ingest::{Ingest, Settings};
 use feedloop_kit::ports::query::*;
 use feedloop_memory::MemoryStore;
@@ -110,15 +109,7 @@ async fn profile_history_and_segments_page_through_everything_once() {
 
     let total: usize = {
         let mut n = 0;
-        for seg in [
-            "new",
-            "active",
-            "promoter",
-            "passive",
-            "detractor",
-            "at_risk",
-            "champion",
-        ] {
+        for seg in Segment::ALL.map(|s| s.as_str()) {
             let mut cursor: Option<String> = None;
             loop {
                 let mut q = vec![("limit", "1")];
@@ -449,13 +440,13 @@ async fn erase_leaves_only_the_suppression_record_and_later_follow_ups_are_suppr
 
     // The intent still on the follow-up queue is dispatched after the erasure.
     let outbox = Arc::new(Outbox::default());
-    let d = dispatcher(store, &outbox);
+    let d = dispatcher(&store, &outbox);
     let handled = d
         .process("late", &serde_json::to_string(&intent).unwrap())
         .await
         .unwrap();
     assert_eq!(handled, Handled::Suppressed);
-    assert!(outbox.sent.lock().unwrap().is_empty());
+    assert_eq!(outbox.sent_count(), 0);
     assert!(
         store.snapshot().followups.keys().all(|(c, _, _)| c != "c1"),
         "nothing written back"

@@ -5,13 +5,9 @@ use super::*;
 #[tokio::test]
 async fn a_refused_address_fails_at_once_and_is_suppressed() {
     let w = world(DeliveryMode::Live, at(12));
-    w.outbox
-        .fail_next
-        .lock()
-        .unwrap()
-        .push(DeliveryError::bad_recipient(
-            "BadRequestException: Illegal address",
-        ));
+    w.outbox.fail_next(DeliveryError::bad_recipient(
+        "BadRequestException: Illegal address",
+    ));
     w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
         .await;
     assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::Failed)]);
@@ -31,7 +27,7 @@ async fn a_refused_address_fails_at_once_and_is_suppressed() {
     assert!(w.history("c1").iter().any(|h| h["reason"]
         .as_str()
         .is_some_and(|r| r.starts_with("address suppressed (Email)"))));
-    assert!(w.outbox.sent.lock().unwrap().is_empty());
+    assert_eq!(w.outbox.sent_count(), 0);
 }
 
 #[tokio::test]
@@ -47,7 +43,7 @@ async fn a_record_without_message_id_fails_the_invocation_like_ingest() {
         w.dispatcher.handle(e).await,
         Err(feedloop_kit::batch::BatchError::MissingMessageId { index: 0 })
     ));
-    assert!(w.outbox.sent.lock().unwrap().is_empty());
+    assert_eq!(w.outbox.sent_count(), 0);
 }
 
 #[tokio::test]
@@ -141,7 +137,7 @@ async fn a_backfill_of_old_feedback_contacts_nobody_and_a_redrive_is_skipped_as_
         w.dispatch_all(0).await,
         [Handled::Recorded(Status::Skipped)]
     );
-    assert!(w.outbox.sent.lock().unwrap().is_empty());
+    assert_eq!(w.outbox.sent_count(), 0);
     let h = w.history("c2");
     assert!(
         h[0]["reason"]
@@ -158,14 +154,11 @@ async fn no_answer_from_the_provider_is_failed_at_once_and_never_sent_again() {
     // One unanswered send: were it retried (in the invocation or through the queue),
     // the outbox would take the next try.
     w.outbox
-        .fail_next
-        .lock()
-        .unwrap()
-        .push(DeliveryError::unconfirmed("ses send: timeout"));
+        .fail_next(DeliveryError::unconfirmed("ses send: timeout"));
     w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
         .await;
     assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::Failed)]);
-    assert!(w.outbox.sent.lock().unwrap().is_empty());
+    assert_eq!(w.outbox.sent_count(), 0);
     assert!(w.requeued.0.lock().unwrap().is_empty());
     let h = w.history("c1");
     let reason = h[0]["reason"].as_str().unwrap();
@@ -177,7 +170,7 @@ async fn no_answer_from_the_provider_is_failed_at_once_and_never_sent_again() {
         w.dispatch_all(1).await,
         [Handled::Recorded(Status::Skipped)]
     );
-    assert!(w.outbox.sent.lock().unwrap().is_empty());
+    assert_eq!(w.outbox.sent_count(), 0);
 }
 
 #[tokio::test]
@@ -221,7 +214,7 @@ async fn a_claim_left_by_a_dead_dispatcher_is_closed_as_failed_after_the_lease()
         (h.len(), h[0]["status"].as_str(), h[0]["reason"].as_str()),
         (1, Some("failed"), Some(handler::INTERRUPTED))
     );
-    assert!(w.outbox.sent.lock().unwrap().is_empty());
+    assert_eq!(w.outbox.sent_count(), 0);
     // From then on it is an ordinary duplicate.
     assert_eq!(
         w.dispatcher.process("i0", &body).await.unwrap(),
@@ -272,7 +265,7 @@ async fn a_message_that_says_a_person_will_act_hands_the_case_to_staff_first() {
     let intent = w.store.snapshot().followup_queue[0].clone();
     let body = serde_json::to_string(&intent).unwrap();
     assert!(failing.process("i0", &body).await.is_err());
-    assert!(w.outbox.sent.lock().unwrap().is_empty());
+    assert_eq!(w.outbox.sent_count(), 0);
     assert_eq!(
         w.dispatcher.process("i0", &body).await.unwrap(),
         Handled::Recorded(Status::Sent),

@@ -16,21 +16,10 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
         "email",
         json!({"email": "one@example.com"}),
     );
-    SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0)
-        .send_all(&[body])
-        .await
-        .unwrap();
+    stack.send_ingest(&[body]).await;
     let plain =
         Ingest::lexicon(store(&stack), Arc::new(test_now)).with_settings(Settings::sized(2, 4));
-    while poll_once(
-        &SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0),
-        &plain,
-        10,
-    )
-    .await
-    .unwrap()
-    .0 > 0
-    {}
+    stack.drain_ingest(&plain).await;
 
     let d = Arc::new(dispatcher(&stack, DeliveryMode::Live, test_now()));
     let mut tasks = Vec::new();
@@ -147,11 +136,8 @@ async fn dry_run_mode_records_what_it_would_send_and_sends_nothing() {
         "email",
         json!({"name": "Ada", "email": "ada@example.com"}),
     );
-    SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0)
-        .send_all(&[body])
-        .await
-        .unwrap();
-    drain_ingest(&stack, &ingest(&stack, test_now())).await;
+    stack.send_ingest(&[body]).await;
+    stack.drain_ingest(&ingest(&stack, test_now())).await;
     let reports = drain_followups(
         &stack,
         &dispatcher(&stack, DeliveryMode::DryRun, test_now()),
@@ -245,11 +231,8 @@ async fn ses_bounces_and_complaints_suppress_addresses_in_dynamodb() {
         "email",
         json!({"email": "GONE@example.com"}),
     );
-    SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0)
-        .send_all(&[body])
-        .await
-        .unwrap();
-    drain_ingest(&stack, &ingest(&stack, test_now())).await;
+    stack.send_ingest(&[body]).await;
+    stack.drain_ingest(&ingest(&stack, test_now())).await;
     let reports =
         drain_followups(&stack, &dispatcher(&stack, DeliveryMode::Live, test_now())).await;
     let skipped: u32 = reports.iter().map(|r| r.skipped).sum();
@@ -285,11 +268,8 @@ async fn the_unsubscribe_link_in_a_sent_mail_opts_the_customer_out_end_to_end() 
         "email",
         json!({"name": "Ada", "email": "ada@example.com"}),
     );
-    SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0)
-        .send_all(&[first])
-        .await
-        .unwrap();
-    drain_ingest(&stack, &ingest(&stack, test_now())).await;
+    stack.send_ingest(&[first]).await;
+    stack.drain_ingest(&ingest(&stack, test_now())).await;
     drain_followups(&stack, &dispatcher(&stack, DeliveryMode::Live, test_now())).await;
     let mails = SentMail::all(&stack.moto_data().await);
     assert_eq!(mails.len(), 1, "{mails:?}");
@@ -337,11 +317,8 @@ async fn the_unsubscribe_link_in_a_sent_mail_opts_the_customer_out_end_to_end() 
         "email",
         json!({"name": "Ada", "email": "ada@example.com"}),
     );
-    SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0)
-        .send_all(&[second])
-        .await
-        .unwrap();
-    drain_ingest(&stack, &ingest(&stack, later)).await;
+    stack.send_ingest(&[second]).await;
+    stack.drain_ingest(&ingest(&stack, later)).await;
     drain_followups(&stack, &dispatcher(&stack, DeliveryMode::Live, later)).await;
     assert_eq!(SentMail::all(&stack.moto_data().await).len(), 1);
     let h = statuses(&store(&stack).followup_history("c-unsub").await.unwrap());
@@ -431,11 +408,8 @@ async fn an_erase_racing_a_dispatch_brings_nothing_back() {
             )
         })
         .collect();
-    SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0)
-        .send_all(&bodies)
-        .await
-        .unwrap();
-    drain_ingest(&stack, &ingest(&stack, test_now())).await;
+    stack.send_ingest(&bodies).await;
+    stack.drain_ingest(&ingest(&stack, test_now())).await;
     let s = store(&stack);
 
     // WHEN c-race-1 is erased between the dispatcher's suppression read and its claim
@@ -461,7 +435,7 @@ async fn an_erase_racing_a_dispatch_brings_nothing_back() {
 
     // THEN the claim is refused and writes nothing: no attempt, no cap item
     assert_eq!(claim, Claim::Suppressed);
-    assert_eq!(items_under(&stack, "c-race-1").await, 0);
+    assert_eq!(stack.items_under("c-race-1").await, 0);
 
     // WHEN c-race-2 is erased while their apology is with SES
     let base = dispatcher(&stack, DeliveryMode::Live, test_now());
@@ -476,8 +450,8 @@ async fn an_erase_racing_a_dispatch_brings_nothing_back() {
     // dispatched too, is suppressed before any claim
     let suppressed: u32 = reports.iter().map(|r| r.suppressed).sum();
     assert_eq!(suppressed, 2, "{reports:?}");
-    assert_eq!(items_under(&stack, "c-race-2").await, 0);
-    assert_eq!(items_under(&stack, "c-race-1").await, 0);
+    assert_eq!(stack.items_under("c-race-2").await, 0);
+    assert_eq!(stack.items_under("c-race-1").await, 0);
     assert_eq!(
         SentMail::all(&stack.moto_data().await).len(),
         1,

@@ -59,7 +59,7 @@ async fn an_unsubscribe_sticks_against_later_data_and_other_ids_until_staff_lift
             Handled::Recorded(feedloop_kit::ports::followup::Status::Skipped)
         );
     }
-    assert!(outbox.sent.lock().unwrap().is_empty());
+    assert_eq!(outbox.sent_count(), 0);
     let reasons: Vec<String> = store
         .snapshot()
         .followups

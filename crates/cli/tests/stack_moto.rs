@@ -3,6 +3,7 @@
 //! leaves only the suppression entries; the DLQ can be listed and redriven.
 
 use feedloop_api::views::{CustomerView, DriversReport, NpsReport, SegmentPage};
+use feedloop_core::profile::Segment;
 use feedloop_kit::ports::query::Member;
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -10,11 +11,8 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use feedloop_api::Api;
 use feedloop_aws::{DynamoStore, SqsQueue};
-use feedloop_core::followup::plan::DispatchPolicy;
-use feedloop_core::followup::templates::Templates;
 use feedloop_followup::handler::Handled;
-use feedloop_followup::{DeliveryMode, Dispatcher};
-use feedloop_ingest::poller::poll_once;
+use feedloop_followup::Dispatcher;
 use feedloop_ingest::{Ingest, Settings};
 use feedloop_tests::harness::Stack;
 use feedloop_tests::{envelopes, test_now};
@@ -96,16 +94,8 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
     // The ingest function's work, with real SQS batches.
     let ingest =
         Ingest::lexicon(store(&stack), Arc::new(test_now)).with_settings(Settings::sized(2, 8));
-    let q = SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0);
-    let mut processed = 0;
-    loop {
-        let (n, report) = poll_once(&q, &ingest, 10).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        processed += report.processed;
-    }
-    assert_eq!(processed, 2000);
+    let reports = stack.drain_ingest(&ingest).await;
+    assert_eq!(reports.iter().map(|r| r.processed).sum::<u32>(), 2000);
 
     let api = Api {
         store: store(&stack),
@@ -132,15 +122,7 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
         assert_eq!(cli["recent_feedback"], fb["items"]);
     }
     let mut total = 0;
-    for seg in [
-        "new",
-        "active",
-        "promoter",
-        "passive",
-        "detractor",
-        "at_risk",
-        "champion",
-    ] {
+    for seg in Segment::ALL.map(|s| s.as_str()) {
         let cli = json_of(&feedloop(
             &stack,
             &["segment", seg, "--limit", "1000", "--json"],
@@ -268,16 +250,11 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
     ));
     assert_eq!(erased["deleted"]["profile"], true);
     assert!(erased["deleted"]["feedback"].as_u64().unwrap() > 10);
-    let left = stack
-        .ddb()
-        .query()
-        .table_name(&stack.names.table)
-        .key_condition_expression("PK = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S("CUST#cust-0017".into()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(left.count(), 0, "nothing left under the customer");
+    assert_eq!(
+        stack.items_under("cust-0017").await,
+        0,
+        "nothing left under the customer"
+    );
     let key = feedloop_core::followup::suppression::keys(
         &stack.keys().await.suppression_salt,
         "cust-0017",
@@ -322,16 +299,11 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
         d.process("m", &intent.to_string()).await.unwrap(),
         Handled::Suppressed
     );
-    let after = stack
-        .ddb()
-        .query()
-        .table_name(&stack.names.table)
-        .key_condition_expression("PK = :pk")
-        .expression_attribute_values(":pk", AttributeValue::S("CUST#cust-0017".into()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(after.count(), 0, "the suppressed follow-up wrote nothing");
+    assert_eq!(
+        stack.items_under("cust-0017").await,
+        0,
+        "the suppressed follow-up wrote nothing"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -483,15 +455,7 @@ async fn stack_outputs_name_the_resources_and_the_stack_secret_salts_the_suppres
     );
     let ingest =
         Ingest::lexicon(store(&stack), Arc::new(test_now)).with_settings(Settings::sized(2, 2));
-    while poll_once(
-        &SqsQueue::new(stack.sqs(), &stack.urls.ingest, 0),
-        &ingest,
-        10,
-    )
-    .await
-    .unwrap()
-    .0 > 0
-    {}
+    stack.drain_ingest(&ingest).await;
     let p = json_of(&run(&["profile", "cfn-1", "--json"]));
     assert_eq!(
         p["profile"]["profile"]["feedback_count"], 1,

@@ -79,13 +79,20 @@ pub struct Response<'a> {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+/// One theme's pull on the score (the module header has the formulas).
 pub struct Driver {
     pub theme: String,
+    /// Responses that mention the theme.
     pub mentions: u64,
+    /// Of all detractors, the share that mention the theme.
     pub detractor_share: f64,
+    /// Of all promoters, the share that mention the theme.
     pub promoter_share: f64,
+    /// NPS of the responses that mention the theme; `None` when none do.
     pub nps_with: Option<f64>,
+    /// NPS of the responses that do not; `None` when every response mentions it.
     pub nps_without: Option<f64>,
+    /// Points the theme moves the overall NPS: negative costs, positive lifts.
     pub impact: f64,
 }
 

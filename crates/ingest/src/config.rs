@@ -139,40 +139,52 @@ impl IngestConfig {
     /// Load the follow-up playbook the configuration names (at cold start: fail fast).
     pub fn load_playbook(&self) -> Result<feedloop_core::followup::Playbook, ConfigError> {
         use feedloop_core::followup::Playbook;
-        match &self.playbook {
-            TaxonomySource::Builtin(n) if n == "default" => Ok(Playbook::default_rules()),
-            TaxonomySource::Builtin(n) => Err(ConfigError::rule(
-                "PLAYBOOK",
-                format!("PLAYBOOK: unknown builtin {n:?} (default)"),
-            )),
-            TaxonomySource::File(path) => {
-                let src = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError::rule("PLAYBOOK", format!("PLAYBOOK: reading {path}: {e}"))
-                })?;
-                Playbook::from_toml(&src)
-                    .map_err(|e| ConfigError::rule("PLAYBOOK", format!("PLAYBOOK: {path}: {e}")))
-            }
-        }
+        self.playbook.load(
+            "PLAYBOOK",
+            &[("default", Playbook::default_rules)],
+            Playbook::from_toml,
+        )
     }
 
     /// Load the taxonomy the configuration names (at cold start: fail fast).
     pub fn load_taxonomy(&self) -> Result<feedloop_core::themes::Taxonomy, ConfigError> {
         use feedloop_core::themes::Taxonomy;
-        match &self.taxonomy {
-            TaxonomySource::Builtin(n) if n == "small-business" => {
-                Ok(Taxonomy::default_small_business())
-            }
-            TaxonomySource::Builtin(n) if n == "restaurants" => Ok(Taxonomy::restaurants()),
-            TaxonomySource::Builtin(n) => Err(ConfigError::rule(
-                "TAXONOMY",
-                format!("TAXONOMY: unknown builtin {n:?} (small-business, restaurants)"),
-            )),
+        self.taxonomy.load(
+            "TAXONOMY",
+            &[
+                ("small-business", Taxonomy::default_small_business),
+                ("restaurants", Taxonomy::restaurants),
+            ],
+            Taxonomy::from_toml,
+        )
+    }
+}
+
+/// Builtin names and what each one builds.
+type Builtins<'a, T> = &'a [(&'a str, fn() -> T)];
+
+impl TaxonomySource {
+    /// The named builtin or the parsed file; `var` names the setting in the errors.
+    fn load<T, E: std::fmt::Display>(
+        &self,
+        var: &str,
+        builtins: Builtins<'_, T>,
+        parse: impl Fn(&str) -> Result<T, E>,
+    ) -> Result<T, ConfigError> {
+        match self {
+            TaxonomySource::Builtin(n) => builtins
+                .iter()
+                .find(|(name, _)| name == n)
+                .map(|(_, make)| make())
+                .ok_or_else(|| {
+                    let names: Vec<&str> = builtins.iter().map(|(name, _)| *name).collect();
+                    let known = names.join(", ");
+                    ConfigError::rule(var, format!("{var}: unknown builtin {n:?} ({known})"))
+                }),
             TaxonomySource::File(path) => {
-                let src = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError::rule("TAXONOMY", format!("TAXONOMY: reading {path}: {e}"))
-                })?;
-                Taxonomy::from_toml(&src)
-                    .map_err(|e| ConfigError::rule("TAXONOMY", format!("TAXONOMY: {path}: {e}")))
+                let src = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::rule(var, format!("{var}: reading {path}: {e}")))?;
+                parse(&src).map_err(|e| ConfigError::rule(var, format!("{var}: {path}: {e}")))
             }
         }
     }

@@ -239,18 +239,33 @@ impl SuppressionList for MemoryStore {
     }
 }
 
-/// Records every delivery instead of sending; `fail_next` makes deliveries fail.
+/// Records every delivery instead of sending; `fail_next` makes the next one fail.
 #[derive(Debug, Default)]
 pub struct Outbox {
     pub sent: Mutex<Vec<(Message, Purpose)>>,
-    pub fail_next: Mutex<Vec<DeliveryError>>,
+    failures: Mutex<Vec<DeliveryError>>,
     pub staff_tasks: Mutex<Vec<StaffTask>>,
+}
+
+impl Outbox {
+    /// Make the next delivery fail with `e` (several queue up, the last one first).
+    pub fn fail_next(&self, e: DeliveryError) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(e);
+    }
+
+    /// How many messages were delivered so far.
+    pub fn sent_count(&self) -> usize {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
 }
 
 impl Deliver for Outbox {
     async fn deliver(&self, m: &Message, purpose: Purpose) -> Result<String, DeliveryError> {
         if let Some(e) = self
-            .fail_next
+            .failures
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .pop()

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::followup::plan::DispatchPolicy;
-use feedloop_core::followup::templates::Templates;
 use feedloop_core::followup::Playbook;
 use feedloop_ingest::{Clock, Ingest, Processed, Settings};
 use feedloop_memory::MemoryStore;

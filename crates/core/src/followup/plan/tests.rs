@@ -74,7 +74,6 @@ fn a_service_reply_renders_on_the_inbound_channel_with_escaped_html() {
 #[test]
 fn suppression_consent_quiet_hours_and_delay_are_applied_in_order() {
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
-    let t = Templates::default_catalog();
     let pol = DispatchPolicy::default();
     let c = customer("Europe/London");
     assert_eq!(
@@ -85,7 +84,7 @@ fn suppression_consent_quiet_hours_and_delay_are_applied_in_order() {
                 customer: true,
                 ..Default::default()
             },
-            &t,
+            &Templates::default_catalog(),
             &pol,
             now
         ),
@@ -124,7 +123,6 @@ fn suppression_consent_quiet_hours_and_delay_are_applied_in_order() {
 #[test]
 fn old_feedback_is_skipped_as_stale_however_long_the_queue_held_it() {
     // GIVEN an intent about feedback from 11:00 and the default 72-hour limit
-    let t = Templates::default_catalog();
     let pol = DispatchPolicy::default();
     let c = customer("Europe/London");
     let at =
@@ -161,7 +159,6 @@ fn old_feedback_is_skipped_as_stale_however_long_the_queue_held_it() {
 fn without_a_customer_zone_quiet_hours_follow_the_business_zone_not_utc() {
     // GIVEN a customer with no time zone and a business in Los Angeles
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap(); // 04:00 in LA
-    let t = Templates::default_catalog();
     let pol = DispatchPolicy {
         default_timezone: Tz::parse("America/Los_Angeles").unwrap(),
         ..DispatchPolicy::default()
@@ -191,7 +188,6 @@ fn without_a_customer_zone_quiet_hours_follow_the_business_zone_not_utc() {
 fn without_a_customer_zone_the_phone_numbers_country_decides_where_it_has_one_zone() {
     // GIVEN a business in Los Angeles and customers with no time zone
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 22, 30, 0).unwrap(); // 23:30 in Berlin
-    let t = Templates::default_catalog();
     let pol = DispatchPolicy {
         default_timezone: Tz::parse("America/Los_Angeles").unwrap(),
         ..DispatchPolicy::default()
@@ -229,7 +225,6 @@ fn without_a_customer_zone_the_phone_numbers_country_decides_where_it_has_one_zo
 
 #[test]
 fn marketing_mail_carries_the_postal_address_and_service_replies_do_not_need_it() {
-    let t = Templates::default_catalog();
     let pol = DispatchPolicy {
         postal_address: Some("Acme Bikes, 1 High Street, Leeds LS1 1AA".into()),
         ..DispatchPolicy::default()
@@ -254,7 +249,6 @@ fn marketing_mail_carries_the_postal_address_and_service_replies_do_not_need_it(
 #[test]
 fn quiet_hours_hold_in_every_zone_of_a_several_zone_country() {
     // GIVEN a New York business and a customer with only a US number (San Francisco)
-    let t = Templates::default_catalog();
     let pol = DispatchPolicy {
         default_timezone: Tz::parse("America/New_York").unwrap(),
         ..DispatchPolicy::default()
