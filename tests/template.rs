@@ -495,8 +495,7 @@ fn keys_come_from_a_generated_retained_secret_not_the_stack_id() {
     let secret = &t["Resources"]["StackSecret"];
     assert_eq!(secret["Type"], "AWS::SecretsManager::Secret");
     // Without the secret the suppression list matches nobody: it outlives the stack.
-    assert_eq!(secret["DeletionPolicy"], "Retain");
-    assert_eq!(secret["UpdateReplacePolicy"], "Retain");
+    assert_retained(secret);
     let gen = &secret["Properties"]["GenerateSecretString"];
     assert!(
         num(&gen["PasswordLength"]) >= feedloop_core::keys::MIN_SECRET_LEN as i64,
@@ -543,9 +542,14 @@ fn the_table_survives_a_stack_delete_and_a_replacing_update() {
     // The suppression list lives in it: losing it means contacting opted-out people.
     let t = template();
     let table = &t["Resources"]["FeedbackTable"];
-    assert_eq!(table["DeletionPolicy"], "Retain");
-    assert_eq!(table["UpdateReplacePolicy"], "Retain");
+    assert_retained(table);
     assert_eq!(table["Properties"]["DeletionProtectionEnabled"], true);
+}
+
+/// Kept when the stack is deleted and when an update would replace it.
+fn assert_retained(resource: &Value) {
+    assert_eq!(resource["DeletionPolicy"], "Retain", "{resource:?}");
+    assert_eq!(resource["UpdateReplacePolicy"], "Retain", "{resource:?}");
 }
 
 #[test]

@@ -54,6 +54,23 @@ fn store(stack: &Stack) -> DynamoStore {
     DynamoStore::new(stack.ddb(), &stack.names.table, 365).with_aggregate_shards(2)
 }
 
+/// The suppression list's item for one salted key, as stored.
+async fn suppression_entry(
+    stack: &Stack,
+    key: &str,
+) -> Option<std::collections::HashMap<String, AttributeValue>> {
+    let out = stack
+        .ddb()
+        .get_item()
+        .table_name(&stack.names.table)
+        .key("PK", AttributeValue::S(format!("SUPP#{key}")))
+        .key("SK", AttributeValue::S("SUPP".into()))
+        .send()
+        .await
+        .unwrap();
+    out.item().cloned()
+}
+
 async fn api_get(api: &Api<DynamoStore>, path: &str, q: &[(&str, &str)]) -> (u16, Value) {
     let q = q
         .iter()
@@ -261,17 +278,8 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
         None,
     )[0]
     .clone();
-    let supp = stack
-        .ddb()
-        .get_item()
-        .table_name(&stack.names.table)
-        .key("PK", AttributeValue::S(format!("SUPP#{key}")))
-        .key("SK", AttributeValue::S("SUPP".into()))
-        .send()
+    let item = suppression_entry(&stack, &key)
         .await
-        .unwrap();
-    let item = supp
-        .item()
         .expect("the suppression entry (salted hash of the id)");
     assert!(
         !format!("{item:?}").contains("cust-0017"),
@@ -469,17 +477,8 @@ async fn stack_outputs_name_the_resources_and_the_stack_secret_salts_the_suppres
         ..Default::default()
     };
     for key in feedloop_core::followup::suppression::keys(&salt, "cfn-1", Some(&contact)) {
-        let got = stack
-            .ddb()
-            .get_item()
-            .table_name(&stack.names.table)
-            .key("PK", AttributeValue::S(format!("SUPP#{key}")))
-            .key("SK", AttributeValue::S("SUPP".into()))
-            .send()
-            .await
-            .unwrap();
         assert!(
-            got.item().is_some(),
+            suppression_entry(&stack, &key).await.is_some(),
             "suppression entry salted with the key from the SecretArn output"
         );
     }

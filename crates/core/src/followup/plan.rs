@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::guards::{self, CapPolicy, ConsentPolicy, SkipReason};
 use super::suppression::Suppressed;
-use super::templates::{RenderedEmail, RenderedSms, Templates, Variables};
+use super::templates::{Pick, RenderedEmail, RenderedSms, Templates, Variables};
 use super::{ContactChannel, FollowUpIntent, VariantId};
 use crate::envelope::{CustomerInfo, Tz};
 
@@ -256,13 +256,15 @@ pub fn plan(
         agent: None,
     };
     let locale = intent.locale.as_deref().unwrap_or("en");
-    let (t, c, p) = (
-        intent.template.as_str(),
-        &intent.customer_id,
-        &intent.playbook,
-    );
+    let c = &intent.customer_id;
+    let pick = Pick {
+        template: intent.template.as_str(),
+        locale,
+        customer: c,
+        playbook: &intent.playbook,
+    };
     let rendered = match channel {
-        ContactChannel::Email => templates.render_email(t, locale, c, p, &vars).map(|email| {
+        ContactChannel::Email => templates.render_email(&pick, &vars).map(|email| {
             let email = match &policy.unsubscribe {
                 Some(links) => {
                     email.with_unsubscribe(&links.link(c.as_str(), ContactChannel::Email, now))
@@ -279,14 +281,7 @@ pub fn plan(
             }
         }),
         ContactChannel::Sms => templates
-            .render_sms(
-                t,
-                locale,
-                c,
-                p,
-                &vars,
-                intent.purpose == super::Purpose::Marketing,
-            )
+            .render_sms(&pick, &vars, intent.purpose == super::Purpose::Marketing)
             .map(|sms| Message::Sms {
                 to: customer.phone.clone().unwrap_or_default(),
                 sms,

@@ -166,6 +166,16 @@ fn bucket(customer: &str, playbook: &str, total: u32) -> u32 {
     (h % u64::from(total.max(1))) as u32
 }
 
+/// What picks a variant and names the rendered parts: which template, in which
+/// language, for whom, in which playbook.
+#[derive(Debug, Clone, Copy)]
+pub struct Pick<'a> {
+    pub template: &'a str,
+    pub locale: &'a str,
+    pub customer: &'a CustomerId,
+    pub playbook: &'a PlaybookId,
+}
+
 impl Templates {
     pub fn default_catalog() -> Templates {
         Self::from_toml(DEFAULT_TEMPLATES).expect("shipped templates are valid (checked by tests)")
@@ -202,13 +212,13 @@ impl Templates {
     }
 
     /// The variant a customer gets for a playbook's template.
-    pub fn assign<'a>(
-        &'a self,
-        template: &str,
-        locale: &str,
-        customer: &CustomerId,
-        playbook: &PlaybookId,
-    ) -> Result<(&'a str, &'a Variant), TemplateError> {
+    pub fn assign<'a>(&'a self, pick: &Pick) -> Result<(&'a str, &'a Variant), TemplateError> {
+        let Pick {
+            template,
+            locale,
+            customer,
+            playbook,
+        } = *pick;
         let variants = self.locale_of(template, locale)?;
         let total: u32 = variants.values().map(|v| v.weight).sum();
         let no_variant = || TemplateError::NoVariant {
@@ -248,14 +258,11 @@ impl Templates {
 
     pub fn render_email(
         &self,
-        template: &str,
-        locale: &str,
-        customer: &CustomerId,
-        playbook: &PlaybookId,
+        pick: &Pick,
         vars: &Variables,
     ) -> Result<RenderedEmail, TemplateError> {
-        let (variant, v) = self.assign(template, locale, customer, playbook)?;
-        let n = |part: &str| format!("{template}.{locale}.{variant}.{part}");
+        let (variant, v) = self.assign(pick)?;
+        let n = |part: &str| format!("{}.{}.{variant}.{part}", pick.template, pick.locale);
         Ok(RenderedEmail {
             variant: variant.into(),
             subject: Self::render_part(&n("subject"), &v.subject, vars)?.replace('\n', " "),
@@ -269,16 +276,13 @@ impl Templates {
     /// can forget it); the count of segments includes it.
     pub fn render_sms(
         &self,
-        template: &str,
-        locale: &str,
-        customer: &CustomerId,
-        playbook: &PlaybookId,
+        pick: &Pick,
         vars: &Variables,
         marketing: bool,
     ) -> Result<RenderedSms, TemplateError> {
-        let (variant, v) = self.assign(template, locale, customer, playbook)?;
-        let mut text =
-            Self::render_part(&format!("{template}.{locale}.{variant}.sms"), &v.sms, vars)?;
+        let (variant, v) = self.assign(pick)?;
+        let name = format!("{}.{}.{variant}.sms", pick.template, pick.locale);
+        let mut text = Self::render_part(&name, &v.sms, vars)?;
         if marketing {
             text.push_str(SMS_OPT_OUT);
         }
@@ -382,9 +386,13 @@ mod tests {
                 let p = PlaybookId::from("p");
                 for customer in ["c1", "c2", "c3", "c4", "c5", "c6"] {
                     let customer = CustomerId::parse(customer).unwrap();
-                    let sms = t
-                        .render_sms(template, locale, &customer, &p, &full, true)
-                        .unwrap();
+                    let pick = Pick {
+                        template,
+                        locale,
+                        customer: &customer,
+                        playbook: &p,
+                    };
+                    let sms = t.render_sms(&pick, &full, true).unwrap();
                     assert!(sms.text.ends_with(SMS_OPT_OUT), "{:?}", sms.text);
                     assert_eq!(
                         (sms.encoding, sms.segments.len()),
@@ -392,9 +400,7 @@ mod tests {
                         "{template}: {:?}",
                         sms.text
                     );
-                    let service = t
-                        .render_sms(template, locale, &customer, &p, &full, false)
-                        .unwrap();
+                    let service = t.render_sms(&pick, &full, false).unwrap();
                     assert!(!service.text.contains("STOP"), "{:?}", service.text);
                 }
             }
@@ -456,15 +462,13 @@ mod tests {
             first_name: Some("<script>alert(1)</script>".into()),
             ..Default::default()
         };
-        let e = t
-            .render_email(
-                "passive_nudge",
-                "en-GB",
-                &CustomerId::parse("c1").unwrap(),
-                &"p".into(),
-                &vars,
-            )
-            .unwrap();
+        let pick = Pick {
+            template: "passive_nudge",
+            locale: "en-GB",
+            customer: &CustomerId::parse("c1").unwrap(),
+            playbook: &"p".into(),
+        };
+        let e = t.render_email(&pick, &vars).unwrap();
         assert!(e.html.contains("&lt;script&gt;") && !e.html.contains("<script>"));
         assert!(e.text.contains("<script>"));
     }
@@ -479,22 +483,29 @@ mod tests {
     #[test]
     fn variants_are_deterministic_and_follow_weights() {
         let t = Templates::default_catalog();
+        let playbook = PlaybookId::from("detractor_recovery");
         let pick = |c: &str| {
-            let c = CustomerId::parse(c).unwrap();
-            t.assign("detractor_recovery", "en", &c, &"detractor_recovery".into())
-                .unwrap()
-                .0
-                .to_owned()
+            let customer = CustomerId::parse(c).unwrap();
+            let who = Pick {
+                template: "detractor_recovery",
+                locale: "en",
+                customer: &customer,
+                playbook: &playbook,
+            };
+            t.assign(&who).unwrap().0.to_owned()
         };
         assert_eq!(pick("cust-1"), pick("cust-1"));
         let a = (0..2000)
             .filter(|i| pick(&format!("cust-{i}")) == "a")
             .count();
         assert!((850..1150).contains(&a), "50/50 split gave {a} of 2000");
-        assert!(matches!(
-            t.assign("nope", "en", &CustomerId::parse("c").unwrap(), &"p".into()),
-            Err(TemplateError::Unknown(_))
-        ));
+        let unknown = Pick {
+            template: "nope",
+            locale: "en",
+            customer: &CustomerId::parse("c").unwrap(),
+            playbook: &playbook,
+        };
+        assert!(matches!(t.assign(&unknown), Err(TemplateError::Unknown(_))));
     }
 
     #[test]
