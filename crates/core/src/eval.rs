@@ -31,25 +31,15 @@ pub struct Aspect {
     pub polarity: String,
 }
 
-/// Files without their own split are split by a hash of the record id: stable across
-/// runs, machines and file order, 30% test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Split {
-    All,
-    Train,
-    Test,
-}
-
-impl std::str::FromStr for Split {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "all" => Ok(Split::All),
-            "train" => Ok(Split::Train),
-            "test" => Ok(Split::Test),
-            o => Err(format!("unknown split {o:?} (expected all, train or test)")),
-        }
+crate::keyword_enum! {
+    /// Files without their own split are split by a hash of the record id: stable across
+    /// runs, machines and file order, 30% test.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Split ("split") {
+        All = "all",
+        Train = "train",
+        Test = "test",
     }
 }
 

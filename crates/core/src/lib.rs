@@ -5,6 +5,7 @@ pub mod envelope;
 pub mod eval;
 pub mod followup;
 pub mod keys;
+pub mod keywords;
 pub mod language;
 pub mod lines;
 pub mod neural;

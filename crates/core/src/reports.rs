@@ -12,22 +12,13 @@ use crate::records::counter;
 
 pub type Counters = BTreeMap<String, i64>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Granularity {
-    Day,
-    Week,
-}
-
-impl std::str::FromStr for Granularity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "day" => Ok(Granularity::Day),
-            "week" => Ok(Granularity::Week),
-            other => Err(format!("granularity {other:?} is not day or week")),
-        }
+crate::keyword_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+    #[serde(rename_all = "snake_case")]
+    pub enum Granularity ("granularity") {
+        Day = "day",
+        Week = "week",
     }
 }
 

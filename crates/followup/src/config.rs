@@ -403,7 +403,7 @@ mod tests {
                 .to_string();
         for want in [
             "TABLE_NAME is not set",
-            "DELIVERY_MODE: \"loud\" is not dry-run or live",
+            "DELIVERY_MODE: unknown delivery mode \"loud\" (expected dry-run, live)",
             "QUIET_HOURS",
             "SECRET_ARN is not set",
         ] {

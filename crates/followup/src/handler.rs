@@ -46,21 +46,12 @@ pub fn backoff_delay(failed_rounds: u32) -> std::time::Duration {
 /// The one clock type, the ingest service's: tests and the demo pass a fixed time.
 pub use feedloop_kit::Clock;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryMode {
-    /// Decide, claim, render and record; send nothing. The default for a fresh deploy.
-    DryRun,
-    Live,
-}
-
-impl std::str::FromStr for DeliveryMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "dry-run" => Ok(DeliveryMode::DryRun),
-            "live" => Ok(DeliveryMode::Live),
-            other => Err(format!("{other:?} is not dry-run or live")),
-        }
+feedloop_core::keyword_enum! {
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum DeliveryMode ("delivery mode") {
+        /// Decide, claim, render and record; send nothing. The default for a fresh deploy.
+        DryRun = "dry-run",
+        Live = "live",
     }
 }
 
