@@ -162,19 +162,13 @@ pub fn fit_softmax(
     classes: &[String],
     settings: FitSettings,
 ) -> Result<LinearHead, FitError> {
-    let device = Device::Cpu;
-    let s = standardise(rows, &device)?;
     // Mean cross-entropy: d/dlogits = (softmax − one-hot) / n.
     let mut onehot = vec![0f32; y.len() * classes.len()];
     for (i, &c) in y.iter().enumerate() {
         onehot[i * classes.len() + c as usize] = 1.0;
     }
-    let target = Tensor::from_vec(onehot, (y.len(), classes.len()), &device)?;
-    let n = y.len() as f64;
-    let (w, b) = optimise(&s, classes.len(), settings, |logits| {
-        (candle_nn::ops::softmax_last_dim(logits)? - &target)? / n
-    })?;
-    Ok(fold(w, b, &s, classes))
+    let softmax = candle_nn::ops::softmax_last_dim;
+    fit_link(rows, (onehot, y.len()), classes, settings, softmax)
 }
 
 /// One independent logistic regression per class: `y[i][c]` says whether row `i` has `c`.
@@ -184,18 +178,36 @@ pub fn fit_multilabel(
     classes: &[String],
     settings: FitSettings,
 ) -> Result<LinearHead, FitError> {
-    let device = Device::Cpu;
-    let s = standardise(rows, &device)?;
     let flat: Vec<f32> = y
         .iter()
         .flat_map(|r| r.iter().map(|&v| if v { 1.0 } else { 0.0 }))
         .collect();
-    let target = Tensor::from_vec(flat, (y.len(), classes.len()), &device)?;
     // Mean over rows of the summed per-class log-losses, so `l2` means the same as
     // above: d/dz = (sigmoid(z) − y) / n.
-    let n = y.len() as f64;
+    fit_link(
+        rows,
+        (flat, y.len()),
+        classes,
+        settings,
+        candle_nn::ops::sigmoid,
+    )
+}
+
+/// A head whose loss gradient is (link(z) − target) / n, for `n` rows of targets laid
+/// out row by row, one column a class.
+fn fit_link(
+    rows: &[Vec<f32>],
+    (target, n_rows): (Vec<f32>, usize),
+    classes: &[String],
+    settings: FitSettings,
+    link: fn(&Tensor) -> candle_core::Result<Tensor>,
+) -> Result<LinearHead, FitError> {
+    let device = Device::Cpu;
+    let s = standardise(rows, &device)?;
+    let target = Tensor::from_vec(target, (n_rows, classes.len()), &device)?;
+    let n = n_rows as f64;
     let (w, b) = optimise(&s, classes.len(), settings, |logits| {
-        (candle_nn::ops::sigmoid(logits)? - &target)? / n
+        (link(logits)? - &target)? / n
     })?;
     Ok(fold(w, b, &s, classes))
 }
