@@ -98,10 +98,7 @@ impl DynamoStore {
     }
 
     fn not_suppressed(&self, key: &str) -> Result<ConditionCheck, StoreError> {
-        ConditionCheck::builder()
-            .table_name(self.table())
-            .key(schema::PK, s(keys::suppression(key)))
-            .key(schema::SK, s(keys::SUPPRESSION))
+        self.tx_check_key(s(keys::suppression(key)), s(keys::SUPPRESSION))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", schema::PK)
             .build()
@@ -109,8 +106,7 @@ impl DynamoStore {
     }
 
     fn attempt_claim(&self, r: &ClaimRequest<'_>) -> Result<Put, StoreError> {
-        Put::builder()
-            .table_name(self.table())
+        self.tx_put()
             .item(schema::PK, s(keys::customer(r.customer_id.as_str())))
             .item(schema::SK, s(keys::followup(r.feedback_id, r.playbook)))
             .item("type", s("followup"))
@@ -132,17 +128,17 @@ impl DynamoStore {
         let mut condition = String::from(
             "(attribute_not_exists(#last) OR #last < :global_cutoff) AND (attribute_not_exists(#pb) OR #pb < :pb_cutoff)",
         );
-        let mut u = Update::builder();
+        let mut u = self.tx_update_key(
+            s(keys::customer(r.customer_id.as_str())),
+            s(keys::FOLLOWUP_CAP),
+        );
         if r.purpose == Purpose::Marketing {
             // No marketing message right after a service reply; never the reverse.
             condition.push_str(" AND (attribute_not_exists(#svc) OR #svc < :global_cutoff)");
             u = u.expression_attribute_names("#svc", SERVICE);
         }
         let last = purpose_attribute(r.purpose);
-        u.table_name(self.table())
-            .key(schema::PK, s(keys::customer(r.customer_id.as_str())))
-            .key(schema::SK, s(keys::FOLLOWUP_CAP))
-            .update_expression(
+        u.update_expression(
                 "SET #prev_last = if_not_exists(#last, :never), #prev_pb = if_not_exists(#pb, :never), #last = :now, #pb = :now",
             )
             .condition_expression(condition)
@@ -161,11 +157,10 @@ impl DynamoStore {
     /// The sends on the customer's cap item that bear on this claim.
     async fn last_sent(&self, r: &ClaimRequest<'_>) -> Result<LastSent, StoreError> {
         let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(schema::PK, s(keys::customer(r.customer_id.as_str())))
-            .key(schema::SK, s(keys::FOLLOWUP_CAP))
+            .get_key(
+                s(keys::customer(r.customer_id.as_str())),
+                s(keys::FOLLOWUP_CAP),
+            )
             .consistent_read(true)
             .send()
             .await
@@ -192,11 +187,7 @@ impl DynamoStore {
         // Only while the caps are still this claim's own: a later send (possible when a
         // window is 0 days) is never rolled back.
         let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(schema::PK, s(keys::customer(r.customer_id.as_str())))
-            .key(schema::SK, s(keys::FOLLOWUP_CAP))
+            .update_key(s(keys::customer(r.customer_id.as_str())), s(keys::FOLLOWUP_CAP))
             .update_expression("SET #last = #prev_last, #pb = #prev_pb")
             .condition_expression(
                 "#last = :now AND #pb = :now AND attribute_exists(#prev_last) AND attribute_exists(#prev_pb)",
@@ -217,11 +208,10 @@ impl DynamoStore {
             return Ok(());
         }
         let result = self
-            .client()
-            .delete_item()
-            .table_name(self.table())
-            .key(schema::PK, s(keys::customer(r.customer_id.as_str())))
-            .key(schema::SK, s(keys::followup(r.feedback_id, r.playbook)))
+            .delete_key(
+                s(keys::customer(r.customer_id.as_str())),
+                s(keys::followup(r.feedback_id, r.playbook)),
+            )
             .condition_expression("#status = :claimed")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":claimed", s(Status::Claimed.as_str()))

@@ -120,9 +120,7 @@ impl QueryStore for DynamoStore {
         let customer = customer_id.as_str();
         let pk = keys::customer(customer);
         let mut q = self
-            .client()
-            .query()
-            .table_name(self.table())
+            .query_table()
             .key_condition_expression("#pk = :pk AND begins_with(#sk, :fb)")
             .expression_attribute_names("#pk", schema::PK)
             .expression_attribute_names("#sk", schema::SK)
@@ -161,9 +159,7 @@ impl QueryStore for DynamoStore {
         after: Option<String>,
     ) -> Result<Page<Member>, StoreError> {
         let mut q = self
-            .client()
-            .query()
-            .table_name(self.table())
+            .query_table()
             .index_name(schema::GSI1)
             .key_condition_expression("#pk = :seg")
             .expression_attribute_names("#pk", schema::GSI1PK)
@@ -295,9 +291,7 @@ impl QueryStore for DynamoStore {
         let mut start: Option<Item> = None;
         loop {
             let out = self
-                .client()
-                .query()
-                .table_name(self.table())
+                .query_table()
                 .key_condition_expression("#pk = :pk")
                 .expression_attribute_names("#pk", schema::PK)
                 .expression_attribute_values(":pk", s(&pk))
@@ -397,11 +391,9 @@ impl DynamoStore {
         customer: &str,
         segment: Option<Segment>,
     ) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{Delete, TransactWriteItem};
-        let delete = Delete::builder()
-            .table_name(self.table())
-            .key(schema::PK, s(keys::customer(customer)))
-            .key(schema::SK, s(keys::PROFILE))
+        use aws_sdk_dynamodb::types::TransactWriteItem;
+        let delete = self
+            .tx_delete_key(s(keys::customer(customer)), s(keys::PROFILE))
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#pk", schema::PK)
             .build()

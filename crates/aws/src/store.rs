@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -226,9 +226,7 @@ impl DynamoStore {
     ) -> Result<bool, StoreError> {
         let item = self.profile_item(p, expected + 1, now)?;
         let sent = self
-            .client
-            .put_item()
-            .table_name(&self.table)
+            .put()
             .set_item(Some(item))
             .condition_expression("#version = :expected")
             .expression_attribute_names("#version", "version")
@@ -256,11 +254,7 @@ impl DynamoStore {
         what: &str,
     ) -> Result<Option<T>, StoreError> {
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(schema::PK, s(pk))
-            .key(schema::SK, s(sk))
+            .get_key(s(pk), s(sk))
             .consistent_read(consistent)
             .send()
             .await
@@ -306,11 +300,7 @@ impl ProfileStore for DynamoStore {
         customer: &CustomerId,
     ) -> Result<Option<Versioned<Profile>>, StoreError> {
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(schema::PK, s(keys::customer(customer.as_str())))
-            .key(schema::SK, s(keys::PROFILE))
+            .get_key(s(keys::customer(customer.as_str())), s(keys::PROFILE))
             // The version read must be the latest, or every commit would conflict.
             .consistent_read(true)
             .send()
@@ -332,8 +322,8 @@ impl ProfileStore for DynamoStore {
 
     async fn commit(&self, c: &Commit) -> Result<CommitOutcome, StoreError> {
         let fx = &c.effects;
-        let feedback = Put::builder()
-            .table_name(&self.table)
+        let feedback = self
+            .tx_put()
             .set_item(Some(self.feedback_item(&fx.feedback, c.received_at)?))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", schema::PK)
@@ -341,14 +331,11 @@ impl ProfileStore for DynamoStore {
             .build()
             .map_err(|e| StoreError::Permanent(format!("building feedback put: {e}")))?;
         let next_version = c.expected_version.map_or(1, |v| v + 1);
-        let mut profile =
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(self.profile_item(
-                    &fx.profile,
-                    next_version,
-                    c.received_at,
-                )?));
+        let mut profile = self.tx_put().set_item(Some(self.profile_item(
+            &fx.profile,
+            next_version,
+            c.received_at,
+        )?));
         profile = match c.expected_version {
             None => profile
                 .condition_expression("attribute_not_exists(#pk)")
@@ -364,10 +351,8 @@ impl ProfileStore for DynamoStore {
 
         let agg = &fx.aggregate;
         self.register_shards(agg.shards).await?;
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key(schema::PK, s(keys::aggregate(agg.day, agg.shard)))
-            .key(schema::SK, s(keys::AGGREGATE));
+        let mut update =
+            self.tx_update_key(s(keys::aggregate(agg.day, agg.shard)), s(keys::AGGREGATE));
         let mut clauses = Vec::new();
         for (i, (name, value)) in agg.counters.iter().enumerate() {
             clauses.push(format!("#c{i} :v{i}"));
@@ -455,9 +440,7 @@ impl RejectStore for DynamoStore {
         if let Some(c) = &r.customer_id {
             item.insert("customer_id".into(), s(c));
         }
-        self.client
-            .put_item()
-            .table_name(&self.table)
+        self.put()
             .set_item(Some(item))
             .send()
             .await
@@ -466,9 +449,7 @@ impl RejectStore for DynamoStore {
         // without a scan. Idempotent like the reject itself.
         if let Some(c) = &r.customer_id {
             let day = r.received_at.date_naive();
-            self.client
-                .put_item()
-                .table_name(&self.table)
+            self.put()
                 .item(schema::PK, s(keys::customer(c)))
                 .item(schema::SK, s(keys::reject_pointer(day, &r.message_id)))
                 .item("type", s("reject_pointer"))

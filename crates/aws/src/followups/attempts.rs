@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use feedloop_core::envelope::{CustomerId, CustomerInfo};
 use feedloop_core::profile::Profile;
@@ -100,9 +100,7 @@ impl FollowUpStore for DynamoStore {
         claimed_before: DateTime<Utc>,
     ) -> Result<Settle, StoreError> {
         let result = self
-            .client()
-            .put_item()
-            .table_name(self.table())
+            .put()
             .set_item(Some(self.attempt_item(a)?))
             // Claim times are RFC 3339 in UTC: string order is time order.
             .condition_expression("#status = :claimed AND #claimed_at < :before")
@@ -147,8 +145,8 @@ impl DynamoStore {
         a: &AttemptRecord,
         guard: AttemptGuard,
     ) -> Result<bool, StoreError> {
-        let put = Put::builder()
-            .table_name(self.table())
+        let put = self
+            .tx_put()
             .set_item(Some(self.attempt_item(a)?))
             .expression_attribute_names("#pk", schema::PK);
         let put = match guard {
@@ -164,10 +162,11 @@ impl DynamoStore {
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put).build());
         if let Some(sent) = &a.sent {
-            let pending = Update::builder()
-                .table_name(self.table())
-                .key(schema::PK, s(keys::customer(a.customer_id.as_str())))
-                .key(schema::SK, s(keys::FOLLOWUP_CAP))
+            let pending = self
+                .tx_update_key(
+                    s(keys::customer(a.customer_id.as_str())),
+                    s(keys::FOLLOWUP_CAP),
+                )
                 .update_expression("SET #pending = :pending")
                 .expression_attribute_names("#pending", "pending")
                 .expression_attribute_values(":pending", s(json("pending follow-up", sent)?))
@@ -196,11 +195,10 @@ impl DynamoStore {
     /// `None` when there is no item.
     async fn attempt_status(&self, a: &AttemptRecord) -> Result<Option<String>, StoreError> {
         let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(schema::PK, s(keys::customer(a.customer_id.as_str())))
-            .key(schema::SK, s(keys::followup(&a.feedback_id, &a.playbook)))
+            .get_key(
+                s(keys::customer(a.customer_id.as_str())),
+                s(keys::followup(&a.feedback_id, &a.playbook)),
+            )
             .consistent_read(true)
             .projection_expression("#status")
             .expression_attribute_names("#status", "status")

@@ -19,9 +19,7 @@ impl DynamoStore {
         let mut start = None;
         loop {
             let out = self
-                .client()
-                .query()
-                .table_name(self.table())
+                .query_table()
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :fu)")
                 .expression_attribute_names("#pk", schema::PK)
                 .expression_attribute_names("#sk", schema::SK)
@@ -51,9 +49,7 @@ impl DynamoStore {
         &self,
     ) -> Result<feedloop_core::followup::outcomes::VariantRows, StoreError> {
         let out = self
-            .client()
-            .query()
-            .table_name(self.table())
+            .query_table()
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", schema::PK)
             .expression_attribute_values(":pk", s(keys::FOLLOWUP_STATS))
@@ -91,10 +87,11 @@ impl DynamoStore {
         variant: &VariantId,
         adds: &[(&str, i64)],
     ) -> Result<Update, StoreError> {
-        let mut u = Update::builder()
-            .table_name(self.table())
-            .key(schema::PK, s(keys::FOLLOWUP_STATS))
-            .key(schema::SK, s(keys::followup_stats(playbook, variant)))
+        let mut u = self
+            .tx_update_key(
+                s(keys::FOLLOWUP_STATS),
+                s(keys::followup_stats(playbook, variant)),
+            )
             .expression_attribute_names("#pb", "playbook")
             .expression_attribute_names("#va", "variant")
             .expression_attribute_values(":pb", s(playbook.as_str()))

@@ -1,6 +1,6 @@
 //! Ingest's side of follow-ups: the queue, the stored intent, attribution.
 
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 use feedloop_core::followup::outcomes::{Outcome, SentState};
 use feedloop_core::followup::FollowUpIntent;
@@ -9,7 +9,7 @@ use feedloop_kit::ports::followup::*;
 use feedloop_kit::ports::ingest::FollowUpSink;
 
 use crate::item::{build_err, encode as json, s};
-use crate::schema::{self, keys};
+use crate::schema::keys;
 use crate::store::{cancellation_codes, classify, DynamoStore};
 use feedloop_core::envelope::CustomerId;
 
@@ -61,11 +61,7 @@ impl FollowUpSink for AwsFollowUps {
         let customer = customer_id.as_str();
         let out = self
             .store
-            .client()
-            .get_item()
-            .table_name(self.store.table())
-            .key(schema::PK, s(keys::customer(customer)))
-            .key(schema::SK, s(keys::FOLLOWUP_CAP))
+            .get_key(s(keys::customer(customer)), s(keys::FOLLOWUP_CAP))
             .projection_expression("#p")
             .expression_attribute_names("#p", "pending")
             .send()
@@ -88,10 +84,9 @@ impl FollowUpSink for AwsFollowUps {
         o: &Outcome,
     ) -> Result<(), StoreError> {
         let customer = customer_id.as_str();
-        let clear = Update::builder()
-            .table_name(self.store.table())
-            .key(schema::PK, s(keys::customer(customer)))
-            .key(schema::SK, s(keys::FOLLOWUP_CAP))
+        let clear = self
+            .store
+            .tx_update_key(s(keys::customer(customer)), s(keys::FOLLOWUP_CAP))
             .update_expression("REMOVE #p")
             .condition_expression("#p = :sent")
             .expression_attribute_names("#p", "pending")

@@ -19,9 +19,7 @@ impl SuppressionList for DynamoStore {
     ) -> Result<(), StoreError> {
         for k in keys_ {
             let put = self
-                .client()
-                .put_item()
-                .table_name(self.table())
+                .put()
                 .item(schema::PK, s(keys::suppression(k)))
                 .item(schema::SK, s(keys::SUPPRESSION))
                 .item("type", s("suppression"))
@@ -55,11 +53,7 @@ impl SuppressionList for DynamoStore {
         let mut lifted = 0;
         for k in keys_ {
             let out = self
-                .client()
-                .delete_item()
-                .table_name(self.table())
-                .key(schema::PK, s(keys::suppression(k)))
-                .key(schema::SK, s(keys::SUPPRESSION))
+                .delete_key(s(keys::suppression(k)), s(keys::SUPPRESSION))
                 .condition_expression("#reason = :unsubscribed OR begins_with(#reason, :complaint)")
                 .expression_attribute_names("#reason", "reason")
                 .expression_attribute_values(":unsubscribed", s(suppression::UNSUBSCRIBED))
@@ -87,11 +81,7 @@ impl SuppressionList for DynamoStore {
         // A string set of notification ids: a re-delivered notification adds nothing.
         // Soft bounces older than the item's TTL (90 days after the latest) are forgotten.
         let out = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .key(schema::PK, s(keys::suppression(key)))
-            .key(schema::SK, s(keys::SOFT_BOUNCES))
+            .update_key(s(keys::suppression(key)), s(keys::SOFT_BOUNCES))
             .update_expression("ADD #events :event SET #type = :type, #ttl = :ttl")
             .expression_attribute_names("#events", "events")
             .expression_attribute_names("#type", "type")

@@ -15,11 +15,7 @@ impl DynamoStore {
         {
             return Ok(());
         }
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key(schema::PK, s(keys::AGGREGATE_SHARDS_PK))
-            .key(schema::SK, s(keys::AGGREGATE_SHARDS_SK))
+        self.update_key(s(keys::AGGREGATE_SHARDS_PK), s(keys::AGGREGATE_SHARDS_SK))
             .update_expression("ADD #counts :n")
             .expression_attribute_names("#counts", "counts")
             .expression_attribute_values(":n", AttributeValue::Ns(vec![shards.to_string()]))
@@ -37,11 +33,7 @@ impl DynamoStore {
     /// configured count.
     pub async fn shards_to_read(&self) -> Result<u16, StoreError> {
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(schema::PK, s(keys::AGGREGATE_SHARDS_PK))
-            .key(schema::SK, s(keys::AGGREGATE_SHARDS_SK))
+            .get_key(s(keys::AGGREGATE_SHARDS_PK), s(keys::AGGREGATE_SHARDS_SK))
             .send()
             .await
             .map_err(|e| classify("read aggregate shard counts", &e))?;
