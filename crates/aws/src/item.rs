@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation;
+use aws_sdk_dynamodb::types::{self, AttributeValue};
 use feedloop_kit::StoreError;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
@@ -39,93 +40,47 @@ pub(crate) fn build_err(
     move |e| StoreError::Permanent(format!("building {what}: {e}"))
 }
 
+/// Builders of requests that name one item: the table and the item's key set once.
+macro_rules! keyed_builders {
+    ($($name:ident -> $builder:ty = |$store:ident| $start:expr;)+) => {
+        $(
+            pub(crate) fn $name(&self, pk: AttributeValue, sk: AttributeValue) -> $builder {
+                let $store = self;
+                $start
+                    .table_name($store.table())
+                    .key(crate::schema::PK, pk)
+                    .key(crate::schema::SK, sk)
+            }
+        )+
+    };
+}
+
 /// Request builders already pointed at the store's table and, where a request names
 /// one item, at that item's key: every adapter here names both the same way.
 impl crate::store::DynamoStore {
-    pub(crate) fn get_key(
-        &self,
-        pk: AttributeValue,
-        sk: AttributeValue,
-    ) -> aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder {
-        self.client()
-            .get_item()
-            .table_name(self.table())
-            .key(crate::schema::PK, pk)
-            .key(crate::schema::SK, sk)
+    keyed_builders! {
+        get_key -> operation::get_item::builders::GetItemFluentBuilder =
+            |st| st.client().get_item();
+        update_key -> operation::update_item::builders::UpdateItemFluentBuilder =
+            |st| st.client().update_item();
+        delete_key -> operation::delete_item::builders::DeleteItemFluentBuilder =
+            |st| st.client().delete_item();
+        // The parts of a transaction.
+        tx_update_key -> types::builders::UpdateBuilder = |_st| types::Update::builder();
+        tx_delete_key -> types::builders::DeleteBuilder = |_st| types::Delete::builder();
+        tx_check_key -> types::builders::ConditionCheckBuilder =
+            |_st| types::ConditionCheck::builder();
     }
 
-    pub(crate) fn update_key(
-        &self,
-        pk: AttributeValue,
-        sk: AttributeValue,
-    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .key(crate::schema::PK, pk)
-            .key(crate::schema::SK, sk)
-    }
-
-    pub(crate) fn delete_key(
-        &self,
-        pk: AttributeValue,
-        sk: AttributeValue,
-    ) -> aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder {
-        self.client()
-            .delete_item()
-            .table_name(self.table())
-            .key(crate::schema::PK, pk)
-            .key(crate::schema::SK, sk)
-    }
-
-    pub(crate) fn put(
-        &self,
-    ) -> aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder {
+    pub(crate) fn put(&self) -> operation::put_item::builders::PutItemFluentBuilder {
         self.client().put_item().table_name(self.table())
     }
 
-    pub(crate) fn query_table(
-        &self,
-    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+    pub(crate) fn tx_put(&self) -> types::builders::PutBuilder {
+        types::Put::builder().table_name(self.table())
+    }
+
+    pub(crate) fn query_table(&self) -> operation::query::builders::QueryFluentBuilder {
         self.client().query().table_name(self.table())
-    }
-
-    // The same for the parts of a transaction.
-
-    pub(crate) fn tx_put(&self) -> aws_sdk_dynamodb::types::builders::PutBuilder {
-        aws_sdk_dynamodb::types::Put::builder().table_name(self.table())
-    }
-
-    pub(crate) fn tx_update_key(
-        &self,
-        pk: AttributeValue,
-        sk: AttributeValue,
-    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-        aws_sdk_dynamodb::types::Update::builder()
-            .table_name(self.table())
-            .key(crate::schema::PK, pk)
-            .key(crate::schema::SK, sk)
-    }
-
-    pub(crate) fn tx_delete_key(
-        &self,
-        pk: AttributeValue,
-        sk: AttributeValue,
-    ) -> aws_sdk_dynamodb::types::builders::DeleteBuilder {
-        aws_sdk_dynamodb::types::Delete::builder()
-            .table_name(self.table())
-            .key(crate::schema::PK, pk)
-            .key(crate::schema::SK, sk)
-    }
-
-    pub(crate) fn tx_check_key(
-        &self,
-        pk: AttributeValue,
-        sk: AttributeValue,
-    ) -> aws_sdk_dynamodb::types::builders::ConditionCheckBuilder {
-        aws_sdk_dynamodb::types::ConditionCheck::builder()
-            .table_name(self.table())
-            .key(crate::schema::PK, pk)
-            .key(crate::schema::SK, sk)
     }
 }
