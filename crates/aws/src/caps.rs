@@ -16,7 +16,7 @@ use feedloop_core::followup::Purpose;
 use feedloop_kit::ports::followup::{Claim, ClaimRequest, Status, StoreError};
 
 use crate::schema::{self, keys};
-use crate::store::{cancellation_codes, classify, DynamoStore};
+use crate::store::{classify, transact, Cancelled, DynamoStore};
 
 const SERVICE: &str = "last_service_at";
 const MARKETING: &str = "last_sent_at";
@@ -64,13 +64,8 @@ impl DynamoStore {
                     .build(),
             );
         }
-        let result = txn.send().await;
-        let err = match result {
-            Ok(_) => return Ok(Claim::Granted),
-            Err(e) => e,
-        };
-        let Some(codes) = cancellation_codes(&err) else {
-            return Err(classify("claim follow-up", &err));
+        let Some(Cancelled { codes, .. }) = transact(txn, "claim follow-up").await? else {
+            return Ok(Claim::Granted);
         };
         match codes
             .iter()

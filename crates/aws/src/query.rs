@@ -405,17 +405,11 @@ impl DynamoStore {
         if let Some(u) = crate::store::segment_move(self.table(), customer, segment, None)? {
             tx = tx.transact_items(TransactWriteItem::builder().update(u).build());
         }
-        match tx.send().await {
-            Ok(_) => Ok(()),
+        match crate::store::transact(tx, "delete profile").await? {
+            None => Ok(()),
             // Gone already (a concurrent erase): nothing left to count.
-            Err(err)
-                if crate::store::cancellation_codes(&err).is_some_and(|c| {
-                    c.first().map(String::as_str) == Some("ConditionalCheckFailed")
-                }) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(classify("delete profile", &err)),
+            Some(c) if c.first_check_failed() => Ok(()),
+            Some(c) => Err(c.error),
         }
     }
 }

@@ -60,22 +60,46 @@ pub fn classify<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     }
 }
 
-/// The per-item reason codes of a cancelled transaction ("None" for items that
-/// passed), or `None` when the error is not a cancellation.
-pub(crate) fn cancellation_codes<R>(
-    err: &SdkError<TransactWriteItemsError, R>,
-) -> Option<Vec<String>> {
-    match err {
+/// A transaction DynamoDB cancelled: the per-item reason codes ("None" for items that
+/// passed), and the error to give when the caller has no answer for them.
+pub(crate) struct Cancelled {
+    pub codes: Vec<String>,
+    pub error: StoreError,
+}
+
+impl Cancelled {
+    /// The first item's condition failed (the usual "already there" or "gone").
+    pub fn first_check_failed(&self) -> bool {
+        self.codes
+            .first()
+            .is_some_and(|c| c == "ConditionalCheckFailed")
+    }
+}
+
+/// Send a transaction: `None` when it committed, the reasons when it was cancelled,
+/// any other failure classified under `what`.
+pub(crate) async fn transact(
+    tx: aws_sdk_dynamodb::operation::transact_write_items::builders::TransactWriteItemsFluentBuilder,
+    what: &str,
+) -> Result<Option<Cancelled>, StoreError> {
+    let err = match tx.send().await {
+        Ok(_) => return Ok(None),
+        Err(e) => e,
+    };
+    let error = classify(what, &err);
+    match &err {
         SdkError::ServiceError(se) => match se.err() {
-            TransactWriteItemsError::TransactionCanceledException(tc) => Some(
-                tc.cancellation_reasons()
+            TransactWriteItemsError::TransactionCanceledException(tc) => Ok(Some(Cancelled {
+                codes: tc
+                    .cancellation_reasons()
                     .iter()
                     .map(|r| r.code().unwrap_or("None").to_owned())
                     .collect(),
-            ),
-            _ => None,
+                error,
+            })),
+            _ => Err(error),
         },
-        _ => None,
+        _ => Err(error),
     }
 }
 
@@ -387,15 +411,10 @@ impl ProfileStore for DynamoStore {
         )? {
             tx = tx.transact_items(TransactWriteItem::builder().update(moved).build());
         }
-        let result = tx.send().await;
-        let err = match result {
-            Ok(_) => return Ok(CommitOutcome::Applied),
-            Err(e) => e,
+        let Some(cancelled) = transact(tx, "transact write feedback").await? else {
+            return Ok(CommitOutcome::Applied);
         };
-        let Some(codes) = cancellation_codes(&err) else {
-            return Err(classify("transact write feedback", &err));
-        };
-        let codes: Vec<&str> = codes.iter().map(String::as_str).collect();
+        let codes: Vec<&str> = cancelled.codes.iter().map(String::as_str).collect();
         match codes.as_slice() {
             ["ConditionalCheckFailed", ..] => Ok(CommitOutcome::Duplicate),
             [_, "ConditionalCheckFailed", ..] => Ok(CommitOutcome::Conflict),

@@ -11,7 +11,7 @@ use feedloop_kit::ports::followup::*;
 
 use crate::item::{build_err, encode as json, s};
 use crate::schema::{self, keys};
-use crate::store::{cancellation_codes, classify, DynamoStore};
+use crate::store::{classify, transact, DynamoStore};
 
 impl FollowUpStore for DynamoStore {
     async fn contact(&self, customer: &CustomerId) -> Result<Option<CustomerInfo>, StoreError> {
@@ -180,12 +180,10 @@ impl DynamoStore {
                         .build(),
                 );
         }
-        match txn.send().await {
-            Ok(_) => Ok(true),
-            Err(e) => match cancellation_codes(&e) {
-                Some(c) if c.first().is_some_and(|c| c == "ConditionalCheckFailed") => Ok(false),
-                _ => Err(classify("record follow-up", &e)),
-            },
+        match transact(txn, "record follow-up").await? {
+            None => Ok(true),
+            Some(c) if c.first_check_failed() => Ok(false),
+            Some(c) => Err(c.error),
         }
     }
 }

@@ -10,7 +10,7 @@ use feedloop_kit::ports::ingest::FollowUpSink;
 
 use crate::item::{build_err, encode as json, s};
 use crate::schema::keys;
-use crate::store::{cancellation_codes, classify, DynamoStore};
+use crate::store::{classify, transact, DynamoStore};
 use feedloop_core::envelope::CustomerId;
 
 /// Ingest's side: enqueue intents, read them back on re-delivery, attribute responses.
@@ -107,24 +107,17 @@ impl FollowUpSink for AwsFollowUps {
             ]);
         }
         let stats = self.store.stats_update(&o.playbook, &o.variant, &adds)?;
-        let result = self
+        let tx = self
             .store
             .client()
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(clear).build())
-            .transact_items(TransactWriteItem::builder().update(stats).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
+            .transact_items(TransactWriteItem::builder().update(stats).build());
+        match transact(tx, "record follow-up outcome").await? {
+            None => Ok(()),
             // Someone attributed it first (a concurrent or earlier delivery): done.
-            Err(e)
-                if cancellation_codes(&e)
-                    .is_some_and(|c| c.first().is_some_and(|c| c == "ConditionalCheckFailed")) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(classify("record follow-up outcome", &e)),
+            Some(c) if c.first_check_failed() => Ok(()),
+            Some(c) => Err(c.error),
         }
     }
 }
