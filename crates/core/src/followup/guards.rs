@@ -321,27 +321,7 @@ mod tests {
     use crate::envelope::Consent;
 
     fn intent(purpose: Purpose, channels: Vec<ContactChannel>) -> FollowUpIntent {
-        FollowUpIntent {
-            feedback_id: crate::envelope::FeedbackId::parse("f1").unwrap(),
-            customer_id: crate::envelope::CustomerId::parse("c1").unwrap(),
-            playbook: "p".into(),
-            purpose,
-            priority: 1,
-            template: "t".into(),
-            channels,
-            not_before: Utc::now(),
-            occurred_at: None,
-            top_negative_theme: None,
-            nps_score: None,
-            ticket_id: None,
-            theme_label: None,
-            inbound: None,
-            locale: None,
-            sentiment: None,
-            delivery_attempts: 0,
-            first_seen: Vec::new(),
-            staff_task: false,
-        }
+        crate::followup::fixtures::intent(purpose, "p", channels, Utc::now())
     }
 
     fn customer(email: Option<bool>, sms: Option<bool>) -> CustomerInfo {
@@ -359,54 +339,37 @@ mod tests {
 
     use ContactChannel::*;
 
+    /// `choose_channel` with nothing suppressed.
+    fn open_channel(
+        intent: &FollowUpIntent,
+        customer: &CustomerInfo,
+        inbound: Option<Channel>,
+        policy: &ConsentPolicy,
+    ) -> Result<ContactChannel, SkipReason> {
+        choose_channel(intent, customer, inbound, policy, &Default::default())
+    }
+
     #[test]
     fn marketing_needs_opt_in_service_may_answer_where_the_customer_wrote() {
         let p = ConsentPolicy::default();
         let mk = intent(Purpose::Marketing, vec![Email, Sms]);
         assert_eq!(
-            choose_channel(
-                &mk,
-                &customer(None, Some(true)),
-                None,
-                &p,
-                &Default::default()
-            ),
+            open_channel(&mk, &customer(None, Some(true)), None, &p),
             Ok(Sms)
         );
-        assert!(choose_channel(
-            &mk,
-            &customer(None, None),
-            Some(Channel::Email),
-            &p,
-            &Default::default()
-        )
-        .is_err());
+        assert!(open_channel(&mk, &customer(None, None), Some(Channel::Email), &p).is_err());
         let sv = intent(Purpose::Service, vec![Email, Sms]);
         assert_eq!(
-            choose_channel(
-                &sv,
-                &customer(None, None),
-                Some(Channel::Email),
-                &p,
-                &Default::default()
-            ),
+            open_channel(&sv, &customer(None, None), Some(Channel::Email), &p),
             Ok(Email)
         );
-        assert!(choose_channel(
-            &sv,
-            &customer(None, None),
-            Some(Channel::Web),
-            &p,
-            &Default::default()
-        )
-        .is_err());
+        assert!(open_channel(&sv, &customer(None, None), Some(Channel::Web), &p).is_err());
         assert!(
-            choose_channel(
+            open_channel(
                 &sv,
                 &customer(Some(false), Some(false)),
                 Some(Channel::Email),
-                &p,
-                &Default::default()
+                &p
             )
             .is_err(),
             "opt-out always wins"
@@ -415,14 +378,7 @@ mod tests {
             service_may_reply_on_inbound_channel: false,
             ..p
         };
-        assert!(choose_channel(
-            &sv,
-            &customer(None, None),
-            Some(Channel::Email),
-            &strict,
-            &Default::default()
-        )
-        .is_err());
+        assert!(open_channel(&sv, &customer(None, None), Some(Channel::Email), &strict).is_err());
     }
 
     #[test]

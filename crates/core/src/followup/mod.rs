@@ -11,6 +11,8 @@ use crate::profile::{Profile, Segment};
 
 pub mod bounces;
 mod country_zones;
+#[cfg(test)]
+mod fixtures;
 pub mod guards;
 pub mod mime;
 mod names;

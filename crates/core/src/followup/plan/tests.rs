@@ -4,26 +4,16 @@ use crate::followup::Purpose;
 use chrono::TimeZone;
 
 fn intent(purpose: Purpose) -> FollowUpIntent {
+    let at = |h| Utc.with_ymd_and_hms(2026, 11, 24, h, 0, 0).unwrap();
+    let channels = vec![ContactChannel::Email, ContactChannel::Sms];
     FollowUpIntent {
-        feedback_id: crate::envelope::FeedbackId::parse("f1").unwrap(),
-        customer_id: crate::envelope::CustomerId::parse("c1").unwrap(),
-        playbook: "detractor_recovery".into(),
-        purpose,
-        priority: 100,
-        template: "detractor_recovery".into(),
-        channels: vec![ContactChannel::Email, ContactChannel::Sms],
-        not_before: Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap(),
-        occurred_at: Some(Utc.with_ymd_and_hms(2026, 11, 24, 11, 0, 0).unwrap()),
+        occurred_at: Some(at(11)),
         top_negative_theme: Some("delivery".into()),
         nps_score: Some(2),
-        ticket_id: None,
         theme_label: Some("Delivery & shipping".into()),
         inbound: Some(Channel::Email),
-        locale: None,
         sentiment: Some(-0.7),
-        delivery_attempts: 0,
-        first_seen: Vec::new(),
-        staff_task: false,
+        ..crate::followup::fixtures::intent(purpose, "detractor_recovery", channels, at(12))
     }
 }
 
@@ -42,6 +32,13 @@ fn planned(
         policy,
         now,
     )
+}
+
+fn business_in_los_angeles() -> DispatchPolicy {
+    DispatchPolicy {
+        default_timezone: Tz::parse("America/Los_Angeles").unwrap(),
+        ..DispatchPolicy::default()
+    }
 }
 
 fn customer(tz: &str) -> CustomerInfo {
@@ -159,10 +156,7 @@ fn old_feedback_is_skipped_as_stale_however_long_the_queue_held_it() {
 fn without_a_customer_zone_quiet_hours_follow_the_business_zone_not_utc() {
     // GIVEN a customer with no time zone and a business in Los Angeles
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap(); // 04:00 in LA
-    let pol = DispatchPolicy {
-        default_timezone: Tz::parse("America/Los_Angeles").unwrap(),
-        ..DispatchPolicy::default()
-    };
+    let pol = business_in_los_angeles();
     let mut c = customer("Europe/London");
     c.timezone = None;
 
@@ -188,10 +182,7 @@ fn without_a_customer_zone_quiet_hours_follow_the_business_zone_not_utc() {
 fn without_a_customer_zone_the_phone_numbers_country_decides_where_it_has_one_zone() {
     // GIVEN a business in Los Angeles and customers with no time zone
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 22, 30, 0).unwrap(); // 23:30 in Berlin
-    let pol = DispatchPolicy {
-        default_timezone: Tz::parse("America/Los_Angeles").unwrap(),
-        ..DispatchPolicy::default()
-    };
+    let pol = business_in_los_angeles();
     let with_phone = |phone: &str| CustomerInfo {
         timezone: None,
         phone: Some(phone.into()),
