@@ -22,29 +22,21 @@ fn every_embedding_matches_sentence_transformers() {
     let got = encoder.encode(&texts).unwrap();
 
     // THEN every vector is unit length and points where PyTorch's does
-    let mut worst = (1.0f64, "");
-    for (row, v) in rows.iter().zip(&got) {
-        let want: Vec<f32> = row["embedding"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect();
+    let wants: Vec<Vec<f32>> = rows
+        .iter()
+        .map(|row| {
+            let values = row["embedding"].as_array().unwrap();
+            values.iter().map(|x| x.as_f64().unwrap() as f32).collect()
+        })
+        .collect();
+    for v in &got {
         assert_eq!(v.len(), 384);
         let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4, "norm {norm}");
-        let c = cosine(v, &want);
-        if c < worst.0 {
-            worst = (c, row["family"].as_str().unwrap());
-        }
     }
-    println!("worst cosine {:.7} (family {})", worst.0, worst.1);
-    assert!(
-        worst.0 >= 0.9999,
-        "worst cosine {:.7} in family {}",
-        worst.0,
-        worst.1
-    );
+    let families = rows.iter().map(|row| row["family"].as_str().unwrap());
+    let pairs = families.zip(&got).zip(&wants);
+    common::assert_worst_cosine(pairs.map(|((f, v), w)| (f, &v[..], &w[..])), 0.9999);
 }
 
 #[test]

@@ -32,3 +32,26 @@ pub fn multilingual_dir() -> PathBuf {
 pub fn multilingual() -> BertEncoder {
     BertEncoder::load_e5(&multilingual_dir()).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Asserts every `(label, got, want)` pair is within `min` cosine and prints the worst,
+/// for the run's record.
+#[allow(dead_code)]
+pub fn assert_worst_cosine<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a [f32], &'a [f32])>,
+    min: f64,
+) {
+    let mut worst = (1.0f64, "");
+    for (label, got, want) in pairs {
+        let c = feedloop_core::neural::cosine(got, want);
+        if c < worst.0 {
+            worst = (c, label);
+        }
+    }
+    println!("worst cosine {:.7} ({})", worst.0, worst.1);
+    assert!(
+        worst.0 >= min,
+        "worst cosine {:.7} for {}",
+        worst.0,
+        worst.1
+    );
+}
