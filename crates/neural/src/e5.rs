@@ -268,14 +268,8 @@ impl Tensors<'_> {
 fn layer(t: &Tensors, l: usize, h: &Header) -> Result<Layer, String> {
     let d = h.dim;
     let [q, k, v] = ["q", "k", "v"].map(|n| t.dense(&format!("l{l}.{n}"), d, d));
-    let (q, k, v) = (q?, k?, v?);
     Ok(Layer {
-        qkv: Dense {
-            w: [q.w, k.w, v.w].concat(),
-            b: [q.b, k.b, v.b].concat(),
-            n_in: d,
-            n_out: 3 * d,
-        },
+        qkv: Dense::stacked([q?, k?, v?]),
         attn_out: t.dense(&format!("l{l}.ao"), d, d)?,
         attn_norm: t.norm(&format!("l{l}.aln"), d)?,
         up: t.dense(&format!("l{l}.fi"), h.ff, d)?,

@@ -195,14 +195,8 @@ pub fn load(dir: &Path) -> Result<BertEncoder, LoadError> {
         let p = format!("encoder.layer.{l}");
         let [q, k, v] =
             ["query", "key", "value"].map(|n| w.dense(&format!("{p}.attention.self.{n}"), d, d));
-        let (q, k, v) = (q?, k?, v?);
         layers.push(Layer {
-            qkv: Dense {
-                w: [q.w, k.w, v.w].concat(),
-                b: [q.b, k.b, v.b].concat(),
-                n_in: d,
-                n_out: 3 * d,
-            },
+            qkv: Dense::stacked([q?, k?, v?]),
             attn_out: w.dense(&format!("{p}.attention.output.dense"), d, d)?,
             attn_norm: w.norm(&format!("{p}.attention.output.LayerNorm"), d)?,
             up: w.dense(&format!("{p}.intermediate.dense"), c.intermediate_size, d)?,

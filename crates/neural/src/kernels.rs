@@ -17,6 +17,25 @@ pub struct Dense {
     pub n_out: usize,
 }
 
+impl Dense {
+    /// Layers over the same input stacked into one (outputs one after another): query,
+    /// key and value become one matrix product per layer.
+    pub fn stacked(parts: [Dense; 3]) -> Dense {
+        let n_in = parts[0].n_in;
+        let n_out = parts.iter().map(|p| p.n_out).sum();
+        let (w, b) = parts
+            .into_iter()
+            .map(|p| (p.w, p.b))
+            .unzip::<_, _, Vec<_>, Vec<_>>();
+        Dense {
+            w: w.concat(),
+            b: b.concat(),
+            n_in,
+            n_out,
+        }
+    }
+}
+
 /// `x · wᵀ + b (+ residual)` for `rows` rows of `x`.
 pub fn dense(x: &[f32], rows: usize, layer: &Dense, residual: Option<&[f32]>) -> Vec<f32> {
     let (k, n) = (layer.n_in, layer.n_out);
