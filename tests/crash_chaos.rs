@@ -69,11 +69,27 @@ struct CrashCounts {
 
 /// Pulls the running invocation's kill switch at a share of store calls, before the
 /// call reaches the store or after the store applied it, and never returns.
-struct Crashy<T> {
+/// Clones share the generator and the counts (one crash sequence for every holder).
+struct Crashy<T>(Arc<CrashState<T>>);
+
+struct CrashState<T> {
     inner: T,
     rate: f64,
     rng: Mutex<Rng>,
     counts: CrashCounts,
+}
+
+impl<T> Clone for Crashy<T> {
+    fn clone(&self) -> Self {
+        Crashy(Arc::clone(&self.0))
+    }
+}
+
+impl<T> std::ops::Deref for Crashy<T> {
+    type Target = CrashState<T>;
+    fn deref(&self) -> &CrashState<T> {
+        &self.0
+    }
 }
 
 enum Crash {
@@ -83,6 +99,15 @@ enum Crash {
 }
 
 impl<T> Crashy<T> {
+    fn new(inner: T, rate: f64, seed: u64) -> Crashy<T> {
+        Crashy(Arc::new(CrashState {
+            inner,
+            rate,
+            rng: Mutex::new(Rng(seed)),
+            counts: CrashCounts::default(),
+        }))
+    }
+
     fn roll(&self) -> Crash {
         self.counts.calls.fetch_add(1, Ordering::Relaxed);
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
@@ -414,7 +439,7 @@ async fn crashes_and_faults_at_100k_lose_and_double_count_nothing() {
     let (bodies, poison) = traffic(n, seed);
 
     // The fault-free reference: every message once, in order.
-    let reference = Arc::new(MemoryStore::default());
+    let reference = MemoryStore::default();
     let plain = service(reference.clone(), reference.clone());
     for (i, b) in bodies.iter().enumerate() {
         plain.process(&format!("ref-{i}"), b).await.unwrap();
@@ -422,15 +447,10 @@ async fn crashes_and_faults_at_100k_lose_and_double_count_nothing() {
     let want = reference.snapshot();
     let reference_secs = started.elapsed().as_secs_f64();
 
-    let store = Arc::new(MemoryStore::default());
-    let crashy = Arc::new(Crashy {
-        inner: Faulty::new(store.clone(), 0.10, seed ^ 1),
-        rate: 0.0008,
-        rng: Mutex::new(Rng(seed ^ 2)),
-        counts: CrashCounts::default(),
-    });
+    let store = MemoryStore::default();
+    let crashy = Crashy::new(Faulty::new(store.clone(), 0.10, seed ^ 1), 0.0008, seed ^ 2);
     let svc = service(crashy.clone(), crashy.clone());
-    let sim = Arc::new(SimQueue::default());
+    let sim = SimQueue::default();
     let queue = Faulty::new(sim.clone(), 0.10, seed ^ 3);
     for b in &bodies {
         sim.send(b.clone());

@@ -22,23 +22,23 @@ fn at(h: u32) -> DateTime<Utc> {
 }
 
 struct World {
-    store: Arc<MemoryStore>,
-    ingest: Ingest<Arc<MemoryStore>, Arc<MemoryStore>>,
-    dispatcher: Dispatcher<Arc<MemoryStore>, Arc<Outbox>, Arc<RequeueList>>,
-    outbox: Arc<Outbox>,
-    requeued: Arc<RequeueList>,
+    store: MemoryStore,
+    ingest: Ingest<MemoryStore, MemoryStore>,
+    dispatcher: Dispatcher<MemoryStore, Outbox, RequeueList>,
+    outbox: Outbox,
+    requeued: RequeueList,
     clock: Arc<std::sync::Mutex<DateTime<Utc>>>,
 }
 
 fn world(mode: DeliveryMode, now: DateTime<Utc>) -> World {
-    let store = Arc::new(MemoryStore::default());
+    let store = MemoryStore::default();
     let clock = Arc::new(std::sync::Mutex::new(now));
     let (c1, c2) = (clock.clone(), clock.clone());
     let ingest = Ingest::lexicon(store.clone(), Arc::new(move || *c1.lock().unwrap()))
         .with_settings(Settings::sized(2, 2))
         .with_followups(Playbook::default_rules(), store.clone());
-    let outbox = Arc::new(Outbox::default());
-    let requeued = Arc::new(RequeueList::default());
+    let outbox = Outbox::default();
+    let requeued = RequeueList::default();
     let dispatcher = Dispatcher::new(
         store.clone(),
         outbox.clone(),
@@ -455,7 +455,7 @@ async fn a_provider_refusing_for_now_gives_back_claim_and_caps_and_requeues_with
 }
 
 /// Fails the first enqueue, as if the Lambda died between the commit and the send.
-struct FlakySink(Arc<MemoryStore>, std::sync::atomic::AtomicBool);
+struct FlakySink(MemoryStore, std::sync::atomic::AtomicBool);
 
 impl feedloop_kit::ports::ingest::FollowUpSink for FlakySink {
     async fn enqueue(
@@ -493,7 +493,7 @@ impl feedloop_kit::ports::ingest::FollowUpSink for FlakySink {
 }
 
 /// An outbox whose staff hand-over is down.
-struct NoStaff(Arc<Outbox>);
+struct NoStaff(Outbox);
 
 impl feedloop_kit::ports::followup::Deliver for NoStaff {
     async fn deliver(

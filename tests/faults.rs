@@ -3,7 +3,7 @@
 //! effect happened but the caller saw an error), which is what timeouts and crashes do.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use feedloop_core::envelope::CustomerId;
 use feedloop_core::profile::Profile;
@@ -24,11 +24,14 @@ impl FaultCounts {
     }
 }
 
+/// Clones share the generator and the counts: one fault sequence however many
+/// services hold the wrapper.
+#[derive(Clone)]
 pub struct Faulty<T> {
     pub inner: T,
     rate: f64,
-    rng: Mutex<Rng>,
-    pub counts: FaultCounts,
+    rng: Arc<Mutex<Rng>>,
+    pub counts: Arc<FaultCounts>,
 }
 
 enum Point {
@@ -42,8 +45,8 @@ impl<T> Faulty<T> {
         Faulty {
             inner,
             rate,
-            rng: Mutex::new(Rng(seed)),
-            counts: FaultCounts::default(),
+            rng: Arc::new(Mutex::new(Rng(seed))),
+            counts: Arc::default(),
         }
     }
 

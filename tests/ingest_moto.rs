@@ -468,8 +468,8 @@ async fn chaos_faults_lose_and_double_count_nothing() {
         );
     }
     let sqs = queue(&stack, &stack.urls.ingest);
-    let store = Arc::new(Faulty::new(dynamo(&stack).await, 0.10, 0xc4a05));
-    let q = Arc::new(Faulty::new(sqs.clone(), 0.10, 0x9e1e));
+    let store = Faulty::new(dynamo(&stack).await, 0.10, 0xc4a05);
+    let q = Faulty::new(sqs.clone(), 0.10, 0x9e1e);
     let svc = Arc::new(ingest(store.clone()));
     let started = Instant::now();
     // moto's SQS costs O(queue length) per call, so the producer keeps the backlog
@@ -495,11 +495,11 @@ async fn chaos_faults_lose_and_double_count_nothing() {
             let (svc, q, plain, done) = (svc.clone(), q.clone(), sqs.clone(), done.clone());
             tasks.push(tokio::spawn(async move {
                 while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                    if let Ok((0, _)) = poll_once(&*q, &*svc, 10).await {
+                    if let Ok((0, _)) = poll_once(&q, &*svc, 10).await {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
-                drain(&*q, &plain, &*svc).await
+                drain(&q, &plain, &*svc).await
             }));
         }
         for t in tasks {

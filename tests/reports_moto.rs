@@ -130,7 +130,7 @@ async fn segment_sizes_are_kept_at_write_time_through_moves_redeliveries_and_era
     use feedloop_memory::MemoryStore;
     let stack = Stack::start("segcount").await;
     let store = DynamoStore::new(stack.ddb(), &stack.names.table, 365);
-    let memory = Arc::new(MemoryStore::default());
+    let memory = MemoryStore::default();
     let in_memory = ingest(&memory, 8);
 
     // GIVEN 20 customers whose scores move them between segments over 30 surveys...

@@ -27,8 +27,8 @@ fn now() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
 }
 
-async fn loaded() -> (Arc<MemoryStore>, Api<Arc<MemoryStore>>) {
-    let store = Arc::new(MemoryStore::default());
+async fn loaded() -> (MemoryStore, Api<MemoryStore>) {
+    let store = MemoryStore::default();
     let ingest = Ingest::lexicon(store.clone(), Arc::new(now))
         .with_settings(Settings {
             // The fixtures span November up to the 20th: follow up on all of them.
@@ -439,7 +439,7 @@ async fn erase_leaves_only_the_suppression_record_and_later_follow_ups_are_suppr
     assert_eq!(status, 404);
 
     // The intent still on the follow-up queue is dispatched after the erasure.
-    let outbox = Arc::new(Outbox::default());
+    let outbox = Outbox::default();
     let d = dispatcher(&store, &outbox);
     let handled = d
         .process("late", &serde_json::to_string(&intent).unwrap())
@@ -454,13 +454,13 @@ async fn erase_leaves_only_the_suppression_record_and_later_follow_ups_are_suppr
 }
 
 fn dispatcher(
-    store: &Arc<MemoryStore>,
-    outbox: &Arc<Outbox>,
-) -> Dispatcher<Arc<MemoryStore>, Arc<Outbox>, Arc<RequeueList>> {
+    store: &MemoryStore,
+    outbox: &Outbox,
+) -> Dispatcher<MemoryStore, Outbox, RequeueList> {
     Dispatcher::new(
         store.clone(),
         outbox.clone(),
-        Arc::new(RequeueList::default()),
+        RequeueList::default(),
         keys().suppression_salt,
         Arc::new(now),
     )

@@ -297,7 +297,7 @@ fn main() {
         .expect("a runtime");
     rt.block_on(async {
         if stores.contains("memory") {
-            let store = Arc::new(MemoryStore::default());
+            let store = MemoryStore::default();
             println!("in-memory store");
             seed(store.clone(), &bodies).await;
             let api = Arc::new(Api {

@@ -6,7 +6,17 @@ use super::*;
 /// SES / SNS: refuses a share of sends for a passing reason (nothing delivered), and
 /// loses the answer to a share of the sends it accepted (delivered, the caller hears
 /// nothing). The inbox is what customers received.
-struct Provider {
+#[derive(Clone)]
+struct Provider(Arc<ProviderState>);
+
+impl std::ops::Deref for Provider {
+    type Target = ProviderState;
+    fn deref(&self) -> &ProviderState {
+        &self.0
+    }
+}
+
+struct ProviderState {
     rng: Mutex<Rng>,
     refuse: f64,
     lose_answer: f64,
@@ -17,14 +27,14 @@ struct Provider {
 
 impl Provider {
     fn new(refuse: f64, lose_answer: f64, seed: u64) -> Provider {
-        Provider {
+        Provider(Arc::new(ProviderState {
             rng: Mutex::new(Rng(seed)),
             refuse,
             lose_answer,
             inbox: Mutex::default(),
             refused: AtomicU64::new(0),
             unanswered: AtomicU64::new(0),
-        }
+        }))
     }
 }
 
@@ -176,7 +186,7 @@ async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
     let feedback = contact_traffic(n, 2_000, seed);
     let mut worlds = Vec::new();
     for _ in 0..2 {
-        let store = Arc::new(MemoryStore::default());
+        let store = MemoryStore::default();
         let ingest = service(store.clone(), store.clone());
         for (i, b) in feedback.iter().enumerate() {
             ingest.process(&format!("in-{i}"), b).await.unwrap();
@@ -217,15 +227,10 @@ async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
     // Fault-free.
     let reference = {
         let store = worlds[0].clone();
-        let provider = Arc::new(Provider::new(0.0, 0.0, seed));
-        let sim = Arc::new(SimQueue::default());
+        let provider = Provider::new(0.0, 0.0, seed);
+        let sim = SimQueue::default();
         // Crash rate 0: the wrapper only files each claim for the provider's ledger.
-        let filed = Crashy {
-            inner: store.clone(),
-            rate: 0.0,
-            rng: Mutex::new(Rng(seed)),
-            counts: CrashCounts::default(),
-        };
+        let filed = Crashy::new(store.clone(), 0.0, seed);
         let d = dispatcher(filed, provider.clone(), sim.clone());
         for b in &bodies {
             sim.send(b.clone());
@@ -243,22 +248,16 @@ async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
     // Crashes and faults: 10% of store, queue and provider calls fail, invocations
     // die at store calls, between claim and send, and between send and record.
     let store = worlds[1].clone();
-    let crashy_store = Arc::new(Crashy {
-        inner: Faulty::new(store.clone(), 0.10, seed ^ 11),
-        rate: 0.0015,
-        rng: Mutex::new(Rng(seed ^ 12)),
-        counts: CrashCounts::default(),
-    });
-    let provider = Arc::new(Provider::new(0.06, 0.04, seed ^ 13));
-    let crashy_send = Arc::new(Crashy {
-        inner: provider.clone(),
-        rate: 0.03,
-        rng: Mutex::new(Rng(seed ^ 14)),
-        counts: CrashCounts::default(),
-    });
-    let sim = Arc::new(SimQueue::default());
+    let crashy_store = Crashy::new(
+        Faulty::new(store.clone(), 0.10, seed ^ 11),
+        0.0015,
+        seed ^ 12,
+    );
+    let provider = Provider::new(0.06, 0.04, seed ^ 13);
+    let crashy_send = Crashy::new(provider.clone(), 0.03, seed ^ 14);
+    let sim = SimQueue::default();
     let queue = Faulty::new(sim.clone(), 0.10, seed ^ 15);
-    let requeue = Arc::new(Faulty::new(sim.clone(), 0.10, seed ^ 16));
+    let requeue = Faulty::new(sim.clone(), 0.10, seed ^ 16);
     let d = dispatcher(crashy_store.clone(), crashy_send.clone(), requeue.clone());
     for b in &bodies {
         sim.send(b.clone());

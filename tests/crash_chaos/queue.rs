@@ -20,8 +20,19 @@ pub(super) struct QueueState {
 /// SQS as the Lambda poller sees it: a received message is invisible for
 /// `VISIBILITY`, then visible again unless deleted with its latest receipt; the
 /// fifth receive that is not deleted moves it to the dead-letter queue.
+/// Clones are handles to the same queue.
+#[derive(Default, Clone)]
+pub(super) struct SimQueue(Arc<SimQueueState>);
+
+impl std::ops::Deref for SimQueue {
+    type Target = SimQueueState;
+    fn deref(&self) -> &SimQueueState {
+        &self.0
+    }
+}
+
 #[derive(Default)]
-pub(super) struct SimQueue {
+pub(super) struct SimQueueState {
     state: Mutex<QueueState>,
     pub(super) received: AtomicU64,
     pub(super) redelivered: AtomicU64,

@@ -65,7 +65,7 @@ async fn a_malformed_intent_is_rejected_and_acknowledged() {
 
 #[tokio::test]
 async fn an_enqueue_lost_after_the_commit_is_redone_by_the_redelivery() {
-    let store = Arc::new(MemoryStore::default());
+    let store = MemoryStore::default();
     let ingest = Ingest::lexicon(store.clone(), Arc::new(|| at(12)))
         .with_settings(Settings::sized(2, 2))
         .with_followups(
@@ -257,7 +257,7 @@ async fn a_message_that_says_a_person_will_act_hands_the_case_to_staff_first() {
         .await;
     let failing = Dispatcher::new(
         w.store.clone(),
-        Arc::new(NoStaff(w.outbox.clone())),
+        NoStaff(w.outbox.clone()),
         w.requeued.clone(),
         SALT,
         Arc::new(|| at(12)),

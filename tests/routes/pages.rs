@@ -40,7 +40,7 @@ async fn an_unsubscribe_sticks_against_later_data_and_other_ids_until_staff_lift
     }
 
     // THEN neither follow-up reaches the address: each is recorded as skipped, and why
-    let outbox = Arc::new(Outbox::default());
+    let outbox = Outbox::default();
     let d = dispatcher(&store, &outbox);
     let intents: Vec<_> = store
         .snapshot()

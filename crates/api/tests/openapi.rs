@@ -28,7 +28,7 @@ fn the_committed_document_is_the_generated_one() {
 async fn every_documented_route_is_routed_and_every_view_is_described() {
     let doc = openapi::document();
     let api = Api {
-        store: Arc::new(MemoryStore::default()),
+        store: MemoryStore::default(),
         keys: feedloop_core::keys::StackKeys::derive(&"k".repeat(40)).unwrap(),
         clock: Arc::new(chrono::Utc::now),
     };

@@ -3,7 +3,6 @@
 
 use anyhow::Result;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use feedloop_api::queries::{Queries, Range, RiskView};
 use feedloop_core::analysis::TextAnalysis;
@@ -53,7 +52,7 @@ pub struct RunSummary {
 /// Read the summary of a run over `range` back through the query service; `outcomes`
 /// are the ingest service's answers, `sources` name the messages in reject lines.
 pub async fn summarize(
-    q: &Queries<Arc<MemoryStore>>,
+    q: &Queries<MemoryStore>,
     taxonomy: &Taxonomy,
     outcomes: &[(String, Processed)],
     range: Range,

@@ -24,8 +24,8 @@ fn sns(name: &str) -> SnsEvent {
     }
 }
 
-fn handler() -> (Arc<MemoryStore>, Notifications<Arc<MemoryStore>>) {
-    let store = Arc::new(MemoryStore::default());
+fn handler() -> (MemoryStore, Notifications<MemoryStore>) {
+    let store = MemoryStore::default();
     let n = Notifications {
         store: store.clone(),
         suppression_salt: SALT.into(),
@@ -114,7 +114,7 @@ fn the_function_tells_intents_from_notifications() {
 
 /// A suppression list that is down for the first `outage` calls.
 struct Flaky {
-    inner: Arc<MemoryStore>,
+    inner: MemoryStore,
     outage: std::sync::atomic::AtomicU32,
 }
 
@@ -164,7 +164,7 @@ impl Flaky {
 async fn a_store_outage_during_a_bounce_hands_the_event_back_and_loses_nothing() {
     // GIVEN the SES events queue's batch (a hard bounce, a complaint) and a store that
     // is down for the first two calls
-    let store = Arc::new(MemoryStore::default());
+    let store = MemoryStore::default();
     let n = Notifications {
         store: Flaky {
             inner: store.clone(),

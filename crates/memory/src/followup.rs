@@ -1,7 +1,7 @@
 //! The store as the dispatcher's store and suppression list, an outbox that records
 //! deliveries, and a requeue list.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::{AttemptKey, MemoryState, MemoryStore};
 use feedloop_core::envelope::{CustomerId, CustomerInfo, FeedbackId};
@@ -240,11 +240,12 @@ impl SuppressionList for MemoryStore {
 }
 
 /// Records every delivery instead of sending; `fail_next` makes the next one fail.
-#[derive(Debug, Default)]
+/// Clones share what was recorded.
+#[derive(Debug, Default, Clone)]
 pub struct Outbox {
-    pub sent: Mutex<Vec<(Message, Purpose)>>,
-    failures: Mutex<Vec<DeliveryError>>,
-    pub staff_tasks: Mutex<Vec<StaffTask>>,
+    pub sent: Arc<Mutex<Vec<(Message, Purpose)>>>,
+    failures: Arc<Mutex<Vec<DeliveryError>>>,
+    pub staff_tasks: Arc<Mutex<Vec<StaffTask>>>,
 }
 
 impl Outbox {
@@ -286,8 +287,9 @@ impl Deliver for Outbox {
     }
 }
 
-#[derive(Debug, Default)]
-pub struct RequeueList(pub Mutex<Vec<(String, std::time::Duration)>>);
+/// Records every requeue; clones share the list.
+#[derive(Debug, Default, Clone)]
+pub struct RequeueList(pub Arc<Mutex<Vec<(String, std::time::Duration)>>>);
 
 impl Requeue for RequeueList {
     async fn requeue(&self, body: &str, delay: std::time::Duration) -> Result<(), StoreError> {

@@ -10,7 +10,7 @@ mod query;
 pub use followup::{Outbox, RequeueList};
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use feedloop_core::envelope::{CustomerId, FeedbackId};
@@ -52,9 +52,11 @@ pub type AttemptKey = (CustomerId, FeedbackId, PlaybookId);
 
 pub type CapsBefore = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
-#[derive(Debug, Default)]
+/// Every port over one in-memory state; clones are handles to the same state, as
+/// clones of an SDK client reach the same table.
+#[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    state: Mutex<MemoryState>,
+    state: Arc<Mutex<MemoryState>>,
 }
 
 impl MemoryStore {

@@ -18,7 +18,7 @@ fn event(name: &str) -> String {
     .unwrap()
 }
 
-async fn call(api: &Api<Arc<MemoryStore>>, raw: &str) -> (u16, Value) {
+async fn call(api: &Api<MemoryStore>, raw: &str) -> (u16, Value) {
     let req = lambda_http::request::from_str(raw).expect("a valid HTTP API v2 event");
     let resp = feedloop_api_fn::respond(api, req).await.unwrap();
     let status = resp.status().as_u16();
@@ -33,7 +33,7 @@ async fn call(api: &Api<Arc<MemoryStore>>, raw: &str) -> (u16, Value) {
 #[tokio::test]
 async fn sample_events_run_through_the_adapter() {
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
-    let store = Arc::new(MemoryStore::default());
+    let store = MemoryStore::default();
     let ingest = Ingest::lexicon(store.clone(), Arc::new(move || now)).with_settings(Settings {
         aggregate_shards: 2,
         max_concurrency: 2,
@@ -122,7 +122,7 @@ async fn sample_events_run_through_the_adapter() {
 #[tokio::test]
 async fn the_unsubscribe_function_answers_its_route_and_nothing_else() {
     let api = Api {
-        store: Arc::new(MemoryStore::default()),
+        store: MemoryStore::default(),
         keys: feedloop_core::keys::StackKeys::derive("events-test-secret-0123456789abcdef")
             .unwrap(),
         clock: Arc::new(|| Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()),

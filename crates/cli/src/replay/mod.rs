@@ -27,7 +27,7 @@ pub struct Run {
     pub summary: RunSummary,
     /// For the dashboard (built with the `aws` feature only).
     #[cfg_attr(not(feature = "aws"), allow(dead_code))]
-    pub queries: Queries<Arc<MemoryStore>>,
+    pub queries: Queries<MemoryStore>,
     #[cfg_attr(not(feature = "aws"), allow(dead_code))]
     pub range: Range,
 }

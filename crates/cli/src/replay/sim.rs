@@ -45,12 +45,16 @@ impl SimClock {
     }
 }
 
-/// The follow-up queue with SQS's delivery delay, on the simulated clock.
-#[derive(Debug, Default)]
+/// A queued body by due time (µs) and then by order of arrival.
+type Due = Reverse<(i64, u64, String)>;
+
+/// The follow-up queue with SQS's delivery delay, on the simulated clock; clones share
+/// the queue.
+#[derive(Debug, Default, Clone)]
 pub struct DelayQueue {
     clock: SimClock,
-    items: Mutex<BinaryHeap<Reverse<(i64, u64, String)>>>,
-    sequence: AtomicU64,
+    items: Arc<Mutex<BinaryHeap<Due>>>,
+    sequence: Arc<AtomicU64>,
 }
 
 impl DelayQueue {
@@ -71,7 +75,7 @@ impl DelayQueue {
         Some((DateTime::from_timestamp_micros(due)?, seq, body))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BinaryHeap<Reverse<(i64, u64, String)>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BinaryHeap<Due>> {
         self.items.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -85,10 +89,10 @@ impl Requeue for DelayQueue {
 
 pub struct Replay {
     clock: SimClock,
-    store: Arc<MemoryStore>,
-    ingest: Ingest<Arc<MemoryStore>, Arc<MemoryStore>>,
-    dispatcher: Dispatcher<Arc<MemoryStore>, Outbox, Arc<DelayQueue>>,
-    queue: Arc<DelayQueue>,
+    store: MemoryStore,
+    ingest: Ingest<MemoryStore, MemoryStore>,
+    dispatcher: Dispatcher<MemoryStore, Outbox, DelayQueue>,
+    queue: DelayQueue,
     /// Intents ingest has put on the store's queue so far, moved to `queue`.
     taken: usize,
     report: DispatchReport,
@@ -105,11 +109,11 @@ impl Replay {
         start: DateTime<Utc>,
     ) -> Replay {
         let clock = SimClock::at(start);
-        let store = Arc::new(MemoryStore::default());
-        let queue = Arc::new(DelayQueue {
+        let store = MemoryStore::default();
+        let queue = DelayQueue {
             clock: clock.clone(),
             ..DelayQueue::default()
-        });
+        };
         let ingest = Ingest::new(store.clone(), analyzer, settings, clock.clock())
             .with_followups(playbook, store.clone());
         let dispatcher = Dispatcher::new(
@@ -132,7 +136,7 @@ impl Replay {
         }
     }
 
-    pub fn store(&self) -> Arc<MemoryStore> {
+    pub fn store(&self) -> MemoryStore {
         self.store.clone()
     }
 
