@@ -12,6 +12,7 @@ use feedloop_core::profile::Segment;
 use feedloop_followup::handler::Handled;
 use feedloop_followup::Dispatcher;
 use feedloop_ingest::{Ingest, Settings};
+use feedloop_kit::ports::followup::SuppressionList;
 use feedloop_kit::ports::query::*;
 use feedloop_memory::MemoryStore;
 use feedloop_memory::{Outbox, RequeueList};
@@ -346,6 +347,8 @@ impl QueryStore for Broken {
     ) -> Result<Option<feedloop_core::profile::Profile>, StoreError> {
         Err(StoreError::Transient("table on fire".into()))
     }
+}
+impl SuppressionList for Broken {
     async fn suppress(
         &self,
         _: &[String],
@@ -355,6 +358,14 @@ impl QueryStore for Broken {
         Err(StoreError::Transient("table on fire".into()))
     }
     async fn lift(&self, _: &[String]) -> Result<u32, StoreError> {
+        Err(StoreError::Transient("table on fire".into()))
+    }
+    async fn count_soft_bounce(
+        &self,
+        _: &str,
+        _: &str,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
         Err(StoreError::Transient("table on fire".into()))
     }
 }

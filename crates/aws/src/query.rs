@@ -368,19 +368,6 @@ impl QueryStore for DynamoStore {
             "the profile kept changing during the consent update".into(),
         ))
     }
-
-    async fn suppress(
-        &self,
-        keys: &[String],
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        feedloop_kit::ports::followup::SuppressionList::suppress(self, keys, reason, now).await
-    }
-
-    async fn lift(&self, keys: &[String]) -> Result<u32, StoreError> {
-        feedloop_kit::ports::followup::SuppressionList::lift(self, keys).await
-    }
 }
 
 impl DynamoStore {

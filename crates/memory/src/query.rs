@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use feedloop_core::profile::{Profile, Segment};
 use feedloop_core::records::FeedbackRecord;
 use feedloop_core::reports::Counters;
-use feedloop_kit::ports::followup::{AttemptRecord, SuppressionList};
+use feedloop_kit::ports::followup::AttemptRecord;
 use feedloop_kit::ports::query::*;
 
 use crate::MemoryStore;
@@ -192,18 +192,5 @@ impl QueryStore for MemoryStore {
             p.version += 1;
             Some(p.value.clone())
         }))
-    }
-
-    async fn suppress(
-        &self,
-        keys: &[String],
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        SuppressionList::suppress(self, keys, reason, now).await
-    }
-
-    async fn lift(&self, keys: &[String]) -> Result<u32, StoreError> {
-        SuppressionList::lift(self, keys).await
     }
 }

@@ -40,7 +40,9 @@ pub struct Erased {
     pub suppression_keys: u64,
 }
 
-pub trait QueryStore: Send + Sync {
+/// The read side and the API's few writes (erase, consent). Unsubscribes and opt-ins
+/// go through the same suppression list the dispatcher reads.
+pub trait QueryStore: crate::ports::followup::SuppressionList {
     fn profile(
         &self,
         customer: &CustomerId,
@@ -102,14 +104,4 @@ pub trait QueryStore: Send + Sync {
         source: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
-    /// Put address keys on the suppression list (an unsubscribe); a reason consent
-    /// cannot lift is never replaced.
-    fn suppress(
-        &self,
-        keys: &[String],
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Take off the keys suppressed for the customer's own wish; how many came off.
-    fn lift(&self, keys: &[String]) -> impl Future<Output = Result<u32, StoreError>> + Send;
 }
