@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, TimeZone, Utc};
 use feedloop_core::followup::plan::{DispatchPolicy, Message};
 use feedloop_core::followup::{suppression, Playbook, Purpose};

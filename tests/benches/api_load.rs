@@ -15,7 +15,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{TimeZone, Utc};
 use feedloop_api::Api;
 use feedloop_aws::DynamoStore;
@@ -82,18 +82,8 @@ async fn seed<S: ProfileStore + RejectStore>(store: S, bodies: &[String]) {
         .chunks(25)
         .enumerate()
         .map(|(k, chunk)| {
-            let mut e = SqsEvent::default();
-            e.records = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, b)| {
-                    let mut m = SqsMessage::default();
-                    m.message_id = Some(format!("m-{k}-{i}"));
-                    m.body = Some(b.clone());
-                    m
-                })
-                .collect();
-            e
+            let ids = (0..).map(|i| Some(format!("m-{k}-{i}")));
+            feedloop_kit::batch::event(ids.zip(chunk.iter().cloned()))
         })
         .collect();
     let mut pending: Vec<SqsEvent> = batches;

@@ -35,10 +35,7 @@ async fn a_record_without_message_id_fails_the_invocation_like_ingest() {
     // A transient failure of such a record could not be reported, so it would be lost:
     // the whole batch is retried instead (the claim makes a second look harmless).
     let w = world(DeliveryMode::Live, at(12));
-    let mut m = SqsMessage::default();
-    m.body = Some("{}".into());
-    let mut e = SqsEvent::default();
-    e.records = vec![m];
+    let e = feedloop_kit::batch::event([(None, "{}".to_owned())]);
     assert!(matches!(
         w.dispatcher.handle(e).await,
         Err(feedloop_kit::batch::BatchError::MissingMessageId { index: 0 })
@@ -49,11 +46,8 @@ async fn a_record_without_message_id_fails_the_invocation_like_ingest() {
 #[tokio::test]
 async fn a_malformed_intent_is_rejected_and_acknowledged() {
     let w = world(DeliveryMode::Live, at(12));
-    let mut m = SqsMessage::default();
-    m.message_id = Some("bad".into());
-    m.body = Some("{\"feedback_id\": 1, \"customer_id\": \"c9\"}".into());
-    let mut e = SqsEvent::default();
-    e.records = vec![m];
+    let body = r#"{"feedback_id": 1, "customer_id": "c9"}"#;
+    let e = feedloop_kit::batch::event([(Some("bad".into()), body.to_owned())]);
     let (resp, report) = w.dispatcher.handle(e).await.unwrap();
     assert!(resp.batch_item_failures.is_empty());
     assert_eq!(report.rejected, 1);

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, TimeZone, Utc};
 use feedloop_core::analysis::Analyzer;
 use feedloop_core::envelope::parse_envelope;
@@ -82,18 +82,8 @@ fn messages(n: usize) -> Vec<String> {
 }
 
 fn event(batch: &[String], offset: usize) -> SqsEvent {
-    let mut e = SqsEvent::default();
-    e.records = batch
-        .iter()
-        .enumerate()
-        .map(|(i, body)| {
-            let mut m = SqsMessage::default();
-            m.message_id = Some(format!("m-{}", offset + i));
-            m.body = Some(body.clone());
-            m
-        })
-        .collect();
-    e
+    let ids = (offset..).map(|i| Some(format!("m-{i}")));
+    feedloop_kit::batch::event(ids.zip(batch.iter().cloned()))
 }
 
 fn run(name: &str, analyzer: Analyzer, bodies: &[String]) {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{TimeZone, Utc};
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
@@ -41,8 +41,7 @@ fn service(mode: Mode) -> Ingest<MemoryStore> {
 /// 25 messages: every fifth a 10,000-character text of one-letter lines (~5,000
 /// sentences), the others ordinary reviews.
 fn batch() -> SqsEvent {
-    let mut event = SqsEvent::default();
-    for i in 0..25 {
+    feedloop_kit::batch::event((0..25).map(|i| {
         let text = if i % 5 == 0 {
             "a\n".repeat(5_000)
         } else {
@@ -52,12 +51,8 @@ fn batch() -> SqsEvent {
             "feedback_id": format!("fb-{i}"), "customer_id": format!("c-{i}"), "kind": "review",
             "occurred_at": "2026-11-24T10:00:00Z", "rating": 3, "text": text, "channel": "web"
         });
-        let mut m = SqsMessage::default();
-        m.message_id = Some(format!("m-{i}"));
-        m.body = Some(body.to_string());
-        event.records.push(m);
-    }
-    event
+        (Some(format!("m-{i}")), body.to_string())
+    }))
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! (a span per message id, failures logged and named in the partial-failure response),
 //! and the same length of a rejected body kept for inspection.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::stream::{self, StreamExt};
 use tracing::{warn, Instrument};
 
@@ -18,6 +18,22 @@ pub enum BatchError {
     /// makes SQS retry the batch, which the dedupe makes safe.
     #[error("SQS record {index} has no messageId")]
     MissingMessageId { index: usize },
+}
+
+/// An event of `(message id, body)` records, as Lambda hands one over: what tests,
+/// benchmarks and local runs invoke the consumers with.
+pub fn event(records: impl IntoIterator<Item = (Option<String>, String)>) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = records
+        .into_iter()
+        .map(|(id, body)| {
+            let mut m = SqsMessage::default();
+            m.message_id = id;
+            m.body = Some(body);
+            m
+        })
+        .collect();
+    event
 }
 
 /// The batch's (message id, body) pairs, or the first record without an id.
@@ -156,24 +172,15 @@ pub fn reject_body(body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lambda_events::event::sqs::SqsMessage;
 
     #[test]
     fn a_record_without_id_is_named_and_bodies_are_cut_on_a_char_boundary() {
-        let msg = |id: Option<&str>| {
-            let mut m = SqsMessage::default();
-            m.message_id = id.map(str::to_owned);
-            m.body = Some("{}".into());
-            m
-        };
-        let mut e = SqsEvent::default();
-        e.records = vec![msg(Some("a")), msg(Some("")), msg(Some("c"))];
+        let e = event(["a", "", "c"].map(|id| (Some(id.to_owned()), "{}".to_owned())));
         assert!(matches!(
             records(e),
             Err(BatchError::MissingMessageId { index: 1 })
         ));
-        let mut e = SqsEvent::default();
-        e.records = vec![msg(Some("a"))];
+        let e = event([(Some("a".to_owned()), "{}".to_owned())]);
         assert_eq!(records(e).unwrap(), [("a".to_owned(), "{}".to_owned())]);
 
         let body = "é".repeat(REJECT_BODY_BYTES);

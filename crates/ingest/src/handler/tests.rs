@@ -1,5 +1,4 @@
 use super::*;
-use aws_lambda_events::event::sqs::SqsMessage;
 use chrono::TimeZone;
 use feedloop_core::sentiment::Mode;
 use feedloop_core::themes::Taxonomy;
@@ -12,17 +11,12 @@ fn ingest() -> Ingest<MemoryStore> {
         .with_settings(Settings::sized(4, 4))
 }
 
-fn msg(id: &str, body: &str) -> SqsMessage {
-    let mut m = SqsMessage::default();
-    m.message_id = Some(id.into());
-    m.body = Some(body.into());
-    m
+fn msg(id: &str, body: &str) -> (Option<String>, String) {
+    (Some(id.into()), body.into())
 }
 
-fn event(msgs: Vec<SqsMessage>) -> SqsEvent {
-    let mut e = SqsEvent::default();
-    e.records = msgs;
-    e
+fn event(msgs: Vec<(Option<String>, String)>) -> SqsEvent {
+    feedloop_kit::batch::event(msgs)
 }
 
 const GOOD: &str = r#"{"feedback_id":"f1","customer_id":"c1","kind":"survey","occurred_at":"2026-11-20T10:00:00Z","nps_score":2,"text":"Parcel never arrived"}"#;
@@ -103,7 +97,7 @@ async fn a_batch_is_encoded_once_and_an_encoder_failure_retries_only_the_feedbac
         Arc::new(move || now),
     );
     let batch = |n: usize, tag: &str| {
-        let mut msgs: Vec<SqsMessage> = (0..n)
+        let mut msgs: Vec<_> = (0..n)
             .map(|i| {
                 let body = GOOD
                     .replace("\"f1\"", &format!("\"{tag}f{i}\""))
@@ -145,7 +139,7 @@ async fn a_batch_is_encoded_once_and_an_encoder_failure_retries_only_the_feedbac
 #[tokio::test]
 async fn one_customers_burst_in_a_batch_runs_in_order_without_conflicts() {
     let svc = ingest();
-    let msgs: Vec<SqsMessage> = (0..10)
+    let msgs: Vec<_> = (0..10)
         .map(|i| {
             let body = GOOD.replace("\"f1\"", &format!("\"f{i}\""));
             msg(&format!("m{i}"), &body)
@@ -159,10 +153,8 @@ async fn one_customers_burst_in_a_batch_runs_in_order_without_conflicts() {
 
 #[tokio::test]
 async fn a_record_without_message_id_fails_the_invocation() {
-    let mut m = msg("", GOOD);
-    m.message_id = None;
     assert!(matches!(
-        ingest().handle(event(vec![m])).await,
+        ingest().handle(event(vec![(None, GOOD.into())])).await,
         Err(HandlerError::MissingMessageId { index: 0 })
     ));
 }
