@@ -104,3 +104,44 @@ pub fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// The HTTP API as a client sees it, through the same handler the function runs.
+pub mod http {
+    use std::collections::HashMap;
+
+    use feedloop_api::Api;
+    use feedloop_kit::ports::query::QueryStore;
+    use serde_json::Value;
+
+    /// `GET path?q`: the status and the JSON body (`Null` when the body is not JSON).
+    pub async fn get(api: &Api<impl QueryStore>, path: &str, q: &[(&str, &str)]) -> (u16, Value) {
+        let q: HashMap<String, String> = q
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let r = api.handle("GET", path, &q).await;
+        (
+            r.status,
+            serde_json::from_str(&r.body).unwrap_or(Value::Null),
+        )
+    }
+
+    /// Every item of a paged list, `limit` a page, following `next_cursor` to the end;
+    /// each page must answer 200.
+    pub async fn all_pages(api: &Api<impl QueryStore>, path: &str, limit: &str) -> Vec<Value> {
+        let (mut items, mut cursor) = (Vec::new(), None::<String>);
+        loop {
+            let mut q = vec![("limit", limit)];
+            if let Some(c) = &cursor {
+                q.push(("cursor", c.as_str()));
+            }
+            let (status, page) = get(api, path, &q).await;
+            assert_eq!(status, 200, "{path}: {page}");
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return items,
+            }
+        }
+    }
+}

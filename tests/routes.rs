@@ -16,6 +16,7 @@ use feedloop_kit::ports::followup::SuppressionList;
 use feedloop_kit::ports::query::*;
 use feedloop_memory::MemoryStore;
 use feedloop_memory::{Outbox, RequeueList};
+use feedloop_tests::http::{all_pages, get};
 use serde_json::{json, Value};
 
 const SECRET: &str = "routes-test-secret-0123456789abcdef";
@@ -66,18 +67,6 @@ async fn loaded() -> (MemoryStore, Api<MemoryStore>) {
     (store, api)
 }
 
-async fn get(api: &Api<impl QueryStore>, path: &str, q: &[(&str, &str)]) -> (u16, Value) {
-    let q: HashMap<String, String> = q
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let r = api.handle("GET", path, &q).await;
-    (
-        r.status,
-        serde_json::from_str(&r.body).unwrap_or(Value::Null),
-    )
-}
-
 #[tokio::test]
 async fn profile_history_and_segments_page_through_everything_once() {
     let (store, api) = loaded().await;
@@ -86,49 +75,22 @@ async fn profile_history_and_segments_page_through_everything_once() {
     assert_eq!(p["profile"]["feedback_count"], 9);
     assert!(p["churn_risk"]["score"].is_number());
 
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut q = vec![("limit", "4")];
-        if let Some(c) = &cursor {
-            q.push(("cursor", c.as_str()));
-        }
-        let (status, page) = get(&api, "/customers/c1/feedback", &q).await;
-        assert_eq!(status, 200, "{page}");
-        for item in page["items"].as_array().unwrap() {
-            seen.push(item["occurred_at"].as_str().unwrap().to_owned());
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
-        }
-    }
+    let seen: Vec<String> = all_pages(&api, "/customers/c1/feedback", "4")
+        .await
+        .iter()
+        .map(|item| item["occurred_at"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(seen.len(), 9);
     let mut sorted = seen.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(seen, sorted, "newest first");
 
-    let total: usize = {
-        let mut n = 0;
-        for seg in Segment::ALL.map(|s| s.as_str()) {
-            let mut cursor: Option<String> = None;
-            loop {
-                let mut q = vec![("limit", "1")];
-                if let Some(c) = &cursor {
-                    q.push(("cursor", c.as_str()));
-                }
-                let (status, page) = get(&api, &format!("/segments/{seg}"), &q).await;
-                assert_eq!(status, 200);
-                let items = page["items"].as_array().unwrap();
-                n += items.len();
-                match page["next_cursor"].as_str() {
-                    Some(c) => cursor = Some(c.to_owned()),
-                    None => break,
-                }
-            }
-        }
-        n
-    };
+    let mut total = 0;
+    for seg in Segment::ALL.map(|s| s.as_str()) {
+        total += all_pages(&api, &format!("/segments/{seg}"), "1")
+            .await
+            .len();
+    }
     assert_eq!(total, store.snapshot().profiles.len());
 }
 

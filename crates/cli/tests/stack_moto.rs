@@ -15,6 +15,7 @@ use feedloop_followup::handler::Handled;
 use feedloop_followup::Dispatcher;
 use feedloop_ingest::{Ingest, Settings};
 use feedloop_tests::harness::Stack;
+use feedloop_tests::http::{all_pages, get};
 use feedloop_tests::{envelopes, test_now};
 use serde_json::Value;
 
@@ -71,15 +72,6 @@ async fn suppression_entry(
     out.item().cloned()
 }
 
-async fn api_get(api: &Api<DynamoStore>, path: &str, q: &[(&str, &str)]) -> (u16, Value) {
-    let q = q
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let r = api.handle("GET", path, &q).await;
-    (r.status, serde_json::from_str(&r.body).unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() {
     let stack = Stack::start("cli-e2e").await;
@@ -120,7 +112,7 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
         clock: Arc::new(test_now),
     };
     for id in ["cust-0001", "cust-0017", "cust-0042"] {
-        let (status, p) = api_get(&api, &format!("/customers/{id}"), &[]).await;
+        let (status, p) = get(&api, &format!("/customers/{id}"), &[]).await;
         assert_eq!(status, 200);
         let cli = json_of(&feedloop(&stack, &["profile", id, "--json"]));
         // Both sides read as the query service's view: a renamed or missing field fails
@@ -130,7 +122,7 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
             serde_json::from_value(p).unwrap(),
         );
         assert_eq!(cli_view, api_view);
-        let (_, fb) = api_get(
+        let (_, fb) = get(
             &api,
             &format!("/customers/{id}/feedback"),
             &[("limit", "5")],
@@ -144,21 +136,7 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
             &stack,
             &["segment", seg, "--limit", "1000", "--json"],
         ));
-        let mut api_items = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut q = vec![("limit", "7")];
-            if let Some(c) = &cursor {
-                q.push(("cursor", c.as_str()));
-            }
-            let (status, page) = api_get(&api, &format!("/segments/{seg}"), &q).await;
-            assert_eq!(status, 200, "{page}");
-            api_items.extend(page["items"].as_array().unwrap().clone());
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_owned()),
-                None => break,
-            }
-        }
+        let api_items = all_pages(&api, &format!("/segments/{seg}"), "7").await;
         let cli_page: SegmentPage = serde_json::from_value(cli).unwrap();
         let api_members: Vec<Member> =
             serde_json::from_value(Value::Array(api_items.clone())).unwrap();
@@ -177,7 +155,7 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
         ]
         .concat(),
     ));
-    let (_, api_nps) = api_get(
+    let (_, api_nps) = get(
         &api,
         "/reports/nps",
         &[
@@ -206,7 +184,7 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
         &stack,
         &[&["report", "drivers", "--json"][..], &range].concat(),
     ));
-    let (_, api_drivers) = api_get(
+    let (_, api_drivers) = get(
         &api,
         "/reports/drivers",
         &[("from", "2026-10-01"), ("to", "2026-10-31")],
@@ -218,9 +196,9 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
     );
 
     // Cursor tampering on the real store.
-    let (_, page) = api_get(&api, "/customers/cust-0001/feedback", &[("limit", "2")]).await;
+    let (_, page) = get(&api, "/customers/cust-0001/feedback", &[("limit", "2")]).await;
     let c = page["next_cursor"].as_str().unwrap().to_owned();
-    let (status, err) = api_get(&api, "/customers/cust-0002/feedback", &[("cursor", &c)]).await;
+    let (status, err) = get(&api, "/customers/cust-0002/feedback", &[("cursor", &c)]).await;
     assert_eq!(
         (status, err["error"]["code"].as_str()),
         (400, Some("invalid_cursor"))
@@ -250,7 +228,7 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
         consent["consent"]["email"]["feedback_id"],
         "consent:phone-call"
     );
-    let (_, after) = api_get(&api, "/customers/cust-0018", &[]).await;
+    let (_, after) = get(&api, "/customers/cust-0018", &[]).await;
     assert_eq!(
         after["profile"]["consent"]["email"]["value"], false,
         "{after}"
@@ -289,7 +267,7 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
         erased["deleted"]["suppression_keys"], 1,
         "no contact block in this data: the id only"
     );
-    let (status, _) = api_get(&api, "/customers/cust-0017", &[]).await;
+    let (status, _) = get(&api, "/customers/cust-0017", &[]).await;
     assert_eq!(status, 404);
 
     // A follow-up intent for the erased customer, dispatched afterwards: suppressed.
