@@ -126,6 +126,27 @@ pub mod http {
         )
     }
 
+    /// A cursor from one customer's feedback pages is refused for another customer's,
+    /// and the cursor is handed back for more tampering.
+    pub async fn assert_cursor_stays_with(
+        api: &Api<impl QueryStore>,
+        customer: &str,
+        other: &str,
+    ) -> String {
+        let path = |c: &str| format!("/customers/{c}/feedback");
+        let (_, page) = get(api, &path(customer), &[("limit", "2")]).await;
+        let cursor = page["next_cursor"]
+            .as_str()
+            .expect("a second page")
+            .to_owned();
+        let (status, err) = get(api, &path(other), &[("cursor", &cursor)]).await;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (400, Some("invalid_cursor"))
+        );
+        cursor
+    }
+
     /// Every item of a paged list, `limit` a page, following `next_cursor` to the end;
     /// each page must answer 200.
     pub async fn all_pages(api: &Api<impl QueryStore>, path: &str, limit: &str) -> Vec<Value> {

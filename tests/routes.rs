@@ -16,7 +16,7 @@ use feedloop_kit::ports::followup::SuppressionList;
 use feedloop_kit::ports::query::*;
 use feedloop_memory::MemoryStore;
 use feedloop_memory::{Outbox, RequeueList};
-use feedloop_tests::http::{all_pages, get};
+use feedloop_tests::http::{all_pages, assert_cursor_stays_with, get};
 use serde_json::{json, Value};
 
 const SECRET: &str = "routes-test-secret-0123456789abcdef";
@@ -97,13 +97,7 @@ async fn profile_history_and_segments_page_through_everything_once() {
 #[tokio::test]
 async fn a_cursor_cannot_be_edited_or_replayed_against_another_customer() {
     let (_, api) = loaded().await;
-    let (_, page) = get(&api, "/customers/c1/feedback", &[("limit", "2")]).await;
-    let c = page["next_cursor"].as_str().unwrap().to_owned();
-    let (status, err) = get(&api, "/customers/c2/feedback", &[("cursor", &c)]).await;
-    assert_eq!(
-        (status, err["error"]["code"].as_str()),
-        (400, Some("invalid_cursor"))
-    );
+    let c = assert_cursor_stays_with(&api, "c1", "c2").await;
     let (pos, tag) = c.split_once('.').unwrap();
     let mut edited = pos.to_owned();
     edited.replace_range(0..1, if pos.starts_with('A') { "B" } else { "A" });
