@@ -82,6 +82,16 @@ impl World {
         self.ingest.process(id, body).await.unwrap();
     }
 
+    /// The usual start: c1's NPS 2 about rude staff (f1), with consent to e-mail unset.
+    async fn feed_detractor(&self) {
+        self.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
+            .await;
+    }
+
+    fn set_time(&self, now: DateTime<Utc>) {
+        *self.clock.lock().unwrap() = now;
+    }
+
     /// Hand every enqueued intent from `from` on to the dispatcher, in order.
     async fn dispatch_all(&self, from: usize) -> Vec<Handled> {
         let intents = self.store.snapshot().followup_queue;
@@ -144,7 +154,7 @@ async fn a_detractor_gets_one_apology_and_the_next_survey_is_attributed() {
     assert_eq!(h[0]["playbook"], "detractor_recovery");
 
     // Two days later the customer answers the next survey: a promoter now.
-    *w.clock.lock().unwrap() = Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap();
+    w.set_time(Utc.with_ymd_and_hms(2026, 11, 26, 12, 0, 0).unwrap());
     let next = survey("f2", "c1", 9, "Sorted quickly, thank you!", None)
         .replace("2026-11-24T09:00:00Z", "2026-11-26T09:00:00Z");
     w.feed("m2", &next).await;
@@ -214,7 +224,7 @@ async fn a_marketing_message_never_costs_a_customer_their_apology() {
     .await;
     assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::Sent)]);
     // WHEN three days later they answer a 2 and complain
-    *w.clock.lock().unwrap() = day(3, 12);
+    w.set_time(day(3, 12));
     w.feed(
         "m2",
         &survey_on(3, "f2", "c1", 2, "Charged twice and nobody answers."),
@@ -243,7 +253,7 @@ async fn a_capped_service_reply_is_deferred_to_when_the_cap_allows_not_dropped()
         .await;
     assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::Sent)]);
     // WHEN the customer complains again the next day
-    *w.clock.lock().unwrap() = day(1, 12);
+    w.set_time(day(1, 12));
     w.feed(
         "m2",
         &survey_on(1, "f2", "c1", 0, "Still broken, nobody answers."),
@@ -256,12 +266,12 @@ async fn a_capped_service_reply_is_deferred_to_when_the_cap_allows_not_dropped()
     assert_eq!(wait, std::time::Duration::from_secs(900));
     assert!(w.history("c1").iter().all(|v| v["status"] != "skipped"));
     // AND when the cap allows (the 26th, 12:00) it is sent
-    *w.clock.lock().unwrap() = day(2, 12);
+    w.set_time(day(2, 12));
     let again = w.dispatcher.process("i-again", &body).await.unwrap();
     assert_eq!(again, Handled::Recorded(Status::Sent));
     assert_eq!(w.outbox.sent_count(), 2);
     // AND a third complaint whose wait would outlast its freshness is skipped, saying when
-    *w.clock.lock().unwrap() = day(3, 12);
+    w.set_time(day(3, 12));
     w.dispatcher.policy.caps.global = feedloop_core::followup::guards::Window::days(7);
     w.feed("m3", &survey_on(3, "f3", "c1", 0, "Third time."))
         .await;
@@ -338,8 +348,7 @@ async fn an_opt_out_after_the_feedback_wins_and_suppressed_customers_are_never_c
 #[tokio::test]
 async fn dry_run_records_what_it_would_send_and_sends_nothing() {
     let w = world(DeliveryMode::DryRun, at(12));
-    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
-        .await;
+    w.feed_detractor().await;
     assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::DryRun)]);
     let h = w.history("c1");
     assert_eq!(h[0]["status"], "dry_run");
@@ -355,8 +364,7 @@ async fn dry_run_records_what_it_would_send_and_sends_nothing() {
 async fn quiet_hours_defer_through_the_queue() {
     // 23:00 in London: quiet until 08:00, requeued with the longest SQS delay.
     let w = world(DeliveryMode::Live, at(23));
-    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
-        .await;
+    w.feed_detractor().await;
     assert_eq!(w.dispatch_all(0).await, [Handled::Deferred]);
     let requeued = w.requeued.0.lock().unwrap().clone();
     assert_eq!(requeued.len(), 1);
@@ -368,8 +376,7 @@ async fn quiet_hours_defer_through_the_queue() {
 async fn delivery_errors_are_retried_then_recorded_as_failed() {
     let w = world(DeliveryMode::Live, at(12));
     w.outbox.fail_next(DeliveryError::transient("Throttling"));
-    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
-        .await;
+    w.feed_detractor().await;
     assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::Sent)]);
 
     w.outbox.fail_next(DeliveryError::permanent(
@@ -403,8 +410,7 @@ async fn a_provider_refusing_for_now_gives_back_claim_and_caps_and_requeues_with
         w.outbox
             .fail_next(DeliveryError::transient("SendingPausedException: paused"));
     }
-    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
-        .await;
+    w.feed_detractor().await;
     assert_eq!(w.dispatch_all(0).await, [Handled::BackedOff]);
     assert!(w.history("c1").is_empty(), "the claim is given back");
     let (body, wait) = w.requeued.0.lock().unwrap()[0].clone();
@@ -414,7 +420,7 @@ async fn a_provider_refusing_for_now_gives_back_claim_and_caps_and_requeues_with
 
     // The requeued intent, delivered again once the pause is over, claims and sends:
     // neither the claim nor the caps were left behind.
-    *w.clock.lock().unwrap() = at(12) + chrono::Duration::minutes(1);
+    w.set_time(at(12) + chrono::Duration::minutes(1));
     let h = w.dispatcher.process("again", &body).await.unwrap();
     assert_eq!(h, Handled::Recorded(Status::Sent));
     assert_eq!(w.outbox.sent_count(), 1);

@@ -8,8 +8,7 @@ async fn a_refused_address_fails_at_once_and_is_suppressed() {
     w.outbox.fail_next(DeliveryError::bad_recipient(
         "BadRequestException: Illegal address",
     ));
-    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
-        .await;
+    w.feed_detractor().await;
     assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::Failed)]);
     assert_eq!(
         w.history("c1")[0]["reason"].as_str(),
@@ -126,7 +125,7 @@ async fn a_backfill_of_old_feedback_contacts_nobody_and_a_redrive_is_skipped_as_
     )
     .await;
     assert_eq!(w.store.snapshot().followup_queue.len(), 1);
-    *w.clock.lock().unwrap() = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+    w.set_time(Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap());
     assert_eq!(
         w.dispatch_all(0).await,
         [Handled::Recorded(Status::Skipped)]
@@ -149,8 +148,7 @@ async fn no_answer_from_the_provider_is_failed_at_once_and_never_sent_again() {
     // the outbox would take the next try.
     w.outbox
         .fail_next(DeliveryError::unconfirmed("ses send: timeout"));
-    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
-        .await;
+    w.feed_detractor().await;
     assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::Failed)]);
     assert_eq!(w.outbox.sent_count(), 0);
     assert!(w.requeued.0.lock().unwrap().is_empty());
@@ -171,8 +169,7 @@ async fn no_answer_from_the_provider_is_failed_at_once_and_never_sent_again() {
 async fn a_claim_left_by_a_dead_dispatcher_is_closed_as_failed_after_the_lease() {
     use feedloop_kit::ports::followup::{ClaimRequest, FollowUpStore};
     let w = world(DeliveryMode::Live, at(12));
-    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
-        .await;
+    w.feed_detractor().await;
     let intent = w.store.snapshot().followup_queue[0].clone();
     let body = serde_json::to_string(&intent).unwrap();
     // A dispatcher claimed it ten seconds ago and has not recorded anything.
@@ -198,7 +195,7 @@ async fn a_claim_left_by_a_dead_dispatcher_is_closed_as_failed_after_the_lease()
     );
     assert_eq!(w.history("c1")[0]["status"], "claimed");
     // Past the lease its dispatcher is gone: failed, not sent (it may have been).
-    *w.clock.lock().unwrap() = at(12) + chrono::Duration::seconds(25);
+    w.set_time(at(12) + chrono::Duration::seconds(25));
     assert_eq!(
         w.dispatcher.process("i0", &body).await.unwrap(),
         Handled::Recorded(Status::Failed)
@@ -221,8 +218,7 @@ async fn a_message_that_says_a_person_will_act_hands_the_case_to_staff_first() {
     // GIVEN a detractor (its playbook's messages say the team will be in touch) and a
     // passive (its message only asks a question)
     let w = world(DeliveryMode::Live, at(12));
-    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
-        .await;
+    w.feed_detractor().await;
     w.feed("m2", &survey("f2", "c2", 8, "Fine.", Some(true)))
         .await;
     assert_eq!(
@@ -247,8 +243,7 @@ async fn a_message_that_says_a_person_will_act_hands_the_case_to_staff_first() {
 
     // AND when the hand-over fails, nothing is sent and the claim is given back
     let w = world(DeliveryMode::Live, at(12));
-    w.feed("m1", &survey("f1", "c1", 2, "Rude staff.", None))
-        .await;
+    w.feed_detractor().await;
     let failing = Dispatcher::new(
         w.store.clone(),
         NoStaff(w.outbox.clone()),
