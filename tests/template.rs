@@ -26,6 +26,23 @@ fn res<'a>(t: &'a Value, name: &str) -> &'a Value {
     &t["Resources"][name]["Properties"]
 }
 
+/// The function's environment names exactly the variables its config reads (every
+/// one it requires, no other); the variables, for checking their values.
+fn assert_env_is<'a>(function: &'a Value, config_vars: &[&str]) -> &'a serde_yaml::Mapping {
+    let vars = function["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap();
+    let mut names: Vec<&str> = vars.keys().map(|k| k.as_str().unwrap()).collect();
+    names.sort_unstable();
+    let mut want = config_vars.to_vec();
+    want.sort_unstable();
+    assert_eq!(
+        names, want,
+        "every variable the config requires, and no other"
+    );
+    vars
+}
+
 /// A function's HTTP events as sorted "METHOD /path" lines.
 fn routes_of(function: &Value) -> Vec<String> {
     let events = function["Properties"]["Events"].as_mapping().unwrap();
@@ -151,17 +168,7 @@ fn ingest_function_is_configured_completely_and_least_privileged() {
         "the template builds a binary the workspace has"
     );
 
-    let vars = f["Properties"]["Environment"]["Variables"]
-        .as_mapping()
-        .unwrap();
-    let mut names: Vec<&str> = vars.keys().map(|k| k.as_str().unwrap()).collect();
-    names.sort_unstable();
-    let mut want = IngestConfig::VARS.to_vec();
-    want.sort_unstable();
-    assert_eq!(
-        names, want,
-        "every variable the config requires, and no other"
-    );
+    let vars = assert_env_is(f, &IngestConfig::VARS);
 
     // The encoder comes from the model layer, mounted where the function looks.
     assert_eq!(vars["FEEDLOOP_MODEL_DIR"], "/opt/all-MiniLM-L6-v2");
@@ -223,17 +230,7 @@ fn followup_function_is_configured_completely_and_least_privileged() {
     )
     .unwrap();
     assert!(manifest.contains("name = \"followup\""));
-    let vars = f["Properties"]["Environment"]["Variables"]
-        .as_mapping()
-        .unwrap();
-    let mut names: Vec<&str> = vars.keys().map(|k| k.as_str().unwrap()).collect();
-    names.sort_unstable();
-    let mut want = feedloop_followup::config::FollowUpConfig::VARS.to_vec();
-    want.sort_unstable();
-    assert_eq!(
-        names, want,
-        "every variable the config requires, and no other"
-    );
+    assert_env_is(f, &feedloop_followup::config::FollowUpConfig::VARS);
     assert_eq!(
         t["Parameters"]["DeliveryMode"]["Default"], "dry-run",
         "a fresh deploy sends nothing"
@@ -346,14 +343,7 @@ fn api_function_has_every_route_iam_auth_and_no_scan() {
     assert_eq!(api["Auth"]["EnableIamAuthorizer"], true);
     let f = &t["Resources"]["ApiFunction"];
     assert_eq!(f["Metadata"]["BuildProperties"]["Binary"], "api");
-    let vars = f["Properties"]["Environment"]["Variables"]
-        .as_mapping()
-        .unwrap();
-    let mut names: Vec<&str> = vars.keys().map(|k| k.as_str().unwrap()).collect();
-    names.sort_unstable();
-    let mut want = feedloop_api::config::ApiConfig::VARS.to_vec();
-    want.sort_unstable();
-    assert_eq!(names, want);
+    assert_env_is(f, &feedloop_api::config::ApiConfig::VARS);
     let routes = routes_of(f);
     assert_eq!(
         routes,

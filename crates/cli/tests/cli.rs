@@ -32,6 +32,13 @@ fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Standard output read as one JSON document a line.
+fn json_lines(out: &std::process::Output) -> Vec<Value> {
+    let text = String::from_utf8(out.stdout.clone()).expect("UTF-8 output");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
 #[test]
 fn demo_prints_the_full_report() {
     let out = feedloop(&["demo"], None);
@@ -141,11 +148,7 @@ fn analyze_reads_stdin_line_by_line_as_json() {
         Some("VADER is smart, handsome, and funny.\nNot bad at all\n\n"),
     );
     assert!(out.status.success());
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&out);
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[0]["compound"], 0.8316);
     assert_eq!(lines[0]["pos"], 0.746);
@@ -219,11 +222,7 @@ fn process_reports_bad_lines_and_keeps_going() {
     assert!(text.contains("rejected line 3: envelope is not valid JSON"));
 
     let out = feedloop(&["process", "--json", &fixture("mixed.jsonl")], None);
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&out);
     assert_eq!(lines.len(), 7);
     assert_eq!(lines[0]["outcome"], "applied");
     assert_eq!(lines[0]["nps_category"], "detractor");

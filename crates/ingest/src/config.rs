@@ -195,6 +195,14 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// The good settings with `key` set to `value` instead.
+    fn good_but<'a>(key: &'a str, value: &'a str) -> Vec<(&'a str, &'a str)> {
+        let mut vars = GOOD.to_vec();
+        vars.retain(|(k, _)| *k != key);
+        vars.push((key, value));
+        vars
+    }
+
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let m: HashMap<String, String> = pairs
             .iter()
@@ -232,9 +240,7 @@ mod tests {
 
     #[test]
     fn the_neural_modes_need_the_model_folder() {
-        let mut vars = GOOD.to_vec();
-        vars.retain(|(k, _)| *k != "SENTIMENT_MODE");
-        vars.push(("SENTIMENT_MODE", "hybrid"));
+        let mut vars = good_but("SENTIMENT_MODE", "hybrid");
         let err = IngestConfig::from_lookup(env(&vars)).unwrap_err();
         assert!(
             err.to_string().contains("needs FEEDLOOP_MODEL_DIR"),
@@ -248,10 +254,7 @@ mod tests {
 
     #[test]
     fn retention_shorter_than_the_dlq_is_refused() {
-        let mut vars = GOOD.to_vec();
-        vars.retain(|(k, _)| *k != "RETENTION_DAYS");
-        vars.push(("RETENTION_DAYS", "14"));
-        let err = IngestConfig::from_lookup(env(&vars)).unwrap_err();
+        let err = IngestConfig::from_lookup(env(&good_but("RETENTION_DAYS", "14"))).unwrap_err();
         assert!(err.to_string().contains("outlive the DLQ"), "{err}");
     }
 

@@ -1,11 +1,15 @@
 use super::*;
 
+/// The text analysed in lexicon mode with the small-business taxonomy.
+fn lexicon(text: &str) -> TextAnalysis {
+    Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business())
+        .analyze_text(text)
+        .unwrap()
+}
+
 #[test]
 fn themes_carry_their_sentence_sentiment() {
-    let a = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
-    let r = a
-        .analyze_text("The staff were lovely. Delivery took forever and the parcel was damaged!")
-        .unwrap();
+    let r = lexicon("The staff were lovely. Delivery took forever and the parcel was damaged!");
     let staff = r.themes.iter().find(|t| t.theme == "staff").unwrap();
     let delivery = r.themes.iter().find(|t| t.theme == "delivery").unwrap();
     assert!(staff.sentiment.unwrap() > 0.3);
@@ -16,10 +20,7 @@ fn themes_carry_their_sentence_sentiment() {
 
 #[test]
 fn non_english_gets_no_score_and_a_reason() {
-    let a = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
-    let r = a
-        .analyze_text("Das Paket ist nie angekommen und niemand hat auf meine E-Mails geantwortet.")
-        .unwrap();
+    let r = lexicon("Das Paket ist nie angekommen und niemand hat auf meine E-Mails geantwortet.");
     assert_eq!(r.sentiment, None);
     assert_eq!(r.skipped.as_deref(), Some("unsupported language: de"));
 }
