@@ -96,10 +96,7 @@ async fn sample_events_run_through_the_adapter() {
     let req = lambda_http::request::from_str(&raw).expect("a valid HTTP API v2 event");
     let resp = feedloop_api_fn::respond(&api, req).await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    assert!(resp.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/html"));
+    assert_html(&resp);
     let (_, v) = call(&api, &event("api-get-customer.json")).await;
     assert_eq!(v["profile"]["consent"]["email"]["value"], false, "{v}");
     assert_eq!(
@@ -135,8 +132,10 @@ async fn the_unsubscribe_function_answers_its_route_and_nothing_else() {
     let req = lambda_http::request::from_str(&event("api-unsubscribe-post.json")).unwrap();
     let resp = feedloop_api_fn::respond_public(&api, req).await.unwrap();
     assert_ne!(resp.status().as_u16(), 404);
-    assert!(resp.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/html"));
+    assert_html(&resp);
+}
+
+fn assert_html<B>(resp: &lambda_http::http::Response<B>) {
+    let kind = resp.headers()["content-type"].to_str().unwrap();
+    assert!(kind.starts_with("text/html"), "{kind}");
 }

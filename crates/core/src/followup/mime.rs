@@ -132,6 +132,11 @@ pub fn raw_email(sender: &Sender, to: &str, email: &RenderedEmail) -> Result<Str
 mod tests {
     use super::*;
 
+    /// The message from care@acme.test (no reply-to).
+    fn from_care(to: &str, email: &RenderedEmail) -> Result<String, MimeError> {
+        raw_email(&Sender::new("care@acme.test"), to, email)
+    }
+
     fn mail(subject: &str, link: Option<&str>) -> RenderedEmail {
         RenderedEmail {
             variant: "a".into(),
@@ -177,8 +182,7 @@ mod tests {
 
     #[test]
     fn the_message_carries_one_click_headers_and_both_parts() {
-        let raw = raw_email(
-            &Sender::new("care@acme.test"),
+        let raw = from_care(
             "ada@example.com",
             &mail(
                 "Sorry, Ada",
@@ -195,24 +199,14 @@ mod tests {
         assert_eq!(decode_part(&raw, "html"), "<p>Hi Zoë</p>");
         assert!(raw.lines().all(|l| l.len() <= 998));
         // No link, no headers.
-        let raw = raw_email(
-            &Sender::new("care@acme.test"),
-            "ada@example.com",
-            &mail("x", None),
-        )
-        .unwrap();
+        let raw = from_care("ada@example.com", &mail("x", None)).unwrap();
         assert!(!raw.contains("List-Unsubscribe"));
     }
 
     #[test]
     fn non_ascii_subjects_are_encoded_words_and_line_breaks_cannot_inject_headers() {
         let subject = "Désolé — nous réparons ça aujourd'hui, promis, vraiment vraiment";
-        let raw = raw_email(
-            &Sender::new("care@acme.test"),
-            "a@b.c",
-            &mail(subject, None),
-        )
-        .unwrap();
+        let raw = from_care("a@b.c", &mail(subject, None)).unwrap();
         let header = raw.split("\r\nSubject: ").nth(1).unwrap();
         let header = &header[..header.find("\r\nMIME-Version").unwrap()];
         let decoded: String = header
@@ -228,19 +222,10 @@ mod tests {
             .collect();
         assert_eq!(decoded, subject);
         // A subject with a line break is encoded, never a new header.
-        let raw = raw_email(
-            &Sender::new("care@acme.test"),
-            "a@b.c",
-            &mail("Hi\r\nBcc: x@y.z", None),
-        )
-        .unwrap();
+        let raw = from_care("a@b.c", &mail("Hi\r\nBcc: x@y.z", None)).unwrap();
         assert!(!raw.contains("\r\nBcc:"));
         assert_eq!(
-            raw_email(
-                &Sender::new("care@acme.test"),
-                "a@b.c\r\nBcc: x@y.z",
-                &mail("x", None)
-            ),
+            from_care("a@b.c\r\nBcc: x@y.z", &mail("x", None)),
             Err(MimeError::BadAddress("recipient"))
         );
         assert_eq!(

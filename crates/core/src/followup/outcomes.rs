@@ -104,6 +104,12 @@ impl VariantStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the feedback (at, NPS, text) is attributed to the sent follow-up within
+    /// a window of `days`.
+    fn after_sent((at, nps, text): (&str, u8, &str), days: i64) -> Option<Outcome> {
+        attribute(&sent(), &feedback(at, nps, text), Duration::days(days))
+    }
     use crate::analysis::Analyzer;
     use crate::envelope::parse_envelope;
     use crate::sentiment::Mode;
@@ -132,33 +138,18 @@ mod tests {
 
     #[test]
     fn the_next_feedback_in_the_window_is_attributed() {
-        let o = attribute(
-            &sent(),
-            &feedback("2026-11-12T09:00:00Z", 8, "Much better, thank you!"),
-            Duration::days(30),
-        )
-        .unwrap();
+        let o = after_sent(("2026-11-12T09:00:00Z", 8, "Much better, thank you!"), 30).unwrap();
         assert_eq!(
             (o.hours_to_response, o.nps_change, o.variant.as_str()),
             (48, Some(5), "b")
         );
         assert!(o.sentiment_change.unwrap() > 1.0);
         assert!(
-            attribute(
-                &sent(),
-                &feedback("2026-11-09T09:00:00Z", 8, "x"),
-                Duration::days(30)
-            )
-            .is_none(),
+            after_sent(("2026-11-09T09:00:00Z", 8, "x"), 30).is_none(),
             "before the follow-up"
         );
         assert!(
-            attribute(
-                &sent(),
-                &feedback("2026-11-24T09:00:00Z", 8, "x"),
-                Duration::days(7)
-            )
-            .is_none(),
+            after_sent(("2026-11-24T09:00:00Z", 8, "x"), 7).is_none(),
             "outside the window"
         );
     }
@@ -169,12 +160,7 @@ mod tests {
         for _ in 0..4 {
             s.record_sent();
         }
-        let o = attribute(
-            &sent(),
-            &feedback("2026-11-12T09:00:00Z", 9, "Great"),
-            Duration::days(30),
-        )
-        .unwrap();
+        let o = after_sent(("2026-11-12T09:00:00Z", 9, "Great"), 30).unwrap();
         s.record(&o);
         assert_eq!(s.response_rate(), Some(0.25));
         assert_eq!(s.mean_nps_change(), Some(6.0));
