@@ -166,3 +166,11 @@ pub mod http {
         }
     }
 }
+
+/// A fresh folder under the system's temporary directory for one test's files, named
+/// after the test and this process so parallel runs do not meet.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("feedloop-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create a scratch folder");
+    dir
+}

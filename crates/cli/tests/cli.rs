@@ -116,8 +116,7 @@ fn demo_json_covers_200_feedbacks_45_customers_and_all_kinds() {
         "{playbooks:?}"
     );
 
-    let dir = std::env::temp_dir().join(format!("feedloop-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = feedloop_tests::scratch_dir("demo");
     let path = dir.join("demo.jsonl");
     assert!(
         feedloop(&["demo", "--export", path.to_str().unwrap()], None)
@@ -269,8 +268,7 @@ fn bad_arguments_fail_with_a_clear_message() {
 #[test]
 fn process_accepts_a_byte_order_mark_and_reports_a_line_that_is_not_utf8_by_number() {
     // GIVEN a file saved by a spreadsheet: a BOM, CRLF endings, one Latin-1 line
-    let dir = std::env::temp_dir().join(format!("feedloop-utf8-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = feedloop_tests::scratch_dir("utf8");
     let path = dir.join("latin1.jsonl");
     let good = |id: &str| {
         format!(

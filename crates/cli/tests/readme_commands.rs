@@ -330,8 +330,7 @@ async fn the_readme_commands_run_against_moto() {
         .expect("the stack secret");
     create_stack(&stack, &secret_arn).await;
 
-    let dir = std::env::temp_dir().join(format!("feedloop-readme-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = feedloop_tests::scratch_dir("readme");
     write_inputs(&dir, &feedloop);
     // Three messages in the dead-letter queue for the `dlq` transcript.
     let sqs = stack.sqs();

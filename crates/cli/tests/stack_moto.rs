@@ -75,8 +75,7 @@ async fn suppression_entry(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() {
     let stack = Stack::start("cli-e2e").await;
-    let dir = std::env::temp_dir().join(format!("feedloop-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = feedloop_tests::scratch_dir("cli");
     let file = dir.join("feedback.jsonl");
     let mut lines = envelopes(2000, 60, 7);
     lines.insert(10, "{not json".into());
@@ -290,8 +289,7 @@ async fn send_ingest_then_cli_and_api_agree_and_erase_leaves_only_suppression() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csv_send_and_dead_letter_list_and_redrive() {
     let stack = Stack::start("cli-dlq").await;
-    let dir = std::env::temp_dir().join(format!("feedloop-csv-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = feedloop_tests::scratch_dir("csv");
     let csv = dir.join("reviews.csv");
     std::fs::write(
         &csv,
@@ -420,8 +418,7 @@ async fn stack_outputs_name_the_resources_and_the_stack_secret_salts_the_suppres
             .output()
             .unwrap()
     };
-    let dir = std::env::temp_dir().join(format!("feedloop-cfn-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = feedloop_tests::scratch_dir("cfn");
     let file = dir.join("one.jsonl");
     std::fs::write(
         &file,
