@@ -377,18 +377,26 @@ async fn a_message_that_always_fails_reaches_the_dlq_after_five_receives() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn four_concurrent_handlers_give_the_sequential_result() {
-    let stack = Stack::start("conc").await;
-    set_visibility(&stack, 2).await;
     let bodies = envelopes(200, 5, 3);
-    let sqs = queue(&stack, &stack.urls.ingest);
-    sqs.send_all(&bodies).await.unwrap();
-    let conflicts = drain_concurrently(Arc::new(ingest(dynamo(&stack).await)), &sqs).await;
+    let (stack, conflicts, _) = drained_by_four("conc", 2, &bodies).await;
     let got = table_state(&stack).await;
     assert_eq!(got.profiles.len(), 5);
     assert_same_effects(&got, &reference(&bodies).await);
     eprintln!(
         "concurrency: 200 messages, 5 customers, 4 handlers, {conflicts} version conflicts retried"
     );
+}
+
+/// A fresh stack whose ingest queue (`visibility` seconds) held `bodies`, drained by four
+/// handlers: the stack, the version conflicts retried and how long the drain took.
+async fn drained_by_four(name: &str, visibility: u32, bodies: &[String]) -> (Stack, u32, Duration) {
+    let stack = Stack::start(name).await;
+    set_visibility(&stack, visibility).await;
+    let sqs = queue(&stack, &stack.urls.ingest);
+    sqs.send_all(bodies).await.unwrap();
+    let started = Instant::now();
+    let conflicts = drain_concurrently(Arc::new(ingest(dynamo(&stack).await)), &sqs).await;
+    (stack, conflicts, started.elapsed())
 }
 
 /// Four handlers draining the queue until it is empty; the version conflicts retried.
@@ -422,13 +430,8 @@ async fn drain_concurrently(svc: Arc<Ingest<DynamoStore>>, sqs: &SqsQueue) -> u3
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_1000_messages_for_one_customer_lands_exactly_once_each() {
-    let stack = Stack::start("burst").await;
-    set_visibility(&stack, 5).await;
     let bodies = envelopes(1_000, 1, 11);
-    let sqs = queue(&stack, &stack.urls.ingest);
-    sqs.send_all(&bodies).await.unwrap();
-    let started = Instant::now();
-    let conflicts = drain_concurrently(Arc::new(ingest(dynamo(&stack).await)), &sqs).await;
+    let (stack, conflicts, took) = drained_by_four("burst", 5, &bodies).await;
     let got = table_state(&stack).await;
     let profile = &got
         .profiles
@@ -447,7 +450,7 @@ async fn a_burst_of_1000_messages_for_one_customer_lands_exactly_once_each() {
     assert_same_effects(&got, &reference(&bodies).await);
     println!(
         "burst: 1000 messages for one customer, 4 handlers: {conflicts} version conflicts retried, {:.1}s",
-        started.elapsed().as_secs_f64()
+        took.as_secs_f64()
     );
 }
 

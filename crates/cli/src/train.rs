@@ -190,18 +190,25 @@ impl EvalFiles<'_> {
     }
 }
 
+/// Refuse to start without the eval set's training file (`relative` to the eval
+/// folder), then pin the fits to one thread (the same heads on every machine).
+pub(crate) fn prepare(opts: &TrainOpts, relative: &str, what: &str) -> Result<()> {
+    if !opts.eval_dir.join(relative).is_file() {
+        bail!(
+            "no {what} in {} (expected {relative}; set --eval-dir)",
+            opts.eval_dir.display()
+        );
+    }
+    single_threaded_fits();
+    Ok(())
+}
+
 pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
     if opts.multilingual {
         return crate::train_multilingual::train(opts);
     }
     let files = EvalFiles(&opts.eval_dir);
-    if !files.sentiment("sst5_train").is_file() {
-        bail!(
-            "no training data in {} (expected sentiment/sst5_train.jsonl; set --eval-dir)",
-            opts.eval_dir.display()
-        );
-    }
-    single_threaded_fits();
+    prepare(opts, "sentiment/sst5_train.jsonl", "training data")?;
     let model_dir = resolve_model_dir(opts.model_dir.as_deref())?;
     let encoder = Arc::new(BertEncoder::load(&model_dir)?);
     let model_sha = sha256_file(&model_dir.join("model.safetensors"))?;

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use feedloop_core::neural::{label_of, LanguageHead, LinearHead, MultilingualHeads};
 use feedloop_neural::e5::E5_FILE;
-use feedloop_neural::train::{fit_softmax, single_threaded_fits};
+use feedloop_neural::train::fit_softmax;
 use feedloop_neural::{resolve_model_dir, resolve_multilingual_dir, BertEncoder};
 use serde_json::json;
 
@@ -130,13 +130,11 @@ struct Choice {
 
 pub fn train(opts: &TrainOpts) -> Result<ExitCode> {
     let dir = opts.eval_dir.join("multilingual");
-    if !dir.join("xlmt_de_train.jsonl").is_file() {
-        bail!(
-            "no multilingual training data in {} (expected multilingual/xlmt_de_train.jsonl; set --eval-dir)",
-            opts.eval_dir.display()
-        );
-    }
-    single_threaded_fits();
+    crate::train::prepare(
+        opts,
+        "multilingual/xlmt_de_train.jsonl",
+        "multilingual training data",
+    )?;
     let model_dir = resolve_multilingual_dir(opts.multilingual_model_dir.as_deref())?;
     let encoder = BertEncoder::load_e5(&model_dir)?;
     let model_sha = sha256_file(&model_dir.join(E5_FILE))?;
