@@ -350,6 +350,24 @@ impl Tally {
     }
 }
 
+/// The run's seed and size, from the environment or the defaults, printed with the
+/// command that repeats the run (`filter` picks the test); the shared generator seeded.
+fn run_settings(
+    name: &str,
+    default_seed: u64,
+    (size_var, default_size): (&str, usize),
+    filter: &str,
+) -> (u64, usize) {
+    let seed: u64 = env_or("FEEDLOOP_CRASH_SEED", default_seed);
+    let n: usize = env_or(size_var, default_size);
+    println!(
+        "{name}: seed {seed} (reproduce: FEEDLOOP_CRASH_SEED={seed} {size_var}={n} \
+         cargo test -p feedloop-tests --test crash_chaos{filter})"
+    );
+    fastrand::seed(seed);
+    (seed, n)
+}
+
 /// One Lambda poller: receive a batch, invoke, delete what the response did not name
 /// as failed. `invoke` answers the batch response and the version conflicts retried.
 async fn poller<Q, H, Fut>(queue: &Q, sim: &SimQueue, invoke: H, tally: &Mutex<Tally>)
@@ -428,13 +446,12 @@ where
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn crashes_and_faults_at_100k_lose_and_double_count_nothing() {
-    let seed: u64 = env_or("FEEDLOOP_CRASH_SEED", 0x5eed_c4a5);
-    let n: usize = env_or("FEEDLOOP_CRASH_MESSAGES", 100_000);
-    println!(
-        "crash chaos: seed {seed} (reproduce: FEEDLOOP_CRASH_SEED={seed} FEEDLOOP_CRASH_MESSAGES={n} \
-         cargo test -p feedloop-tests --test crash_chaos)"
+    let (seed, n) = run_settings(
+        "crash chaos",
+        0x5eed_c4a5,
+        ("FEEDLOOP_CRASH_MESSAGES", 100_000),
+        "",
     );
-    fastrand::seed(seed);
     let started = std::time::Instant::now();
     let (bodies, poison) = traffic(n, seed);
 

@@ -173,13 +173,13 @@ fn terminal(followups: &BTreeMap<Key, serde_json::Value>, intents: &BTreeSet<Key
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn follow_up_dispatch_under_crashes_and_faults_never_sends_twice() {
-    let seed: u64 = env_or("FEEDLOOP_CRASH_SEED", 0x5eed_d15c);
-    let n: usize = env_or("FEEDLOOP_DISPATCH_FEEDBACK", 10_000);
-    println!(
-        "dispatch chaos: seed {seed} (reproduce: FEEDLOOP_CRASH_SEED={seed} FEEDLOOP_DISPATCH_FEEDBACK={n} \
-         cargo test -p feedloop-tests --test crash_chaos -- follow_up_dispatch)"
+    let size = ("FEEDLOOP_DISPATCH_FEEDBACK", 10_000);
+    let (seed, n) = run_settings(
+        "dispatch chaos",
+        0x5eed_d15c,
+        size,
+        " -- follow_up_dispatch",
     );
-    fastrand::seed(seed);
     let started = std::time::Instant::now();
     // The intents come from the real ingest, with the profiles (contact blocks) the
     // dispatcher reads: one world for the fault-free run, one for the chaos.

@@ -55,19 +55,21 @@ feedloop_core::keyword_enum! {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct DispatchReport {
-    pub sent: u32,
-    pub dry_run: u32,
-    pub skipped: u32,
-    pub failed: u32,
-    pub deferred: u32,
-    pub duplicate: u32,
-    pub rejected: u32,
-    pub retried: u32,
-    pub suppressed: u32,
-    /// Refused by the provider for a passing reason: caps given back, intent requeued.
-    pub backed_off: u32,
+feedloop_kit::counters! {
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+    pub struct DispatchReport {
+        sent => "FollowUpsSent",
+        dry_run => "FollowUpsDryRun",
+        skipped => "FollowUpsSkipped",
+        failed => "FollowUpsFailed",
+        deferred => "FollowUpsDeferred",
+        duplicate => "FollowUpsDuplicate",
+        rejected => "FollowUpsRejected",
+        retried => "FollowUpsRetried",
+        suppressed => "FollowUpsSuppressed",
+        /// Refused by the provider for a passing reason: caps given back, intent requeued.
+        backed_off => "FollowUpsBackedOff",
+    }
 }
 
 impl DispatchReport {
@@ -90,19 +92,7 @@ impl DispatchReport {
 
 impl DispatchReport {
     pub fn emf(&self, now: DateTime<Utc>) -> String {
-        let metrics = [
-            ("FollowUpsSent", self.sent),
-            ("FollowUpsDryRun", self.dry_run),
-            ("FollowUpsSkipped", self.skipped),
-            ("FollowUpsFailed", self.failed),
-            ("FollowUpsDeferred", self.deferred),
-            ("FollowUpsDuplicate", self.duplicate),
-            ("FollowUpsRejected", self.rejected),
-            ("FollowUpsRetried", self.retried),
-            ("FollowUpsSuppressed", self.suppressed),
-            ("FollowUpsBackedOff", self.backed_off),
-        ];
-        feedloop_kit::emf_line("followup", &metrics, now)
+        feedloop_kit::emf_line("followup", &self.metrics(), now)
     }
 }
 

@@ -36,30 +36,24 @@ pub struct SnsMessage {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct NotificationReport {
-    pub hard_bounces: u32,
-    pub soft_bounces: u32,
-    pub complaints: u32,
-    /// Addresses put on the suppression list by this invocation.
-    pub suppressed: u32,
-    pub ignored: u32,
-    pub malformed: u32,
-    /// Queue records handed back for a retry (a store error).
-    pub retried: u32,
+feedloop_kit::counters! {
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+    pub struct NotificationReport {
+        hard_bounces => "HardBounces",
+        soft_bounces => "SoftBounces",
+        complaints => "Complaints",
+        /// Addresses put on the suppression list by this invocation.
+        suppressed => "AddressesSuppressed",
+        ignored,
+        malformed => "NotificationsMalformed",
+        /// Queue records handed back for a retry (a store error).
+        retried => "NotificationsRetried",
+    }
 }
 
 impl NotificationReport {
     pub fn emf(&self, now: chrono::DateTime<chrono::Utc>) -> String {
-        let metrics = [
-            ("HardBounces", self.hard_bounces),
-            ("SoftBounces", self.soft_bounces),
-            ("Complaints", self.complaints),
-            ("AddressesSuppressed", self.suppressed),
-            ("NotificationsMalformed", self.malformed),
-            ("NotificationsRetried", self.retried),
-        ];
-        feedloop_kit::emf_line("followup", &metrics, now)
+        feedloop_kit::emf_line("followup", &self.metrics(), now)
     }
 }
 

@@ -90,32 +90,24 @@ pub enum Processed {
 /// The one batch error, shared with the follow-up dispatcher.
 pub use feedloop_kit::batch::BatchError as HandlerError;
 
-/// Counts for one batch, emitted as CloudWatch Embedded Metric Format.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct BatchReport {
-    pub processed: u32,
-    pub rejected: u32,
-    pub retried: u32,
-    pub duplicate: u32,
-    pub conflicts: u32,
-    pub positive: u32,
-    pub neutral: u32,
-    pub negative: u32,
+feedloop_kit::counters! {
+    /// Counts for one batch, emitted as CloudWatch Embedded Metric Format.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+    pub struct BatchReport {
+        processed => "Processed",
+        rejected => "Rejected",
+        retried => "Retried",
+        duplicate => "Duplicate",
+        conflicts => "Conflicts",
+        positive => "SentimentPositive",
+        neutral => "SentimentNeutral",
+        negative => "SentimentNegative",
+    }
 }
 
 impl BatchReport {
     pub fn emf(&self, function: &str, now: DateTime<Utc>) -> String {
-        let metrics = [
-            ("Processed", self.processed),
-            ("Rejected", self.rejected),
-            ("Retried", self.retried),
-            ("Duplicate", self.duplicate),
-            ("Conflicts", self.conflicts),
-            ("SentimentPositive", self.positive),
-            ("SentimentNeutral", self.neutral),
-            ("SentimentNegative", self.negative),
-        ];
-        feedloop_kit::emf_line(function, &metrics, now)
+        feedloop_kit::emf_line(function, &self.metrics(), now)
     }
 }
 

@@ -29,6 +29,33 @@ pub enum StoreError {
     Permanent(String),
 }
 
+/// A report of `u32` counters, each declared with the CloudWatch metric it is emitted
+/// as (`field => "Metric"`; a counter without one is reported but not emitted), so a
+/// counter and its metric cannot drift apart. Generates the struct and `metrics()`.
+#[macro_export]
+macro_rules! counters {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $($(#[$fmeta:meta])* $field:ident $(=> $metric:literal)?),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: u32),+
+        }
+
+        impl $name {
+            /// Every emitted counter with its metric name, in declaration order.
+            pub fn metrics(&self) -> Vec<(&'static str, u32)> {
+                let mut metrics = Vec::new();
+                $($(metrics.push(($metric, self.$field));)?)+
+                metrics
+            }
+        }
+    };
+}
+
 /// One CloudWatch Embedded Metric Format line (namespace `feedloop`, dimension
 /// `Function`): CloudWatch turns it into metrics without an API call.
 pub fn emf_line(function: &str, metrics: &[(&str, u32)], now: DateTime<Utc>) -> String {
@@ -52,6 +79,27 @@ pub fn emf_line(function: &str, metrics: &[(&str, u32)], now: DateTime<Utc>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    crate::counters! {
+        #[derive(Default)]
+        pub struct Example {
+            seen => "Seen",
+            /// Kept for the report only.
+            ignored,
+            failed => "Failed",
+        }
+    }
+
+    #[test]
+    fn counters_emit_the_declared_metrics_in_order_and_skip_the_unmetered() {
+        let e = Example {
+            seen: 3,
+            ignored: 7,
+            failed: 1,
+        };
+        assert_eq!(e.metrics(), [("Seen", 3), ("Failed", 1)]);
+        assert_eq!(e.ignored, 7);
+    }
 
     #[test]
     fn emf_names_every_metric_and_carries_its_value() {
