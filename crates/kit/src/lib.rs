@@ -48,9 +48,7 @@ macro_rules! counters {
         impl $name {
             /// Every emitted counter with its metric name, in declaration order.
             pub fn metrics(&self) -> Vec<(&'static str, u32)> {
-                let mut metrics = Vec::new();
-                $($(metrics.push(($metric, self.$field));)?)+
-                metrics
+                vec![$($(($metric, self.$field),)?)+]
             }
         }
     };
