@@ -27,15 +27,7 @@ fn best_of<F: FnMut()>(rounds: usize, mut f: F) -> f64 {
 
 fn main() {
     let src = std::fs::read_to_string(CORPUS).expect("parity corpus is committed");
-    let texts: Vec<String> = src
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).expect("valid row")["text"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned()
-        })
-        .collect();
+    let texts = feedloop_core::eval::texts_of_jsonl(&src).expect("valid rows");
     let bytes: usize = texts.iter().map(String::len).sum();
     println!(
         "corpus: {} texts, {:.1} KiB ({})",

@@ -43,6 +43,17 @@ crate::keyword_enum! {
     }
 }
 
+/// The `text` field of every line of a JSON-lines document (the parity corpus the
+/// benchmarks time): a line that is not JSON is an error, one without text is "".
+pub fn texts_of_jsonl(src: &str) -> Result<Vec<String>, serde_json::Error> {
+    src.lines()
+        .map(|l| {
+            let row: serde_json::Value = serde_json::from_str(l)?;
+            Ok(row["text"].as_str().unwrap_or("").to_owned())
+        })
+        .collect()
+}
+
 pub fn is_test_id(id: &str) -> bool {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in id.bytes() {
@@ -338,6 +349,13 @@ mod tests {
     use super::*;
     use crate::sentiment::Mode;
     use crate::themes::Taxonomy;
+
+    #[test]
+    fn jsonl_texts_are_read_in_order_and_a_bad_line_is_an_error() {
+        let src = "{\"text\": \"one\"}\n{\"id\": 2}\n{\"text\": \"three\"}";
+        assert_eq!(texts_of_jsonl(src).unwrap(), ["one", "", "three"]);
+        assert!(texts_of_jsonl("{\"text\": \"one\"}\nnot json").is_err());
+    }
 
     fn rec(id: &str, text: &str, gold: &str) -> Record {
         serde_json::from_str(&format!(r#"{{"id":"{id}","text":"{text}","gold":{gold}}}"#)).unwrap()

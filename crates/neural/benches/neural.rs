@@ -95,15 +95,7 @@ fn main() {
     let lexicon = Analyzer::new(Mode::Lexicon, Taxonomy::default_small_business());
 
     let src = std::fs::read_to_string(CORPUS).expect("parity corpus is committed");
-    let all: Vec<String> = src
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).expect("row")["text"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned()
-        })
-        .collect();
+    let all = feedloop_core::eval::texts_of_jsonl(&src).expect("valid rows");
     // Per-message latency on one thread: one feedback text at a time, as a batch of 1.
     {
         let texts: Vec<&String> = all.iter().step_by(24).take(256).collect();
@@ -158,23 +150,19 @@ fn main() {
         rows.push((format!("{set:<6} lexicon  (full analysis)"), lex));
         for batch in [1, 32] {
             let rounds = if batch == 1 { 1 } else { 2 };
+            let mut record = |label: String, rate: f64| {
+                println!("{label}: {rate:.1} texts/s");
+                rows.push((label, rate));
+            };
             let enc = texts_per_sec(texts, batch, rounds, |b| {
                 black_box(encoder.encode(b).expect("encode"));
             });
-            rows.push((format!("{set:<6} encoder only   batch {batch:>2}"), enc));
-            println!(
-                "{}: {enc:.1} texts/s",
-                rows.last().map_or("", |r| r.0.as_str())
-            );
+            record(format!("{set:<6} encoder only   batch {batch:>2}"), enc);
             for (name, a) in [("neural", &neural), ("hybrid", &hybrid)] {
                 let r = texts_per_sec(texts, batch, rounds, |b| {
                     black_box(a.analyze_texts(b).expect("analysis"));
                 });
-                rows.push((format!("{set:<6} {name}   (full)  batch {batch:>2}"), r));
-                println!(
-                    "{}: {r:.1} texts/s",
-                    rows.last().map_or("", |r| r.0.as_str())
-                );
+                record(format!("{set:<6} {name}   (full)  batch {batch:>2}"), r);
             }
         }
         print!(".");
