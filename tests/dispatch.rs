@@ -88,6 +88,13 @@ impl World {
             .await;
     }
 
+    /// c1's survey number `n` (feedback f`n`, message m`n`), `days` after the 24th,
+    /// with consent to e-mail given.
+    async fn c1_answers(&self, n: u32, days: u32, score: u8, text: &str) {
+        let body = survey_on(days, &format!("f{n}"), "c1", score, text);
+        self.feed(&format!("m{n}"), &body).await;
+    }
+
     fn set_time(&self, now: DateTime<Utc>) {
         *self.clock.lock().unwrap() = now;
     }
@@ -217,19 +224,12 @@ fn day(days: u32, h: u32) -> DateTime<Utc> {
 async fn a_marketing_message_never_costs_a_customer_their_apology() {
     // GIVEN a promoter who was asked for a review (marketing) on the 24th
     let w = world(DeliveryMode::Live, at(12));
-    w.feed(
-        "m1",
-        &survey_on(0, "f1", "c1", 10, "Lovely staff, quick service!"),
-    )
-    .await;
+    w.c1_answers(1, 0, 10, "Lovely staff, quick service!").await;
     assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::Sent)]);
     // WHEN three days later they answer a 2 and complain
     w.set_time(day(3, 12));
-    w.feed(
-        "m2",
-        &survey_on(3, "f2", "c1", 2, "Charged twice and nobody answers."),
-    )
-    .await;
+    w.c1_answers(2, 3, 2, "Charged twice and nobody answers.")
+        .await;
     // THEN the apology goes out: the review ask's 7-day window is marketing's
     assert_eq!(w.dispatch_all(1).await, [Handled::Recorded(Status::Sent)]);
     let purposes: Vec<Purpose> = w
@@ -249,16 +249,11 @@ async fn a_capped_service_reply_is_deferred_to_when_the_cap_allows_not_dropped()
     let mut w = world(DeliveryMode::Live, at(12));
     w.dispatcher.policy.caps.global = feedloop_core::followup::guards::Window::days(2);
     w.dispatcher.policy.caps.playbook = feedloop_core::followup::guards::Window::days(2);
-    w.feed("m1", &survey_on(0, "f1", "c1", 1, "Broken on arrival."))
-        .await;
+    w.c1_answers(1, 0, 1, "Broken on arrival.").await;
     assert_eq!(w.dispatch_all(0).await, [Handled::Recorded(Status::Sent)]);
     // WHEN the customer complains again the next day
     w.set_time(day(1, 12));
-    w.feed(
-        "m2",
-        &survey_on(1, "f2", "c1", 0, "Still broken, nobody answers."),
-    )
-    .await;
+    w.c1_answers(2, 1, 0, "Still broken, nobody answers.").await;
     let handled = w.dispatch_all(1).await;
     // THEN the second reply waits on the queue (15-minute hops) instead of being skipped
     assert_eq!(handled, [Handled::Deferred]);
@@ -273,8 +268,7 @@ async fn a_capped_service_reply_is_deferred_to_when_the_cap_allows_not_dropped()
     // AND a third complaint whose wait would outlast its freshness is skipped, saying when
     w.set_time(day(3, 12));
     w.dispatcher.policy.caps.global = feedloop_core::followup::guards::Window::days(7);
-    w.feed("m3", &survey_on(3, "f3", "c1", 0, "Third time."))
-        .await;
+    w.c1_answers(3, 3, 0, "Third time.").await;
     assert_eq!(
         w.dispatch_all(2).await,
         [Handled::Recorded(Status::Skipped)]
