@@ -122,6 +122,17 @@ fn survey(id: &str, customer: &str, score: u8, at: &str, channel: &str, who: Val
     .to_string()
 }
 
+/// A survey by e-mail from a customer whose contact block holds only the address.
+fn mailed_survey(id: &str, customer: &str, score: u8, at: &str, email: &str) -> String {
+    survey(id, customer, score, at, "email", json!({ "email": email }))
+}
+
+/// A survey by e-mail from Ada (name and address on file).
+fn ada_survey(id: &str, customer: &str, score: u8, at: &str) -> String {
+    let ada = json!({"name": "Ada", "email": "ada@example.com"});
+    survey(id, customer, score, at, "email", ada)
+}
+
 fn statuses(
     h: &[feedloop_kit::ports::followup::AttemptRecord],
 ) -> Vec<(String, Status, Option<String>)> {
@@ -295,13 +306,12 @@ async fn ingest_to_followup_queue_to_ses_and_sns_end_to_end() {
 
     // Two days later the e-mailed customer answers again: attributed to the variant.
     let later = test_now() + Duration::days(2);
-    let answer = survey(
+    let answer = mailed_survey(
         "f-mail-2",
         "c-mail",
         9,
         "2026-11-26T09:00:00Z",
-        "email",
-        json!({"email": "ada@example.com"}),
+        "ada@example.com",
     );
     stack.send_ingest(&[answer.clone(), answer]).await;
     stack.drain_ingest(&ingest(&stack, later)).await;

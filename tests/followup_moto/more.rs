@@ -8,13 +8,12 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
     let stack = Stack::start("caps").await;
     verify_sender(&stack).await;
     // The customer's profile (and contact block) comes from a real ingest.
-    let body = survey(
+    let body = mailed_survey(
         "seed",
         "cust-1",
         2,
         "2026-11-24T08:00:00Z",
-        "email",
-        json!({"email": "one@example.com"}),
+        "one@example.com",
     );
     stack.send_ingest(&[body]).await;
     let plain =
@@ -128,14 +127,7 @@ async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dry_run_mode_records_what_it_would_send_and_sends_nothing() {
     let stack = Stack::start("dry").await;
-    let body = survey(
-        "f1",
-        "c1",
-        1,
-        "2026-11-24T09:00:00Z",
-        "email",
-        json!({"name": "Ada", "email": "ada@example.com"}),
-    );
+    let body = ada_survey("f1", "c1", 1, "2026-11-24T09:00:00Z");
     stack.send_ingest(&[body]).await;
     stack.drain_ingest(&ingest(&stack, test_now())).await;
     let reports = drain_followups(
@@ -223,13 +215,12 @@ async fn ses_bounces_and_complaints_suppress_addresses_in_dynamodb() {
     // The bounced address is not mailed again: its customer's next apology is
     // skipped for that channel before anything is claimed or sent.
     verify_sender(&stack).await;
-    let body = survey(
+    let body = mailed_survey(
         "f-gone",
         "c-gone",
         2,
         "2026-11-24T08:00:00Z",
-        "email",
-        json!({"email": "GONE@example.com"}),
+        "GONE@example.com",
     );
     stack.send_ingest(&[body]).await;
     stack.drain_ingest(&ingest(&stack, test_now())).await;
@@ -260,14 +251,7 @@ async fn the_unsubscribe_link_in_a_sent_mail_opts_the_customer_out_end_to_end() 
     // GIVEN a detractor's apology, sent live through moto's SES
     let stack = Stack::start("unsub").await;
     verify_sender(&stack).await;
-    let first = survey(
-        "f1",
-        "c-unsub",
-        2,
-        "2026-11-24T09:00:00Z",
-        "email",
-        json!({"name": "Ada", "email": "ada@example.com"}),
-    );
+    let first = ada_survey("f1", "c-unsub", 2, "2026-11-24T09:00:00Z");
     stack.send_ingest(&[first]).await;
     stack.drain_ingest(&ingest(&stack, test_now())).await;
     drain_followups(&stack, &dispatcher(&stack, DeliveryMode::Live, test_now())).await;
@@ -309,14 +293,7 @@ async fn the_unsubscribe_link_in_a_sent_mail_opts_the_customer_out_end_to_end() 
     // AND the next apology, ten days later, is skipped for consent and nothing is sent,
     // even though the new feedback's customer block says nothing about consent
     let later = test_now() + Duration::days(10);
-    let second = survey(
-        "f2",
-        "c-unsub",
-        1,
-        "2026-12-04T09:00:00Z",
-        "email",
-        json!({"name": "Ada", "email": "ada@example.com"}),
-    );
+    let second = ada_survey("f2", "c-unsub", 1, "2026-12-04T09:00:00Z");
     stack.send_ingest(&[second]).await;
     stack.drain_ingest(&ingest(&stack, later)).await;
     drain_followups(&stack, &dispatcher(&stack, DeliveryMode::Live, later)).await;
@@ -398,13 +375,12 @@ async fn an_erase_racing_a_dispatch_brings_nothing_back() {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            survey(
+            mailed_survey(
                 &format!("f-race-{i}"),
                 c,
                 1,
                 "2026-11-24T08:00:00Z",
-                "email",
-                json!({"email": format!("{c}@example.com")}),
+                &format!("{c}@example.com"),
             )
         })
         .collect();
