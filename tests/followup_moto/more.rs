@@ -3,18 +3,15 @@
 
 use super::*;
 
+/// Feedback given early on the 24th, four hours before the tests' clock.
+const EARLY_24TH: &str = "2026-11-24T08:00:00Z";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_intents_for_one_customer_send_exactly_one() {
     let stack = Stack::start("caps").await;
     verify_sender(&stack).await;
     // The customer's profile (and contact block) comes from a real ingest.
-    let body = mailed_survey(
-        "seed",
-        "cust-1",
-        2,
-        "2026-11-24T08:00:00Z",
-        "one@example.com",
-    );
+    let body = mailed_survey("seed", "cust-1", 2, EARLY_24TH, "one@example.com");
     stack.send_ingest(&[body]).await;
     let plain =
         Ingest::lexicon(store(&stack), Arc::new(test_now)).with_settings(Settings::sized(2, 4));
@@ -215,13 +212,7 @@ async fn ses_bounces_and_complaints_suppress_addresses_in_dynamodb() {
     // The bounced address is not mailed again: its customer's next apology is
     // skipped for that channel before anything is claimed or sent.
     verify_sender(&stack).await;
-    let body = mailed_survey(
-        "f-gone",
-        "c-gone",
-        2,
-        "2026-11-24T08:00:00Z",
-        "GONE@example.com",
-    );
+    let body = mailed_survey("f-gone", "c-gone", 2, EARLY_24TH, "GONE@example.com");
     stack.send_ingest(&[body]).await;
     stack.drain_ingest(&ingest(&stack, test_now())).await;
     let reports =
@@ -379,7 +370,7 @@ async fn an_erase_racing_a_dispatch_brings_nothing_back() {
                 &format!("f-race-{i}"),
                 c,
                 1,
-                "2026-11-24T08:00:00Z",
+                EARLY_24TH,
                 &format!("{c}@example.com"),
             )
         })
