@@ -4,6 +4,7 @@
 pub mod config;
 pub mod handler;
 pub mod notifications;
+pub mod report;
 
 pub use handler::{DeliveryMode, DispatchReport, Dispatcher};
 
