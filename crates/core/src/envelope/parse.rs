@@ -339,6 +339,18 @@ impl Checker<'_> {
         }
     }
 
+    /// A short string that must also pass `check`; its error becomes the problem.
+    fn short_checked<T>(
+        &mut self,
+        path: &str,
+        v: &Value,
+        max: usize,
+        check: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let s = self.short(path, v, max)?;
+        check(&s).map_err(|rule| self.problem(path, rule)).ok()
+    }
+
     /// A bounded single-line string. `None` when absent; problems recorded otherwise.
     fn short(&mut self, path: &str, v: &Value, max: usize) -> Option<String> {
         let s = self.string(path, v)?;

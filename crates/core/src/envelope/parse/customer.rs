@@ -41,44 +41,27 @@ impl Checker<'_> {
             info.name = self.short("customer.name", v, 200);
         }
         if let Some(v) = get("email") {
-            info.email = self.short("customer.email", v, 254).and_then(|e| {
-                if looks_like_email(&e) {
-                    Some(e)
-                } else {
-                    // The rule, never the value: rejects and logs must not hold PII.
-                    self.problem(
-                        "customer.email",
-                        "is not an e-mail address (local@domain.tld)",
-                    );
-                    None
-                }
+            // The rule, never the value: rejects and logs must not hold PII.
+            info.email = self.short_checked("customer.email", v, 254, |e| {
+                looks_like_email(e)
+                    .then(|| e.to_owned())
+                    .ok_or_else(|| "is not an e-mail address (local@domain.tld)".to_owned())
             });
         }
         if let Some(v) = get("phone") {
-            info.phone = self.short("customer.phone", v, 32).and_then(|p| {
-                let normalised = normalise_phone(&p);
-                if normalised.is_none() {
-                    self.problem(
-                        "customer.phone",
-                        "is not an E.164 number (+ then 8 to 15 digits)",
-                    );
-                }
-                normalised
+            info.phone = self.short_checked("customer.phone", v, 32, |p| {
+                normalise_phone(p)
+                    .ok_or_else(|| "is not an E.164 number (+ then 8 to 15 digits)".to_owned())
             });
         }
         if let Some(v) = get("timezone") {
-            info.timezone = self.short("customer.timezone", v, 64).and_then(|tz| {
-                Tz::parse(&tz)
-                    .map_err(|_| {
-                        self.problem(
-                            "customer.timezone",
-                            format!(
-                                "unknown time zone {} (use an IANA name such as Europe/Paris)",
-                                shown(&tz)
-                            ),
-                        )
-                    })
-                    .ok()
+            info.timezone = self.short_checked("customer.timezone", v, 64, |tz| {
+                Tz::parse(tz).map_err(|_| {
+                    format!(
+                        "unknown time zone {} (use an IANA name such as Europe/Paris)",
+                        shown(tz)
+                    )
+                })
             });
         }
         if let Some(v) = get("preferred_channel") {
