@@ -389,7 +389,7 @@ impl DynamoStore {
             .client()
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().delete(delete).build());
-        if let Some(u) = crate::store::segment_move(self.table(), customer, segment, None)? {
+        if let Some(u) = crate::store::segment_move(self, customer, segment, None)? {
             tx = tx.transact_items(TransactWriteItem::builder().update(u).build());
         }
         match crate::store::transact(tx, "delete profile").await? {

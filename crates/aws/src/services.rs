@@ -6,7 +6,6 @@ use aws_config::SdkConfig;
 use feedloop_api::config::ApiConfig;
 use feedloop_api::Api;
 use feedloop_core::analysis::Analyzer;
-use feedloop_core::followup::templates::Templates;
 use feedloop_followup::config::FollowUpConfig;
 use feedloop_followup::notifications::Notifications;
 use feedloop_followup::Dispatcher;
@@ -69,23 +68,21 @@ pub async fn followup(
         suppression_salt: keys.suppression_salt.clone(),
         clock: clock.clone(),
     };
-    let dispatcher = Dispatcher {
-        store,
-        deliver: AwsDelivery::new(
-            sdk,
-            config.email_from.clone().unwrap_or_default(),
-            config.reply_to.clone(),
-            config.configuration_set.clone(),
-            config.staff_event_bus.clone(),
-        ),
-        requeue: SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.queue_url, 0),
-        templates: Templates::default_catalog(),
-        policy: config.policy_with(&keys),
-        mode: config.mode,
-        suppression_salt: keys.suppression_salt,
-        clock,
-        claim_lease: std::time::Duration::from_secs(crate::schema::FOLLOWUP_TIMEOUT_SECS as u64),
-    };
+    let deliver = AwsDelivery::new(
+        sdk,
+        config.email_from.clone().unwrap_or_default(),
+        config.reply_to.clone(),
+        config.configuration_set.clone(),
+        config.staff_event_bus.clone(),
+    );
+    let requeue = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), &config.queue_url, 0);
+    let policy = config.policy_with(&keys);
+    // A claim outlives no invocation: the function's timeout is the lease.
+    let lease = std::time::Duration::from_secs(crate::schema::FOLLOWUP_TIMEOUT_SECS as u64);
+    let dispatcher = Dispatcher::new(store, deliver, requeue, keys.suppression_salt, clock)
+        .with_policy(policy)
+        .with_mode(config.mode)
+        .with_claim_lease(lease);
     Ok((dispatcher, notifications))
 }
 

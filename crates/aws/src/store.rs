@@ -290,7 +290,7 @@ impl DynamoStore {
 /// The counter update for a customer leaving `from` and joining `to` (either may be
 /// `None`: a new or an erased customer); `None` when the segment stays.
 pub(crate) fn segment_move(
-    table: &str,
+    store: &DynamoStore,
     customer: &str,
     from: Option<Segment>,
     to: Option<Segment>,
@@ -299,10 +299,7 @@ pub(crate) fn segment_move(
         return Ok(None);
     }
     let shard = feedloop_core::records::shard_of(customer, keys::SEGMENT_COUNT_SHARDS);
-    let mut u = Update::builder()
-        .table_name(table)
-        .key(schema::PK, s(keys::segment_count(shard)))
-        .key(schema::SK, s(keys::SEGMENT_COUNT));
+    let mut u = store.tx_update_key(s(keys::segment_count(shard)), s(keys::SEGMENT_COUNT));
     let mut adds = Vec::new();
     for (name, seg, delta) in [("#from", from, -1), ("#to", to, 1)] {
         if let Some(seg) = seg {
@@ -404,7 +401,7 @@ impl ProfileStore for DynamoStore {
             .transact_items(TransactWriteItem::builder().update(update).build());
         // In the same transaction, so a segment size can never drift from the profiles.
         if let Some(moved) = segment_move(
-            &self.table,
+            self,
             fx.profile.customer_id.as_str(),
             c.previous_segment,
             Some(fx.profile.segment()),
