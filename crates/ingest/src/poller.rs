@@ -2,7 +2,7 @@
 //! delete what succeeded. Used by the local runner and the integration tests so they
 //! exercise the same partial-batch contract as production.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 
 use crate::handler::{BatchReport, HandlerError, Ingest};
 use feedloop_kit::ports::ingest::{
@@ -17,19 +17,16 @@ pub enum PollError {
     Handler(#[from] HandlerError),
 }
 
+/// The event Lambda would hand the function for these received messages.
 pub fn to_event(messages: &[QueueMessage]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    event.records = messages
+    let records = messages
         .iter()
-        .map(|m| {
-            let mut r = SqsMessage::default();
-            r.message_id = Some(m.message_id.clone());
-            r.receipt_handle = Some(m.receipt_handle.clone());
-            r.body = Some(m.body.clone());
-            r.event_source = Some("aws:sqs".into());
-            r
-        })
-        .collect();
+        .map(|m| (Some(m.message_id.clone()), m.body.clone()));
+    let mut event = feedloop_kit::batch::event(records);
+    for (r, m) in event.records.iter_mut().zip(messages) {
+        r.receipt_handle = Some(m.receipt_handle.clone());
+        r.event_source = Some("aws:sqs".into());
+    }
     event
 }
 
